@@ -1,0 +1,80 @@
+"""The FastAPI application factory: ``create_app(settings)``; nothing is opened at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api import errors, pages, routes_admin, routes_agent, routes_faq, routes_ops, routes_review
+from api.runtime import Runtime, SearchFactory, open_search
+from api.sweeper import sweep_once
+from kb.db import open_database
+from kb.settings import Settings, get_settings
+
+log = logging.getLogger("zhiku.api")
+HERE = Path(__file__).resolve().parent
+SWEEP_INTERVAL_S = 15 * 60
+
+DESCRIPTION = """知库 Zhiku: suggested answers for agents, a public FAQ for customers, and the
+review desk for knowledge admins.
+
+Agent and admin endpoints take `Authorization: Bearer zk_...` (create one with
+`kb user add NAME --role agent` and `kb user token NAME`); the `/api/faq/*` endpoints are
+public. Errors are JSON: `{"error", "message", "problems": [{field, value, message, location}]}`.
+"""
+
+
+async def _sweep_forever(runtime: Runtime, interval_s: float) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        await asyncio.to_thread(sweep_once, runtime)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    search_factory: SearchFactory = open_search,
+    sweep_interval_s: float = SWEEP_INTERVAL_S,
+) -> FastAPI:
+    """The Zhiku web service: API under /api, pages at /, /agent and /admin, docs at /docs."""
+    config = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = open_database(config.resolved_database_url)
+        try:
+            search = search_factory(config, db)
+            runtime = Runtime(settings=config, db=db, service=search, started_at=time.time())
+            app.state.runtime = runtime
+            sweep_once(runtime)
+            task = asyncio.create_task(_sweep_forever(runtime, sweep_interval_s))
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        finally:
+            db.dispose()
+
+    app = FastAPI(
+        title="知库 Zhiku",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    errors.install(app)
+    for module in (routes_agent, routes_faq, routes_admin, routes_review, routes_ops, pages):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    return app

@@ -1,0 +1,232 @@
+"""Admin endpoints for the hierarchy: categories, packages with templates, tables and revisions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from api import limits, schemas, views
+from api.deps import CurrentUser, DbSession, Now, require
+from kb import flags, hierarchy, listing, repository, tables, workflow
+from kb.errors import Conflict, NotFound
+from kb.models import Audience, TableUsage, User
+from kb.permissions import Action, check
+from kb.tables import TableContent, TableMeta
+
+router = APIRouter(prefix="/api/admin", tags=["admin: knowledge"])
+
+Hierarchy = Annotated[User, Depends(require(Action.MANAGE_HIERARCHY))]
+Reader = Annotated[User, Depends(require(Action.VIEW_QUEUES))]
+
+
+# ---------------------------------------------------------------- categories
+
+
+@router.get("/categories", summary="List categories with their packages")
+def list_categories(session: DbSession, _user: Reader) -> list[schemas.CategoryOut]:
+    return [
+        schemas.CategoryOut(
+            name=c.name,
+            description=c.description,
+            packages=[views.package_ref(p) for p in c.packages],
+        )
+        for c in repository.all_categories(session)
+    ]
+
+
+@router.post("/categories", status_code=201, summary="Create a category")
+def create_category(
+    body: schemas.CategoryIn, session: DbSession, user: Hierarchy
+) -> schemas.CategoryOut:
+    if repository.category_by_name(session, body.name.strip()) is not None:
+        raise Conflict(f"Category {body.name!r} already exists; update it with PUT instead.")
+    category = hierarchy.ensure_category(
+        session, body.name, description=body.description, actor=user.name
+    )
+    return schemas.CategoryOut(name=category.name, description=category.description, packages=[])
+
+
+@router.put("/categories/{name}", summary="Update a category's description")
+def update_category(
+    name: str, body: schemas.CategoryUpdate, session: DbSession, user: Hierarchy
+) -> schemas.CategoryOut:
+    category = hierarchy.get_category(session, name)
+    hierarchy.ensure_category(session, name, description=body.description, actor=user.name)
+    return schemas.CategoryOut(
+        name=category.name,
+        description=category.description,
+        packages=[views.package_ref(p) for p in category.packages],
+    )
+
+
+# ---------------------------------------------------------------- packages
+
+
+@router.post("/packages", status_code=201, summary="Create a package with its field template")
+def create_package(
+    body: schemas.PackageIn, session: DbSession, user: Hierarchy
+) -> schemas.PackageOut:
+    category = hierarchy.get_category(session, body.category)
+    if repository.package_by_name(session, category.name, body.name.strip()) is not None:
+        raise Conflict(
+            f"Package {body.category}/{body.name} already exists; update it with PUT instead."
+        )
+    package = hierarchy.ensure_package(
+        session,
+        category,
+        body.name,
+        template=body.template,
+        description=body.description,
+        review_interval_days=body.review_interval_days,
+        owner=body.owner,
+        actor=user.name,
+    )
+    return views.package_out(package)
+
+
+@router.get("/packages/{category}/{name}", summary="A package: template and tables")
+def get_package(category: str, name: str, session: DbSession, _user: Reader) -> schemas.PackageOut:
+    return views.package_out(hierarchy.get_package(session, category, name))
+
+
+@router.put(
+    "/packages/{category}/{name}",
+    summary="Update a package; a changed template becomes a new template version",
+)
+def update_package(
+    category: str, name: str, body: schemas.PackageUpdate, session: DbSession, user: Hierarchy
+) -> schemas.PackageOut:
+    package = hierarchy.get_package(session, category, name)
+    package = hierarchy.ensure_package(
+        session,
+        package.category,
+        package.name,
+        template=body.template if body.template is not None else package.template.fields,
+        description=body.description,
+        review_interval_days=body.review_interval_days,
+        owner=body.owner,
+        actor=user.name,
+    )
+    return views.package_out(package)
+
+
+# ---------------------------------------------------------------- tables
+
+
+@router.get("/tables", summary="Find tables by package, state and text")
+def list_tables(
+    session: DbSession,
+    _user: Reader,
+    package: Annotated[str | None, Query(description="'category/package'")] = None,
+    state: Annotated[
+        str | None, Query(description="draft, in_review, scheduled, published…")
+    ] = None,
+    q: Annotated[str | None, Query(max_length=limits.MAX_QUERY_CHARS)] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=limits.MAX_PAGE_SIZE)] = 50,
+) -> schemas.TableList:
+    found = listing.find_tables(
+        session, package=package, state=state, text=q, page=page, page_size=page_size
+    )
+    return schemas.TableList(
+        total=found.total,
+        page=page,
+        page_size=page_size,
+        tables=[views.table_row(t) for t in found.tables],
+    )
+
+
+@router.post("/tables", status_code=201, summary="Create a table; its first revision is a draft")
+def create_table(
+    body: schemas.TableIn, session: DbSession, user: CurrentUser, now: Now
+) -> schemas.TableOut:
+    package = hierarchy.find_package(session, body.package)
+    content = TableContent(body.title, body.questions, body.tags, body.fields)
+    meta = TableMeta(
+        audience=Audience(body.audience),
+        source=body.source,
+        valid_from=body.valid_from,
+        valid_until=body.valid_until,
+    )
+    table = workflow.create(session, user, package, body.code, content, meta)
+    return _table_out(session, table.code, now)
+
+
+@router.get("/tables/{code}", summary="A table: metadata, live and latest revision, history")
+def get_table(code: str, session: DbSession, _user: Reader, now: Now) -> schemas.TableOut:
+    return _table_out(session, code, now)
+
+
+@router.put(
+    "/tables/{code}/draft",
+    summary="Edit the open draft, or start a new draft from the latest revision",
+)
+def edit_draft(
+    code: str, body: schemas.DraftIn, session: DbSession, user: CurrentUser, now: Now
+) -> schemas.TableOut:
+    change = workflow.Edit(
+        title=body.title,
+        questions=body.questions,
+        tags=body.tags,
+        fields=body.fields,
+        replace_fields=body.replace_fields,
+    )
+    workflow.edit(session, user, code, change, note=body.note)
+    return _table_out(session, code, now)
+
+
+@router.patch(
+    "/tables/{code}",
+    summary="Change a table's metadata: audience, validity, source, related tables, package",
+)
+def update_table(
+    code: str, body: schemas.MetaIn, session: DbSession, user: CurrentUser, now: Now
+) -> schemas.TableOut:
+    table = tables.get_table(session, code)
+    check(user, Action.DRAFT, table.package)
+    meta = TableMeta(
+        audience=Audience(body.audience) if body.audience else table.audience,
+        author=table.author,
+        source=body.source if body.source is not None else table.source,
+        valid_from=None if body.clear_valid_from else body.valid_from or table.valid_from,
+        valid_until=None if body.clear_valid_until else body.valid_until or table.valid_until,
+        last_verified_at=table.last_verified_at,
+    )
+    tables.update_meta(session, table, meta, actor=user.name)
+    if body.related is not None:
+        tables.set_links(session, table, body.related, actor=user.name)
+    if body.package:
+        target = hierarchy.find_package(session, body.package)
+        check(user, Action.DRAFT, target)
+        tables.move_table(session, table, target, actor=user.name)
+    return _table_out(session, code, now)
+
+
+@router.get("/tables/{code}/revisions/{number}", summary="One revision of a table")
+def get_revision(code: str, number: int, session: DbSession, _user: Reader) -> schemas.RevisionOut:
+    table = tables.get_table(session, code)
+    revision = repository.revision(session, table, number)
+    if revision is None:
+        raise NotFound(
+            f"Table {code} has no revision {number}; it has revisions "
+            f"1–{table.latest_revision.number}."
+        )
+    return views.revision_out(revision)
+
+
+def _table_out(session: DbSession, code: str, now: Now) -> schemas.TableOut:
+    table = tables.get_table(session, code)
+    session.refresh(table)
+    usage = session.get(TableUsage, table.id)
+    return views.table_out(
+        table,
+        now,
+        open_flags=list(flags.open_flags(session, table)),
+        usage={
+            "hits": usage.hits if usage else 0,
+            "helpful": usage.helpful if usage else 0,
+            "not_helpful": usage.not_helpful if usage else 0,
+            "last_hit_at": usage.last_hit_at if usage else None,
+        },
+    )

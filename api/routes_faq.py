@@ -1,0 +1,77 @@
+"""Customer self-service endpoints: anonymous, and only what :mod:`kb.portal` lets through."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api import limits, schemas, views
+from api.deps import DbSession, Now, RuntimeDep
+from api.render import Format
+from api.searching import log_search
+from kb import feedback, portal
+from kb.visibility import Channel
+
+router = APIRouter(prefix="/api/faq", tags=["customer FAQ"])
+
+FormatQ = Annotated[Format, Query(description="How answers are rendered: plain, markdown or html")]
+
+
+@router.get("/tree", summary="Category tree of the public FAQ")
+def faq_tree(session: DbSession, now: Now) -> schemas.FaqTree:
+    """Categories › packages › tables a customer may read now (empty branches left out)."""
+    return views.faq_tree(portal.category_tree(session, now))
+
+
+@router.get("/tables/{code}", summary="One public FAQ entry with its public fields")
+def faq_table(
+    code: str, session: DbSession, now: Now, format: FormatQ = Format.HTML
+) -> schemas.FaqTable:
+    """404 for anything a customer may not read: internal, draft, expired or archived."""
+    return views.faq_table(portal.public_table(session, code, now), format)
+
+
+@router.get("/search", summary="Search the public FAQ")
+def faq_search(
+    runtime: RuntimeDep,
+    session: DbSession,
+    now: Now,
+    q: Annotated[
+        str, Query(min_length=1, max_length=limits.MAX_QUERY_CHARS, description="The question")
+    ],
+    k: Annotated[int, Query(ge=1, le=limits.MAX_K)] = 5,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    format: FormatQ = Format.HTML,
+) -> schemas.FaqSearchOut:
+    """Public, published, in-validity answers only; `abstained` means: offer a human agent."""
+    started = time.perf_counter()
+    found = portal.customer_search(
+        session, runtime, q.strip(), k=k, category=category, now=now, match_of=views.match_of
+    )
+    took_ms = (time.perf_counter() - started) * 1000
+    log_id = log_search(
+        session,
+        runtime,
+        channel=Channel.CUSTOMER.value,
+        query=q,
+        result=found.result,
+        latency_ms=took_ms,
+    )
+    return views.faq_search(q, found, format, log_id)
+
+
+@router.post("/feedback", summary="Customer vote: did this answer help?")
+def faq_feedback(session: DbSession, now: Now, body: schemas.FeedbackIn) -> schemas.FeedbackOut:
+    """`code` empty with `helpful=false` records that nothing fitted (a knowledge gap)."""
+    table = portal.public_table_row(session, body.code, now) if body.code else None
+    vote = feedback.record_vote(
+        session,
+        channel=Channel.CUSTOMER.value,
+        table=table,
+        helpful=body.helpful,
+        query=body.query,
+        query_log_id=body.query_log_id,
+    )
+    return schemas.FeedbackOut(id=vote.id, code=body.code, helpful=vote.helpful)

@@ -1,0 +1,103 @@
+"""What the running service holds between requests: settings, the database, the search index."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from threading import Condition
+from typing import Any
+
+from kb.db import Database
+from kb.settings import Settings
+
+log = logging.getLogger("zhiku.api")
+
+
+class ReadWriteLock:
+    """Many readers at once, or one writer: searches share the index, updates take it alone."""
+
+    def __init__(self) -> None:
+        self._cond = Condition()
+        self._readers = 0
+        self._writing = False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    service: Any  # indexer.service.SearchService; any object with its search/sync/reload methods
+    started_at: float = 0.0
+    last_sweep: dict[str, Any] = field(default_factory=dict)
+    _lock: ReadWriteLock = field(default_factory=ReadWriteLock)
+
+    def search(self, query: str, **options: Any) -> Any:
+        """``SearchService.search`` while no index update is under way."""
+        with self._lock.reading():
+            return self.service.search(query, **options)
+
+    def sync(self, table_ids: Iterable[int]) -> None:
+        """Bring the index up to date for ``table_ids`` after their change was committed.
+
+        A failure is logged, not raised: the database change stands and the index repairs
+        itself on its next sync or start (the database is the source of truth).
+        """
+        ids = sorted(set(table_ids))
+        if not ids:
+            return
+        try:
+            with self._lock.writing():
+                self.service.sync(set(ids))
+        except Exception:
+            log.exception("index sync failed for %d table(s); it is repaired on restart", len(ids))
+
+    def reload_dictionary(self) -> None:
+        """Rebuild the analyzer from the stored synonyms and terms (after they were committed)."""
+        with self._lock.writing():
+            self.service.reload_dictionary()
+
+    def guarded(self, action: Callable[[], None]) -> None:
+        """Run a post-commit step; its failure is logged, the committed change stands."""
+        try:
+            action()
+        except Exception:
+            log.exception("post-commit step %s failed", getattr(action, "__name__", action))
+
+
+SearchFactory = Callable[[Settings, Database], Any]
+
+
+def open_search(settings: Settings, db: Database) -> Any:
+    """The production search service (imported here so that importing ``api`` stays cheap)."""
+    from indexer.service import SearchService
+
+    return SearchService.open(settings, db)

@@ -1,0 +1,30 @@
+"""Running a search for a request and writing it to the query log in the request's transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.runtime import Runtime
+from kb import querylog
+
+
+def log_search(
+    session: Session, runtime: Runtime, *, channel: str, query: str, result: Any, latency_ms: float
+) -> int | None:
+    """The query-log id of this search (None when logging is off)."""
+    entry = querylog.log_search(
+        session,
+        enabled=runtime.settings.query_log_enabled,
+        channel=channel,
+        query=query,
+        normalized=str(getattr(result, "normalized", "") or ""),
+        results=[
+            querylog.LoggedResult(s.code, s.table_id, float(s.confidence))
+            for s in result.suggestions
+        ],
+        abstained=bool(result.abstained),
+        latency_ms=latency_ms,
+    )
+    return entry.id if entry is not None else None

@@ -1,0 +1,483 @@
+// Admin desk: review queue with field diff, expiring/expired/flagged queues, the table editor
+// following the package template, import with its error report, and hit testing.
+"use strict";
+
+const esc = (v) => Zhiku.esc(v);
+const STATE_NAMES = {
+  draft: "草稿", in_review: "审核中", scheduled: "已批准待发布", published: "已发布",
+  rejected: "已驳回", archived: "已归档",
+};
+const Admin = { reviewing: null, editing: null, packages: [], template: [] };
+
+function message(kind, html) {
+  const box = document.getElementById("admin-message");
+  box.className = "notice " + kind;
+  box.innerHTML = html;
+}
+
+function fail(error, target) {
+  if (target) Zhiku.showError(target, error);
+  else message("error", Zhiku.errorHtml(error));
+}
+
+function showTab(name) {
+  document.querySelectorAll(".tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
+  document.querySelectorAll("[data-panel]").forEach((p) => p.classList.toggle("hidden", p.dataset.panel !== name));
+  document.getElementById("admin-message").className = "hidden";
+  const loaders = { review: loadReview, expiring: () => loadDue("expiring"), expired: () => loadDue("expired"),
+    flagged: loadFlagged, editor: loadEditor, dictionary: loadDictionary, audit: loadAudit };
+  if (loaders[name]) loaders[name]();
+}
+
+// ------------------------------------------------------------------ review
+
+async function loadReview() {
+  const list = document.getElementById("review-list");
+  document.getElementById("review-detail").classList.add("hidden");
+  if (!Zhiku.can("review")) {
+    list.innerHTML = '<tr><td class="muted">只有审核员和管理员可以审核。</td></tr>';
+    return;
+  }
+  try {
+    const data = await Zhiku.api("GET", "/api/admin/queues/review");
+    document.getElementById("count-review").textContent = data.count;
+    list.innerHTML = "<tr><th>知识编号</th><th>标题</th><th>知识包</th><th>版本</th><th>作者</th><th>提交时间</th></tr>" +
+      (data.items.map((i) => `<tr class="clickable review-item" data-code="${esc(i.code)}">
+        <td>${esc(i.code)}</td><td>${esc(i.title)}</td><td>${esc(i.package)}</td>
+        <td>r${i.revision}${i.live_revision ? `（线上 r${i.live_revision}）` : "（新知识）"}</td>
+        <td>${esc(i.author)}</td><td>${Zhiku.date(i.submitted_at)}</td></tr>`).join("") ||
+        '<tr><td colspan="6" class="muted">没有待审核的知识。</td></tr>');
+  } catch (error) { fail(error); }
+}
+
+const CHANGE_NAMES = { added: "新增", removed: "删除", changed: "修改" };
+
+function diffHtml(changes) {
+  if (!changes.length) return '<p class="muted">内容与线上版本相同。</p>';
+  return changes.map((c) => {
+    const lines = c.lines
+      .filter((line) => !line.startsWith("+++") && !line.startsWith("---") && !line.startsWith("@@"))
+      .map((line) => {
+        const cls = line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "";
+        return `<div class="${cls}">${esc(line)}</div>`;
+      }).join("");
+    return `<div class="field-label">${esc(c.label)} <span class="muted">${esc(CHANGE_NAMES[c.kind] || c.kind)}</span></div><div class="diff">${lines}</div>`;
+  }).join("");
+}
+
+async function openReview(code) {
+  try {
+    const table = await Zhiku.api("GET", `/api/admin/tables/${encodeURIComponent(code)}`);
+    const latest = table.latest;
+    const base = table.live ? table.live.number : 0;
+    let diff;
+    if (base && base !== latest.number) {
+      const data = await Zhiku.api("GET", `/api/admin/tables/${encodeURIComponent(code)}/diff?a=${base}&b=${latest.number}`);
+      diff = diffHtml(data.changes);
+    } else {
+      // A new table: show its fields as written.
+      const labels = Object.fromEntries(table.template.map((f) => [f.key, f.label]));
+      diff = `<div class="field-label">相似问法</div><div class="diff">${esc(latest.questions.join("\n"))}</div>` +
+        Object.entries(latest.fields).map(([k, v]) =>
+          `<div class="field-label">${esc(labels[k] || k)}</div><div class="diff">${esc(Array.isArray(v) ? v.join("\n") : v)}</div>`).join("");
+    }
+    Admin.reviewing = code;
+    document.getElementById("review-title").textContent = `${latest.title}（${code} r${latest.number}）`;
+    document.getElementById("review-meta").textContent =
+      `${table.category} › ${table.package} · 作者 ${latest.author} · ${latest.note || "无修改说明"}`;
+    document.getElementById("review-diff").innerHTML = diff;
+    document.getElementById("review-comment").value = "";
+    document.getElementById("review-detail").classList.remove("hidden");
+  } catch (error) { fail(error); }
+}
+
+async function decide(verb) {
+  const code = Admin.reviewing;
+  const comment = document.getElementById("review-comment").value.trim();
+  try {
+    const result = await Zhiku.api("POST", `/api/admin/tables/${encodeURIComponent(code)}/${verb}`, { comment: comment });
+    await loadReview();
+    message("ok", verb === "approve"
+      ? `${esc(code)} 已通过，r${result.revision} 已发布上线。`
+      : `${esc(code)} 已驳回，作者会看到您的意见。`);
+  } catch (error) { fail(error); }
+}
+
+// ------------------------------------------------------------------ due and flagged queues
+
+async function loadDue(name) {
+  const list = document.getElementById(`${name}-list`);
+  try {
+    const data = await Zhiku.api("GET", `/api/admin/queues/${name}?days=30`);
+    document.getElementById(`count-${name}`).textContent = data.count;
+    const canVerify = Zhiku.can("verify");
+    list.innerHTML = "<tr><th>知识编号</th><th>标题</th><th>知识包</th><th>负责人</th><th>到期</th><th>最近核实</th><th></th></tr>" +
+      (data.items.map((i) => `<tr><td>${esc(i.code)}</td><td>${esc(i.title)}</td><td>${esc(i.package)}</td>
+        <td>${esc(i.owner)}</td><td>${Zhiku.date(i.expires_at)}</td><td>${Zhiku.date(i.last_verified_at)}</td>
+        <td>${canVerify ? `<input type="date" class="verify-until" aria-label="新有效期">
+          <button type="button" class="small verify" data-code="${esc(i.code)}" data-queue="${name}">核实</button>` : ""}</td></tr>`).join("") ||
+        '<tr><td colspan="7" class="muted">没有需要处理的知识。</td></tr>');
+  } catch (error) { fail(error); }
+}
+
+async function verify(button) {
+  const until = button.parentElement.querySelector(".verify-until").value;
+  const body = { comment: "管理台核实" };
+  if (until) body.valid_until = until + "T23:59:59+08:00";
+  try {
+    await Zhiku.api("POST", `/api/admin/tables/${encodeURIComponent(button.dataset.code)}/verify`, body);
+    await loadDue(button.dataset.queue);
+    message("ok", `${esc(button.dataset.code)} 已核实。`);
+  } catch (error) { fail(error); }
+}
+
+async function loadFlagged() {
+  const list = document.getElementById("flagged-list");
+  try {
+    const data = await Zhiku.api("GET", "/api/admin/queues/flagged");
+    document.getElementById("count-flagged").textContent = data.count;
+    const reasons = { wrong: "内容有误", outdated: "信息过时", unclear: "表述不清", duplicate: "重复知识" };
+    list.innerHTML = "<tr><th>知识编号</th><th>标题</th><th>标记</th><th></th></tr>" +
+      (data.items.map((i) => `<tr><td>${esc(i.code)}</td><td>${esc(i.title)}<div class="meta">${esc(i.package)}</div></td>
+        <td>${i.flags.map((f) => `<div>${esc(reasons[f.reason] || f.reason)} · ${esc(f.raised_by)} · ${Zhiku.date(f.raised_at)}
+          ${f.comment ? `<div class="meta">${esc(f.comment)}</div>` : ""}
+          ${Zhiku.can("resolve_flag") ? `<button type="button" class="small dismiss" data-id="${f.id}">驳回标记</button>` : ""}</div>`).join("")}</td>
+        <td><button type="button" class="small edit-flagged" data-code="${esc(i.code)}">去修改</button></td></tr>`).join("") ||
+        '<tr><td colspan="4" class="muted">没有被标记的知识。</td></tr>');
+  } catch (error) { fail(error); }
+}
+
+async function dismiss(button) {
+  const comment = window.prompt("驳回标记的理由（知识为何无需修改）：");
+  if (!comment) return;
+  try {
+    await Zhiku.api("POST", `/api/admin/flags/${button.dataset.id}/dismiss`, { comment: comment });
+    await loadFlagged();
+    message("ok", "标记已驳回。");
+  } catch (error) { fail(error); }
+}
+
+// ------------------------------------------------------------------ editor
+
+async function loadEditor() {
+  const select = document.getElementById("editor-package");
+  try {
+    const categories = await Zhiku.api("GET", "/api/admin/categories");
+    const current = select.value;
+    Admin.packages = categories.flatMap((c) => c.packages);
+    select.innerHTML = Admin.packages.map((p) => `<option value="${esc(p.path)}">${esc(p.path)}</option>`).join("");
+    if (current) select.value = current;
+    await loadPackage();
+  } catch (error) { fail(error); }
+}
+
+async function loadPackage() {
+  const path = document.getElementById("editor-package").value;
+  if (!path) return;
+  const [category, name] = path.split("/");
+  try {
+    const pkg = await Zhiku.api("GET", `/api/admin/packages/${encodeURIComponent(category)}/${encodeURIComponent(name)}`);
+    Admin.template = pkg.template;
+    document.getElementById("editor-tables").innerHTML =
+      "<tr><th>知识编号</th><th>标题</th><th>状态</th><th>线上版本</th><th>到期</th></tr>" +
+      pkg.table_rows.map((t) => `<tr class="clickable editor-row" data-code="${esc(t.code)}"><td>${esc(t.code)}</td>
+        <td>${esc(t.title)}</td><td>${esc(STATE_NAMES[t.state] || t.state)}</td>
+        <td>${t.live_revision ? "r" + t.live_revision : "—"}</td><td>${Zhiku.date(t.expires_at)}</td></tr>`).join("");
+  } catch (error) { fail(error); }
+}
+
+function rowsFor(text) {
+  return Math.min(12, Math.max(2, String(text).split("\n").length + 1));
+}
+
+function fieldInput(spec, value) {
+  const id = `f-${spec.key}`;
+  const text = Array.isArray(value) ? value.join("\n") : (value || "");
+  const hint = spec.type === "steps" || spec.type === "list" ? "（每行一项）" : "";
+  const internal = spec.audience === "internal" ? ' <span class="badge internal">内部</span>' : "";
+  const label = `<label for="${id}" class="${spec.required ? "req" : ""}">${esc(spec.label)}${internal}</label>`;
+  const input = spec.type === "text" && spec.key !== "answer" && spec.key !== "question"
+    ? `<input type="text" id="${id}" data-key="${esc(spec.key)}" data-type="${spec.type}" value="${esc(text)}" placeholder="${hint}">`
+    : `<textarea id="${id}" data-key="${esc(spec.key)}" data-type="${spec.type}" placeholder="${hint}" rows="${rowsFor(text)}">${esc(text)}</textarea>`;
+  return label + input;
+}
+
+function renderEditor(table) {
+  Admin.editing = table;
+  const isNew = !table;
+  const latest = table ? table.latest : { title: "", questions: [], tags: [], fields: {} };
+  const template = table ? table.template : Admin.template;
+  document.getElementById("editor-heading").textContent = isNew ? "新建知识" : `${table.code} · ${latest.title}`;
+  document.getElementById("editor-state").textContent = isNew
+    ? `知识包：${document.getElementById("editor-package").value}`
+    : `最新版本 r${latest.number}：${STATE_NAMES[latest.state] || latest.state}` +
+      (table.live_revision ? ` · 线上 r${table.live_revision}` : "") +
+      (latest.review_comment ? ` · 审核意见：${latest.review_comment}` : "");
+  let html = "";
+  if (isNew) html += '<label for="e-code" class="req">知识编号</label><input type="text" id="e-code" placeholder="如 TX-GH-101">';
+  html += `<label for="e-title" class="req">知识标题</label><input type="text" id="e-title" value="${esc(latest.title)}">`;
+  html += `<label for="e-questions">相似问法</label><textarea id="e-questions" placeholder="每行一个问法" rows="${rowsFor(latest.questions.join("\n"))}">${esc(latest.questions.join("\n"))}</textarea>`;
+  html += `<label for="e-tags">标签</label><input type="text" id="e-tags" value="${esc(latest.tags.join(" "))}" placeholder="用空格分隔">`;
+  const audience = table ? table.audience : "public";
+  html += `<label for="e-audience">可见范围</label><select id="e-audience">
+    <option value="public"${audience === "public" ? " selected" : ""}>公开（客户可见）</option>
+    <option value="internal"${audience === "internal" ? " selected" : ""}>仅内部</option></select>`;
+  const until = table && table.valid_until ? table.valid_until.slice(0, 10) : "";
+  html += `<label for="e-until">有效期至</label><div class="row"><input type="date" id="e-until" value="${until}">
+    <span class="meta">可见范围和有效期保存后立即生效，不经审核</span></div>`;
+  html += template.map((spec) => fieldInput(spec, latest.fields[spec.key])).join("");
+  document.getElementById("editor-fields").innerHTML = html;
+  document.getElementById("editor-error").className = "hidden";
+  const allowed = table ? table.allowed_actions : ["edit"];
+  document.getElementById("editor-save").disabled = !allowed.includes("edit");
+  document.getElementById("editor-submit").disabled = isNew || !allowed.includes("submit");
+  const form = document.getElementById("editor-form");
+  form.classList.remove("hidden");
+  form.scrollIntoView({ block: "start" });
+}
+
+async function openTable(code) {
+  try {
+    renderEditor(await Zhiku.api("GET", `/api/admin/tables/${encodeURIComponent(code)}`));
+  } catch (error) { fail(error); }
+}
+
+function editorValues() {
+  const lines = (id) => document.getElementById(id).value.split("\n").map((s) => s.trim()).filter(Boolean);
+  const fields = {};
+  document.querySelectorAll("#editor-fields [data-key]").forEach((el) => {
+    const listy = el.dataset.type === "steps" || el.dataset.type === "list";
+    fields[el.dataset.key] = listy ? el.value.split("\n").map((s) => s.trim()).filter(Boolean) : el.value;
+  });
+  return {
+    title: document.getElementById("e-title").value,
+    questions: lines("e-questions"),
+    tags: document.getElementById("e-tags").value.split(/\s+/).filter(Boolean),
+    fields: fields,
+  };
+}
+
+// Metadata edits (audience, validity) that differ from the table as loaded.
+function metaChanges(table) {
+  const meta = {};
+  const audience = document.getElementById("e-audience").value;
+  if (audience !== table.audience) meta.audience = audience;
+  const until = document.getElementById("e-until").value;
+  const was = table.valid_until ? table.valid_until.slice(0, 10) : "";
+  if (until !== was) {
+    if (until) meta.valid_until = until + "T23:59:59+08:00";
+    else meta.clear_valid_until = true;
+  }
+  return meta;
+}
+
+async function saveDraft(event) {
+  event.preventDefault();
+  const error = document.getElementById("editor-error");
+  const values = editorValues();
+  try {
+    let table;
+    if (!Admin.editing) {
+      table = await Zhiku.api("POST", "/api/admin/tables", {
+        ...values,
+        package: document.getElementById("editor-package").value,
+        code: document.getElementById("e-code").value.trim(),
+        audience: document.getElementById("e-audience").value,
+        valid_until: document.getElementById("e-until").value
+          ? document.getElementById("e-until").value + "T23:59:59+08:00" : null,
+      });
+    } else {
+      const code = encodeURIComponent(Admin.editing.code);
+      const meta = metaChanges(Admin.editing);
+      if (Object.keys(meta).length) await Zhiku.api("PATCH", `/api/admin/tables/${code}`, meta);
+      table = await Zhiku.api("PUT", `/api/admin/tables/${code}/draft`, { ...values, replace_fields: true });
+    }
+    renderEditor(table);
+    loadPackage();
+    message("ok", `草稿已保存（${esc(table.code)} r${table.latest.number}）。`);
+  } catch (e) { fail(e, error); }
+}
+
+async function submitDraft() {
+  const code = Admin.editing.code;
+  try {
+    const result = await Zhiku.api("POST", `/api/admin/tables/${encodeURIComponent(code)}/submit`);
+    await openTable(code);
+    loadPackage();
+    let html = `${esc(code)} r${result.revision} 已提交审核。`;
+    if (result.duplicates.length) {
+      html += "<br>注意，以下知识的标题或问法与本条非常相似：" +
+        result.duplicates.map((d) => `${esc(d.code)} ${esc(d.title)}`).join("；");
+    }
+    message(result.duplicates.length ? "warn" : "ok", html);
+  } catch (error) { fail(error, document.getElementById("editor-error")); }
+}
+
+// ------------------------------------------------------------------ import / export
+
+async function runImport(event) {
+  event.preventDefault();
+  const file = document.getElementById("import-file").files[0];
+  const result = document.getElementById("import-result");
+  if (!file) return;
+  const form = new FormData();
+  form.append("file", file);
+  form.append("draft", document.getElementById("import-draft").checked ? "true" : "false");
+  try {
+    const report = await Zhiku.api("POST", "/api/admin/import", form);
+    result.className = "notice ok";
+    result.innerHTML = `导入完成：新增 ${report.created.length} 条，更新 ${report.revised.length} 条，未变 ${report.unchanged.length} 条` +
+      (report.published ? "（已发布）" : "（草稿，待审核）") + "。";
+  } catch (error) {
+    const problems = (error.body && error.body.problems) || [];
+    result.className = "card";
+    result.innerHTML = `<div class="notice error" id="import-error">${esc(error.body ? error.body.message : error.message)}</div>` +
+      (problems.length ? `<table class="list" id="import-problems"><tr><th>位置</th><th>字段</th><th>值</th><th>问题</th></tr>` +
+        problems.map((p) => `<tr><td>${esc(p.location)}</td><td>${esc(p.field)}</td><td>${esc(p.value)}</td><td>${esc(p.message)}</td></tr>`).join("") +
+        "</table>" : "");
+  }
+}
+
+async function runExport() {
+  try {
+    const blob = await Zhiku.api("GET", "/api/admin/export");
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = "zhiku-export.zip";
+    link.click();
+    URL.revokeObjectURL(link.href);
+  } catch (error) { fail(error); }
+}
+
+// ------------------------------------------------------------------ hit test
+
+async function runHitTest(event) {
+  event.preventDefault();
+  const q = document.getElementById("hittest-q").value.trim();
+  const out = document.getElementById("hittest-result");
+  if (!q) return;
+  const params = new URLSearchParams({ q: q, channel: document.getElementById("hittest-channel").value });
+  try {
+    const data = await Zhiku.api("GET", "/api/admin/hit-test?" + params.toString());
+    const num = (v, digits) => (typeof v === "number" ? v.toFixed(digits) : "—");
+    const rank = (v) => (typeof v === "number" ? `#${v}` : "—");
+    out.innerHTML = `<p class="meta">${data.abstained ? '<span class="badge expired">无把握答案</span> ' : ""}` +
+      `用时 ${data.took_ms.toFixed(0)} ms · 渠道规则过滤 ${data.filtered} 条 · 模式 ${esc(data.mode)}</p>` +
+      '<table class="list" id="hittest-table"><tr><th>#</th><th>知识</th><th>置信度</th><th>BM25</th><th>词法排名</th>' +
+      "<th>向量</th><th>向量排名</th><th>融合</th><th>匹配字段</th></tr>" +
+      data.suggestions.map((s, i) => `<tr><td>${i + 1}</td><td>${esc(s.code)} ${esc(s.title)}<div class="meta">${esc(s.path.slice(0, 2).join(" › "))}</div></td>
+        <td>${(s.confidence * 100).toFixed(0)}%</td><td>${num(s.scores.bm25, 2)}</td><td>${rank(s.scores.lexical_rank)}</td>
+        <td>${num(s.scores.dense, 3)}</td><td>${rank(s.scores.dense_rank)}</td><td>${num(s.scores.fused, 3)}</td>
+        <td>${s.match ? `${esc(s.match.label)}：${s.match.html}` : "—"}</td></tr>`).join("") + "</table>";
+  } catch (error) { fail(error); }
+}
+
+// ------------------------------------------------------------------ dictionary and audit
+
+async function loadDictionary() {
+  try {
+    const [synonyms, terms] = await Promise.all([
+      Zhiku.api("GET", "/api/admin/synonyms"), Zhiku.api("GET", "/api/admin/terms")]);
+    document.getElementById("synonyms-text").value = synonyms.synonyms.map((g) => g.join(" ")).join("\n");
+    document.getElementById("terms-text").value = terms.terms.join(" ");
+    const canEdit = Zhiku.can("manage_dictionary");
+    document.getElementById("dictionary-save").disabled = !canEdit;
+  } catch (error) { fail(error); }
+}
+
+async function saveDictionary(event) {
+  event.preventDefault();
+  const synonyms = document.getElementById("synonyms-text").value.split("\n")
+    .map((line) => line.split(/[\s,，、]+/).filter(Boolean)).filter((g) => g.length);
+  const terms = document.getElementById("terms-text").value.split(/[\s,，、]+/).filter(Boolean);
+  const error = document.getElementById("dictionary-error");
+  try {
+    await Zhiku.api("PUT", "/api/admin/synonyms", { synonyms: synonyms });
+    await Zhiku.api("PUT", "/api/admin/terms", { terms: terms });
+    error.className = "hidden";
+    await loadDictionary();
+    message("ok", `词典已保存：${synonyms.length} 组同义词，${terms.length} 个领域词，已用于检索。`);
+  } catch (e) { fail(e, error); }
+}
+
+const ACTION_NAMES = {
+  create: "新建", revise: "新版本", edit: "编辑", submit: "提交审核", approve: "通过", reject: "驳回",
+  publish: "发布", archive: "归档", withdraw: "撤回", rollback: "回滚", verify: "核实", flag: "标记",
+  "flag-resolve": "处理标记", expire: "过期", unexpire: "恢复有效", update: "修改", link: "关联", move: "移动",
+  replace: "替换",
+};
+
+async function loadAudit(event) {
+  if (event) event.preventDefault();
+  const key = document.getElementById("audit-key").value.trim();
+  const params = new URLSearchParams({ page_size: "50" });
+  if (key) params.set("key", key);
+  try {
+    const data = await Zhiku.api("GET", "/api/admin/audit?" + params.toString());
+    document.getElementById("audit-list").innerHTML =
+      "<tr><th>时间</th><th>操作人</th><th>动作</th><th>对象</th><th>版本</th><th>说明</th></tr>" +
+      (data.entries.map((e) => `<tr><td>${esc(new Date(e.at).toLocaleString("zh-CN"))}</td><td>${esc(e.actor)}</td>
+        <td>${esc(ACTION_NAMES[e.action] || e.action)}</td><td>${esc(e.object_type)} ${esc(e.object_key)}</td>
+        <td>${e.revision ? "r" + e.revision : ""}</td><td>${esc(e.comment)}</td></tr>`).join("") ||
+        '<tr><td colspan="6" class="muted">没有记录。</td></tr>');
+  } catch (error) { fail(error); }
+}
+
+// ------------------------------------------------------------------ wiring
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+  document.getElementById("review-list").addEventListener("click", (e) => {
+    const row = e.target.closest(".review-item");
+    if (row) openReview(row.dataset.code);
+  });
+  document.getElementById("review-approve").addEventListener("click", () => decide("approve"));
+  document.getElementById("review-reject").addEventListener("click", () => decide("reject"));
+  ["expiring-list", "expired-list"].forEach((id) => document.getElementById(id).addEventListener("click", (e) => {
+    if (e.target.classList.contains("verify")) verify(e.target);
+  }));
+  document.getElementById("flagged-list").addEventListener("click", (e) => {
+    if (e.target.classList.contains("dismiss")) dismiss(e.target);
+    if (e.target.classList.contains("edit-flagged")) {
+      showTab("editor");
+      openTable(e.target.dataset.code);
+    }
+  });
+  document.getElementById("editor-package").addEventListener("change", () => {
+    document.getElementById("editor-form").classList.add("hidden");
+    loadPackage();
+  });
+  document.getElementById("editor-new").addEventListener("click", () => renderEditor(null));
+  document.getElementById("editor-load").addEventListener("click", () => {
+    const code = document.getElementById("editor-code-input").value.trim();
+    if (code) openTable(code);
+  });
+  document.getElementById("editor-tables").addEventListener("click", (e) => {
+    const row = e.target.closest(".editor-row");
+    if (row) openTable(row.dataset.code);
+  });
+  document.getElementById("editor-form").addEventListener("submit", saveDraft);
+  document.getElementById("editor-submit").addEventListener("click", submitDraft);
+  document.getElementById("import-form").addEventListener("submit", runImport);
+  document.getElementById("export-button").addEventListener("click", runExport);
+  document.getElementById("hittest-form").addEventListener("submit", runHitTest);
+  document.getElementById("dictionary-form").addEventListener("submit", saveDictionary);
+  document.getElementById("audit-form").addEventListener("submit", loadAudit);
+
+  Zhiku.onLogin((me) => {
+    document.getElementById("need-login").classList.add("hidden");
+    if (!Zhiku.can("view_queues")) {
+      const status = document.getElementById("login-status");
+      status.className = "notice warn";
+      status.innerHTML = `${esc(me.display_name)} 是${esc(ROLE_NAMES[me.role] || me.role)}，没有管理台权限；请用编辑、审核员或管理员的令牌登录。`;
+      return;
+    }
+    document.getElementById("admin-app").classList.remove("hidden");
+    showTab(Zhiku.can("review") ? "review" : "editor");
+    // Fill the other counters without switching tabs.
+    ["expiring", "expired", "flagged"].forEach((name) =>
+      Zhiku.api("GET", `/api/admin/queues/${name}?days=30`).then((d) => {
+        document.getElementById(`count-${name}`).textContent = d.count;
+      }).catch(() => {}));
+  });
+});

@@ -1,0 +1,28 @@
+"""The staleness sweep as the service runs it: at start and then on a timer."""
+
+from __future__ import annotations
+
+import logging
+
+from api.runtime import Runtime
+from kb import changes, staleness
+from kb.clock import utcnow
+
+log = logging.getLogger("zhiku.api")
+
+
+def sweep_once(runtime: Runtime) -> dict[str, list[str]]:
+    """Record what expired, publish what is due, and tell the index; never raises."""
+    try:
+        with runtime.db.transaction() as session:
+            report = staleness.sweep(session, utcnow())
+            changed = changes.pop(session)
+    except Exception:
+        log.exception("staleness sweep failed; the next run retries")
+        return {}
+    runtime.sync(changed)
+    summary = report.to_dict()
+    runtime.last_sweep = {"at": utcnow().isoformat(), **summary}
+    if any(summary.values()):
+        log.info("sweep: %s", {k: len(v) for k, v in summary.items()})
+    return summary

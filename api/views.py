@@ -1,0 +1,310 @@
+"""Domain objects → response schemas. Built inside the request, while the session is open."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timedelta
+from typing import Any
+
+from api import schemas
+from api.render import Format, render_value
+from kb import portal, workflow
+from kb.clock import ensure_utc
+from kb.hierarchy import package_path, specs_of
+from kb.models import AuditEntry, Flag, KnowledgeTable, Package, Revision
+from kb.templates import FieldSpec
+from kb.visibility import Channel, expires_at, is_stale
+
+
+def faq_tree(tree: list[portal.CategoryNode]) -> schemas.FaqTree:
+    return schemas.FaqTree(
+        categories=[
+            schemas.FaqCategory(
+                name=c.name,
+                description=c.description,
+                packages=[
+                    schemas.FaqPackage(
+                        name=p.name,
+                        description=p.description,
+                        tables=[schemas.FaqTableRef(code=t.code, title=t.title) for t in p.tables],
+                    )
+                    for p in c.packages
+                ],
+            )
+            for c in tree
+        ]
+    )
+
+
+def faq_table(table: portal.PublicTable, fmt: Format) -> schemas.FaqTable:
+    fields = [
+        schemas.FaqField(
+            key=f.key, label=f.label, type=f.type.value, content=render_value(f.value, f.type, fmt)
+        )
+        for f in table.fields
+    ]
+    answer = next((f.content for f in fields if f.key == "answer"), None)
+    return schemas.FaqTable(
+        code=table.code,
+        title=table.title,
+        path=[table.category, table.package, table.title],
+        tags=table.tags,
+        format=fmt.value,
+        answer=answer,
+        fields=fields,
+        published_at=table.published_at,
+        last_verified_at=table.last_verified_at,
+        expires_at=table.valid_until,
+        related=[schemas.FaqTableRef(code=r.code, title=r.title) for r in table.related],
+    )
+
+
+def field_specs(specs: list[FieldSpec]) -> list[schemas.FieldSpecIO]:
+    return [schemas.FieldSpecIO.model_validate(s.to_dict()) for s in specs]
+
+
+def package_ref(package: Package) -> schemas.PackageRef:
+    return schemas.PackageRef(
+        name=package.name,
+        path=package_path(package),
+        description=package.description,
+        review_interval_days=package.review_interval_days,
+        owner=package.owner,
+        template_version=package.template.version,
+        tables=len(package.tables),
+    )
+
+
+def table_row(table: KnowledgeTable) -> schemas.TableRow:
+    latest = table.latest_revision
+    live = table.live_revision
+    return schemas.TableRow(
+        code=table.code,
+        title=table.title,
+        package=package_path(table.package),
+        audience=table.audience.value,
+        state=workflow.status_of(latest),
+        latest_revision=latest.number,
+        live_revision=live.number if live is not None else None,
+        expires_at=expires_at(table) if live is not None else None,
+        updated_at=table.updated_at,
+    )
+
+
+def package_out(package: Package) -> schemas.PackageOut:
+    ref = package_ref(package)
+    return schemas.PackageOut(
+        **ref.model_dump(),
+        category=package.category.name,
+        template=field_specs(specs_of(package.template)),
+        table_rows=[table_row(t) for t in sorted(package.tables, key=lambda t: t.code)],
+    )
+
+
+def revision_out(revision: Revision) -> schemas.RevisionOut:
+    return schemas.RevisionOut(
+        number=revision.number,
+        state=workflow.status_of(revision),
+        title=revision.title,
+        questions=list(revision.questions),
+        tags=list(revision.tags),
+        fields=dict(revision.fields),
+        template_version=revision.template_version,
+        author=revision.author,
+        note=revision.note,
+        based_on=revision.based_on,
+        created_at=revision.created_at,
+        submitted_at=revision.submitted_at,
+        reviewed_by=revision.reviewed_by,
+        reviewed_at=revision.reviewed_at,
+        review_comment=revision.review_comment,
+        publish_at=revision.publish_at,
+        published_at=revision.published_at,
+    )
+
+
+def flag_out(flag: Flag) -> schemas.FlagOut:
+    return schemas.FlagOut(
+        id=flag.id,
+        code=flag.table.code,
+        revision=flag.revision_number,
+        reason=flag.reason,
+        comment=flag.comment,
+        raised_by=flag.raised_by,
+        raised_at=flag.raised_at,
+    )
+
+
+def table_out(
+    table: KnowledgeTable,
+    now: datetime,
+    *,
+    open_flags: list[Flag],
+    usage: dict[str, object],
+) -> schemas.TableOut:
+    latest = table.latest_revision
+    live = table.live_revision
+    return schemas.TableOut(
+        code=table.code,
+        title=table.title,
+        category=table.package.category.name,
+        package=table.package.name,
+        audience=table.audience.value,
+        author=table.author,
+        source=table.source,
+        valid_from=table.valid_from,
+        valid_until=table.valid_until,
+        last_verified_at=table.last_verified_at,
+        expires_at=expires_at(table) if live is not None else None,
+        expired=live is not None and is_stale(table, now),
+        state=workflow.status_of(latest),
+        allowed_actions=list(workflow.allowed_actions(table)),
+        live_revision=live.number if live is not None else None,
+        template=field_specs(specs_of(table.package.template)),
+        latest=revision_out(latest),
+        live=revision_out(live) if live is not None else None,
+        revisions=[
+            schemas.RevisionBrief(
+                number=r.number,
+                state=workflow.status_of(r),
+                title=r.title,
+                author=r.author,
+                created_at=r.created_at,
+                review_comment=r.review_comment,
+            )
+            for r in reversed(table.revisions)
+        ],
+        related=[schemas.FaqTableRef(code=t.code, title=t.title) for t in table.related],
+        open_flags=[flag_out(f) for f in open_flags],
+        usage=usage,
+    )
+
+
+def audit_out(entry: AuditEntry) -> schemas.AuditOut:
+    return schemas.AuditOut.model_validate(entry, from_attributes=True)
+
+
+# ---------------------------------------------------------------- search results
+
+EXPIRING_SOON_DAYS = 14
+
+
+def highlight(snippet: str, spans: list[tuple[int, int]]) -> str:
+    """The snippet as HTML: everything escaped, the matched spans wrapped in <mark>."""
+    out, last = [], 0
+    for start, end in sorted(spans):
+        if start < last:
+            continue
+        out += [
+            html.escape(snippet[last:start]),
+            "<mark>",
+            html.escape(snippet[start:end]),
+            "</mark>",
+        ]
+        last = end
+    out.append(html.escape(snippet[last:]))
+    return "".join(out)
+
+
+def match_of(suggestion: Any) -> portal.Match | None:
+    """The suggestion's best-matching field as a Match (snippet text and highlighted HTML)."""
+    matched = suggestion.matched
+    if matched is None:
+        return None
+    return portal.Match(
+        field=matched.key,
+        label=matched.label,
+        text=matched.snippet,
+        html=highlight(matched.snippet, [tuple(s) for s in matched.spans]),
+    )
+
+
+def _snippet(match: portal.Match | None) -> schemas.Snippet | None:
+    if match is None:
+        return None
+    return schemas.Snippet(field=match.field, label=match.label, text=match.text, html=match.html)
+
+
+def _when(value: str | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return ensure_utc(datetime.fromisoformat(value))
+
+
+def freshness(suggestion: Any, now: datetime) -> schemas.Freshness:
+    end = _when(suggestion.expires_at)
+    expired = bool(suggestion.expired)
+    return schemas.Freshness(
+        expires_at=end,
+        last_verified_at=_when(suggestion.last_verified_at),
+        valid_until=_when(suggestion.valid_until),
+        expired=expired,
+        expiring_soon=end is not None
+        and not expired
+        and end - now <= timedelta(days=EXPIRING_SOON_DAYS),
+    )
+
+
+def suggestion_out(suggestion: Any, fmt: Format, now: datetime) -> schemas.Suggestion:
+    return schemas.Suggestion(
+        code=suggestion.code,
+        title=suggestion.title,
+        path=[suggestion.category, suggestion.package, suggestion.title],
+        audience=str(suggestion.audience),
+        confidence=round(float(suggestion.confidence), 4),
+        scores=dict(suggestion.scores),
+        match=_snippet(match_of(suggestion)),
+        answer=getattr(suggestion, f"answer_{fmt.value}"),
+        answer_format=fmt.value,
+        freshness=freshness(suggestion, now),
+    )
+
+
+def search_out(
+    query: str,
+    result: Any,
+    channel: Channel,
+    mode: str,
+    fmt: Format,
+    *,
+    now: datetime,
+    took_ms: float,
+    query_log_id: int | None,
+) -> schemas.SearchOut:
+    return schemas.SearchOut(
+        query=query,
+        channel=channel.value,
+        mode=mode,
+        abstained=bool(result.abstained),
+        filtered=int(result.filtered),
+        suggestions=[suggestion_out(s, fmt, now) for s in result.suggestions],
+        query_log_id=query_log_id,
+        took_ms=round(took_ms, 2),
+    )
+
+
+CONTACT = "没有找到合适的答案？请拨打客服热线 10000，或在 App「我的 › 在线客服」联系人工客服。"
+
+
+def faq_search(
+    query: str, found: portal.CustomerResults, fmt: Format, query_log_id: int | None = None
+) -> schemas.FaqSearchOut:
+    return schemas.FaqSearchOut(
+        query=query,
+        format=fmt.value,
+        abstained=found.abstained,
+        threshold=float(getattr(found.result, "threshold", 0.0)),
+        results=[
+            schemas.FaqHit(
+                code=h.code,
+                title=h.title,
+                path=[h.category, h.package, h.title],
+                confidence=round(h.confidence, 4),
+                snippet=_snippet(h.match),
+                answer=render_value(h.answer.value, h.answer.type, fmt) if h.answer else "",
+            )
+            for h in found.hits
+        ],
+        query_log_id=query_log_id,
+        contact=CONTACT,
+    )

@@ -1,0 +1,1 @@
+"""The ``kb`` command line: one module per group of verbs, registered in ``cli.main``."""

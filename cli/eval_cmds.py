@@ -1,0 +1,239 @@
+"""``kb eval`` (benchmarks over datasets), ``kb eval compare`` and ``kb hit-test``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from cli.context import open_db, print_json, settings
+from eval import compare as comparing
+from eval import report
+from eval.datasets import load_dataset
+from eval.runner import MODES, RunConfig, evaluate, results_document
+from kb.visibility import Channel
+
+
+class DatasetsOrSubcommand(TyperGroup):
+    """``kb eval DATASET...`` runs the benchmark; ``kb eval compare A B`` is a subcommand.
+
+    The benchmark command is kept out of ``commands`` (it is not a verb of its own) and gets
+    every argument list that does not start with a subcommand's name.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_command = self.commands.pop("run")
+        self.help = self.default_command.help
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and args[0] not in self.commands:
+            return "", self.default_command, args
+        return super().resolve_command(ctx, args)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.default_command.format_help(ctx, formatter)
+
+
+def _console() -> Console:
+    """Rich output on stdout; piped into a file or log it keeps wide tables whole."""
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to app."""
+    eval_app = typer.Typer(
+        cls=DatasetsOrSubcommand,
+        no_args_is_help=True,
+        context_settings={"ignore_unknown_options": True},
+    )
+    eval_app.command("run")(run)
+    eval_app.command("compare")(compare)
+    app.add_typer(eval_app, name="eval")
+    app.command("hit-test")(hit_test)
+
+
+def run(
+    datasets: list[Path] = typer.Argument(
+        ..., help="Dataset directories (entries.jsonl + queries.jsonl)."
+    ),
+    mode: str = typer.Option("all", "--mode", help="bm25, dense, hybrid, or all."),
+    k: int = typer.Option(10, "--k", min=1, max=100, help="Suggestions asked for per query."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write results.json, report.md and charts here."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the run records as JSON (without per-query records)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the holdout draw and the bootstrap."),
+    holdout: float = typer.Option(
+        0.1,
+        "--holdout",
+        min=0.0,
+        max=0.9,
+        help="Share of entries left out of the index to test abstention.",
+    ),
+) -> None:
+    """Benchmark retrieval on datasets: Recall@k, MRR@10, nDCG@10, latency, per mode.
+
+    Each dataset is imported into a throwaway KB (your ./data is never touched); every mode searches the same build. With --out: results.json, report.md and PNG charts. `kb eval compare A.json B.json` compares two runs.
+
+    Example: kb eval ../shared/bench/bq ../shared/bench/atec --mode all --out reports/bench
+    """
+    modes = MODES if mode == "all" else (mode,)
+    if mode != "all" and mode not in MODES:
+        raise typer.BadParameter(f"use one of {', '.join(MODES)} or all", param_hint="--mode")
+    config = settings()
+    loaded = [load_dataset(path) for path in datasets]  # all checked before the long work
+    run_config = RunConfig(modes=modes, k=k, seed=seed, holdout=holdout)
+    records: list[dict[str, Any]] = []
+    for dataset in loaded:
+        records += evaluate(dataset, run_config, settings=config)
+    written = report.write(records, out) if out is not None else {}
+    if as_json:
+        doc = results_document([{k: v for k, v in r.items() if k != "queries"} for r in records])
+        print_json(doc)
+        return
+    console = _console()
+    table = Table(*report.SUMMARY_COLUMNS, title=f"kb eval (encoder {config.encoder}, k={k})")
+    for row in report.summary_rows(records):
+        table.add_row(*row)
+    console.print(table)
+    for path in written.values():
+        console.print(f"wrote {path}")
+
+
+def compare(
+    a: Path = typer.Argument(..., help="Baseline results.json."),
+    b: Path = typer.Argument(..., help="Candidate results.json."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Differences B − A per dataset, mode and metric, with 95% bootstrap intervals.
+
+    Example: kb eval compare reports/before/results.json reports/bench/results.json
+    """
+    result = comparing.compare(comparing.load_results(a), comparing.load_results(b), seed=seed)
+    if as_json:
+        print_json(result)
+        return
+    console = _console()
+    if not result["compared"]:
+        console.print("No dataset and mode in common: nothing to compare.")
+    for pair in result["compared"]:
+        table = Table(
+            "metric",
+            "A",
+            "B",
+            "B − A",
+            "95% interval",
+            "verdict",
+            title=f"{pair['dataset']} · {pair['mode']}",
+        )
+        for row in pair["metrics"]:
+            name = "hard-negative rate" if row["metric"] == "hard_negative" else row["metric"]
+            ci = row["ci"]
+            table.add_row(
+                name,
+                report.fmt(row["a"]),
+                report.fmt(row["b"]),
+                "–" if row["diff"] is None else f"{row['diff']:+.3f}",
+                "–"
+                if ci is None
+                else f"[{ci[0]:+.3f}, {ci[1]:+.3f}]{'' if row['paired'] else ' unpaired'}",
+                row["verdict"],
+            )
+        for p, v in pair["latency"].items():
+            table.add_row(
+                p.replace("_ms", " ms"),
+                report.fmt(v["a"], 1),
+                report.fmt(v["b"], 1),
+                f"{v['diff']:+.1f}",
+                "",
+                "",
+            )
+        console.print(table)
+    for side in ("only_in_a", "only_in_b"):
+        for dataset, mode in result[side]:
+            console.print(f"{side.replace('_', ' ')}: {dataset} · {mode}")
+
+
+def hit_test(
+    query: str = typer.Argument(..., help="The question, as an agent or customer would type it."),
+    channel: Channel = typer.Option(
+        Channel.AGENT, "--channel", help="agent or customer: whose visibility rules apply."
+    ),
+    k: int = typer.Option(10, "--k", min=1, max=100, help="Suggestions to show."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Test one query against your KB with exactly the production search path and settings.
+
+    Shows the ranked tables with each retriever's rank and score, the matched field, confidence, whether the outcome is "no confident answer", and how many results the channel's visibility rules filtered out.
+
+    Example: kb hit-test "改号后原号码还扣钱吗" --channel customer
+    """
+    from indexer.service import SearchService
+
+    config = settings()
+    db = open_db(config)
+    try:
+        service = SearchService.open(config, db)
+        result = service.search(query, channel=channel, k=k)
+    finally:
+        db.dispose()
+    if as_json:
+        print_json(result.to_json())
+        return
+    _print_hit_test(result)
+
+
+def _rank_and_score(rank: Any, score: Any) -> str:
+    return "–" if rank is None else f"#{rank}  {report.fmt(score)}"
+
+
+def _print_hit_test(result: Any) -> None:
+    console = _console()
+    console.print(f"query: {result.query}   normalized: {result.normalized}   mode: {result.mode}")
+    table = Table(
+        "#",
+        "code",
+        "title",
+        "path",
+        "confidence",
+        "bm25 (rank, score)",
+        "dense (rank, score)",
+        "fused",
+        "matched field",
+        "snippet",
+    )
+    for rank, s in enumerate(result.suggestions, start=1):
+        scores = s.scores
+        matched = s.matched
+        table.add_row(
+            str(rank),
+            s.code,
+            s.title + (" (expired)" if s.expired else ""),
+            s.path,
+            f"{s.confidence:.2f}",
+            _rank_and_score(scores.get("lexical_rank"), scores.get("bm25")),
+            _rank_and_score(scores.get("dense_rank"), scores.get("dense")),
+            report.fmt(scores.get("fused")),
+            matched.label if matched is not None else "",
+            matched.marked() if matched is not None else "",
+        )
+    console.print(table)
+    if result.abstained:
+        outcome = f"no confident answer: top confidence is below the {result.channel} threshold {result.threshold:.2f}"
+    else:
+        outcome = f"confident answer (threshold {result.threshold:.2f})"
+    console.print(outcome)
+    console.print(
+        f"{result.filtered} candidate(s) filtered by the {result.channel} channel's visibility rules"
+    )
+    if result.timings:
+        console.print("timings: " + ", ".join(f"{k} {v}" for k, v in result.timings.items()))

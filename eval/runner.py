@@ -1,0 +1,243 @@
+"""Running a dataset's queries through every retrieval mode of one KB build.
+
+One build per dataset (import + index), then each mode in turn over every query, timing each
+search. The result is one *run record* per (dataset, mode): a plain JSON-ready dict with the
+git commit, encoder, parameters, machine, build cost, metrics with bootstrap intervals,
+latency percentiles, abstention, calibration, and one record per query.
+
+Held-out entries (``holdout`` share, chosen with ``seed``) are left out of the index; queries
+whose relevant entries are all held out should get "no confident answer" and are scored only
+for abstention. The ranking metrics cover the other (answerable) queries, with their relevant
+ids restricted to the indexed entries.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import partial
+from time import perf_counter
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from eval import environment, metrics
+from eval.datasets import Dataset
+from eval.sandbox import EvalKB, temporary_kb
+from kb.settings import Settings
+from kb.visibility import Channel
+
+FORMAT = "zhiku-eval/1"
+MODES = ("bm25", "dense", "hybrid")
+
+KBFactory = Callable[..., AbstractContextManager[EvalKB]]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    modes: tuple[str, ...] = MODES
+    k: int = 10
+    seed: int = 0
+    holdout: float = 0.1
+    bootstrap_samples: int = metrics.BOOTSTRAP_SAMPLES
+    channel: str = Channel.AGENT.value
+
+
+def held_out_ids(dataset: Dataset, share: float, seed: int) -> frozenset[str]:
+    """A seeded random ``share`` of the entry ids (rounded), to leave out of the index."""
+    if not 0 <= share < 1:
+        raise ValueError("holdout must be in [0, 1)")
+    ids = sorted(e.id for e in dataset.entries)
+    count = round(share * len(ids))
+    return frozenset(random.Random(seed).sample(ids, count))
+
+
+def evaluate(
+    dataset: Dataset,
+    config: RunConfig,
+    *,
+    settings: Settings,
+    open_kb: KBFactory = temporary_kb,
+    console: Console | None = None,
+) -> list[dict[str, Any]]:
+    """One run record per mode of ``config`` for ``dataset``."""
+    held = held_out_ids(dataset, config.holdout, config.seed)
+    with _progress(console) as progress:
+
+        def imported(done: int, total: int) -> None:
+            progress.update(importing, completed=done, total=total)
+
+        importing = progress.add_task(
+            f"{dataset.name}: import", total=len(dataset.entries) - len(held)
+        )
+        with open_kb(
+            dataset,
+            settings,
+            held_out=held,
+            progress=imported,
+        ) as kb:
+            build = {
+                "import_s": kb.import_s,
+                "index_s": kb.index_s,
+                "total_s": kb.import_s + kb.index_s,
+                "rss_mb": environment.rss_mb(),
+            }
+            # one line per stage as well: logs of non-interactive runs (make bench) show no bars
+            progress.console.print(
+                f"{dataset.name}: imported in {kb.import_s:.1f} s, index built in {kb.index_s:.1f} s"
+            )
+            records = []
+            for mode in config.modes:
+                task = progress.add_task(f"{dataset.name}: {mode}", total=len(dataset.queries))
+                per_query = list(
+                    _run_queries(kb, dataset, held, mode, config, partial(progress.advance, task))
+                )
+                records.append(_record(dataset, held, mode, config, kb, build, per_query))
+                latency = records[-1]["latency"]
+                progress.console.print(
+                    f"{dataset.name}: {mode}: {len(per_query)} queries, "
+                    f"p50 {latency['p50_ms']:.1f} ms, p95 {latency['p95_ms']:.1f} ms"
+                )
+    return records
+
+
+def _progress(console: Console | None) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console or Console(stderr=True),
+        transient=False,
+        disable=console is not None and not console.is_terminal,
+    )
+
+
+WARM_UP = "预热 warm-up"  # not a dataset query: it must not leave a cached vector behind
+
+
+def _run_queries(
+    kb: EvalKB,
+    dataset: Dataset,
+    held: frozenset[str],
+    mode: str,
+    config: RunConfig,
+    tick: Callable[[], None],
+) -> Iterator[dict[str, Any]]:
+    channel = Channel(config.channel)
+    service = kb.open_service()
+    # the first search initializes lazily loaded state; keep it out of the timings
+    service.search(WARM_UP, channel=channel, k=config.k, mode=mode)
+    for query in dataset.queries:
+        started = perf_counter()
+        result = service.search(query.query, channel=channel, k=config.k, mode=mode)
+        elapsed_ms = (perf_counter() - started) * 1000
+        top = [_suggestion(s, kb.codes) for s in result.suggestions]
+        relevant = [r for r in query.relevant if r not in held]
+        negatives = [n for n in query.hard_negatives if n not in held]
+        ranking = [(s["id"], s["score"]) for s in top]
+        yield {
+            "qid": query.qid,
+            "query": query.query,
+            "relevant": relevant,
+            "hard_negatives": negatives,
+            "held_out": not relevant,
+            "abstained": bool(result.abstained),
+            "latency_ms": elapsed_ms,
+            "top": top,
+            "metrics": metrics.query_metrics(ranking, relevant, negatives, k=config.k)
+            if relevant
+            else None,
+        }
+        tick()
+
+
+def _suggestion(suggestion: Any, codes: dict[str, str]) -> dict[str, Any]:
+    """The parts of a suggestion a report needs, with the dataset id for its table code.
+
+    ``score`` is the service's ranking score for the mode (``scores["score"]``, as rounded by
+    the service): suggestions with equal scores count as tied in the metrics.
+    """
+    score = suggestion.scores.get("score")
+    return {
+        "id": codes.get(suggestion.code, suggestion.code),
+        "confidence": float(suggestion.confidence),
+        "score": None if score is None else float(score),
+        "field": suggestion.matched.key if suggestion.matched is not None else None,
+    }
+
+
+def _record(
+    dataset: Dataset,
+    held: frozenset[str],
+    mode: str,
+    config: RunConfig,
+    kb: EvalKB,
+    build: dict[str, float],
+    per_query: list[dict[str, Any]],
+) -> dict[str, Any]:
+    answerable = [q for q in per_query if not q["held_out"]]
+    return {
+        "format": FORMAT,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "dataset": {
+            "name": dataset.name,
+            "path": str(dataset.path) if dataset.path else None,
+            **dataset.sizes(),
+            "held_out_entries": len(held),
+            "answerable_queries": len(answerable),
+            "held_out_queries": len(per_query) - len(answerable),
+        },
+        "mode": mode,
+        "params": {**asdict(config), "modes": list(config.modes), "index": kb.index_params},
+        "encoder": kb.encoder,
+        "git": environment.git_commit(),
+        "machine": environment.machine(),
+        "build": build,
+        "memory": {"rss_mb": environment.rss_mb(), "peak_rss_mb": environment.peak_rss_mb()},
+        "metrics": summarize(per_query, seed=config.seed, samples=config.bootstrap_samples),
+        "abstention": metrics.abstention(
+            [q["held_out"] for q in per_query], [q["abstained"] for q in per_query]
+        ),
+        "calibration": _calibration(per_query),
+        "latency": metrics.latency_summary([q["latency_ms"] for q in per_query]),
+        "queries": per_query,
+    }
+
+
+def summarize(per_query: list[dict[str, Any]], *, seed: int, samples: int) -> dict[str, Any]:
+    """Mean and bootstrap interval of each metric over the queries it applies to."""
+    scored = [q["metrics"] for q in per_query if q["metrics"] is not None]
+    out: dict[str, Any] = {}
+    names = [*metrics.MAIN_METRICS, "hard_negative"]
+    for name in names:
+        values = [m[name] for m in scored if m.get(name) is not None]
+        key = "hard_negative_rate" if name == "hard_negative" else name
+        out[key] = {
+            "value": metrics.mean(values),
+            "ci": metrics.bootstrap_ci(values, seed=seed, samples=samples),
+            "n": len(values),
+        }
+    return out
+
+
+def _calibration(per_query: list[dict[str, Any]]) -> dict[str, Any]:
+    """Top-1 confidence against top-1 correctness, over every query that got a suggestion.
+
+    Held-out queries count too (their top suggestion is never correct): a confidence that
+    means something should be low for them.
+    """
+    with_top = [q for q in per_query if q["top"]]
+    return metrics.reliability(
+        [q["top"][0]["confidence"] for q in with_top],
+        [q["top"][0]["id"] in q["relevant"] for q in with_top],
+    )
+
+
+def results_document(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON file a run writes: every run record of one ``kb eval`` invocation."""
+    return {"format": FORMAT, "runs": records}

@@ -1,0 +1,221 @@
+"""Text analysis shared by indexing and querying.
+
+Pipeline: NFKC (full-width → half-width) → Traditional → Simplified (OpenCC ``t2s``) → case
+folding. Then lexical tokens, each prefixed by its channel so one BM25 index holds them all:
+
+- ``w:`` words: jieba search mode with a user dictionary (the KB's domain terms, synonym terms,
+  tags and short titles), stopwords dropped, synonyms replaced by their group's first term;
+  ASCII runs such as ``5g``, ``paypal``, ``etc``, ``10000`` stay whole words.
+- ``c:`` single Han characters and ``b:`` Han character bigrams: short colloquial questions and
+  typos share characters where the word segmentation differs.
+- ``p:`` pinyin syllables and syllable bigrams (titles and questions only): customer typing and
+  speech-to-text swap homophones (微利贷 / 微粒贷, 借贝 / 借呗).
+
+The analyzer hash covers what decides the tokens of a text apart from the KB's own titles and
+tags: the analyzer version, stopwords, synonyms and domain terms. A changed hash means the
+lexical index must be rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+
+import jieba
+import opencc
+from pypinyin import Style, lazy_pinyin
+from sqlalchemy.orm import Session
+
+from kb import repository
+
+ANALYZER_VERSION = 1
+STOPWORDS_FILE = Path(__file__).with_name("stopwords.txt")
+# A title this short is usually a product or service name worth keeping whole.
+SHORT_TITLE_CHARS = 6
+
+_HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_HAN_RUN = re.compile(f"[{_HAN}]+")
+_ASCII_WORD = re.compile(r"[a-z0-9]+(?:[.\-_][a-z0-9]+)*")
+_SEGMENT = re.compile(f"[{_HAN}]+|[a-z0-9]+(?:[.\\-_][a-z0-9]+)*")
+
+
+@cache
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    text = _stopwords_text()
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+@cache
+def _stopwords_text() -> str:
+    return STOPWORDS_FILE.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=4096)
+def to_simplified(text: str) -> str:
+    """NFKC then Traditional → Simplified; case is kept (the encoder sees this form)."""
+    return _t2s().convert(unicodedata.normalize("NFKC", text))
+
+
+def normalize(text: str) -> str:
+    """The analyzer's canonical form of ``text``: NFKC, Simplified, case-folded."""
+    return to_simplified(text).casefold()
+
+
+def normalize_char(ch: str) -> str:
+    """One character's canonical form (for highlighting, where offsets must stay put)."""
+    out = normalize(ch)
+    return out if len(out) == 1 else ch.casefold()
+
+
+@dataclass(frozen=True)
+class Dictionary:
+    """The KB's synonym groups and domain terms, as the analyzer uses them."""
+
+    synonyms: tuple[tuple[str, ...], ...] = ()
+    terms: tuple[str, ...] = ()
+
+    @classmethod
+    def from_session(cls, session: Session) -> Dictionary:
+        return cls(
+            synonyms=tuple(tuple(g) for g in repository.synonym_groups(session)),
+            terms=tuple(repository.domain_terms(session)),
+        )
+
+    @property
+    def hash(self) -> str:
+        """Hash of everything besides titles and tags that decides a text's tokens."""
+        payload = json.dumps(
+            {
+                "version": ANALYZER_VERSION,
+                "stopwords": _stopwords_text(),
+                "synonyms": [list(g) for g in self.synonyms],
+                "terms": list(self.terms),
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+@cache
+def _base_tokenizer() -> jieba.Tokenizer:
+    logging.getLogger("jieba").setLevel(logging.WARNING)
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    return tokenizer
+
+
+def _private_tokenizer() -> jieba.Tokenizer:
+    """A tokenizer of our own (the global one is shared with other code), copied not reloaded."""
+    base = _base_tokenizer()
+    tokenizer = jieba.Tokenizer()
+    tokenizer.FREQ = dict(base.FREQ)
+    tokenizer.total = base.total
+    tokenizer.initialized = True
+    return tokenizer
+
+
+class Analyzer:
+    """Turns text into normalized words and channel-prefixed lexical tokens."""
+
+    def __init__(self, dictionary: Dictionary | None = None, words: Iterable[str] = ()) -> None:
+        self.dictionary = dictionary or Dictionary()
+        self._tokenizer = _private_tokenizer()
+        self._stop = stopwords()
+        self._known: set[str] = set()
+        self._cache: dict[str, tuple[str, ...]] = {}
+        self._canonical: dict[str, str] = {}
+        for group in self.dictionary.synonyms:
+            terms = [normalize(t) for t in group]
+            for term in terms:
+                self._canonical[term] = terms[0]
+        self.add_words([*self._canonical, *(normalize(t) for t in self.dictionary.terms)])
+        self.add_words(words)
+
+    @property
+    def hash(self) -> str:
+        return self.dictionary.hash
+
+    def add_words(self, words: Iterable[str]) -> None:
+        """Teach the tokenizer words to keep whole (domain terms, tags, short titles)."""
+        for raw in words:
+            word = normalize(raw).strip()
+            if len(word) < 2 or word in self._known or not _HAN_RUN.search(word):
+                continue
+            if any(ch.isspace() for ch in word):
+                continue
+            self._known.add(word)
+            # freq=None lets jieba pick a frequency high enough to keep the word in one piece.
+            self._tokenizer.add_word(word)
+        self._cache.clear()
+
+    def vocabulary_words(self, titles: Iterable[str], tags: Iterable[str]) -> list[str]:
+        """The user-dictionary words a KB contributes: its tags and its short titles."""
+        short = [t for t in titles if len(normalize(t)) <= SHORT_TITLE_CHARS]
+        return [*tags, *short]
+
+    def words(self, text: str) -> list[str]:
+        """Normalized words without stopwords, synonyms mapped to their group's first term."""
+        return list(self._words_cache(normalize(text)))
+
+    def _words_cache(self, norm: str) -> tuple[str, ...]:
+        found = self._cache.get(norm)
+        if found is not None:
+            return found
+        out: list[str] = []
+        for match in _SEGMENT.finditer(norm):
+            piece = match.group()
+            if _ASCII_WORD.fullmatch(piece):
+                out.append(piece)
+                continue
+            for word in self._tokenizer.cut_for_search(piece, HMM=True):
+                if word in self._stop:
+                    continue
+                out.append(self._canonical.get(word, word))
+        if len(self._cache) > 4096:
+            self._cache.clear()
+        self._cache[norm] = words = tuple(out)
+        return words
+
+    def tokens(self, text: str, *, phonetic: bool = True) -> list[str]:
+        """Every lexical token of ``text`` with its channel prefix (see the module docstring)."""
+        norm = normalize(text)
+        out = [f"w:{w}" for w in self._words_cache(norm)]
+        for run in _HAN_RUN.findall(norm):
+            out.extend(f"c:{ch}" for ch in run)
+            out.extend(f"b:{run[i : i + 2]}" for i in range(len(run) - 1))
+            if phonetic:
+                syllables = _pinyin(run)
+                out.extend(f"p:{s}" for s in syllables)
+                out.extend(f"p:{a}_{b}" for a, b in zip(syllables, syllables[1:], strict=False))
+        return out
+
+    def highlight_terms(self, text: str) -> list[str]:
+        """Query terms worth marking in a snippet: words (and synonyms' forms), longest first."""
+        terms: set[str] = set()
+        for word in self.words(text):
+            terms.add(word)
+            for term, canon in self._canonical.items():
+                if canon == word:
+                    terms.add(term)
+        return sorted((t for t in terms if len(t) >= 2 or not _HAN_RUN.fullmatch(t)), key=len)[::-1]
+
+
+@lru_cache(maxsize=8192)
+def _pinyin(run: str) -> tuple[str, ...]:
+    return tuple(lazy_pinyin(run, style=Style.NORMAL, errors="ignore"))

@@ -1,0 +1,308 @@
+"""A knowledge table as the index sees it: searchable text per field, and visibility metadata.
+
+Only the live (published) revision is indexed. Field texts are split by audience: customers'
+searches and snippets use the public view only; agents' use the full view.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from kb.clock import ensure_utc
+from kb.hierarchy import specs_of
+from kb.models import Audience, KnowledgeTable, Package
+from kb.templates import ANSWER_KEY, FieldSpec, FieldType
+from kb.visibility import Channel, visible
+
+# Body text weighs half of a title or similar question at template weight 1.
+BODY_FACTOR = 0.5
+CHUNK_CHARS = 160
+MAX_CHUNKS_PER_FIELD = 4
+
+
+@dataclass
+class DocField:
+    key: str
+    label: str
+    type: str
+    audience: str
+    searchable: bool
+    weight: float
+    value: Any  # str, or list[str] for steps/list fields
+
+    @property
+    def text(self) -> str:
+        if isinstance(self.value, list):
+            return "\n".join(str(v) for v in self.value)
+        return str(self.value)
+
+    @property
+    def public(self) -> bool:
+        return self.audience == Audience.PUBLIC.value
+
+
+@dataclass(frozen=True)
+class _RevisionProbe:
+    published_at: datetime | None
+
+
+@dataclass(frozen=True)
+class _Probe:
+    audience: Audience
+    valid_from: datetime | None
+    valid_until: datetime | None
+    last_verified_at: datetime | None
+    live_revision_id: int
+    live_revision: _RevisionProbe
+
+
+@dataclass
+class IndexDocument:
+    """What the index keeps about one table (JSON-serializable)."""
+
+    table_id: int
+    code: str
+    title: str
+    questions: list[str]
+    tags: list[str]
+    category: str
+    package: str
+    package_id: int
+    audience: str
+    revision: int
+    live_revision_id: int
+    fields: list[DocField]
+    valid_from: str | None = None
+    valid_until: str | None = None
+    last_verified_at: str | None = None
+    published_at: str | None = None
+    review_interval_days: int = 0
+    stamp: str = ""
+    _probe: _Probe | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def path(self) -> str:
+        return f"{self.category} › {self.package} › {self.title}"
+
+    @property
+    def public(self) -> bool:
+        return self.audience == Audience.PUBLIC.value
+
+    def field(self, key: str) -> DocField | None:
+        return next((f for f in self.fields if f.key == key), None)
+
+    def visible_fields(self, channel: Channel) -> list[DocField]:
+        if channel is Channel.CUSTOMER:
+            return [f for f in self.fields if f.public]
+        return list(self.fields)
+
+    @property
+    def has_internal_search_text(self) -> bool:
+        return any(f.searchable and not f.public and f.text.strip() for f in self.fields)
+
+    def to_json(self) -> dict[str, Any]:
+        # Shallow by hand: dataclasses.asdict deep-copies every value and was a third of the
+        # time it took to save a 10,000-table index.
+        data = {k: v for k, v in vars(self).items() if k != "_probe"}
+        data["fields"] = [vars(f) for f in self.fields]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IndexDocument:
+        data = dict(data)
+        data["fields"] = [DocField(**f) for f in data.get("fields", [])]
+        data.pop("_probe", None)
+        return cls(**data)
+
+    # --- visibility -----------------------------------------------------------------------
+
+    def _visibility_probe(self) -> KnowledgeTable:
+        """What ``kb.visibility`` reads of a table, built once per document.
+
+        A plain object, not a detached ORM instance: the rules only read these attributes,
+        and SQLAlchemy's instrumentation made building thousands of probes the slowest part
+        of a query on a 10,000-table KB.
+        """
+        if self._probe is None:
+            self._probe = _Probe(
+                audience=Audience(self.audience),
+                valid_from=_dt(self.valid_from),
+                valid_until=_dt(self.valid_until),
+                last_verified_at=_dt(self.last_verified_at),
+                live_revision_id=self.live_revision_id,
+                live_revision=_RevisionProbe(_dt(self.published_at)),
+            )
+        return cast(KnowledgeTable, self._probe)
+
+    def visible(self, channel: Channel, now: datetime, *, include_expired: bool = False) -> bool:
+        return visible(
+            self._visibility_probe(),
+            channel,
+            now,
+            include_expired=include_expired,
+            review_interval_days=self.review_interval_days,
+        )
+
+    def expired(self, now: datetime) -> bool:
+        """Live but outside validity (stale or not yet valid) at ``now``."""
+        return not visible(
+            self._visibility_probe(),
+            Channel.AGENT,
+            now,
+            review_interval_days=self.review_interval_days,
+        )
+
+    def expires_at(self) -> datetime | None:
+        from kb.visibility import expires_at
+
+        return expires_at(self._visibility_probe(), self.review_interval_days)
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else ensure_utc(datetime.fromisoformat(value))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else ensure_utc(value).isoformat()
+
+
+def table_stamp(live_revision_id: int | None, updated_at: datetime | None, package_id: int) -> str:
+    """What changes whenever a table's indexed content or metadata may have changed."""
+    when = _iso(updated_at) or ""
+    return f"{live_revision_id}|{when}|{package_id}"
+
+
+def package_stamp(package: Package) -> str:
+    return (
+        f"{package.category.name}/{package.name}|{package.review_interval_days}|"
+        f"{package.template.version}"
+    )
+
+
+_SPECS: dict[tuple[int, int, str], list[FieldSpec]] = {}
+
+
+def _specs_for(package: Package, version: int) -> list[FieldSpec]:
+    """The template a revision was written against (parsed once per package and version)."""
+    template = next((t for t in package.templates if t.version == version), package.template)
+    key = (package.id, template.version, repr(template.fields))
+    found = _SPECS.get(key)
+    if found is None:
+        if len(_SPECS) > 1000:
+            _SPECS.clear()
+        found = _SPECS[key] = specs_of(template)
+    return found
+
+
+def document_for(table: KnowledgeTable) -> IndexDocument | None:
+    """The index document of ``table``'s live revision, or None when nothing is live."""
+    live = table.live_revision
+    if live is None or table.live_revision_id is None:
+        return None
+    specs = _specs_for(table.package, live.template_version)
+    fields = []
+    for spec in specs:
+        value = live.fields.get(spec.key)
+        if value in (None, "", []):
+            continue
+        fields.append(
+            DocField(
+                key=spec.key,
+                label=spec.label,
+                type=spec.type.value,
+                audience=spec.audience.value,
+                searchable=spec.searchable,
+                weight=spec.weight,
+                value=value,
+            )
+        )
+    return IndexDocument(
+        table_id=table.id,
+        code=table.code,
+        title=live.title,
+        questions=list(live.questions),
+        tags=list(live.tags),
+        category=table.package.category.name,
+        package=table.package.name,
+        package_id=table.package_id,
+        audience=Audience(table.audience).value,
+        revision=live.number,
+        live_revision_id=table.live_revision_id,
+        fields=fields,
+        valid_from=_iso(table.valid_from),
+        valid_until=_iso(table.valid_until),
+        last_verified_at=_iso(table.last_verified_at),
+        published_at=_iso(live.published_at),
+        review_interval_days=table.package.review_interval_days,
+        stamp=table_stamp(table.live_revision_id, table.updated_at, table.package_id),
+    )
+
+
+@dataclass(frozen=True)
+class DenseText:
+    """One text to embed for a table: its title, a similar question, or a body chunk."""
+
+    kind: str  # title | question | body
+    text: str
+    public: bool
+    ref: str  # field key or question number, for --explain
+
+
+def dense_texts(doc: IndexDocument) -> list[DenseText]:
+    """Title and each similar question (question form), body chunks (passage form)."""
+    out = [DenseText("title", doc.title, True, "title")]
+    out += [DenseText("question", q, True, f"q{i}") for i, q in enumerate(doc.questions)]
+    for f in doc.fields:
+        if not f.searchable or f.weight <= 0:
+            continue
+        for chunk in chunk_text(f.text)[:MAX_CHUNKS_PER_FIELD]:
+            out.append(DenseText("body", chunk, f.public, f.key))
+    return out
+
+
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")
+
+
+def chunk_text(text: str, size: int = CHUNK_CHARS) -> list[str]:
+    """Sentence-aligned chunks of at most about ``size`` characters."""
+    sentences = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    chunks: list[str] = []
+    current = ""
+    for sentence in sentences:
+        while len(sentence) > size:
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(sentence[:size])
+            sentence = sentence[size:]
+        if len(current) + len(sentence) > size and current:
+            chunks.append(current)
+            current = ""
+        current += sentence
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def lexical_fields(doc: IndexDocument, *, internal: bool = False) -> list[tuple[str, str, float]]:
+    """(key, text, weight) BM25 indexes: the public view, or (``internal``) the internal fields."""
+    out = [] if internal else [("title", doc.title, 1.0)]
+    if not internal:
+        out += [("questions", q, 1.0) for q in doc.questions]
+        out += [("tags", t, 1.0) for t in doc.tags]
+    for f in doc.fields:
+        if not f.searchable or f.weight <= 0 or f.public == internal:
+            continue
+        out.append((f.key, f.text, f.weight * BODY_FACTOR))
+    return out
+
+
+def answer_field(doc: IndexDocument) -> DocField | None:
+    return doc.field(ANSWER_KEY)
+
+
+def is_markdown(f: DocField) -> bool:
+    return f.type == FieldType.MARKDOWN.value

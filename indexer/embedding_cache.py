@@ -1,0 +1,114 @@
+"""Embeddings cached by (encoder id, kind, SHA-256 of the text) in a small SQLite file.
+
+A restart, a rebuild or a small edit re-encodes only texts the cache has not seen. Vectors are
+stored as raw little-endian float32 bytes (no pickle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from indexer.encoders import Encoder, Kind
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS embeddings (
+    encoder TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    sha TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (encoder, kind, sha)
+) WITHOUT ROWID
+"""
+
+
+def text_sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class EmbeddingCache:
+    """Persistent vector cache; ``path=None`` keeps it in memory (tests, benchmarks)."""
+
+    def __init__(self, path: Path | None) -> None:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._conn = sqlite3.connect(
+            ":memory:" if path is None else str(path), check_same_thread=False
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute(_SCHEMA)
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def get_many(self, encoder_id: str, kind: str, shas: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for start in range(0, len(shas), 500):
+                chunk = list(shas[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"SELECT sha, vector FROM embeddings WHERE encoder=? AND kind=? AND sha IN ({marks})",
+                    [encoder_id, kind, *chunk],
+                )
+                for sha, blob in rows:
+                    found[sha] = np.frombuffer(blob, dtype="<f4")
+        return found
+
+    def put_many(self, encoder_id: str, kind: str, items: dict[str, np.ndarray]) -> None:
+        with self._lock, self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)",
+                [
+                    (encoder_id, kind, sha, np.asarray(v, dtype="<f4").tobytes())
+                    for sha, v in items.items()
+                ],
+            )
+
+    def encode(
+        self,
+        encoder: Encoder,
+        texts: Sequence[str],
+        kind: Kind,
+        *,
+        batch: int = 64,
+        progress: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Vectors for ``texts``, encoding only the ones not cached; ``progress(n)`` per batch."""
+        out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+        shas = [text_sha(t) for t in texts]
+        cached = self.get_many(encoder.id, kind, sorted(set(shas)))
+        todo: dict[str, str] = {}
+        for row, sha in enumerate(shas):
+            vector = cached.get(sha)
+            if vector is not None and vector.shape[0] == encoder.dim:
+                out[row] = vector
+            else:
+                todo.setdefault(sha, texts[row])
+        self.hits += len(texts) - sum(1 for s in shas if s in todo)
+        self.misses += len(todo)
+        if progress is not None:
+            progress(len(texts) - sum(1 for s in shas if s in todo))
+        new: dict[str, np.ndarray] = {}
+        pending = list(todo.items())
+        for start in range(0, len(pending), batch):
+            chunk = pending[start : start + batch]
+            vectors = encoder.encode([t for _, t in chunk], kind)
+            fresh = {sha: vectors[i] for i, (sha, _) in enumerate(chunk)}
+            new.update(fresh)
+            self.put_many(encoder.id, kind, fresh)
+            if progress is not None:
+                progress(sum(1 for s in shas if s in fresh))
+        for row, sha in enumerate(shas):
+            if sha in new:
+                out[row] = new[sha]
+        return out

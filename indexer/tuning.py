@@ -1,0 +1,173 @@
+"""Fit fusion weights and the confidence model on the KB's own similar questions.
+
+For each held-out question (one per table that has any, at most 400) the question's own
+vector is masked and its tokens are taken out of its table's BM25 document, so the question
+has to find its table the way a customer's new wording would. Fusion weights move from their
+defaults only when the held-out MRR@10 improves by more than :data:`MIN_GAIN`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+
+from indexer.calibration import (
+    MIN_HELDOUT,
+    Calibration,
+    choose_thresholds,
+    fit_logistic,
+    reliability_table,
+)
+from indexer.dense import KIND_CODES
+from indexer.fusion import FusionParams
+
+POOL = 50
+TOP = 5
+MIN_GAIN = 0.01
+LEXICAL_GRID = (0.2, 0.35, 0.5, 0.7)
+HUB_GRID = (0.3, 0.6, 0.9)
+BODY_GRID = (0.8, 0.9, 1.0)
+
+
+def tune(index) -> None:  # type: ignore[no-untyped-def]  # HybridIndex (import cycle)
+    pairs = index.heldout()
+    if len(pairs) < MIN_HELDOUT:
+        index.calibration = Calibration(
+            source=f"default ({len(pairs)} held-out similar questions, {MIN_HELDOUT} needed)"
+        )
+        return
+    pools = _pools(index, pairs)
+    base = index.fusion
+    best, best_mrr = base, _mrr(pools, base)
+    default_mrr = best_mrr
+    for lw, hw, bw in itertools.product(LEXICAL_GRID, HUB_GRID, BODY_GRID):
+        params = replace(base, lexical_weight=lw, hub_weight=hw, body_weight=bw)
+        mrr = _mrr(pools, params)
+        if mrr > best_mrr:
+            best, best_mrr = params, mrr
+    if best_mrr - default_mrr <= MIN_GAIN:
+        best, best_mrr = base, default_mrr
+    index.fusion = best
+    x, y, top_conf_rows, top_correct = [], [], [], []
+    for dense_q, dense_b, cov, hub, gold in pools:
+        dense = np.maximum(dense_q, best.body_weight * dense_b)
+        fused = _fused(dense_q, dense_b, cov, hub, best)
+        order = np.argsort(-fused, kind="stable")[:TOP]
+        for rank, i in enumerate(order):
+            other = fused[order[1]] if rank == 0 and len(order) > 1 else fused[order[0]]
+            margin = fused[i] - other if len(order) > 1 else 0.0
+            x.append([fused[i], margin, dense[i], cov[i]])
+            y.append(1.0 if i == gold else 0.0)
+            if rank == 0:
+                top_conf_rows.append(len(x) - 1)
+                top_correct.append(1.0 if i == gold else 0.0)
+    xa, ya = np.asarray(x), np.asarray(y)
+    if ya.sum() < 10 or (1 - ya).sum() < 10:
+        index.calibration = Calibration(source="default (held-out questions too easy or too hard)")
+        return
+    coef, intercept = fit_logistic(xa, ya)
+    calibration = Calibration(
+        coef=[round(float(c), 4) for c in coef],
+        intercept=round(intercept, 4),
+        fitted_on=len(pools),
+        source="held-out similar questions",
+        heldout_mrr=round(best_mrr, 4),
+    )
+    conf = np.asarray([calibration.confidence(xa[r]) for r in top_conf_rows])
+    correct = np.asarray(top_correct)
+    calibration.thresholds = choose_thresholds(conf, correct)
+    calibration.reliability = reliability_table(conf, correct)
+    index.calibration = calibration
+
+
+def _fused(
+    dense_q: np.ndarray, dense_b: np.ndarray, cov: np.ndarray, hub: np.ndarray, p: FusionParams
+) -> np.ndarray:
+    dense = np.maximum(dense_q, p.body_weight * dense_b)
+    return p.dense_weight * dense - p.hub_weight * hub + p.lexical_weight * cov
+
+
+def _mrr(pools: list, params: FusionParams) -> float:
+    total = 0.0
+    for dense_q, dense_b, cov, hub, gold in pools:
+        if gold < 0:
+            continue
+        fused = _fused(dense_q, dense_b, cov, hub, params)
+        rank = int((fused > fused[gold]).sum())
+        if rank < 10:
+            total += 1.0 / (rank + 1)
+    return total / len(pools)
+
+
+def _pools(index, pairs: list[tuple[int, int]]) -> list:  # type: ignore[no-untyped-def]
+    """Per held-out question, over its candidate pool: best question-form and body cosines,
+    coverage, hub, and the gold table's position."""
+    held = dict(pairs)
+    dense_index = index.dense
+    # Take each held-out question out of its table's BM25 documents for the duration.
+    for table_id, qi in held.items():
+        doc = index.docs[table_id]
+        reduced = replace(doc, questions=[q for i, q in enumerate(doc.questions) if i != qi])
+        index._remove_lexical(table_id)
+        index._add_lexical(reduced)
+    try:
+        tables = sorted(index.docs)
+        position = {t: i for i, t in enumerate(tables)}
+        rows = np.flatnonzero(dense_index.alive & dense_index.public)
+        rows = rows[np.argsort(dense_index.table[rows], kind="stable")]
+        owners = np.asarray([position.get(int(t), -1) for t in dense_index.table[rows]])
+        keep = owners >= 0
+        rows, owners = rows[keep], owners[keep]
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        group_table = owners[starts]
+        body = dense_index.kind[rows] == KIND_CODES["body"]
+        hub = np.asarray([dense_index.hub.get(t, 0.0) for t in tables])
+        slot_pos = np.full(index.bm25.slots, -1)
+        for t, slot in index.pub_slot.items():
+            slot_pos[slot] = position[t]
+        valid_slots = slot_pos >= 0
+        matrix = dense_index.vectors[rows]  # one copy, not one per question
+        own_rows = {}
+        for table_id, qi in pairs:
+            own = [
+                r
+                for r in dense_index.rows_of(table_id)
+                if dense_index.kind[r] == KIND_CODES["question"] and dense_index.refs[r] == f"q{qi}"
+            ]
+            if own:
+                own_rows[(table_id, qi)] = own[0]
+        row_at = {int(r): i for i, r in enumerate(rows)}
+        pools = []
+        for table_id, qi in pairs:
+            own_row = own_rows.get((table_id, qi))
+            if own_row is None:
+                continue
+            sims = matrix @ dense_index.vectors[own_row]
+            sims[row_at[own_row]] = -1.0
+            # Question-form and body vectors apart, so the body weight can be tuned afterwards.
+            dense_q = np.full(len(tables), -1.0)
+            dense_b = np.full(len(tables), -1.0)
+            dense_q[group_table] = np.maximum.reduceat(np.where(body, -1.0, sims), starts)
+            dense_b[group_table] = np.maximum.reduceat(np.where(body, sims, -1.0), starts)
+            dense_all = np.maximum(dense_q, index.fusion.body_weight * dense_b)
+            text = index.docs[table_id].questions[qi]
+            tokens = index.analyzer.tokens(text)
+            scores = index.bm25.scores(tokens)
+            attainable = index.bm25.max_score(tokens)
+            cov_all = np.zeros(len(tables))
+            if attainable > 0:
+                cov_all[slot_pos[valid_slots]] = scores[valid_slots] / attainable
+            pool = set(np.argsort(-dense_all)[:POOL].tolist()) | set(
+                np.argsort(-cov_all)[:POOL].tolist()
+            )
+            idx = np.asarray(sorted(pool))
+            gold_at = np.flatnonzero(idx == position[table_id])
+            gold = int(gold_at[0]) if len(gold_at) else -1
+            pools.append((dense_q[idx], dense_b[idx], cov_all[idx], hub[idx], gold))
+        return pools
+    finally:
+        for table_id in held:
+            index._remove_lexical(table_id)
+            index._add_lexical(index.docs[table_id])

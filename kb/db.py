@@ -1,0 +1,125 @@
+"""Engines, sessions and the versioned schema-create step.
+
+Why a versioned create step and not Alembic (yet): until the first release there is no data
+in the field to migrate, and the schema still moves every week. ``create_schema`` builds every
+table and stamps ``SCHEMA_VERSION``; ``open_database`` refuses a database stamped with another
+version and says how to fix it. Alembic takes over at the first release, starting from this
+version as its baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from kb.errors import ConfigurationError
+from kb.models import Base, SchemaVersion
+
+SCHEMA_VERSION = 1
+
+
+def make_engine(url: str) -> Engine:
+    """Engine for ``url``; SQLite gets foreign keys on, WAL, and its parent directory made."""
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False}
+        if url in {"sqlite://", "sqlite:///:memory:"}:
+            kwargs["poolclass"] = StaticPool
+        else:
+            path = url.split("sqlite:///", 1)[-1]
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # Under WAL, NORMAL is durable against process crashes (only an OS crash or power loss
+    # can drop the last commits) and spares an fsync per search's query-log row.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def create_schema(engine: Engine) -> None:
+    """Create every table and stamp the schema version (no-op when already current)."""
+    Base.metadata.create_all(engine)
+    with Session(engine) as session, session.begin():
+        if session.scalar(select(SchemaVersion.version)) is None:
+            session.add(SchemaVersion(version=SCHEMA_VERSION))
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse a database whose schema version is not this code's."""
+    if not inspect(engine).has_table(SchemaVersion.__tablename__):
+        raise ConfigurationError(
+            f"Database {engine.url.render_as_string(hide_password=True)} has no Zhiku schema; "
+            "run `kb init` first."
+        )
+    with Session(engine) as session:
+        found = session.scalar(select(SchemaVersion.version))
+    if found != SCHEMA_VERSION:
+        raise ConfigurationError(
+            f"Database schema version is {found}, this Zhiku needs {SCHEMA_VERSION}; "
+            "export it with the old version (`kb export DIR`), then `kb init --reset` and "
+            "`kb import DIR`."
+        )
+
+
+def drop_schema(engine: Engine) -> None:
+    Base.metadata.drop_all(engine)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """The edge's transaction: commit when the block succeeds, roll back when it raises."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+class Database:
+    """An engine and its session factory, opened from settings."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessions = session_factory(self.engine)
+
+    def session(self) -> Session:
+        return self.sessions()
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        return unit_of_work(self.sessions)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(url: str, *, create: bool = False) -> Database:
+    """Open the database at ``url``; ``create`` builds the schema when missing."""
+    db = Database(url)
+    if create:
+        create_schema(db.engine)
+    check_schema(db.engine)
+    return db

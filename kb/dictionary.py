@@ -1,0 +1,104 @@
+"""The synonym dictionary (同义词) and the domain-term list (领域词) that feed the analyzer."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from kb import audit
+from kb.errors import Problem, ValidationFailed
+from kb.models import DomainTerm, SynonymGroup
+
+
+def check_synonyms(
+    groups: object, location: str | None = None
+) -> tuple[list[list[str]], list[Problem]]:
+    """Normalized groups (each ≥ 2 distinct terms; a term in one group only) and problems."""
+    if not isinstance(groups, list):
+        return [], [Problem("synonyms must be a list of term lists", "synonyms", groups, location)]
+    problems: list[Problem] = []
+    clean: list[list[str]] = []
+    owner: dict[str, int] = {}
+    for i, group in enumerate(groups):
+        where = f"synonyms[{i}]"
+        if not isinstance(group, list) or not all(isinstance(t, str) for t in group):
+            problems.append(Problem("must be a list of terms", where, group, location))
+            continue
+        terms = list(dict.fromkeys(t.strip() for t in group if t.strip()))
+        if len(terms) < 2:
+            problems.append(
+                Problem(
+                    "a synonym group needs at least two different terms", where, group, location
+                )
+            )
+            continue
+        for term in terms:
+            if term in owner:
+                problems.append(
+                    Problem(
+                        f"term {term!r} is already in synonyms[{owner[term]}]",
+                        where,
+                        term,
+                        location,
+                    )
+                )
+            owner[term] = i
+        clean.append(terms)
+    return clean, problems
+
+
+def check_terms(terms: object, location: str | None = None) -> tuple[list[str], list[Problem]]:
+    if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+        return [], [Problem("terms must be a list of strings", "terms", terms, location)]
+    clean = sorted({t.strip() for t in terms if t.strip()})
+    bad = [t for t in clean if len(t) > 100 or any(c.isspace() for c in t)]
+    return clean, [
+        Problem("a term is one word: no spaces, at most 100 characters", "terms", t, location)
+        for t in bad
+    ]
+
+
+def replace_synonyms(session: Session, groups: list[list[str]], *, actor: str) -> bool:
+    """Replace the whole synonym dictionary; returns whether it changed."""
+    clean, problems = check_synonyms(groups)
+    if problems:
+        raise ValidationFailed("The synonym dictionary is not valid.", problems=problems)
+    current = [
+        list(g.terms) for g in session.scalars(select(SynonymGroup).order_by(SynonymGroup.id))
+    ]
+    if current == clean:
+        return False
+    session.execute(delete(SynonymGroup))
+    session.add_all(SynonymGroup(terms=g) for g in clean)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="replace",
+        object_type="synonyms",
+        object_key="*",
+        detail={"groups": len(clean)},
+    )
+    return True
+
+
+def replace_terms(session: Session, terms: list[str], *, actor: str) -> bool:
+    """Replace the domain-term list; returns whether it changed."""
+    clean, problems = check_terms(terms)
+    if problems:
+        raise ValidationFailed("The domain-term list is not valid.", problems=problems)
+    current = sorted(session.scalars(select(DomainTerm.term)))
+    if current == clean:
+        return False
+    session.execute(delete(DomainTerm))
+    session.add_all(DomainTerm(term=t) for t in clean)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="replace",
+        object_type="terms",
+        object_key="*",
+        detail={"terms": len(clean)},
+    )
+    return True

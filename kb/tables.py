@@ -1,0 +1,307 @@
+"""Rules for knowledge tables and their revisions: creating, editing, moving, going live.
+
+The review workflow (``kb.workflow``) decides *when* a revision may go live; this module holds
+the primitives it and the importer share, each keeping the model's invariants: codes unique,
+fields valid against the package template, at most one live revision per table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from kb import audit, changes, repository
+from kb.clock import utcnow
+from kb.errors import Conflict, NotFound, Problem, ValidationFailed
+from kb.hierarchy import package_path, specs_of
+from kb.models import Audience, KnowledgeTable, Package, Revision, RevisionState, TableLink
+from kb.templates import check_fields, normalize_strings
+
+CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+@dataclass
+class TableContent:
+    """What a revision holds: the reviewed content of a table."""
+
+    title: str
+    questions: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TableMeta:
+    """Identity and governance metadata held on the table itself."""
+
+    audience: Audience = Audience.PUBLIC
+    author: str = ""
+    source: str = ""
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    last_verified_at: datetime | None = None
+
+
+def check_code(code: Any, location: str | None = None) -> list[Problem]:
+    if not isinstance(code, str) or not CODE_RE.match(code):
+        return [
+            Problem(
+                "code must be 1–64 ASCII letters, digits, '-', '_' or '.', starting with a letter "
+                "or digit (e.g. TX-GH-001)",
+                "code",
+                code,
+                location,
+            )
+        ]
+    return []
+
+
+def check_content(
+    package: Package, content: TableContent, location: str | None = None
+) -> tuple[TableContent, list[Problem]]:
+    """Content normalized against the package's current template, and every problem found."""
+    problems: list[Problem] = []
+    title = content.title.strip() if isinstance(content.title, str) else ""
+    if not title or len(title) > 300:
+        problems.append(Problem("title must be 1–300 characters", "title", content.title, location))
+    questions, qp = normalize_strings(content.questions, field="questions", location=location)
+    tags, tp = normalize_strings(content.tags, field="tags", location=location)
+    questions = [q for q in questions if q != title]
+    template = package.template
+    fields, fp = check_fields(
+        specs_of(template),
+        content.fields,
+        package=package_path(package),
+        template_version=template.version,
+        location=location,
+    )
+    problems += qp + tp + fp
+    return TableContent(title=title, questions=questions, tags=tags, fields=fields), problems
+
+
+def check_meta(meta: TableMeta, location: str | None = None) -> list[Problem]:
+    if meta.valid_from and meta.valid_until and meta.valid_until <= meta.valid_from:
+        return [
+            Problem(
+                "valid_until must be after valid_from",
+                "valid_until",
+                meta.valid_until.isoformat(),
+                location,
+            )
+        ]
+    return []
+
+
+def get_table(session: Session, code: str) -> KnowledgeTable:
+    table = repository.table_by_code(session, code)
+    if table is None:
+        raise NotFound(f"No knowledge table with code {code!r}.")
+    return table
+
+
+def create_table(
+    session: Session,
+    package: Package,
+    code: str,
+    content: TableContent,
+    meta: TableMeta,
+    *,
+    actor: str,
+    state: RevisionState = RevisionState.DRAFT,
+) -> KnowledgeTable:
+    """A new table with its first revision (draft by default, or published by an import)."""
+    problems = check_code(code) + check_meta(meta)
+    clean, content_problems = check_content(package, content)
+    problems += content_problems
+    if problems:
+        raise ValidationFailed(f"Table {code} is not valid.", problems=problems)
+    if repository.table_by_code(session, code) is not None:
+        raise Conflict(f"A knowledge table with code {code!r} already exists; codes are unique.")
+    table = KnowledgeTable(code=code, package=package, **vars(meta))
+    session.add(table)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="create",
+        object_type="table",
+        object_key=code,
+        detail={"package": package_path(package)},
+    )
+    add_revision(session, table, clean, actor=actor, state=state, checked=True)
+    return table
+
+
+def add_revision(
+    session: Session,
+    table: KnowledgeTable,
+    content: TableContent,
+    *,
+    actor: str,
+    state: RevisionState = RevisionState.DRAFT,
+    note: str = "",
+    based_on: int | None = None,
+    checked: bool = False,
+) -> Revision:
+    """Append a revision; a published one goes live at once (replacing the old live one)."""
+    if not checked:
+        content, problems = check_content(table.package, content)
+        if problems:
+            raise ValidationFailed(
+                f"Revision of table {table.code} is not valid.", problems=problems
+            )
+    number = (table.revisions[-1].number + 1) if table.revisions else 1
+    now = utcnow()
+    revision = Revision(
+        table=table,
+        number=number,
+        state=RevisionState.DRAFT,
+        title=content.title,
+        questions=list(content.questions),
+        tags=list(content.tags),
+        fields=dict(content.fields),
+        template_version=table.package.template.version,
+        author=actor,
+        note=note,
+        based_on=based_on,
+        created_at=now,
+    )
+    session.add(revision)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="revise",
+        object_type="table",
+        object_key=table.code,
+        revision=number,
+        comment=note,
+    )
+    if state is RevisionState.PUBLISHED:
+        make_live(session, revision, actor=actor)
+    elif state is not RevisionState.DRAFT:
+        revision.state = state
+    return revision
+
+
+def make_live(session: Session, revision: Revision, *, actor: str, comment: str = "") -> None:
+    """Publish ``revision``: the previous live revision is archived in the same transaction."""
+    table = revision.table
+    now = utcnow()
+    previous = table.live_revision
+    if previous is not None and previous.id != revision.id:
+        previous.state = RevisionState.ARCHIVED
+    revision.state = RevisionState.PUBLISHED
+    revision.published_at = now
+    table.live_revision = revision
+    table.expired_at = None
+    session.flush()
+    changes.mark(session, table.id)
+    audit.record(
+        session,
+        actor=actor,
+        action="publish",
+        object_type="table",
+        object_key=table.code,
+        revision=revision.number,
+        comment=comment,
+    )
+
+
+def update_meta(session: Session, table: KnowledgeTable, meta: TableMeta, *, actor: str) -> bool:
+    """Apply changed metadata; returns whether anything changed."""
+    problems = check_meta(meta)
+    if problems:
+        raise ValidationFailed(f"Table {table.code} metadata is not valid.", problems=problems)
+    changed = {k: v for k, v in vars(meta).items() if getattr(table, k) != v}
+    if not changed:
+        return False
+    for key, value in changed.items():
+        setattr(table, key, value)
+    session.flush()
+    changes.mark(session, table.id)
+    audit.record(
+        session,
+        actor=actor,
+        action="update",
+        object_type="table",
+        object_key=table.code,
+        detail={
+            k: (v.isoformat() if isinstance(v, datetime) else str(v)) for k, v in changed.items()
+        },
+    )
+    return True
+
+
+def move_table(session: Session, table: KnowledgeTable, package: Package, *, actor: str) -> None:
+    """Move a table to another package; its latest content must satisfy the new template."""
+    if table.package_id == package.id:
+        return
+    latest = table.latest_revision
+    content = TableContent(
+        latest.title, list(latest.questions), list(latest.tags), dict(latest.fields)
+    )
+    _, problems = check_content(package, content)
+    if problems:
+        raise ValidationFailed(
+            f"Table {table.code} cannot move to {package_path(package)}: its fields do not fit "
+            "that package's template; edit them first.",
+            problems=problems,
+        )
+    old = package_path(table.package)
+    table.package = package
+    session.flush()
+    changes.mark(session, table.id)
+    audit.record(
+        session,
+        actor=actor,
+        action="move",
+        object_type="table",
+        object_key=table.code,
+        detail={"from": old, "to": package_path(package)},
+    )
+
+
+def set_links(session: Session, table: KnowledgeTable, codes: list[str], *, actor: str) -> bool:
+    """Replace a table's related-table links; unknown codes and self-links are refused."""
+    codes = [c for i, c in enumerate(codes) if c not in codes[:i]]
+    if table.code in codes:
+        raise ValidationFailed.one(
+            "a table cannot be related to itself", field="related", value=table.code
+        )
+    found = repository.tables_by_codes(session, codes)
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise ValidationFailed.one(
+            f"related tables not found: {', '.join(missing)}", field="related", value=missing
+        )
+    if [t.code for t in table.related] == codes:
+        return False
+    session.query(TableLink).filter(TableLink.table_id == table.id).delete()
+    for position, code in enumerate(codes):
+        session.add(TableLink(table_id=table.id, related_id=found[code].id, position=position))
+    session.flush()
+    session.expire(table, ["related"])
+    changes.mark(session, table.id)
+    audit.record(
+        session,
+        actor=actor,
+        action="link",
+        object_type="table",
+        object_key=table.code,
+        detail={"related": codes},
+    )
+    return True
+
+
+def content_of(revision: Revision) -> TableContent:
+    return TableContent(
+        title=revision.title,
+        questions=list(revision.questions),
+        tags=list(revision.tags),
+        fields=dict(revision.fields),
+    )

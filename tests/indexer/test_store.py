@@ -1,0 +1,69 @@
+"""The index directory describes itself and refuses what it cannot serve."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from indexer import store
+from indexer.encoders import FakeEncoder
+from indexer.errors import IndexMismatch, IndexNotBuilt
+from indexer.service import SearchService
+from kb.db import Database
+from kb.settings import Settings
+
+
+def test_params_describe_the_index(settings: Settings, filled_db: Database) -> None:
+    SearchService.build(settings, filled_db)
+    text = (settings.index_dir / store.PARAMS).read_text(encoding="utf-8")
+    params = json.loads(text)
+    assert "改号业务" not in text or "\\u" not in text  # ensure_ascii=False
+    assert params["format_version"] == store.FORMAT_VERSION
+    assert params["encoder"] == "fake-64" and params["dim"] == 64
+    assert params["counts"]["tables"] == 4  # the draft is not indexed
+    assert params["built_at"].endswith("+00:00")
+    assert {"analyzer_hash", "content_hash", "fusion", "calibration"} <= set(params)
+    assert not list(settings.index_dir.glob("*.pkl"))
+    vectors = np.load(settings.index_dir / "dense_vectors.npy", allow_pickle=False)
+    assert vectors.shape[1] == 64
+
+
+def test_saved_index_answers_like_the_built_one(settings: Settings, filled_db: Database) -> None:
+    built = SearchService.build(settings, filled_db)
+    loaded = SearchService.open(settings, filled_db, sync=False, build=False)
+    for query in ("改號後舊號碼還扣費嗎", "PayPal", "5G套餐"):
+        a = [(s.code, s.confidence) for s in built.search(query).suggestions]
+        b = [(s.code, s.confidence) for s in loaded.search(query).suggestions]
+        assert a == b
+
+
+def test_missing_index_is_reported_or_built(settings: Settings, filled_db: Database) -> None:
+    with pytest.raises(IndexNotBuilt, match="kb index build"):
+        SearchService.open(settings, filled_db, build=False)
+    assert SearchService.open(settings, filled_db).params["counts"]["tables"] == 4
+
+
+def test_other_encoder_is_refused_with_the_fix(settings: Settings, filled_db: Database) -> None:
+    service = SearchService.build(settings, filled_db)
+    with pytest.raises(IndexMismatch, match="kb index build") as err:
+        store.load(settings.index_dir, FakeEncoder(dim=32), service.index.analyzer)
+    assert "fake-64" in str(err.value) and "fake-32" in str(err.value)
+
+
+def test_other_format_version_is_refused(settings: Settings, filled_db: Database) -> None:
+    SearchService.build(settings, filled_db)
+    path = settings.index_dir / store.PARAMS
+    params = json.loads(path.read_text(encoding="utf-8"))
+    params["format_version"] = 999
+    path.write_text(json.dumps(params), encoding="utf-8")
+    with pytest.raises(IndexMismatch, match="format version 999"):
+        SearchService.open(settings, filled_db)
+
+
+def test_truncated_index_is_refused(settings: Settings, filled_db: Database) -> None:
+    SearchService.build(settings, filled_db)
+    (settings.index_dir / "dense_vectors.npy").unlink()
+    with pytest.raises(IndexMismatch, match="incomplete"):
+        SearchService.open(settings, filled_db)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import update
+
+from kb.db import Database, check_schema, make_engine, open_database
+from kb.errors import ConfigurationError
+from kb.models import SchemaVersion
+from tests.factories import make_table
+
+
+def test_open_refuses_missing_schema(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigurationError, match="run `kb init` first"):
+        open_database(f"sqlite:///{tmp_path}/x.db")
+
+
+def test_open_refuses_other_schema_version(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = open_database(f"sqlite:///{tmp_path}/x.db", create=True)
+    with db.transaction() as s:
+        s.execute(update(SchemaVersion).values(version=999))
+    with pytest.raises(ConfigurationError, match="schema version is 999"):
+        check_schema(make_engine(f"sqlite:///{tmp_path}/x.db"))
+
+
+def test_datetimes_come_back_aware_utc(db: Database) -> None:
+    shanghai = timezone(timedelta(hours=8))
+    with db.transaction() as s:
+        make_table(s, valid_until=datetime(2027, 1, 1, 8, 0, tzinfo=shanghai))
+    with db.session() as s:
+        from kb.tables import get_table
+
+        table = get_table(s, "TX-GH-001")
+        assert table.valid_until == datetime(2027, 1, 1, 0, 0, tzinfo=UTC)
+        assert table.valid_until.tzinfo is not None
+
+
+def test_failed_unit_of_work_writes_nothing(db: Database) -> None:
+    with pytest.raises(RuntimeError), db.transaction() as s:
+        make_table(s)
+        raise RuntimeError("boom")
+    with db.session() as s:
+        from kb import repository
+        from kb.models import KnowledgeTable
+
+        assert repository.count(s, KnowledgeTable) == 0
