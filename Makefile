@@ -26,11 +26,13 @@ run: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/ruff check kb indexer api eval cli tests
+	$(BIN)/mypy
 	ZHIKU_TEST_PG_URL="$${ZHIKU_TEST_PG_URL:-$$(bash .ci/postgres.sh)}" $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check kb indexer api eval cli tests
 	$(BIN)/ruff format --check kb indexer api eval cli tests
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/kb eval ../shared/bench/bq ../shared/bench/atec --mode all --out reports/bench

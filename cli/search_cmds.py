@@ -9,7 +9,14 @@ from enum import StrEnum
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from cli.context import open_db, print_json, settings
@@ -46,7 +53,7 @@ def _progress_bar(console: Console) -> Iterator[ProgressCallback]:
         console=console,
         transient=False,
     ) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def callback(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

@@ -67,7 +67,7 @@ def _stopwords_text() -> str:
 @lru_cache(maxsize=4096)
 def to_simplified(text: str) -> str:
     """NFKC then Traditional → Simplified; case is kept (the encoder sees this form)."""
-    return _t2s().convert(unicodedata.normalize("NFKC", text))
+    return str(_t2s().convert(unicodedata.normalize("NFKC", text)))
 
 
 def normalize(text: str) -> str:

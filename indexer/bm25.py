@@ -30,8 +30,8 @@ class BM25Params:
     epsilon: float = 0.25
 
 
-def _weighted_tf(fields: Iterable[Field], vocab: dict[str, int]) -> tuple[Counter[int], float]:
-    tf: Counter[int] = Counter()
+def _weighted_tf(fields: Iterable[Field], vocab: dict[str, int]) -> tuple[dict[int, float], float]:
+    tf: dict[int, float] = {}
     length = 0.0
     for tokens, weight in fields:
         if weight <= 0:
@@ -40,7 +40,7 @@ def _weighted_tf(fields: Iterable[Field], vocab: dict[str, int]) -> tuple[Counte
             tid = vocab.get(token)
             if tid is None:
                 tid = vocab[token] = len(vocab)
-            tf[tid] += weight
+            tf[tid] = tf.get(tid, 0.0) + weight
         length += weight * len(tokens)
     return tf, length
 

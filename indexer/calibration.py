@@ -52,7 +52,9 @@ class Calibration:
         return cls(**dict(data))
 
 
-def candidate_features(fused: Sequence[float], dense: Sequence[float], coverage: Sequence[float]):
+def candidate_features(
+    fused: Sequence[float], dense: Sequence[float], coverage: Sequence[float]
+) -> list[list[float]]:
     """Feature rows for candidates given best first: margin is to the best other candidate."""
     rows = []
     for i, score in enumerate(fused):

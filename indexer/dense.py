@@ -83,9 +83,8 @@ class DenseIndex:
 
     def center(self, vectors: np.ndarray, *, passage: bool = False) -> np.ndarray:
         out = vectors - (self.mean_p if passage else self.mean_q)
-        return (out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)).astype(
-            np.float32
-        )
+        norms = np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return np.asarray(out / norms, dtype=np.float32)
 
     # --- editing --------------------------------------------------------------------------
 
@@ -131,7 +130,7 @@ class DenseIndex:
             return
         self.alive[rows] = False
         if self._faiss is not None and not self._hnsw:
-            self._faiss.remove_ids(self.ids[rows])
+            self._faiss.remove_ids(self.ids[rows])  # type: ignore[arg-type]  # faiss takes arrays
 
     def table_ids(self) -> set[int]:
         return set(self._rows)

@@ -22,7 +22,7 @@ from indexer.analysis import Analyzer, to_simplified
 from indexer.bm25 import BM25Index, BM25Params
 from indexer.calibration import Calibration
 from indexer.dense import DenseIndex, TableVectors
-from indexer.documents import IndexDocument, dense_texts, lexical_fields
+from indexer.documents import DenseText, IndexDocument, dense_texts, lexical_fields
 from indexer.embedding_cache import EmbeddingCache
 from indexer.encoders import Encoder
 from indexer.fusion import FusionParams, dense_scores, hybrid_scores, ranking, rrf
@@ -178,7 +178,7 @@ class HybridIndex:
 
     def _embed(
         self, docs: Sequence[IndexDocument], progress: Progress | None = None
-    ) -> list[tuple[IndexDocument, list, np.ndarray]]:
+    ) -> list[tuple[IndexDocument, list[DenseText], np.ndarray]]:
         items = [(doc, dense_texts(doc)) for doc in docs]
         flat = [(i, t) for i, (_, texts) in enumerate(items) for t in texts]
         total = len(flat)
@@ -198,12 +198,12 @@ class HybridIndex:
                 vectors[rows] = self.cache.encode(self.encoder, texts, form, progress=tick)  # type: ignore[arg-type]
         out = []
         start = 0
-        for doc, texts in items:
-            out.append((doc, texts, vectors[start : start + len(texts)]))
-            start += len(texts)
+        for doc, doc_texts in items:
+            out.append((doc, doc_texts, vectors[start : start + len(doc_texts)]))
+            start += len(doc_texts)
         return out
 
-    def _add_dense(self, embedded: list[tuple[IndexDocument, list, np.ndarray]]) -> None:
+    def _add_dense(self, embedded: list[tuple[IndexDocument, list[DenseText], np.ndarray]]) -> None:
         self.dense.add_tables(
             [
                 TableVectors(

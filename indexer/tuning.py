@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,13 @@ from indexer.calibration import (
 from indexer.dense import KIND_CODES
 from indexer.fusion import FusionParams
 
+if TYPE_CHECKING:
+    from indexer.index import HybridIndex
+
+# Per held-out question: best question-form cosines, best body cosines, coverage, hub (one value
+# per pool candidate each) and the gold table's position in the pool (-1: not in it).
+Pool = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]
+
 POOL = 50
 TOP = 5
 MIN_GAIN = 0.01
@@ -31,7 +39,7 @@ HUB_GRID = (0.3, 0.6, 0.9)
 BODY_GRID = (0.8, 0.9, 1.0)
 
 
-def tune(index) -> None:  # type: ignore[no-untyped-def]  # HybridIndex (import cycle)
+def tune(index: HybridIndex) -> None:
     pairs = index.heldout()
     if len(pairs) < MIN_HELDOUT:
         index.calibration = Calibration(
@@ -86,10 +94,10 @@ def _fused(
     dense_q: np.ndarray, dense_b: np.ndarray, cov: np.ndarray, hub: np.ndarray, p: FusionParams
 ) -> np.ndarray:
     dense = np.maximum(dense_q, p.body_weight * dense_b)
-    return p.dense_weight * dense - p.hub_weight * hub + p.lexical_weight * cov
+    return np.asarray(p.dense_weight * dense - p.hub_weight * hub + p.lexical_weight * cov)
 
 
-def _mrr(pools: list, params: FusionParams) -> float:
+def _mrr(pools: list[Pool], params: FusionParams) -> float:
     total = 0.0
     for dense_q, dense_b, cov, hub, gold in pools:
         if gold < 0:
@@ -101,7 +109,7 @@ def _mrr(pools: list, params: FusionParams) -> float:
     return total / len(pools)
 
 
-def _pools(index, pairs: list[tuple[int, int]]) -> list:  # type: ignore[no-untyped-def]
+def _pools(index: HybridIndex, pairs: list[tuple[int, int]]) -> list[Pool]:
     """Per held-out question, over its candidate pool: best question-form and body cosines,
     coverage, hub, and the gold table's position."""
     held = dict(pairs)

@@ -26,11 +26,11 @@ def _without_timestamps(
     }
 
 
-class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
+class _Loader(yaml.SafeLoader):
     pass
 
 
-class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
+class _Dumper(yaml.SafeDumper):
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         # Indent list items under their key, as people write them (PyYAML does not by default).
         super().increase_indent(flow, False)
