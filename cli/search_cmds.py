@@ -9,6 +9,7 @@ from enum import StrEnum
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from cli.context import open_db, print_json, settings
+from cli.work import option_date
 from indexer.index import Progress as ProgressCallback
 from indexer.search import SearchResult, Suggestion
 from indexer.service import SearchService
@@ -78,6 +80,12 @@ def search(
     include_expired: bool = typer.Option(
         False, "--include-expired", help="Agents: show expired tables too, marked as expired."
     ),
+    at: str | None = typer.Option(
+        None,
+        "--at",
+        help="Search as the KB will look at this moment (a date or ISO date-time), "
+        "e.g. to preview what expires; default now.",
+    ),
     explain: bool = typer.Option(False, "--explain", help="Show each retriever's rank and score."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
@@ -88,6 +96,7 @@ def search(
     Example: kb search "改号后旧号码还扣费吗" --channel customer --explain
     """
     config = settings()
+    now = option_date(at, config, option="--at")
     db = open_db(config)
     console = Console(stderr=True)
     try:
@@ -106,6 +115,7 @@ def search(
             package=package,
             tags=tag or None,
             include_expired=include_expired,
+            now=now,
         )
     finally:
         db.dispose()
@@ -152,7 +162,7 @@ def _print_suggestion(console: Console, rank: int, s: Suggestion, *, explain: bo
         answer = s.answer_plain if len(s.answer_plain) <= 300 else s.answer_plain[:299] + "…"
         if s.matched.key == "answer":
             answer = snippet if len(s.answer_plain) > 300 else _marked_full(s)
-        console.print(f"   标准答复: {answer}")
+        console.print(Padding(f"标准答复: {answer.strip()}", (0, 0, 0, 3)))
     fresh = []
     if s.expires_at:
         fresh.append(f"expires {s.expires_at[:10]}")
