@@ -18,7 +18,6 @@ from cli.context import print_json
 from cli.work import AS_HELP, acting, print_table, read, stamp, work
 from kb import analytics, gaps, golden, hierarchy, permissions, tables
 from kb.clock import utcnow
-from kb.errors import NotFound
 from kb.permissions import Action
 from kb.settings import Settings
 
@@ -39,21 +38,18 @@ def _clusters(
 ) -> list[gaps.GapCluster]:
     from indexer.encoders import encoder_from_settings
 
-    signals = gaps.gap_signals(
-        session, since=utcnow() - timedelta(days=days), confidence_floor=floor
-    )
     encoder = encoder_from_settings(config)
 
     def embed(texts: Sequence[str]) -> np.ndarray:
         return encoder.encode(texts, "query")
 
-    return gaps.cluster_queries(signals, embed, threshold=threshold)
-
-
-def _cluster(clusters: list[gaps.GapCluster], number: int) -> gaps.GapCluster:
-    if not 1 <= number <= len(clusters):
-        raise NotFound(f"No gap cluster {number}; `kb gaps` lists {len(clusters)} clusters.")
-    return clusters[number - 1]
+    return gaps.find_clusters(
+        session,
+        embed,
+        since=utcnow() - timedelta(days=days),
+        threshold=threshold,
+        confidence_floor=floor,
+    )
 
 
 @gaps_app.callback(invoke_without_command=True)
@@ -107,14 +103,15 @@ def gaps_draft(
         user = acting(session, as_user)
         target = hierarchy.find_package(session, package)
         permissions.check(user, Action.DRAFT, target)
-        cluster = _cluster(_clusters(config, session, days, threshold, floor), number)
+        clusters = _clusters(config, session, days, threshold, floor)
+        cluster = gaps.cluster_number(clusters, number)
         gaps.draft_from_gap(
             session,
+            user,
             cluster,
             target,
             code=code,
             fields={"answer": answer},
-            actor=user.name,
             title=title or None,
         )
     typer.echo(
@@ -140,8 +137,9 @@ def gaps_attach(
         user = acting(session, as_user)
         table = tables.get_table(session, to)
         permissions.check(user, Action.DRAFT, table.package)
-        cluster = _cluster(_clusters(config, session, days, threshold, floor), number)
-        revision = gaps.attach_to_table(session, table, cluster.queries, actor=user.name)
+        clusters = _clusters(config, session, days, threshold, floor)
+        cluster = gaps.cluster_number(clusters, number)
+        revision = gaps.attach_to_table(session, user, to, cluster.queries)
     typer.echo(
         f"Draft revision {revision.number} of {to} adds the queries of “{cluster.name}”. "
         f"Submit it with `kb submit {to} --as {as_user}`."

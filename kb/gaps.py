@@ -18,10 +18,14 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kb import tables
-from kb.models import Feedback, KnowledgeTable, Package, QueryLogEntry, Revision, RevisionState
+from kb import tables, workflow
+from kb.errors import Conflict, NotFound
+from kb.models import Feedback, KnowledgeTable, Package, QueryLogEntry, Revision, User
+from kb.permissions import Action, check
 
 Embed = Callable[[Sequence[str]], np.ndarray]
+DEFAULT_FLOOR = 0.35  # below this confidence a search counts as a gap
+ATTACH_NOTE = "相似问法来自知识缺口"
 
 
 @dataclass
@@ -33,7 +37,7 @@ class GapCluster:
 
 
 def gap_signals(
-    session: Session, *, since: datetime, confidence_floor: float = 0.35
+    session: Session, *, since: datetime, confidence_floor: float = DEFAULT_FLOOR
 ) -> Counter[str]:
     """Counts of gap queries (as typed, stripped) since ``since``."""
     found: Counter[str] = Counter()
@@ -91,32 +95,79 @@ def cluster_queries(counts: Counter[str], embed: Embed, *, threshold: float) -> 
     return clusters
 
 
+def find_clusters(
+    session: Session,
+    embed: Embed,
+    *,
+    since: datetime,
+    threshold: float,
+    confidence_floor: float = DEFAULT_FLOOR,
+) -> list[GapCluster]:
+    """The gap clusters of the log since ``since``, biggest first (numbered from 1 by callers)."""
+    signals = gap_signals(session, since=since, confidence_floor=confidence_floor)
+    return cluster_queries(signals, embed, threshold=threshold)
+
+
+def cluster_number(
+    clusters: Sequence[GapCluster], number: int, *, expected: str | None = None
+) -> GapCluster:
+    """Cluster ``number`` (1-based); with ``expected``, refuse if it is no longer that intent.
+
+    Clusters are recomputed from the log on every call, so a new search between listing and
+    acting can renumber them; ``expected`` (the name the caller saw) catches that.
+    """
+    if not 1 <= number <= len(clusters):
+        raise NotFound(
+            f"No gap cluster {number}; there are {len(clusters)} clusters "
+            f"(numbered 1–{len(clusters)}) in this window."
+            if clusters
+            else f"No gap cluster {number}; there are no knowledge gaps in this window."
+        )
+    cluster = clusters[number - 1]
+    if expected is not None and cluster.name != expected.strip():
+        raise Conflict(
+            f"Gap cluster {number} is now “{cluster.name}”, not “{expected.strip()}”: the query "
+            "log changed since the list was loaded; reload the gaps and choose again."
+        )
+    return cluster
+
+
 def draft_from_gap(
     session: Session,
+    user: User,
     cluster: GapCluster,
     package: Package,
     *,
     code: str,
     fields: dict[str, object],
-    actor: str,
     title: str | None = None,
 ) -> KnowledgeTable:
-    """A new draft table answering the cluster; its queries become the similar questions."""
+    """A new draft table answering the cluster; its queries become the similar questions.
+
+    It is an ordinary draft by ``user`` (who needs the draft permission in ``package``) and
+    goes live only through submit → approve.
+    """
     content = tables.TableContent(
         title=title or cluster.name, questions=list(cluster.queries), tags=[], fields=dict(fields)
     )
-    return tables.create_table(
-        session, package, code, content, tables.TableMeta(), actor=actor, state=RevisionState.DRAFT
-    )
+    return workflow.create(session, user, package, code, content)
 
 
-def attach_to_table(
-    session: Session, table: KnowledgeTable, queries: Sequence[str], *, actor: str
-) -> Revision:
-    """A draft revision of ``table`` with ``queries`` added to its similar questions."""
-    base = table.live_revision or table.latest_revision
-    content = tables.content_of(base)
-    content.questions = [*content.questions, *(q for q in queries if q not in content.questions)]
-    return tables.add_revision(
-        session, table, content, actor=actor, note="相似问法来自知识缺口", based_on=base.number
-    )
+def attach_to_table(session: Session, user: User, code: str, queries: Sequence[str]) -> Revision:
+    """A draft of table ``code`` with ``queries`` added to its similar questions, for review.
+
+    Follows :func:`kb.workflow.edit`: a live table gets a new draft (the live revision stays
+    live), the author's open draft is extended, a revision in review is refused.
+    """
+    table = tables.get_table(session, code)
+    check(user, Action.DRAFT, table.package)
+    latest = table.latest_revision
+    current = list(latest.questions)
+    added = [q for q in dict.fromkeys(queries) if q not in current and q != latest.title]
+    if not added:
+        raise Conflict(
+            f"Every query of this gap is already a similar question of {code}; "
+            "nothing to attach. Look at its ranking with `kb hit-test` instead."
+        )
+    change = workflow.Edit(questions=[*current, *added])
+    return workflow.edit(session, user, code, change, note=ATTACH_NOTE)

@@ -7,6 +7,7 @@ check a retrieval change against the KB's own traffic before it goes live.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sqlalchemy import select
@@ -43,29 +44,50 @@ def promote(session: Session, query: str, table: KnowledgeTable, *, actor: str) 
     return golden
 
 
+def all_golden(session: Session) -> list[GoldenQuery]:
+    """The golden set, oldest first."""
+    return list(session.scalars(select(GoldenQuery).order_by(GoldenQuery.id)))
+
+
+def dataset(session: Session) -> tuple[list[dict[str, str]], list[dict[str, object]]]:
+    """Rows of entries.jsonl (every live table) and queries.jsonl (golden pairs still live)."""
+    live = [t for t in repository.all_tables(session) if t.live_revision is not None]
+    entries: list[dict[str, str]] = []
+    for table in live:
+        rev = table.live_revision
+        assert rev is not None
+        entries.append(
+            {
+                "id": table.code,
+                "question": rev.title,
+                "answer": str(rev.fields.get(ANSWER_KEY, "")),
+                "category": table.package.category.name,
+            }
+        )
+    live_ids = {t.id for t in live}
+    queries: list[dict[str, object]] = [
+        {"qid": f"golden-{g.id}", "query": g.query, "relevant": [g.table.code]}
+        for g in all_golden(session)
+        # a table archived since has no answer to check against any more
+        if g.table_id in live_ids
+    ]
+    return entries, queries
+
+
+def _jsonl(rows: Sequence[Mapping[str, object]]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def dataset_files(session: Session) -> dict[str, str]:
+    """The eval dataset as file name → JSON-lines text."""
+    entries, queries = dataset(session)
+    return {"entries.jsonl": _jsonl(entries), "queries.jsonl": _jsonl(queries)}
+
+
 def export_dataset(session: Session, directory: Path) -> tuple[int, int]:
     """Write entries.jsonl (every live table) and queries.jsonl; returns (entries, queries)."""
     directory.mkdir(parents=True, exist_ok=True)
-    live = [t for t in repository.all_tables(session) if t.live_revision is not None]
-    with (directory / "entries.jsonl").open("w", encoding="utf-8") as out:
-        for table in live:
-            rev = table.live_revision
-            assert rev is not None
-            row = {
-                "id": table.code,
-                "question": rev.title,
-                "answer": rev.fields.get(ANSWER_KEY, ""),
-                "category": table.package.category.name,
-            }
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    goldens = session.scalars(select(GoldenQuery).order_by(GoldenQuery.id)).all()
-    live_ids = {t.id for t in live}
-    written = 0
-    with (directory / "queries.jsonl").open("w", encoding="utf-8") as out:
-        for g in goldens:
-            if g.table_id not in live_ids:
-                continue  # its table was archived since; the query no longer has an answer
-            row = {"qid": f"golden-{g.id}", "query": g.query, "relevant": [g.table.code]}
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-            written += 1
-    return len(live), written
+    entries, queries = dataset(session)
+    (directory / "entries.jsonl").write_text(_jsonl(entries), encoding="utf-8")
+    (directory / "queries.jsonl").write_text(_jsonl(queries), encoding="utf-8")
+    return len(entries), len(queries)

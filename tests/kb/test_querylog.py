@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from kb import analytics, feedback, gaps, golden, querylog
 from kb.errors import ValidationFailed
-from kb.models import QueryLogEntry, RevisionState, TableUsage
+from kb.models import QueryLogEntry, TableUsage
 from tests.factories import make_package, make_table
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -107,25 +107,6 @@ def test_gap_signals_take_low_confidence_abstentions_and_bad_votes(session) -> N
     )
     signals = gaps.gap_signals(session, since=NOW - timedelta(days=30), confidence_floor=0.35)
     assert dict(signals) == {"weak match": 1, "no answer": 1, "bad answer": 1}
-
-
-def test_gap_becomes_draft_then_attach_adds_a_reviewable_revision(session) -> None:  # type: ignore[no-untyped-def]
-    package = make_package(session)
-    cluster = gaps.GapCluster("宽带断网怎么办", ["宽带断网怎么办", "宽带老是断网"], 3)
-    table = gaps.draft_from_gap(
-        session, cluster, package, code="TX-KD-900", fields={"answer": "先重启光猫。"}, actor="ed"
-    )
-    draft = table.latest_revision
-    assert (draft.state, draft.title, draft.questions) == (
-        RevisionState.DRAFT,
-        "宽带断网怎么办",
-        ["宽带老是断网"],
-    )
-    live = make_table(session, package=package, code="TX-GH-002", questions=["旧问法"])
-    revision = gaps.attach_to_table(session, live, ["新问法", "旧问法"], actor="ed")
-    assert revision.state is RevisionState.DRAFT and revision.based_on == 1
-    assert revision.questions == ["旧问法", "新问法"]
-    assert live.live_revision is not None and live.live_revision.questions == ["旧问法"]
 
 
 def test_golden_set_exports_in_eval_format(session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
