@@ -13,7 +13,17 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import errors, pages, routes_admin, routes_agent, routes_faq, routes_ops, routes_review
+from api import (
+    errors,
+    pages,
+    routes_admin,
+    routes_agent,
+    routes_faq,
+    routes_gaps,
+    routes_ops,
+    routes_review,
+    routes_usage,
+)
 from api.runtime import Runtime, SearchFactory, open_search
 from api.sweeper import sweep_once
 from kb.db import open_database
@@ -74,7 +84,8 @@ def create_app(
         redoc_url=None,
     )
     errors.install(app)
-    for module in (routes_agent, routes_faq, routes_admin, routes_review, routes_ops, pages):
+    routers = (routes_agent, routes_faq, routes_admin, routes_review, routes_ops, routes_usage)
+    for module in (*routers, routes_gaps, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from threading import Condition
 from typing import Any
+
+import numpy as np
 
 from kb.db import Database
 from kb.settings import Settings
@@ -84,6 +86,12 @@ class Runtime:
         """Rebuild the analyzer from the stored synonyms and terms (after they were committed)."""
         with self._lock.writing():
             self.service.reload_dictionary()
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Query vectors from the configured encoder (the index's own), for gap clustering."""
+        from indexer.encoders import encoder_from_settings  # loaded once per process
+
+        return encoder_from_settings(self.settings).encode(texts, "query")
 
     def guarded(self, action: Callable[[], None]) -> None:
         """Run a post-commit step; its failure is logged, the committed change stands."""
