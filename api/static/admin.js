@@ -25,7 +25,8 @@ function showTab(name) {
   document.querySelectorAll("[data-panel]").forEach((p) => p.classList.toggle("hidden", p.dataset.panel !== name));
   document.getElementById("admin-message").className = "hidden";
   const loaders = { review: loadReview, expiring: () => loadDue("expiring"), expired: () => loadDue("expired"),
-    flagged: loadFlagged, editor: loadEditor, dictionary: loadDictionary, audit: loadAudit };
+    flagged: loadFlagged, editor: loadEditor, dictionary: loadDictionary, audit: loadAudit,
+    dashboard: loadDashboard };
   if (loaders[name]) loaders[name]();
 }
 

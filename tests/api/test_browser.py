@@ -297,3 +297,75 @@ def test_admin_queues_import_report_and_hit_test(tab: Callable[[], Tab], server:
     admin.page.wait_for_selector("#audit-list tr >> nth=1")
     assert "synonyms" in admin.page.inner_text("#audit-list")
     admin.shot("admin-audit")
+
+
+def test_dashboard_draws_its_charts_and_drafts_from_a_gap(
+    tab: Callable[[], Tab], server: Server
+) -> None:
+    admin = tab()
+    agent = {"Authorization": f"Bearer {server.tokens['agent1']}"}
+    asked = ["以旧换新的旧手机怎么估价"] * 3 + [
+        "我家的猫不吃饭怎么办",
+        "换了新号码以后旧号还扣钱吗",
+    ]
+    for query in asked:
+        found = admin.page.request.get(
+            server.url + "/api/search", params={"q": query}, headers=agent
+        )
+        assert found.ok
+    vote = admin.page.request.post(
+        server.url + "/api/feedback",
+        data={"code": "TX-GH-001", "helpful": True, "query": "换了新号码以后旧号还扣钱吗"},
+        headers=agent,
+    )
+    assert vote.ok
+    admin.goto("/admin")
+    admin.login(server.tokens["reviewer1"])
+    admin.page.click(".tabs button[data-tab='dashboard']")
+    admin.page.wait_for_selector("#chart-searches svg rect.bar", state="attached")
+    admin.page.wait_for_selector("#usage-list .usage-row")
+    heights = admin.page.locator("#chart-searches svg rect.bar").evaluate_all(
+        "bars => bars.map(b => Number(b.getAttribute('height')))"
+    )
+    assert len(heights) == 31 and heights[-1] > 0  # 30 days and today; today has searches
+    assert admin.page.locator("#dash-kpis .kpi").count() == 4
+    assert admin.page.locator("#chart-rates svg circle.dot").count() >= 2  # both rates today
+    assert admin.page.locator("#chart-top-queries svg rect.bar").count() >= 3
+    assert "以旧换新的旧手机怎么估价" in admin.page.inner_text("#top-queries")
+    gap = admin.page.locator("#gap-list .gap", has_text="以旧换新的旧手机怎么估价").first
+    gap.wait_for()
+    assert admin.page.locator("#chart-gaps svg rect.bar").count() >= 1
+    admin.shot("admin-dashboard")
+
+    gap.locator("button.gap-draft").click()
+    admin.page.wait_for_function("document.querySelector('#gap-package').options.length > 0")
+    admin.page.select_option("#gap-package", "电商售后/退换货")
+    admin.page.fill("#gap-code", "DS-THH-901")
+    admin.page.fill("#gap-title", "以旧换新怎么估价")
+    admin.page.fill(
+        "#gap-answer",
+        "在商品页选择“以旧换新”，按旧机型号和成色在线估价，旧机上门回收后抵扣新机货款。",
+    )
+    admin.shot("admin-dashboard-gap-form")
+    admin.page.click("#gap-submit")
+    admin.page.wait_for_function(
+        "document.querySelector('#admin-message').textContent.includes('已保存为草稿')"
+    )
+    admin.page.click("#gap-open")
+    admin.page.wait_for_selector("#editor-form:not(.hidden)")
+    assert "DS-THH-901" in admin.page.inner_text("#editor-heading")
+    assert "以旧换新的旧手机怎么估价" in admin.page.input_value("#e-questions")
+
+    admin.page.click(".tabs button[data-tab='dashboard']")
+    admin.page.wait_for_selector("#usage-list th[data-sort='code']")
+    admin.page.click("#usage-list th[data-sort='code']")
+    admin.page.wait_for_function(
+        "document.querySelector('#usage-list th[data-sort=\"code\"]').textContent.includes('↑')"
+    )
+    codes = admin.page.locator("#usage-list .usage-row").evaluate_all(
+        "rows => rows.map(r => r.dataset.code)"
+    )
+    assert codes == sorted(codes)
+    admin.page.locator("#usage-list .usage-row").first.click()
+    admin.page.wait_for_selector("#usage-detail:not(.hidden)")
+    admin.shot("admin-dashboard-usage")
