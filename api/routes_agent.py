@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from api import limits, schemas, views
-from api.deps import CurrentUser, DbSession, Now, RuntimeDep, require
+from api.deps import CurrentUser, DbSession, Now, RuntimeDep, after_commit, require
 from api.render import Format
 from api.searching import log_search
 from kb import feedback, flags, tables
@@ -132,7 +132,9 @@ def raise_flag(body: schemas.FlagIn, session: DbSession, user: CurrentUser) -> s
 
 
 @router.post("/feedback", status_code=201, summary="Vote a suggestion helpful or not helpful")
-def vote(body: schemas.FeedbackIn, session: DbSession, _user: Searcher) -> schemas.FeedbackOut:
+def vote(
+    body: schemas.FeedbackIn, runtime: RuntimeDep, session: DbSession, _user: Searcher
+) -> schemas.FeedbackOut:
     table = tables.get_table(session, body.code) if body.code else None
     entry = feedback.record_vote(
         session,
@@ -142,4 +144,5 @@ def vote(body: schemas.FeedbackIn, session: DbSession, _user: Searcher) -> schem
         query=body.query,
         query_log_id=body.query_log_id,
     )
+    after_commit(session, runtime.refresh_feedback)
     return schemas.FeedbackOut(id=entry.id, code=body.code, helpful=entry.helpful)

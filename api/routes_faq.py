@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api import limits, schemas, views
-from api.deps import DbSession, Now, RuntimeDep
+from api.deps import DbSession, Now, RuntimeDep, after_commit
 from api.render import Format
 from api.searching import log_search
 from kb import feedback, portal
@@ -63,7 +63,9 @@ def faq_search(
 
 
 @router.post("/feedback", summary="Customer vote: did this answer help?")
-def faq_feedback(session: DbSession, now: Now, body: schemas.FeedbackIn) -> schemas.FeedbackOut:
+def faq_feedback(
+    runtime: RuntimeDep, session: DbSession, now: Now, body: schemas.FeedbackIn
+) -> schemas.FeedbackOut:
     """`code` empty with `helpful=false` records that nothing fitted (a knowledge gap)."""
     table = portal.public_table_row(session, body.code, now) if body.code else None
     vote = feedback.record_vote(
@@ -74,4 +76,5 @@ def faq_feedback(session: DbSession, now: Now, body: schemas.FeedbackIn) -> sche
         query=body.query,
         query_log_id=body.query_log_id,
     )
+    after_commit(session, runtime.refresh_feedback)
     return schemas.FeedbackOut(id=vote.id, code=body.code, helpful=vote.helpful)

@@ -93,6 +93,12 @@ class Runtime:
 
         return encoder_from_settings(self.settings).encode(texts, "query")
 
+    def refresh_feedback(self) -> None:
+        """Let searches see the votes just committed (when feedback ranking is on)."""
+        refresh = getattr(self.service, "refresh_feedback", None)
+        if refresh is not None and self.settings.feedback_ranking:
+            refresh()
+
     def guarded(self, action: Callable[[], None]) -> None:
         """Run a post-commit step; its failure is logged, the committed change stands."""
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from cli.context import open_db, print_json, settings
 from eval import compare as comparing
 from eval import report
 from eval.datasets import load_dataset
+from eval.golden import GoldenSnapshot, golden_snapshot
 from eval.runner import MODES, RunConfig, evaluate, results_document
 from kb.visibility import Channel
 
@@ -59,8 +62,13 @@ def register(app: typer.Typer) -> None:
 
 
 def run(
-    datasets: list[Path] = typer.Argument(
-        ..., help="Dataset directories (entries.jsonl + queries.jsonl)."
+    datasets: list[Path] | None = typer.Argument(
+        None, help="Dataset directories (entries.jsonl + queries.jsonl)."
+    ),
+    golden: bool = typer.Option(
+        False,
+        "--golden",
+        help="Also (or only) evaluate the KB's own golden set against a copy of the KB.",
     ),
     mode: str = typer.Option("all", "--mode", help="bm25, dense, hybrid, or all."),
     k: int = typer.Option(10, "--k", min=1, max=100, help="Suggestions asked for per query."),
@@ -71,29 +79,75 @@ def run(
         False, "--json", help="Print the run records as JSON (without per-query records)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the holdout draw and the bootstrap."),
-    holdout: float = typer.Option(
-        0.1,
+    holdout: float | None = typer.Option(
+        None,
         "--holdout",
         min=0.0,
         max=0.9,
-        help="Share of entries left out of the index to test abstention.",
+        help="Share of entries left out of the index to test abstention "
+        "[default: 0.1 for datasets, 0 for --golden].",
+    ),
+    simulate_votes: float = typer.Option(
+        0.0,
+        "--simulate-votes",
+        min=0.0,
+        max=1.0,
+        help="Share of queries asked and voted on once before the runs (helpful on a shown "
+        "labelled table, not helpful on a wrong top-1); reports NAME:voted and NAME:other. "
+        "ZHIKU_FEEDBACK_RANKING decides whether the votes count.",
+    ),
+    vote_noise: float = typer.Option(
+        0.0,
+        "--vote-noise",
+        min=0.0,
+        max=1.0,
+        help="Share of the voted queries voted on wrongly (not helpful on the right table, "
+        "helpful on a wrong one).",
     ),
 ) -> None:
     """Benchmark retrieval on datasets: Recall@k, MRR@10, nDCG@10, latency, per mode.
 
-    Each dataset is imported into a throwaway KB (your ./data is never touched); every mode searches the same build. With --out: results.json, report.md and PNG charts. `kb eval compare A.json B.json` compares two runs.
+    Each dataset is imported into a throwaway KB (your ./data is never touched); every mode searches the same build. With --golden the golden set (`kb golden add`) searches a copy of your whole KB, indexed under the current settings, so a change of synonyms, template weights or encoder is checked against your own traffic first. With --out: results.json, report.md and PNG charts.
+
+    `kb eval compare A.json B.json` compares two runs, e.g. with and without ZHIKU_FEEDBACK_RANKING=true after --simulate-votes.
 
     Example: kb eval ../shared/bench/bq ../shared/bench/atec --mode all --out reports/bench
+
+    Example: kb eval --golden --mode hybrid --out reports/golden
     """
     modes = MODES if mode == "all" else (mode,)
     if mode != "all" and mode not in MODES:
         raise typer.BadParameter(f"use one of {', '.join(MODES)} or all", param_hint="--mode")
+    if not datasets and not golden:
+        raise typer.BadParameter(
+            "give dataset directories, or --golden for the KB's golden set", param_hint="DATASETS"
+        )
+    if vote_noise and not simulate_votes:
+        raise typer.BadParameter(
+            "wrong votes need votes: add --simulate-votes SHARE", param_hint="--vote-noise"
+        )
     config = settings()
-    loaded = [load_dataset(path) for path in datasets]  # all checked before the long work
-    run_config = RunConfig(modes=modes, k=k, seed=seed, holdout=holdout)
+    loaded = [load_dataset(path) for path in datasets or []]  # all checked before the long work
+    run_config = RunConfig(
+        modes=modes,
+        k=k,
+        seed=seed,
+        holdout=0.1 if holdout is None else holdout,
+        vote_share=simulate_votes,
+        vote_noise=vote_noise,
+    )
     records: list[dict[str, Any]] = []
-    for dataset in loaded:
-        records += evaluate(dataset, run_config, settings=config)
+    with ExitStack() as stack:
+        # the golden set is read (and found empty or not) before any long work too
+        snapshot = stack.enter_context(golden_snapshot(config)) if golden else None
+        for dataset in loaded:
+            records += evaluate(dataset, run_config, settings=config)
+        if snapshot is not None:
+            typer.echo(_golden_line(snapshot), err=True)
+            golden_config = replace(run_config, holdout=0.0 if holdout is None else holdout)
+            records += evaluate(
+                snapshot.dataset, golden_config, settings=config, open_kb=snapshot.open_kb
+            )
     written = report.write(records, out) if out is not None else {}
     if as_json:
         doc = results_document([{k: v for k, v in r.items() if k != "queries"} for r in records])
@@ -106,6 +160,16 @@ def run(
     console.print(table)
     for path in written.values():
         console.print(f"wrote {path}")
+
+
+def _golden_line(snapshot: GoldenSnapshot) -> str:
+    line = (
+        f"golden set: {len(snapshot.dataset.queries)} queries against the "
+        f"{len(snapshot.dataset.entries)} live tables of a copy of the KB"
+    )
+    if snapshot.skipped:
+        line += f" ({snapshot.skipped} left out: their table is no longer live)"
+    return line
 
 
 def compare(
@@ -208,6 +272,7 @@ def _print_hit_test(result: Any) -> None:
         "bm25 (rank, score)",
         "dense (rank, score)",
         "fused",
+        "votes",
         "matched field",
         "snippet",
     )
@@ -223,6 +288,7 @@ def _print_hit_test(result: Any) -> None:
             _rank_and_score(scores.get("lexical_rank"), scores.get("bm25")),
             _rank_and_score(scores.get("dense_rank"), scores.get("dense")),
             report.fmt(scores.get("fused")),
+            f"{scores['feedback']:+.3f}" if scores.get("feedback") else "–",
             matched.label if matched is not None else "",
             matched.marked() if matched is not None else "",
         )

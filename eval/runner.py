@@ -9,6 +9,10 @@ Held-out entries (``holdout`` share, chosen with ``seed``) are left out of the i
 whose relevant entries are all held out should get "no confident answer" and are scored only
 for abstention. The ranking metrics cover the other (answerable) queries, with their relevant
 ids restricted to the indexed entries.
+
+With a ``vote_share``, simulated votes are cast on that share of the queries before the runs
+(:mod:`eval.feedback_sim`), and each mode reports two datasets: ``NAME:voted`` (those queries
+asked again) and ``NAME:other``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from time import perf_counter
@@ -25,7 +29,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from eval import environment, metrics
+from eval import environment, feedback_sim, metrics
 from eval.datasets import Dataset
 from eval.sandbox import EvalKB, temporary_kb
 from kb.settings import Settings
@@ -45,6 +49,8 @@ class RunConfig:
     holdout: float = 0.1
     bootstrap_samples: int = metrics.BOOTSTRAP_SAMPLES
     channel: str = Channel.AGENT.value
+    vote_share: float = 0.0  # queries voted on before the runs (eval.feedback_sim)
+    vote_noise: float = 0.0  # share of those voted on wrongly
 
 
 def held_out_ids(dataset: Dataset, share: float, seed: int) -> frozenset[str]:
@@ -90,19 +96,59 @@ def evaluate(
             progress.console.print(
                 f"{dataset.name}: imported in {kb.import_s:.1f} s, index built in {kb.index_s:.1f} s"
             )
+            voted = _cast_votes(kb, dataset, held, config, progress.console)
             records = []
             for mode in config.modes:
                 task = progress.add_task(f"{dataset.name}: {mode}", total=len(dataset.queries))
                 per_query = list(
                     _run_queries(kb, dataset, held, mode, config, partial(progress.advance, task))
                 )
-                records.append(_record(dataset, held, mode, config, kb, build, per_query))
-                latency = records[-1]["latency"]
+                for part, queries in _parts(dataset, per_query, voted):
+                    records.append(_record(part, held, mode, config, kb, build, queries, settings))
+                latency = metrics.latency_summary([q["latency_ms"] for q in per_query])
                 progress.console.print(
                     f"{dataset.name}: {mode}: {len(per_query)} queries, "
                     f"p50 {latency['p50_ms']:.1f} ms, p95 {latency['p95_ms']:.1f} ms"
                 )
     return records
+
+
+def _cast_votes(
+    kb: EvalKB, dataset: Dataset, held: frozenset[str], config: RunConfig, console: Console
+) -> frozenset[str] | None:
+    """The qids voted on (None: no simulated votes asked for)."""
+    if not config.vote_share:
+        return None
+    voted = feedback_sim.voted_qids(dataset, config.vote_share, config.seed)
+    count = feedback_sim.cast_votes(
+        kb,
+        dataset,
+        voted,
+        held,
+        channel=config.channel,
+        k=config.k,
+        noise=config.vote_noise,
+        seed=config.seed,
+    )
+    console.print(
+        f"{dataset.name}: {count.helpful} helpful and {count.not_helpful} not-helpful "
+        f"simulated votes on {count.queries} queries"
+    )
+    return voted
+
+
+def _parts(
+    dataset: Dataset, per_query: list[dict[str, Any]], voted: frozenset[str] | None
+) -> list[tuple[Dataset, list[dict[str, Any]]]]:
+    """The whole dataset, or its voted and other queries as two datasets."""
+    if voted is None:
+        return [(dataset, per_query)]
+    parts = []
+    for suffix, inside in ((feedback_sim.VOTED, True), (feedback_sim.OTHER, False)):
+        queries = [q for q in dataset.queries if (q.qid in voted) is inside]
+        part = replace(dataset, name=f"{dataset.name}:{suffix}", queries=queries)
+        parts.append((part, [q for q in per_query if (q["qid"] in voted) is inside]))
+    return parts
 
 
 def _progress(console: Console | None) -> Progress:
@@ -179,6 +225,7 @@ def _record(
     kb: EvalKB,
     build: dict[str, float],
     per_query: list[dict[str, Any]],
+    settings: Settings,
 ) -> dict[str, Any]:
     answerable = [q for q in per_query if not q["held_out"]]
     return {
@@ -193,7 +240,17 @@ def _record(
             "held_out_queries": len(per_query) - len(answerable),
         },
         "mode": mode,
-        "params": {**asdict(config), "modes": list(config.modes), "index": kb.index_params},
+        "params": {
+            **asdict(config),
+            "modes": list(config.modes),
+            "index": kb.index_params,
+            "feedback": {
+                "ranking": settings.feedback_ranking,
+                "step": settings.feedback_step,
+                "cap": settings.feedback_cap,
+                "half_life_days": settings.feedback_half_life_days,
+            },
+        },
         "encoder": kb.encoder,
         "git": environment.git_commit(),
         "machine": environment.machine(),

@@ -17,7 +17,7 @@ from time import perf_counter
 from typing import Any
 
 from eval.datasets import Dataset, to_bundle
-from kb.db import open_database
+from kb.db import Database, open_database
 from kb.settings import Settings
 from kb.transfer.importer import apply_bundle
 
@@ -37,6 +37,9 @@ class EvalKB:
     index_s: float = 0.0
     encoder: str = ""
     index_params: dict[str, Any] = field(default_factory=dict)
+    # The throwaway KB's database, for steps that write to it (simulated votes); None when
+    # the KB cannot take writes (a fake).
+    db: Database | None = None
 
 
 # Index parameters worth recording with a run (the rest is bookkeeping: slots, stamps).
@@ -52,8 +55,6 @@ def temporary_kb(
     progress: Progress | None = None,
 ) -> Iterator[EvalKB]:
     """Import ``dataset`` (less ``held_out``) into a fresh KB and build its index."""
-    from indexer.service import SearchService  # heavy: model and FAISS load on first use
-
     with tempfile.TemporaryDirectory(prefix="zhiku-eval-") as tmp:
         config = settings.model_copy(update={"data_dir": Path(tmp), "database_url": ""})
         db = open_database(config.resolved_database_url, create=True)
@@ -67,23 +68,49 @@ def temporary_kb(
                     zone=config.zone,
                     progress=progress,
                 )
-            imported = perf_counter()
-            built = SearchService.build(config, db)
-            indexed = perf_counter()
-            params = dict(built.params)
-            del built
-            yield EvalKB(
-                open_service=lambda: SearchService.open(config, db, build=False),
+            yield index_kb(
+                config,
+                db,
                 codes={code: entry_id for entry_id, code in dataset.codes.items()},
-                import_s=imported - started,
-                index_s=indexed - imported,
-                encoder=str(params.get("encoder", config.encoder)),
-                index_params={
-                    **{k: params[k] for k in _PARAMS_KEPT if k in params},
-                    "fusion": params.get("fusion"),
-                    "bm25": params.get("bm25"),
-                    "thresholds": (params.get("calibration") or {}).get("thresholds"),
-                },
+                import_s=perf_counter() - started,
             )
         finally:
             db.dispose()
+
+
+def index_kb(
+    config: Settings,
+    db: Database,
+    *,
+    codes: dict[str, str],
+    import_s: float,
+    leave_out: frozenset[str] = frozenset(),
+) -> EvalKB:
+    """Build the index of the KB in ``db`` under ``config.data_dir``, less the ``leave_out`` codes.
+
+    Tables left out are removed from the built index (as an archive would remove them), so
+    they stay in the database but no search finds them.
+    """
+    from indexer.service import SearchService  # heavy: model and FAISS load on first use
+
+    started = perf_counter()
+    built = SearchService.build(config, db)
+    if leave_out:
+        built.index.remove([t for t, doc in built.index.docs.items() if doc.code in leave_out])
+        built.save()
+    params = dict(built.params)
+    del built
+    return EvalKB(
+        open_service=lambda: SearchService.open(config, db, build=False, sync=False),
+        codes=codes,
+        import_s=import_s,
+        index_s=perf_counter() - started,
+        encoder=str(params.get("encoder", config.encoder)),
+        index_params={
+            **{k: params[k] for k in _PARAMS_KEPT if k in params},
+            "fusion": params.get("fusion"),
+            "bm25": params.get("bm25"),
+            "thresholds": (params.get("calibration") or {}).get("thresholds"),
+        },
+        db=db,
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +46,7 @@ class Candidate:
     dense_kind: str | None = None
     dense_ref: str | None = None
     confidence: float = 0.0
+    feedback: float = 0.0  # the votes' adjustment included in ``score`` (hybrid blend only)
 
 
 @dataclass
@@ -302,8 +303,14 @@ class HybridIndex:
         k: int = 5,
         allowed: Callable[[IndexDocument], bool] | None = None,
         scope: set[int] | None = None,
+        feedback: Mapping[int, float] | None = None,
     ) -> Retrieval:
-        """Scored candidates, best first, among tables ``allowed`` (and in ``scope``) only."""
+        """Scored candidates, best first, among tables ``allowed`` (and in ``scope``) only.
+
+        ``feedback`` (table id → adjustment, see :mod:`indexer.feedback_boost`) is added to the
+        hybrid blend score of tables that passed ``allowed`` and ``scope``; a table with a
+        positive adjustment that neither retriever found joins the pool on the same terms.
+        """
         import time
 
         if mode not in MODES:
@@ -344,6 +351,8 @@ class HybridIndex:
             pool = kept
         else:
             pool = {t for t in pool if t in self.docs}
+        votes = self._feedback_for(feedback, mode, allowed, scope)
+        pool |= {t for t, a in votes.items() if a > 0}
         missing = [t for t in pool if t not in dense_hits]
         dense_hits.update(
             self.dense.score_tables(
@@ -370,7 +379,7 @@ class HybridIndex:
                 weights=[self.fusion.dense_weight, self.fusion.lexical_weight / 0.3],
             )
         else:
-            ranked = ranking(fused)
+            ranked = ranking({t: s + votes.get(t, 0.0) for t, s in fused.items()})
         candidates = []
         for table_id, score in ranked[: max(k, 1)]:
             hit = dense_hits.get(table_id)
@@ -386,11 +395,35 @@ class HybridIndex:
                     lexical_rank=lexical_rank.get(table_id),
                     dense_kind=hit.kind if hit else None,
                     dense_ref=hit.ref if hit else None,
+                    feedback=votes.get(table_id, 0.0),
                 )
             )
         self._confidences(candidates, fused)
         timings["fuse_ms"] = (time.perf_counter() - t2) * 1000
         return Retrieval(candidates[:k], filtered, timings)
+
+    def _feedback_for(
+        self,
+        feedback: Mapping[int, float] | None,
+        mode: str,
+        allowed: Callable[[IndexDocument], bool] | None,
+        scope: set[int] | None,
+    ) -> dict[int, float]:
+        """The adjustments that may apply: hybrid blend only, visible and in scope only.
+
+        The cap of :mod:`indexer.feedback_boost` is on the blend's fixed scale; rank fusion
+        scores (``method="rrf"``, a comparison option) are on another, so votes stay out.
+        """
+        if not feedback or mode != "hybrid" or self.fusion.method != "blend":
+            return {}
+        return {
+            t: a
+            for t, a in feedback.items()
+            if a != 0.0
+            and t in self.docs
+            and (scope is None or t in scope)
+            and (allowed is None or allowed(self.docs[t]))
+        }
 
     def _confidences(self, candidates: list[Candidate], fused: dict[int, float]) -> None:
         best = ranking(fused)[:2]

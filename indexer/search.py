@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -99,8 +100,13 @@ def run_search(
     tags: list[str] | None = None,
     include_expired: bool = False,
     now: datetime | None = None,
+    feedback: Mapping[int, float] | None = None,
 ) -> SearchResult:
-    """Search ``index`` as ``channel`` would see it (see the module docstring)."""
+    """Search ``index`` as ``channel`` would see it (see the module docstring).
+
+    ``feedback``: per-table vote adjustments for this query (:mod:`indexer.feedback_boost`);
+    the index applies them to visible tables only.
+    """
     started = time.perf_counter()
     now = now or utcnow()
     channel = Channel(channel)
@@ -114,7 +120,13 @@ def run_search(
     if not query:
         return SearchResult(query, "", channel.value, mode, [], True, 0.0, 0)
     retrieval = index.retrieve(
-        query, channel=channel.value, mode=mode, k=k, allowed=allowed, scope=scope
+        query,
+        channel=channel.value,
+        mode=mode,
+        k=k,
+        allowed=allowed,
+        scope=scope,
+        feedback=feedback,
     )
     threshold = index.calibration.thresholds.get(channel.value, 0.5)
     suggestions = [_suggestion(index, c, query, channel, now) for c in retrieval.candidates]
@@ -185,6 +197,7 @@ def _suggestion(
             "bm25": round(c.bm25, 4),
             "coverage": round(c.coverage, 4),
             "lexical_rank": c.lexical_rank,
+            "feedback": round(c.feedback, 4),
         },
         confidence=round(c.confidence, 4),
         audience=doc.audience,

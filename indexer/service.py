@@ -13,6 +13,7 @@ saw them are re-indexed, tables no longer live are dropped. After a write the ed
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,9 +28,11 @@ from indexer.documents import IndexDocument, document_for, package_stamp, table_
 from indexer.embedding_cache import EmbeddingCache
 from indexer.encoders import encoder_from_settings
 from indexer.errors import IndexNotBuilt
+from indexer.feedback_boost import FeedbackParams, Vote, VoteBook, query_key
 from indexer.index import HybridIndex, Progress
 from indexer.search import SearchResult, run_search
-from kb import repository
+from kb import feedback, repository
+from kb.clock import utcnow
 from kb.db import Database
 from kb.errors import ZhikuError
 from kb.models import KnowledgeTable
@@ -38,6 +41,10 @@ from kb.visibility import Channel
 
 log = logging.getLogger(__name__)
 CACHE_FILE = "embeddings.sqlite"
+# Votes recorded by another process (a second worker, the CLI) are picked up within this many
+# seconds; the process that records a vote refreshes at once (api.runtime.Runtime).
+VOTES_REFRESH_S = 60.0
+VOTES_PRUNE_S = 3600.0
 
 
 @dataclass
@@ -63,6 +70,10 @@ class SearchService:
         self.db = db
         self.index = index
         self.params = params
+        self.votes = VoteBook()
+        self._votes_loaded_at: float | None = None  # monotonic time of the last vote load
+        self._votes_pruned_at = 0.0
+        self._votes_lock = threading.Lock()
 
     # --- opening and building -------------------------------------------------------------
 
@@ -174,6 +185,54 @@ class SearchService:
         self.index.rebuild_lexical(analyzer)
         self.save()
 
+    # --- votes ----------------------------------------------------------------------------
+
+    @property
+    def feedback_params(self) -> FeedbackParams | None:
+        """How votes adjust ranking, or None when ``feedback_ranking`` is off."""
+        if not self.settings.feedback_ranking:
+            return None
+        return FeedbackParams(
+            step=self.settings.feedback_step,
+            cap=self.settings.feedback_cap,
+            half_life_days=self.settings.feedback_half_life_days,
+        )
+
+    def refresh_feedback(self) -> int:
+        """Load the votes recorded since the last load; returns how many were added."""
+        params = self.feedback_params
+        if params is None:
+            return 0
+        with self._votes_lock:
+            keep_after = utcnow() - params.horizon
+            with self.db.session() as session:
+                cast = feedback.votes_on_tables(
+                    session, since=keep_after, after_id=self.votes.last_id
+                )
+            added = self.votes.add(
+                (v.id, Vote(query_key(v.query), v.table_id, v.helpful, v.at, v.channel))
+                for v in cast
+            )
+            loaded = time.monotonic()
+            if loaded - self._votes_pruned_at > VOTES_PRUNE_S:
+                self.votes.prune(keep_after)
+                self._votes_pruned_at = loaded
+            self._votes_loaded_at = loaded
+        return added
+
+    def _feedback(
+        self, query: str, channel: Channel, mode: str, now: datetime | None
+    ) -> dict[int, float] | None:
+        params = self.feedback_params
+        if params is None or mode != "hybrid":
+            return None
+        loaded = self._votes_loaded_at
+        if loaded is None or time.monotonic() - loaded > VOTES_REFRESH_S:
+            self.refresh_feedback()
+        return self.votes.adjustments(
+            query, channel=channel.value, now=now or utcnow(), params=params
+        )
+
     # --- searching ------------------------------------------------------------------------
 
     def search(
@@ -189,7 +248,12 @@ class SearchService:
         include_expired: bool = False,
         now: datetime | None = None,
     ) -> SearchResult:
-        """Suggestions for ``query`` as ``channel`` may see them (see :mod:`indexer.search`)."""
+        """Suggestions for ``query`` as ``channel`` may see them (see :mod:`indexer.search`).
+
+        With ``feedback_ranking`` on, hybrid results take the votes given on this query into
+        account (:mod:`indexer.feedback_boost`).
+        """
+        channel = Channel(channel)
         return run_search(
             self.index,
             query,
@@ -201,6 +265,7 @@ class SearchService:
             tags=tags,
             include_expired=include_expired,
             now=now,
+            feedback=self._feedback(query, channel, mode, now),
         )
 
     def document(self, table_id: int) -> IndexDocument | None:

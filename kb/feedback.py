@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kb.clock import utcnow
@@ -46,3 +50,48 @@ def record_vote(
             usage.not_helpful += 1
     session.flush()
     return vote
+
+
+@dataclass(frozen=True)
+class CastVote:
+    """A vote on a table as ranking needs it: the query it was given on, when, from whom."""
+
+    id: int
+    query: str
+    table_id: int
+    helpful: bool
+    at: datetime
+    channel: str
+
+
+def votes_on_tables(session: Session, *, since: datetime, after_id: int = 0) -> list[CastVote]:
+    """Votes on a table cast at or after ``since`` with an id above ``after_id``, oldest first.
+
+    A vote sent without its query text takes the text of the logged search it refers to.
+    """
+    rows = session.execute(
+        select(
+            Feedback.id,
+            Feedback.query,
+            QueryLogEntry.query,
+            Feedback.table_id,
+            Feedback.helpful,
+            Feedback.at,
+            Feedback.channel,
+        )
+        .outerjoin(QueryLogEntry, Feedback.query_log_id == QueryLogEntry.id)
+        .where(Feedback.table_id.is_not(None), Feedback.at >= since, Feedback.id > after_id)
+        .order_by(Feedback.id)
+    ).all()
+    return [
+        CastVote(
+            id=vote_id,
+            query=query or logged or "",
+            table_id=table_id,
+            helpful=helpful,
+            at=at,
+            channel=channel,
+        )
+        for vote_id, query, logged, table_id, helpful, at, channel in rows
+        if table_id is not None  # the query asked for these only; this tells the type checker
+    ]

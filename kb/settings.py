@@ -25,6 +25,19 @@ class Settings(BaseSettings):
     allow_self_approval: bool = Field(False, description="Let reviewers approve their own work.")
     query_log_enabled: bool = True
     query_log_retention_days: int = Field(90, ge=1)
+    feedback_ranking: bool = Field(
+        False,
+        description="Let helpful / not-helpful votes reorder results for the query they were "
+        "given on (indexer/feedback_boost.py). Off: on the benchmarks it only helps exact "
+        "repeats of voted queries (see the README).",
+    )
+    feedback_step: float = Field(0.05, gt=0, le=1, description="Blend score per fresh vote.")
+    feedback_cap: float = Field(
+        0.1, gt=0, le=1, description="Most that votes move a table's score, up or down."
+    )
+    feedback_half_life_days: float = Field(
+        30.0, gt=0, description="A vote's weight halves every this many days."
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 

@@ -83,7 +83,10 @@ def test_record_carries_provenance_sizes_and_queries(tmp_path: Path) -> None:
         "holdout": 0.0,
         "bootstrap_samples": 1000,
         "channel": "agent",
+        "vote_share": 0.0,
+        "vote_noise": 0.0,
         "index": {"rrf_k": 60},
+        "feedback": {"ranking": False, "step": 0.05, "cap": 0.1, "half_life_days": 30.0},
     }
     assert run["build"]["import_s"] == 0.25 and run["build"]["total_s"] == 0.75
     assert run["build"]["rss_mb"] > 0 and run["memory"]["rss_mb"] > 0
