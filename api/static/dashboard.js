@@ -4,7 +4,8 @@
 // charts.js; the figures come from /api/admin/dashboard and /api/admin/usage.
 "use strict";
 
-const Board = { days: 30, sort: "hits", order: "desc", page: 1, acting: null, packagesLoaded: false };
+const Board = { days: 30, sort: "hits", order: "desc", page: 1, acting: null, packagesLoaded: false,
+  usageRequest: 0, dashboardRequest: 0 };
 const USAGE_PAGE_SIZE = 20;
 const USAGE_COLUMNS = [
   ["code", "知识编号"], ["title", "标题"], ["package", "知识包"], ["hits", "命中"], ["last_hit", "最近命中"],
@@ -15,8 +16,10 @@ const rate = (v) => (v === null || v === undefined ? "—" : `${(v * 100).toFixe
 
 async function loadDashboard() {
   Board.days = Number(document.getElementById("dash-days").value);
+  const ticket = ++Board.dashboardRequest;
   try {
     const data = await Zhiku.api("GET", `/api/admin/dashboard?days=${Board.days}`);
+    if (ticket !== Board.dashboardRequest) return;  // a newer range was chosen meanwhile
     renderKpis(data);
     renderDaily(data.daily);
     renderTopQueries(data.top_queries);
@@ -89,11 +92,14 @@ function renderStale(items) {
 
 async function loadUsage() {
   const params = new URLSearchParams({ sort: Board.sort, order: Board.order, page: String(Board.page), page_size: String(USAGE_PAGE_SIZE) });
+  // A slower, older request (say, the dashboard's own refresh) must not overwrite a newer one.
+  const ticket = ++Board.usageRequest;
   try {
     const data = await Zhiku.api("GET", "/api/admin/usage?" + params.toString());
-    const arrow = Board.order === "desc" ? " ↓" : " ↑";
+    if (ticket !== Board.usageRequest) return;
+    const arrow = data.order === "desc" ? " ↓" : " ↑";
     const head = USAGE_COLUMNS.map(([key, label]) => SORTABLE.has(key)
-      ? `<th class="sortable" data-sort="${key}">${esc(label)}${Board.sort === key ? arrow : ""}</th>`
+      ? `<th class="sortable" data-sort="${key}">${esc(label)}${data.sort === key ? arrow : ""}</th>`
       : `<th>${esc(label)}</th>`).join("");
     document.getElementById("usage-list").innerHTML = `<tr>${head}</tr>` +
       (data.rows.map((r) => `<tr class="clickable usage-row" data-code="${esc(r.code)}"><td>${esc(r.code)}</td>
