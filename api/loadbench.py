@@ -2,7 +2,9 @@
 
     python -m api.loadbench --url http://127.0.0.1:8000 --token zk_... --clients 1 8 32
 
-Queries are the public FAQ titles of the running KB (read from ``/api/faq/tree``), cycled.
+Queries are the lines of ``--queries FILE`` or else the public FAQ titles of the running KB
+(read from ``/api/faq/tree``), cycled; how many are distinct is printed, since repeats of a
+query are served by the service's query-vector cache (as repeated questions are in real use).
 Each level runs for ``--seconds`` after a short warm-up; latency is measured per request on
 the client, so it includes HTTP and JSON on loopback.
 """
@@ -16,6 +18,7 @@ import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import httpx
 
@@ -93,7 +96,15 @@ async def _run_level(
 
 async def _main(args: argparse.Namespace) -> list[Level]:
     async with httpx.AsyncClient(base_url=args.url, timeout=30) as client:
-        queries = await _queries(client)
+        if args.queries is not None:
+            queries = [
+                line.strip()
+                for line in args.queries.read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
+        else:
+            queries = await _queries(client)
+    sys.stderr.write(f"{len(set(queries))} distinct queries\n")
     return [await _run_level(args.url, args.token, queries, n, args.seconds) for n in args.clients]
 
 
@@ -104,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--seconds", type=float, default=15.0, help="Measured time per level.")
     parser.add_argument("--json", action="store_true", help="Machine-readable output.")
+    parser.add_argument("--queries", type=Path, help="A file of queries, one per line.")
     args = parser.parse_args(argv)
     levels = asyncio.run(_main(args))
     if args.json:
