@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -30,19 +31,88 @@ class BM25Params:
     epsilon: float = 0.25
 
 
-def _weighted_tf(fields: Iterable[Field], vocab: dict[str, int]) -> tuple[dict[int, float], float]:
+@dataclass(frozen=True, eq=False)
+class Bag:
+    """One field's tokens as distinct terms (in first-occurrence order) with their counts.
+
+    A text that recurs (the same answer under many tables) is counted once and its bag reused.
+    """
+
+    terms: tuple[str, ...]
+    counts: tuple[int, ...]
+    length: int  # tokens in all
+
+    @classmethod
+    def of(cls, tokens: Sequence[str]) -> Bag:
+        counted = Counter(tokens)
+        return cls(tuple(counted), tuple(counted.values()), len(tokens))
+
+
+BagField = tuple[Bag, float]  # (bag, weight)
+
+
+def _exact(weight: float) -> bool:
+    """Whether sums of ``weight`` are exact in float64 at any realistic token count.
+
+    A multiple of 2**-10 up to 1024: a document's term frequencies are then multiples of 2**-10
+    far below 2**43, so adding the weight once per occurrence (as rank_bm25 counts) and adding
+    ``weight × count`` give the same bits, in any order.
+    """
+    return 0 < weight <= 1024 and (weight * 1024).is_integer()
+
+
+def _resolve(terms: tuple[str, ...], vocab: dict[str, int]) -> list[int]:
+    """Term ids, new terms numbered in order of appearance."""
+    out = []
+    for term in terms:
+        tid = vocab.get(term)
+        if tid is None:
+            tid = vocab[term] = len(vocab)
+        out.append(tid)
+    return out
+
+
+def _tf(fields: Sequence[tuple[Sequence[int], Sequence[int], float]]) -> dict[int, float]:
+    """Weighted term frequencies of one document from its fields' (term ids, counts, weight)."""
+    exact = all(_exact(weight) for _, _, weight in fields)
     tf: dict[int, float] = {}
+    for tids, counts, weight in fields:
+        if exact:
+            for tid, count in zip(tids, counts, strict=True):
+                tf[tid] = tf.get(tid, 0.0) + weight * count
+        else:
+            # Inexact weights: add once per occurrence, in order, as a token list would.
+            for tid, count in zip(tids, counts, strict=True):
+                value = tf.get(tid, 0.0)
+                for _ in range(count):
+                    value += weight
+                tf[tid] = value
+    return tf
+
+
+def _weighted_tf(
+    fields: Iterable[BagField], vocab: dict[str, int]
+) -> tuple[dict[int, float], float]:
+    """Weighted term frequencies and length of one document (terms get ids in ``vocab``)."""
+    kept = [(bag, weight) for bag, weight in fields if weight > 0]
+    tf = _tf([(_resolve(bag.terms, vocab), bag.counts, weight) for bag, weight in kept])
     length = 0.0
-    for tokens, weight in fields:
-        if weight <= 0:
-            continue
-        for token in tokens:
-            tid = vocab.get(token)
-            if tid is None:
-                tid = vocab[token] = len(vocab)
-            tf[tid] = tf.get(tid, 0.0) + weight
-        length += weight * len(tokens)
+    for bag, weight in kept:
+        length += weight * bag.length
     return tf, length
+
+
+def _stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for non-negative int64 keys, several times faster.
+
+    Each key carries its position in its low digits, so a plain sort (vectorized, no index
+    array to move) orders equal keys by position; ``argsort`` is the fallback when that
+    product would overflow.
+    """
+    n = len(keys)
+    if n == 0 or int(keys.max()) >= (2**62) // n:
+        return np.argsort(keys, kind="stable")
+    return np.sort(keys * n + np.arange(n, dtype=np.int64)) % n
 
 
 class BM25Index:
@@ -65,38 +135,98 @@ class BM25Index:
         self._d_post: dict[int, dict[int, float]] = {}
         self._d_terms: dict[int, list[int]] = {}
         self._d_arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._cache: tuple[np.ndarray, float, np.ndarray, np.ndarray] | None = None
+        self._cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # --- building -------------------------------------------------------------------------
 
     @classmethod
     def build(cls, docs: Iterable[Iterable[Field]], params: BM25Params | None = None) -> BM25Index:
         """An index of ``docs`` in slots 0..n-1, made in bulk (much faster than :meth:`add`)."""
+        return cls.build_bags(([(Bag.of(t), w) for t, w in fields] for fields in docs), params)
+
+    @classmethod
+    def build_bags(
+        cls, docs: Iterable[Iterable[BagField]], params: BM25Params | None = None
+    ) -> BM25Index:
+        """:meth:`build` over bags: a bag object seen again costs no term lookups."""
         index = cls(params)
-        rows: list[int] = []
-        cols: list[int] = []
-        vals: list[float] = []
+        number: dict[int, int] = {}  # id(bag) → its place in ``bags``
+        bags: list[Bag] = []  # held, so that an id stays unique
+        bag_tids: list[list[int]] = []
+        field_bag: list[int] = []  # fields of documents with exact weights …
+        field_weight: list[float] = []
+        fields_of: list[int] = []  # … and how many each document has
+        summed: list[tuple[int, dict[int, float]]] = []  # (slot, tf) of the other documents
         for slot, fields in enumerate(docs):
-            tf, length = _weighted_tf(fields, index.vocab)
-            rows.extend([slot] * len(tf))
-            cols.extend(tf.keys())
-            vals.extend(tf.values())
+            kept = [(bag, weight) for bag, weight in fields if weight > 0]
+            refs = []
+            length = 0.0
+            for bag, weight in kept:
+                found = number.get(id(bag))
+                if found is None:
+                    found = number[id(bag)] = len(bags)
+                    bags.append(bag)
+                    bag_tids.append(_resolve(bag.terms, index.vocab))
+                refs.append(found)
+                length += weight * bag.length
+            if all(_exact(weight) for _, weight in kept):
+                field_bag += refs
+                field_weight += [weight for _, weight in kept]
+                fields_of.append(len(kept))
+            else:
+                fields_of.append(0)
+                parts = [
+                    (bag_tids[n], bag.counts, w) for n, (bag, w) in zip(refs, kept, strict=True)
+                ]
+                summed.append((slot, _tf(parts)))
             index._doc_len.append(length)
             index._alive.append(True)
-        index._set_base(
-            np.asarray(rows, np.int64), np.asarray(cols, np.int64), np.asarray(vals, np.float64)
+        n_slots = len(index._doc_len)
+        # Every field's (slot, term id, count × weight), gathered from the distinct bags.
+        sizes = np.asarray([len(t) for t in bag_tids], np.int64)
+        flat_tids = np.fromiter(chain.from_iterable(bag_tids), np.int64, int(sizes.sum()))
+        flat_counts = np.fromiter(
+            chain.from_iterable(b.counts for b in bags), np.float64, int(sizes.sum())
         )
+        which = np.asarray(field_bag, np.int64)
+        n = sizes[which]
+        at = np.arange(int(n.sum()), dtype=np.int64) + np.repeat(
+            (np.cumsum(sizes) - sizes)[which] - (np.cumsum(n) - n), n
+        )
+        field_slot = np.repeat(np.arange(n_slots, dtype=np.int64), fields_of)
+        rows = [np.repeat(field_slot, n)]
+        cols = [flat_tids[at]]
+        vals = [flat_counts[at] * np.repeat(np.asarray(field_weight, np.float64), n)]
+        for slot, tf in summed:
+            rows.append(np.full(len(tf), slot, np.int64))
+            cols.append(np.fromiter(tf.keys(), np.int64, len(tf)))
+            vals.append(np.fromiter(tf.values(), np.float64, len(tf)))
+        # One entry per (slot, term): a term's fields add up. Exact weights make the order of
+        # the sum immaterial; a document with other weights arrives summed already.
+        key = np.concatenate(cols) * n_slots + np.concatenate(rows)
+        order = _stable_argsort(key)
+        key = key[order]
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else key[:0]
+        summed_vals = np.concatenate(vals)[order]
+        tf_vals = np.add.reduceat(summed_vals, first) if len(first) else summed_vals
+        key = key[first]
+        index._set_base(key % max(n_slots, 1), key // max(n_slots, 1), tf_vals, by_term=True)
         return index
 
-    def _set_base(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
+    def _set_base(
+        self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, *, by_term: bool = False
+    ) -> None:
+        """Make (slot, term, tf) triples the base; ``by_term``: already in term-major order."""
         n_terms = len(self.vocab)
-        order = np.lexsort((rows, cols))
-        self._b_slots, self._b_tf = rows[order], vals[order]
+        self._base_slots = len(self._doc_len)
+        if not by_term:
+            order = _stable_argsort(cols * max(self._base_slots, 1) + rows)
+            rows, cols, vals = rows[order], cols[order], vals[order]
+        self._b_slots, self._b_tf = rows, vals
         counts = np.bincount(cols, minlength=n_terms)
         self._b_indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        by_slot = np.lexsort((cols, rows))
-        self._r_terms = cols[by_slot]
-        self._base_slots = len(self._doc_len)
+        # (slot, term) pairs are unique: sorting their keys is their slot-major order.
+        self._r_terms = np.sort(rows * max(n_terms, 1) + cols) % max(n_terms, 1)
         self._r_indptr = np.concatenate(
             [[0], np.cumsum(np.bincount(rows, minlength=self._base_slots))]
         ).astype(np.int64)
@@ -106,6 +236,10 @@ class BM25Index:
 
     def add(self, fields: Iterable[Field]) -> int:
         """Index one more document; returns its slot."""
+        return self.add_bags([(Bag.of(tokens), weight) for tokens, weight in fields])
+
+    def add_bags(self, fields: Iterable[BagField]) -> int:
+        """:meth:`add` over bags."""
         tf, length = _weighted_tf(fields, self.vocab)
         if len(self.vocab) > len(self._df):
             self._df = np.concatenate(
@@ -153,8 +287,8 @@ class BM25Index:
     def alive(self) -> list[bool]:
         return self._alive
 
-    def _stats(self) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-        """idf per term, average length, lengths and liveness as arrays."""
+    def _stats(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """idf per term, each slot's length normalization and liveness, as arrays."""
         if self._cache is None:
             n = self.size
             df = self._df.astype(np.float64)
@@ -166,7 +300,10 @@ class BM25Index:
             idf[present & (idf < 0)] = self.params.epsilon * mean
             lengths = np.asarray(self._doc_len, np.float64)
             avgdl = float(lengths.sum()) / n if n else 1.0
-            self._cache = (idf, avgdl, lengths, np.asarray(self._alive, np.float64))
+            k1, b = self.params.k1, self.params.b
+            # Once per slot rather than once per posting of every query token (same values).
+            norm = k1 * (1 - b + b * lengths / avgdl)
+            self._cache = (idf, norm, np.asarray(self._alive, np.float64))
         return self._cache
 
     def idf(self, token: str) -> float:
@@ -193,8 +330,8 @@ class BM25Index:
         out = np.zeros(self.slots, np.float64)
         if not self.slots:
             return out
-        idf, avgdl, lengths, alive = self._stats()
-        k1, b = self.params.k1, self.params.b
+        idf, norms, alive = self._stats()
+        k1 = self.params.k1
         n_base_terms = len(self._b_indptr) - 1
         for token, count in Counter(query).items():
             tid = self.vocab.get(token)
@@ -211,8 +348,7 @@ class BM25Index:
             if delta is not None:
                 parts.append(delta)
             for slots, tf in parts:
-                norm = k1 * (1 - b + b * lengths[slots] / avgdl)
-                out[slots] += count * idf[tid] * tf * (k1 + 1) / (tf + norm)
+                out[slots] += count * idf[tid] * tf * (k1 + 1) / (tf + norms[slots])
         return out
 
     def max_score(self, query: Sequence[str]) -> float:
@@ -248,7 +384,7 @@ class BM25Index:
     def to_arrays(self) -> tuple[list[str], dict[str, np.ndarray]]:
         """Vocabulary and term-major (CSC) arrays, for saving as .npy files."""
         rows, cols, vals = self._triples()
-        order = np.lexsort((rows, cols))
+        order = _stable_argsort(cols * max(self.slots, 1) + rows)  # pairs are unique
         counts = np.bincount(cols, minlength=len(self.vocab))
         return list(self.vocab), {
             "bm25_indptr": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from indexer.analysis import Analyzer, to_simplified
-from indexer.bm25 import BM25Index, BM25Params
+from indexer.bm25 import Bag, BagField, BM25Index, BM25Params
 from indexer.calibration import Calibration
 from indexer.dense import DenseIndex, TableVectors
 from indexer.documents import DenseText, IndexDocument, dense_texts, lexical_fields
@@ -89,21 +90,42 @@ class HybridIndex:
         self.dense = DenseIndex(encoder.dim)
         self._slots: SlotInfo | None = None
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        # (text, phonetic) → bag, while a build runs: titles aside, a large KB repeats much of
+        # its text (shared answers, tags), and calibration re-adds hundreds of documents.
+        self._bags: dict[tuple[str, bool], Bag] | None = None
 
     # --- lexical --------------------------------------------------------------------------
 
-    def _lexical(self, doc: IndexDocument, internal: bool) -> list[tuple[list[str], float]]:
+    def _lexical(self, doc: IndexDocument, internal: bool) -> list[BagField]:
         return [
-            (self.analyzer.tokens(text, phonetic=key in PHONETIC_FIELDS), weight)
+            (self._bag(text, key in PHONETIC_FIELDS), weight)
             for key, text, weight in lexical_fields(doc, internal=internal)
         ]
+
+    def _bag(self, text: str, phonetic: bool) -> Bag:
+        if self._bags is None:
+            return Bag.of(self.analyzer.tokens(text, phonetic=phonetic))
+        found = self._bags.get((text, phonetic))
+        if found is None:
+            found = Bag.of(self.analyzer.tokens(text, phonetic=phonetic))
+            self._bags[(text, phonetic)] = found
+        return found
+
+    @contextmanager
+    def _bag_memo(self) -> Iterator[None]:
+        """Analyze each distinct text once inside the block (the analyzer must not change)."""
+        self._bags = {}
+        try:
+            yield
+        finally:
+            self._bags = None
 
     def _build_lexical(self, docs: Sequence[IndexDocument], progress: Progress | None) -> None:
         """BM25 over every document's public view, then the internal views, in bulk."""
         self.slot_table, self.slot_full, self.pub_slot, self.full_slot = [], [], {}, {}
         internal = [d for d in docs if d.has_internal_search_text]
 
-        def views() -> Iterable[list[tuple[list[str], float]]]:
+        def views() -> Iterable[list[BagField]]:
             for i, doc in enumerate(docs, 1):
                 yield self._lexical(doc, internal=False)
                 if progress is not None and (i % 500 == 0 or i == len(docs)):
@@ -111,7 +133,7 @@ class HybridIndex:
             for doc in internal:
                 yield self._lexical(doc, internal=True)
 
-        self.bm25 = BM25Index.build(views(), self.bm25.params)
+        self.bm25 = BM25Index.build_bags(views(), self.bm25.params)
         for slot, doc in enumerate(docs):
             self._set_slot(slot, doc.table_id, False)
             self.pub_slot[doc.table_id] = slot
@@ -120,11 +142,11 @@ class HybridIndex:
             self.full_slot[doc.table_id] = slot
 
     def _add_lexical(self, doc: IndexDocument) -> None:
-        slot = self.bm25.add(self._lexical(doc, internal=False))
+        slot = self.bm25.add_bags(self._lexical(doc, internal=False))
         self._set_slot(slot, doc.table_id, False)
         self.pub_slot[doc.table_id] = slot
         if doc.has_internal_search_text:
-            slot = self.bm25.add(self._lexical(doc, internal=True))
+            slot = self.bm25.add_bags(self._lexical(doc, internal=True))
             self._set_slot(slot, doc.table_id, True)
             self.full_slot[doc.table_id] = slot
 
@@ -167,7 +189,8 @@ class HybridIndex:
         """Re-analyze every document with a new analyzer (the dictionary changed)."""
         self.analyzer = analyzer
         self.analyzer.add_words(self._vocabulary(self.docs.values()))
-        self._build_lexical(list(self.docs.values()), None)
+        with self._bag_memo():
+            self._build_lexical(list(self.docs.values()), None)
 
     def _vocabulary(self, docs: Iterable[IndexDocument]) -> list[str]:
         docs = list(docs)
@@ -244,6 +267,12 @@ class HybridIndex:
         """Index ``docs`` from scratch; fit fusion and confidence on held-out similar questions."""
         self.docs = {d.table_id: d for d in docs}
         self.analyzer.add_words(self._vocabulary(docs))
+        with self._bag_memo():
+            self._build(docs, progress, calibrate)
+
+    def _build(
+        self, docs: Sequence[IndexDocument], progress: Progress | None, calibrate: bool
+    ) -> None:
         self._build_lexical(docs, progress)
         embedded = self._embed(docs, progress)
         self.dense = DenseIndex(self.encoder.dim)

@@ -5,7 +5,7 @@ import pytest
 from rank_bm25 import BM25Okapi
 
 from indexer.analysis import Analyzer
-from indexer.bm25 import BM25Index, BM25Params
+from indexer.bm25 import Bag, BM25Index, BM25Params
 
 CORPUS = [
     "改号后原号码是否还会产生话费",
@@ -83,3 +83,74 @@ def test_arrays_round_trip(tokenized: tuple[list[list[str]], list[list[str]]]) -
     loaded.add([(docs[2], 1.0)])
     ours.add([(docs[2], 1.0)])
     np.testing.assert_allclose(loaded.scores(queries[2]), ours.scores(queries[2]))
+
+
+def _reference_build(
+    docs: list[list[tuple[list[str], float]]],
+) -> tuple[dict[str, int], list[float], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The bulk build as first written (one dict update per token occurrence, lexsort)."""
+    vocab: dict[str, int] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    lengths: list[float] = []
+    for slot, fields in enumerate(docs):
+        tf: dict[int, float] = {}
+        length = 0.0
+        for tokens, weight in fields:
+            if weight <= 0:
+                continue
+            for token in tokens:
+                tid = vocab.setdefault(token, len(vocab))
+                tf[tid] = tf.get(tid, 0.0) + weight
+            length += weight * len(tokens)
+        rows.extend([slot] * len(tf))
+        cols.extend(tf)
+        vals.extend(tf.values())
+        lengths.append(length)
+    r, c, v = np.asarray(rows, np.int64), np.asarray(cols, np.int64), np.asarray(vals)
+    order = np.lexsort((r, c))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(c, minlength=len(vocab)))])
+    return vocab, lengths, indptr, r[order], v[order], c[np.lexsort((c, r))]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bulk_build_equals_the_per_token_build_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    words = [f"t{i}" for i in range(40)]
+    # 0.15 and 0.3 are inexact in binary (summed once per occurrence); 0 drops a field.
+    weights = [1.0, 0.5, 2.0, 0.15, 0.3, 0.0] if seed % 2 else [1.0, 0.5, 2.0, 0.0]
+    shared = [list(rng.choice(words, 12)) for _ in range(5)]  # texts that recur across docs
+    docs = []
+    for _ in range(60):
+        fields = []
+        for _ in range(int(rng.integers(0, 6))):
+            tokens = (
+                shared[int(rng.integers(5))]
+                if rng.random() < 0.4
+                else list(rng.choice(words, int(rng.integers(0, 30))))
+            )
+            fields.append(([str(t) for t in tokens], float(rng.choice(weights))))
+        docs.append(fields)
+    vocab, lengths, indptr, slots, tf, by_slot = _reference_build(docs)
+    built = BM25Index.build(docs)
+    assert built.vocab == vocab
+    assert built._doc_len == lengths
+    np.testing.assert_array_equal(built._b_indptr, indptr)
+    np.testing.assert_array_equal(built._b_slots, slots)
+    assert built._b_tf.tobytes() == tf.tobytes()
+    np.testing.assert_array_equal(built._r_terms, by_slot)
+    # Reused bag objects (what the hybrid index passes for recurring texts) change nothing.
+    bags = {id(t): Bag.of(t) for t in shared}
+    reused = BM25Index.build_bags(
+        [[(bags.get(id(t)) or Bag.of(t), w) for t, w in fields] for fields in docs]
+    )
+    assert reused.vocab == vocab and reused._doc_len == lengths
+    assert reused._b_tf.tobytes() == tf.tobytes()
+    np.testing.assert_array_equal(reused._b_slots, slots)
+    # One at a time: the same frequencies and lengths.
+    added = BM25Index()
+    for fields in docs:
+        added.add(fields)
+    query = [str(t) for t in rng.choice(words, 8)]
+    assert added.scores(query).tobytes() == built.scores(query).tobytes()
