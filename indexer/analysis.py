@@ -139,6 +139,8 @@ class Analyzer:
         self._stop = stopwords()
         self._known: set[str] = set()
         self._cache: dict[str, tuple[str, ...]] = {}
+        # Words of one Han run: titles and answers share runs ("北京个人客户", a product name).
+        self._runs: dict[str, tuple[str, ...]] = {}
         self._canonical: dict[str, str] = {}
         for group in self.dictionary.synonyms:
             terms = [normalize(t) for t in group]
@@ -163,6 +165,7 @@ class Analyzer:
             # freq=None lets jieba pick a frequency high enough to keep the word in one piece.
             self._tokenizer.add_word(word)
         self._cache.clear()
+        self._runs.clear()
 
     def vocabulary_words(self, titles: Iterable[str], tags: Iterable[str]) -> list[str]:
         """The user-dictionary words a KB contributes: its tags and its short titles."""
@@ -182,15 +185,25 @@ class Analyzer:
             piece = match.group()
             if _ASCII_WORD.fullmatch(piece):
                 out.append(piece)
-                continue
-            for word in self._tokenizer.cut_for_search(piece, HMM=True):
-                if word in self._stop:
-                    continue
-                out.append(self._canonical.get(word, word))
+            else:
+                out.extend(self._run_words(piece))
         if len(self._cache) > 4096:
             self._cache.clear()
         self._cache[norm] = words = tuple(out)
         return words
+
+    def _run_words(self, run: str) -> tuple[str, ...]:
+        found = self._runs.get(run)
+        if found is None:
+            found = tuple(
+                self._canonical.get(word, word)
+                for word in self._tokenizer.cut_for_search(run, HMM=True)
+                if word not in self._stop
+            )
+            if len(self._runs) > 16384:
+                self._runs.clear()
+            self._runs[run] = found
+        return found
 
     def tokens(self, text: str, *, phonetic: bool = True) -> list[str]:
         """Every lexical token of ``text`` with its channel prefix (see the module docstring)."""

@@ -48,3 +48,18 @@ def test_analyzer_hash_follows_the_dictionary() -> None:
     assert plain.hash == Dictionary().hash
     assert plain.hash != with_terms.hash
     assert Analyzer(with_terms).hash == with_terms.hash
+
+
+def test_a_run_analyzed_before_a_word_was_taught_is_analyzed_again() -> None:
+    analyzer = Analyzer()
+    assert "微粒贷" not in analyzer.words("微粒贷怎么开通")
+    analyzer.add_words(["微粒贷"])
+    # Another text (its words are not cached) with the same Han run (its words were).
+    assert "微粒贷" in analyzer.words("微粒贷怎么开通？")
+
+
+def test_shared_runs_analyze_as_in_a_fresh_analyzer() -> None:
+    texts = ["北京个人客户：微粒贷怎么开通", "上海个人客户：微粒贷怎么开通", "北京个人客户：改号"]
+    warm = Analyzer()
+    for text in texts:
+        assert warm.tokens(text) == Analyzer().tokens(text)
