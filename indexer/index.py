@@ -203,6 +203,12 @@ class HybridIndex:
     def _embed(
         self, docs: Sequence[IndexDocument], progress: Progress | None = None
     ) -> list[tuple[IndexDocument, list[DenseText], np.ndarray]]:
+        return self._embed_all(docs, progress)[0]
+
+    def _embed_all(
+        self, docs: Sequence[IndexDocument], progress: Progress | None = None
+    ) -> tuple[list[tuple[IndexDocument, list[DenseText], np.ndarray]], np.ndarray, np.ndarray]:
+        """Per document its texts and vectors (views), and all vectors with a body mask."""
         items = [(doc, dense_texts(doc)) for doc in docs]
         flat = [(i, t) for i, (_, texts) in enumerate(items) for t in texts]
         total = len(flat)
@@ -225,7 +231,8 @@ class HybridIndex:
         for doc, doc_texts in items:
             out.append((doc, doc_texts, vectors[start : start + len(doc_texts)]))
             start += len(doc_texts)
-        return out
+        body = np.asarray([t.kind == "body" for _, t in flat], np.bool_)
+        return out, vectors, body
 
     def _add_dense(self, embedded: list[tuple[IndexDocument, list[DenseText], np.ndarray]]) -> None:
         self.dense.add_tables(
@@ -274,19 +281,9 @@ class HybridIndex:
         self, docs: Sequence[IndexDocument], progress: Progress | None, calibrate: bool
     ) -> None:
         self._build_lexical(docs, progress)
-        embedded = self._embed(docs, progress)
+        embedded, vectors, body = self._embed_all(docs, progress)
         self.dense = DenseIndex(self.encoder.dim)
-        question_form = [
-            v[[i for i, t in enumerate(ts) if t.kind != "body"]] for _, ts, v in embedded
-        ]
-        passage_form = [
-            v[[i for i, t in enumerate(ts) if t.kind == "body"]] for _, ts, v in embedded
-        ]
-        dim = self.encoder.dim
-        self.dense.set_means(
-            np.vstack(question_form) if question_form else np.zeros((0, dim), np.float32),
-            np.vstack(passage_form) if passage_form else np.zeros((0, dim), np.float32),
-        )
+        self.dense.set_means(vectors[~body], vectors[body])
         self._add_dense(embedded)
         self.dense.compute_hubs()
         self._query_vectors.clear()
