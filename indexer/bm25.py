@@ -157,26 +157,35 @@ class BM25Index:
         field_weight: list[float] = []
         fields_of: list[int] = []  # … and how many each document has
         summed: list[tuple[int, dict[int, float]]] = []  # (slot, tf) of the other documents
+        exact_weight: dict[float, bool] = {}
         for slot, fields in enumerate(docs):
-            kept = [(bag, weight) for bag, weight in fields if weight > 0]
             refs = []
+            weights = []
             length = 0.0
-            for bag, weight in kept:
+            exact = True
+            for bag, weight in fields:
+                if weight <= 0:
+                    continue
                 found = number.get(id(bag))
                 if found is None:
                     found = number[id(bag)] = len(bags)
                     bags.append(bag)
                     bag_tids.append(_resolve(bag.terms, index.vocab))
                 refs.append(found)
+                weights.append(weight)
                 length += weight * bag.length
-            if all(_exact(weight) for _, weight in kept):
+                ok = exact_weight.get(weight)
+                if ok is None:
+                    ok = exact_weight[weight] = _exact(weight)
+                exact = exact and ok
+            if exact:
                 field_bag += refs
-                field_weight += [weight for _, weight in kept]
-                fields_of.append(len(kept))
+                field_weight += weights
+                fields_of.append(len(refs))
             else:
                 fields_of.append(0)
                 parts = [
-                    (bag_tids[n], bag.counts, w) for n, (bag, w) in zip(refs, kept, strict=True)
+                    (bag_tids[n], bags[n].counts, w) for n, w in zip(refs, weights, strict=True)
                 ]
                 summed.append((slot, _tf(parts)))
             index._doc_len.append(length)

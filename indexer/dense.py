@@ -151,7 +151,8 @@ class DenseIndex:
             self.hub = {}
             return
         titles = self.vectors[title_rows]
-        owners = self.table[title_rows]
+        # A table has one title vector at most: its column among the titles, to mask.
+        column = {int(t): c for c, t in enumerate(self.table[title_rows])}
         targets = (
             list(self._rows) if table_ids is None else [t for t in table_ids if t in self._rows]
         )
@@ -160,7 +161,8 @@ class DenseIndex:
             chunk = targets[start : start + 1024]
             queries = self.vectors[[self._rows[t][0] for t in chunk]]
             sims = queries @ titles.T
-            sims[owners[None, :] == np.asarray(chunk)[:, None]] = -1.0
+            own = [(i, column[t]) for i, t in enumerate(chunk) if t in column]
+            sims[[i for i, _ in own], [c for _, c in own]] = -1.0
             top = np.partition(sims, -k, axis=1)[:, -k:]
             for t, value in zip(chunk, top.mean(1), strict=True):
                 self.hub[int(t)] = float(value)
