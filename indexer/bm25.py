@@ -257,13 +257,19 @@ class BM25Index:
         slot = len(self._doc_len)
         self._doc_len.append(length)
         self._alive.append(True)
-        self._d_terms[slot] = list(tf)
+        self._d_terms[slot] = terms = list(tf)
         for tid, freq in tf.items():
             self._d_post.setdefault(tid, {})[slot] = freq
-            self._df[tid] += 1
-            self._d_arrays.pop(tid, None)
+        # A document's term ids are distinct: one fancy-index increment counts each once.
+        self._df[np.asarray(terms, np.int64)] += 1
+        self._forget_arrays(terms)
         self._cache = None
         return slot
+
+    def _forget_arrays(self, terms: list[int]) -> None:
+        if self._d_arrays:
+            for tid in terms:
+                self._d_arrays.pop(tid, None)
 
     def remove(self, slot: int) -> None:
         """Forget the document in ``slot`` (the slot stays, empty)."""
@@ -273,10 +279,11 @@ class BM25Index:
             terms = self._r_terms[self._r_indptr[slot] : self._r_indptr[slot + 1]]
             np.subtract.at(self._df, terms, 1)
         else:
-            for tid in self._d_terms.pop(slot, []):
+            added = self._d_terms.pop(slot, [])
+            for tid in added:
                 self._d_post[tid].pop(slot, None)
-                self._df[tid] -= 1
-                self._d_arrays.pop(tid, None)
+            self._df[np.asarray(added, np.int64)] -= 1
+            self._forget_arrays(added)
         self._alive[slot] = False
         self._doc_len[slot] = 0.0
         self._cache = None
