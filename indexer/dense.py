@@ -91,7 +91,10 @@ class DenseIndex:
 
     def center(self, vectors: np.ndarray, *, passage: bool = False) -> np.ndarray:
         out = vectors - (self.mean_p if passage else self.mean_q)
-        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        # np.linalg.norm(out, axis=1) for real input: the same sum of squares, but it squares
+        # a conjugated copy (at 88,000 vectors, one 135 MB temporary more).
+        norms = np.sqrt(np.add.reduce(out * out, axis=1, keepdims=True))
+        out /= np.maximum(norms, 1e-12)
         return np.asarray(out, dtype=np.float32)
 
     # --- editing --------------------------------------------------------------------------

@@ -69,3 +69,15 @@ def test_quantized_index_forgets_removed_tables(monkeypatch: pytest.MonkeyPatch)
     )
     index.remove_table(5)
     assert 5 not in index.search(q, 20, public_only=False, body_weight=1.0)
+
+
+def test_center_equals_the_norm_formulation_bit_for_bit() -> None:
+    rng = np.random.default_rng(1)
+    mean = rng.normal(size=48).astype(np.float32)
+    for dtype in (np.float32, np.float64):
+        vectors = rng.normal(size=(500, 48)).astype(dtype)
+        vectors[3] = mean  # centers to zero: the norm's floor
+        out = vectors - mean
+        norms = np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        expected = np.asarray(out / norms, dtype=np.float32)
+        assert DenseIndex(48, mean).center(vectors).tobytes() == expected.tobytes()
