@@ -254,6 +254,13 @@ def _window(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[in
     return prefix + text[start:end] + suffix, shifted
 
 
+def _snippet_text(f: DocField) -> str:
+    """What a reader sees of a field: Markdown without its markup (no stray ``**``)."""
+    if is_markdown(f):
+        return render(f.text, markdown=True).plain
+    return f.text
+
+
 def best_field(
     index: HybridIndex,
     doc: IndexDocument,
@@ -265,7 +272,7 @@ def best_field(
     terms = _query_terms(index, query)
     options: list[tuple[str, str, str, float]] = [("title", "标题", doc.title, 1.2)]
     options += [("questions", "相似问法", q, 1.1) for q in doc.questions]
-    options += [(f.key, f.label, f.text, 1.0) for f in fields if f.searchable]
+    options += [(f.key, f.label, _snippet_text(f), 1.0) for f in fields if f.searchable]
     best: tuple[float, int, MatchedField] | None = None
     for order, (key, label, text, weight) in enumerate(options):
         spans = _spans(text, terms)

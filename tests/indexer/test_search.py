@@ -42,6 +42,16 @@ def test_suggestion_carries_path_field_answer_scores(
     assert top.expires_at is not None and top.expired is False
 
 
+def test_a_markdown_answer_matched_shows_its_text_without_markup(
+    settings: Settings, filled_db: Database
+) -> None:
+    service = SearchService.open(settings, filled_db)
+    top = service.search("改号完成后停止计费").suggestions[0]
+    assert top.code == "TX-GH-001" and top.matched.key == "answer"
+    assert top.matched.snippet == "改号完成后原号码停止计费。"
+    assert "**" not in top.matched.marked()
+
+
 def test_modes_and_english_tokens(settings: Settings, filled_db: Database) -> None:
     service = SearchService.open(settings, filled_db)
     for mode in ("bm25", "dense", "hybrid"):
