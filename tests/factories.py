@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from kb import hierarchy, tables
+from kb import hierarchy, querylog, tables
 from kb.models import Audience, KnowledgeTable, Package, RevisionState
 
 TEMPLATE: list[dict[str, Any]] = [
@@ -56,3 +57,21 @@ def make_table(
         actor=actor,
         state=state,
     )
+
+
+def log_unanswered(
+    session: Session, query: str, times: int = 1, *, at: datetime | None = None
+) -> None:
+    """Log ``query`` ``times`` times as a customer search that found no confident answer."""
+    for _ in range(times):
+        querylog.log_search(
+            session,
+            enabled=True,
+            channel="customer",
+            query=query,
+            normalized=query,
+            results=[],
+            abstained=True,
+            latency_ms=5.0,
+            at=at,
+        )

@@ -13,6 +13,7 @@ from kb import querylog, tables
 from kb.clock import utcnow
 from kb.models import TableUsage
 from tests.api.conftest import Env
+from tests.factories import log_unanswered
 
 # The fake encoder puts these in one cluster at 0.5 and apart from the other intent.
 WALLET = ["数字人民币钱包怎么开通", "怎么开通数字人民币钱包", "数字人民币钱包在哪开通"]
@@ -22,17 +23,7 @@ LOOSE = {"threshold": 0.5}
 
 def _unanswered(env: Env, query: str, times: int = 1) -> None:
     with env.db.transaction() as session:
-        for _ in range(times):
-            querylog.log_search(
-                session,
-                enabled=True,
-                channel="customer",
-                query=query,
-                normalized=query,
-                results=[],
-                abstained=True,
-                latency_ms=4.0,
-            )
+        log_unanswered(session, query, times)
 
 
 def _log_gaps(env: Env) -> None:

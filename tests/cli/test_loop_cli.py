@@ -15,7 +15,7 @@ from kb import querylog, tables
 from kb.clock import frozen
 from kb.db import open_database
 from kb.models import RevisionState
-from tests.factories import make_package, make_table
+from tests.factories import log_unanswered, make_package, make_table
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -30,17 +30,7 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunne
     with db.transaction() as session, frozen(NOW - timedelta(days=1)):
         table = make_table(session, package=make_package(session))
         for query, times in (("宽带断网怎么办", 3), ("发票怎么开", 1)):
-            for _ in range(times):
-                querylog.log_search(
-                    session,
-                    enabled=True,
-                    channel="customer",
-                    query=query,
-                    normalized=query,
-                    results=[],
-                    abstained=True,
-                    latency_ms=10.0,
-                )
+            log_unanswered(session, query, times)
         for _ in range(2):
             querylog.log_search(
                 session,

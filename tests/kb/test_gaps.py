@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
-from kb import gaps, querylog, users, workflow
+from kb import gaps, users, workflow
 from kb.clock import frozen
 from kb.errors import Conflict, NotFound, PermissionDenied
 from kb.models import RevisionState, User
-from tests.factories import make_package, make_table
+from tests.factories import log_unanswered, make_package, make_table
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(days=30)
@@ -30,18 +30,7 @@ def _char_embed(texts: Sequence[str]) -> np.ndarray:
 
 
 def _unanswered(session: Session, query: str, times: int = 1) -> None:
-    for _ in range(times):
-        querylog.log_search(
-            session,
-            enabled=True,
-            channel="customer",
-            query=query,
-            normalized=query,
-            results=[],
-            abstained=True,
-            latency_ms=5.0,
-            at=NOW - timedelta(hours=1),
-        )
+    log_unanswered(session, query, times, at=NOW - timedelta(hours=1))
 
 
 def _user(session: Session, name: str, role: str, scopes: Sequence[str] = ()) -> User:
