@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from kb import hierarchy, querylog, tables
@@ -75,3 +77,13 @@ def log_unanswered(
             latency_ms=5.0,
             at=at,
         )
+
+
+def char_embed(texts: Sequence[str]) -> np.ndarray:
+    """Bag-of-characters vectors: queries sharing most characters are near each other."""
+    vocab = sorted({c for t in texts for c in t})
+    out = np.zeros((len(texts), len(vocab)), dtype=np.float32)
+    for i, t in enumerate(texts):
+        for c in t:
+            out[i, vocab.index(c)] += 1
+    return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
@@ -13,20 +12,10 @@ from kb import gaps, users, workflow
 from kb.clock import frozen
 from kb.errors import Conflict, NotFound, PermissionDenied
 from kb.models import RevisionState, User
-from tests.factories import log_unanswered, make_package, make_table
+from tests.factories import char_embed, log_unanswered, make_package, make_table
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 SINCE = NOW - timedelta(days=30)
-
-
-def _char_embed(texts: Sequence[str]) -> np.ndarray:
-    """Bag-of-characters vectors: queries sharing most characters are near each other."""
-    vocab = sorted({c for t in texts for c in t})
-    out = np.zeros((len(texts), len(vocab)), dtype=np.float32)
-    for i, t in enumerate(texts):
-        for c in t:
-            out[i, vocab.index(c)] += 1
-    return out
 
 
 def _unanswered(session: Session, query: str, times: int = 1) -> None:
@@ -45,17 +34,17 @@ def _log_two_intents(session: Session) -> None:
 
 def test_find_clusters_reads_the_log_and_ranks_by_volume(session: Session) -> None:
     _log_two_intents(session)
-    clusters = gaps.find_clusters(session, _char_embed, since=SINCE, threshold=0.75)
+    clusters = gaps.find_clusters(session, char_embed, since=SINCE, threshold=0.75)
     assert [(c.name, c.volume, c.queries) for c in clusters] == [
         ("数字人民币钱包怎么开通", 5, ["数字人民币钱包怎么开通", "怎么开通数字人民币钱包"]),
         ("以旧换新怎么估价", 2, ["以旧换新怎么估价"]),
     ]
-    assert gaps.find_clusters(session, _char_embed, since=NOW, threshold=0.75) == []
+    assert gaps.find_clusters(session, char_embed, since=NOW, threshold=0.75) == []
 
 
 def test_cluster_number_refuses_a_missing_or_renumbered_cluster(session: Session) -> None:
     _log_two_intents(session)
-    clusters = gaps.find_clusters(session, _char_embed, since=SINCE, threshold=0.75)
+    clusters = gaps.find_clusters(session, char_embed, since=SINCE, threshold=0.75)
     assert gaps.cluster_number(clusters, 2).name == "以旧换新怎么估价"
     assert gaps.cluster_number(clusters, 1, expected=" 数字人民币钱包怎么开通 ") is clusters[0]
     with pytest.raises(NotFound, match="No gap cluster 3; there are 2 clusters"):
@@ -71,7 +60,7 @@ def test_gap_draft_is_reviewed_then_published(session: Session) -> None:
     editor = _user(session, "editor1", "editor")
     reviewer = _user(session, "reviewer1", "reviewer")
     _log_two_intents(session)
-    cluster = gaps.find_clusters(session, _char_embed, since=SINCE, threshold=0.75)[0]
+    cluster = gaps.find_clusters(session, char_embed, since=SINCE, threshold=0.75)[0]
     with frozen(NOW):
         table = gaps.draft_from_gap(
             session,

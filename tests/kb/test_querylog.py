@@ -1,18 +1,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pytest
 from sqlalchemy import select
 
 from kb import analytics, feedback, gaps, golden, querylog
 from kb.errors import ValidationFailed
 from kb.models import QueryLogEntry, TableUsage
-from tests.factories import make_package, make_table
+from tests.factories import char_embed, make_package, make_table
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -65,16 +63,6 @@ def test_votes_count_per_table_and_check_channel(session) -> None:  # type: igno
         feedback.record_vote(session, channel="vip", table=table, helpful=True)
 
 
-def _char_embed(texts: Sequence[str]) -> np.ndarray:
-    """Bag-of-characters vectors: queries sharing most characters are near each other."""
-    vocab = sorted({c for t in texts for c in t})
-    out = np.zeros((len(texts), len(vocab)), dtype=np.float32)
-    for i, t in enumerate(texts):
-        for c in t:
-            out[i, vocab.index(c)] += 1
-    return out
-
-
 def test_clusters_follow_known_groups_and_are_named_by_the_centre() -> None:
     counts = Counter(
         {
@@ -86,14 +74,14 @@ def test_clusters_follow_known_groups_and_are_named_by_the_centre() -> None:
             "发票在哪里开": 1,
         }
     )
-    clusters = gaps.cluster_queries(counts, _char_embed, threshold=0.75)
+    clusters = gaps.cluster_queries(counts, char_embed, threshold=0.75)
     assert [(c.name, c.volume) for c in clusters] == [
         ("宽带断网怎么办", 6),
         ("信用卡额度怎么提高", 3),
         ("发票在哪里开", 1),
     ]
     assert clusters[0].queries == ["宽带断网怎么办", "宽带断网了怎么办", "宽带老是断网怎么办"]
-    assert gaps.cluster_queries(Counter(), _char_embed, threshold=0.75) == []
+    assert gaps.cluster_queries(Counter(), char_embed, threshold=0.75) == []
 
 
 def test_gap_signals_take_low_confidence_abstentions_and_bad_votes(session) -> None:  # type: ignore[no-untyped-def]

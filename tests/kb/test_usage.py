@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
@@ -14,7 +12,7 @@ from kb import dashboard, feedback, flags, querylog, usage, users
 from kb.clock import frozen
 from kb.errors import ValidationFailed
 from kb.models import KnowledgeTable, RevisionState
-from tests.factories import make_package, make_table
+from tests.factories import char_embed, make_package, make_table
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -99,15 +97,6 @@ def test_table_usage_lists_the_queries_that_brought_it_up(session: Session) -> N
     assert detail.open_flags == []
 
 
-def _char_embed(texts: Sequence[str]) -> np.ndarray:
-    vocab = sorted({c for t in texts for c in t})
-    out = np.zeros((len(texts), len(vocab)), dtype=np.float32)
-    for i, t in enumerate(texts):
-        for c in t:
-            out[i, vocab.index(c)] += 1
-    return out
-
-
 def test_dashboard_fills_every_day_in_the_local_zone(session: Session) -> None:
     busy, _quiet = _kb(session)
     # 23:30 UTC on the 21st is already the 22nd in Shanghai.
@@ -118,7 +107,7 @@ def test_dashboard_fills_every_day_in_the_local_zone(session: Session) -> None:
         feedback.record_vote(session, channel="agent", table=busy, helpful=True, query="q")
     options = dashboard.DashboardOptions(days=3, threshold=0.8)
     board = dashboard.build(
-        session, _char_embed, now=NOW, zone=ZoneInfo("Asia/Shanghai"), options=options
+        session, char_embed, now=NOW, zone=ZoneInfo("Asia/Shanghai"), options=options
     )
     assert [(d["date"], d["searches"], d["abstention_rate"]) for d in board.daily] == [
         ("2026-11-20", 0, None),
