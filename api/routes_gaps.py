@@ -22,7 +22,7 @@ from api.deps import DbSession, Now, RuntimeDep, require
 from api.routes_usage import Days, gap_out
 from api.runtime import Runtime
 from kb import gaps, golden, hierarchy, tables, workflow
-from kb.models import GoldenQuery, User
+from kb.models import GoldenQuery, Revision, User
 from kb.permissions import Action, check
 
 router = APIRouter(prefix="/api/admin", tags=["admin: usage and gaps"])
@@ -109,14 +109,11 @@ def draft_from_gap(
         fields=fields,
         title=body.title.strip() or None,
     )
-    revision = table.latest_revision
-    return out.GapActionOut(
-        code=table.code,
-        revision=revision.number,
-        state=workflow.status_of(revision),
-        cluster=cluster.name,
-        questions=list(revision.questions),
-        message=f"Drafted {table.code} from gap “{cluster.name}”; submit it for review.",
+    return _action_out(
+        table.code,
+        table.latest_revision,
+        cluster.name,
+        f"Drafted {table.code} from gap “{cluster.name}”; submit it for review.",
     )
 
 
@@ -131,16 +128,24 @@ def attach_gap(
     check(user, Action.DRAFT, table.package)
     cluster = _chosen(session, runtime, now, n, body)
     revision = gaps.attach_to_table(session, user, table.code, cluster.queries)
+    return _action_out(
+        table.code,
+        revision,
+        cluster.name,
+        f"Draft revision {revision.number} of {table.code} adds the queries of "
+        f"“{cluster.name}”; submit it for review.",
+    )
+
+
+def _action_out(code: str, revision: Revision, cluster: str, message: str) -> out.GapActionOut:
+    """What a gap action made: the draft revision and the questions it now carries."""
     return out.GapActionOut(
-        code=table.code,
+        code=code,
         revision=revision.number,
         state=workflow.status_of(revision),
-        cluster=cluster.name,
+        cluster=cluster,
         questions=list(revision.questions),
-        message=(
-            f"Draft revision {revision.number} of {table.code} adds the queries of "
-            f"“{cluster.name}”; submit it for review."
-        ),
+        message=message,
     )
 
 
