@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import psutil
+from eval.extras import require
 
 
 def git_commit(root: Path | None = None) -> dict[str, Any]:
@@ -32,6 +32,7 @@ def git_commit(root: Path | None = None) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
+    psutil = require("psutil", "kb eval (machine figures)")
     return {
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
@@ -45,6 +46,7 @@ def machine() -> dict[str, Any]:
 
 def rss_mb() -> float:
     """Resident memory of this process now, in MiB."""
+    psutil = require("psutil", "kb eval (memory figures)")
     return float(psutil.Process().memory_info().rss / 2**20)
 
 

@@ -7,15 +7,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eval import charts
+from eval.extras import require
 from eval.runner import results_document
 
 RESULTS_FILE = "results.json"
 REPORT_FILE = "report.md"
-CHARTS = {
-    "metrics_by_mode.png": charts.metrics_by_mode,
-    "latency.png": charts.latency,
-    "reliability.png": charts.reliability,
+CHARTS = {  # file → drawing function in eval.charts (imported on use: matplotlib is an extra)
+    "metrics_by_mode.png": "metrics_by_mode",
+    "latency.png": "latency",
+    "reliability.png": "reliability",
 }
 SUMMARY_COLUMNS = (
     "dataset",
@@ -186,8 +186,11 @@ def write(records: Sequence[dict[str, Any]], out_dir: Path) -> dict[str, Path]:
         encoding="utf-8",
     )
     written["json"] = results
+    require("matplotlib", "kb eval --out (charts)")
+    from eval import charts
+
     for filename, draw in CHARTS.items():
-        written[filename] = draw(records, out_dir / filename)
+        written[filename] = getattr(charts, draw)(records, out_dir / filename)
     report = out_dir / REPORT_FILE
     report.write_text(markdown(records, list(CHARTS)), encoding="utf-8")
     written["markdown"] = report

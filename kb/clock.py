@@ -1,16 +1,41 @@
-"""The one source of 'now' (aware UTC), replaceable in tests to freeze time."""
+"""The one source of 'now' (aware UTC), replaceable in tests to freeze or shift time.
+
+``ZHIKU_CLOCK_OFFSET`` (seconds, may be negative) shifts every process's clock by the same
+amount while it keeps running: tests and demos play a scenario on a fixed calendar whatever the
+real date, and several processes (the CLI steps of a script, a server) still agree on the order
+of events. It is read once, when the clock is first asked.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime, timedelta
 
-_now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+OFFSET_ENV = "ZHIKU_CLOCK_OFFSET"
+
+_now: Callable[[], datetime] | None = None
+
+
+def _from_environment() -> Callable[[], datetime]:
+    raw = os.environ.get(OFFSET_ENV, "").strip()
+    if not raw:
+        return lambda: datetime.now(UTC)
+    try:
+        offset = timedelta(seconds=float(raw))
+    except (ValueError, OverflowError):
+        raise SystemExit(
+            f"{OFFSET_ENV}={raw!r} is not a number of seconds; unset it or give e.g. -86400"
+        ) from None
+    return lambda: datetime.now(UTC) + offset
 
 
 def utcnow() -> datetime:
     """Current time, timezone-aware UTC."""
+    global _now
+    if _now is None:
+        _now = _from_environment()
     return _now()
 
 
@@ -22,13 +47,28 @@ def ensure_utc(value: datetime) -> datetime:
 
 
 @contextmanager
-def frozen(at: datetime) -> Iterator[None]:
-    """Freeze :func:`utcnow` at ``at`` for the duration of the block."""
+def _replaced(clock: Callable[[], datetime]) -> Iterator[None]:
     global _now
     previous = _now
-    fixed = ensure_utc(at)
-    _now = lambda: fixed  # noqa: E731
+    _now = clock
     try:
         yield
     finally:
         _now = previous
+
+
+def frozen(at: datetime) -> AbstractContextManager[None]:
+    """Freeze :func:`utcnow` at ``at`` for the duration of the block."""
+    fixed = ensure_utc(at)
+    return _replaced(lambda: fixed)
+
+
+def running_from(at: datetime) -> AbstractContextManager[None]:
+    """Inside the block the clock reads ``at`` on entry and runs on in real time."""
+    offset = ensure_utc(at) - datetime.now(UTC)
+    return _replaced(lambda: datetime.now(UTC) + offset)
+
+
+def offset_to(at: datetime) -> float:
+    """The ``ZHIKU_CLOCK_OFFSET`` that makes another process's clock read ``at`` now."""
+    return (ensure_utc(at) - datetime.now(UTC)).total_seconds()

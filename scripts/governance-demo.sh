@@ -52,7 +52,9 @@ step "Re-verification extends validity (the package re-verifies every 180 days)"
 run verify TX-GH-002 --as reviewer1 --until 2027-12-31 --comment "办理材料未变"
 
 step "Expiry is decided at query time: customers lose the table the moment it expires"
-tomorrow=$(date -u -d tomorrow +%F)
+# "Tomorrow" by the KB's clock (ZHIKU_CLOCK_OFFSET shifts it; see kb/clock.py).
+offset="${ZHIKU_CLOCK_OFFSET:-0}"
+tomorrow=$(date -u -d "@$(( $(date +%s) + ${offset%.*} + 86400 ))" +%F)
 run search "改号要带啥证件" --channel customer --k 1 --at "$tomorrow"
 run search "改号要带啥证件" --channel customer --k 1 --at 2028-01-01
 run search "改号要带啥证件" --channel agent --k 1 --at 2028-01-01 --include-expired

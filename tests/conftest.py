@@ -3,18 +3,42 @@
 ``db`` runs a test on both backends; ``sqlite_db`` on in-memory SQLite only. The PostgreSQL
 URL comes from ZHIKU_TEST_PG_URL (``make test`` and ``.ci/run`` start a server and set it).
 With ZHIKU_REQUIRE_PG=1 a missing server fails the run instead of skipping.
+
+Every test runs on a fixed calendar: the clock (``kb.clock``) reads :data:`TEST_EPOCH` when
+the session starts and runs on from there, in this process and in every process a test starts
+(``ZHIKU_CLOCK_OFFSET``), so the demo KB's validity dates mean the same on any day the suite
+runs (it passes under ``faketime`` a year ahead: ``make test-future``).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 
+from kb import clock
 from kb.db import Database, create_schema, drop_schema, open_database
+
+# A weekday morning in Beijing for which the demo KB was written (some tables expired, some
+# expiring within weeks, most fresh).
+TEST_EPOCH = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fixed_calendar() -> Iterator[None]:
+    """The clock of this process and of the processes tests start runs from TEST_EPOCH."""
+    saved = os.environ.get(clock.OFFSET_ENV)
+    os.environ[clock.OFFSET_ENV] = str(round(clock.offset_to(TEST_EPOCH)))
+    with clock.running_from(TEST_EPOCH):
+        yield
+    if saved is None:
+        os.environ.pop(clock.OFFSET_ENV, None)
+    else:
+        os.environ[clock.OFFSET_ENV] = saved
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ def test_governance_demo_script_runs_the_whole_scenario(tmp_path: Path) -> None:
     first_result = after.split("== Re-verification")[0]
     assert "1. 改号后原号码是否还会产生话费  TX-GH-001" in first_result
     assert new_answer in first_result.replace("\n", "").replace(" ", "")
-    assert "TX-GH-002 verified; it stays valid until 2027-05-2" in after
+    assert "TX-GH-002 verified; it stays valid until 2027-05-22" in after
     expiry = after.split("== Expiry is decided at query time")[1]
     today, later, agent = expiry.split("$ kb search")[1:4]
     assert "TX-GH-002" in today
