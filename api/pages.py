@@ -14,10 +14,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from api import limits, views
 from api.deps import DbSession, Now, RuntimeDep
 from api.html import render
-from api.render import Format
 from api.searching import log_search
 from kb import portal, repository
 from kb.visibility import Channel
+from presenters.fields import Format
 
 router = APIRouter(include_in_schema=False)
 

@@ -1,33 +1,50 @@
-"""Agent endpoints: suggested answers for a question or a transcript, flags and votes."""
+"""Agent endpoints: suggested answers for a question or a transcript, the whole entry of a live
+table, flags and votes."""
 
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from api import limits, schemas, views
+from api import limits, schemas, schemas_agent, views
 from api.deps import CurrentUser, DbSession, Now, RuntimeDep, after_commit, require
-from api.render import Format
+from api.presenting import FORMAT_HELP, AnswerFormat
 from api.searching import log_search
-from kb import feedback, flags, tables
+from kb import agent_view, feedback, flags, tables
 from kb.errors import ValidationFailed
 from kb.models import User
 from kb.permissions import Action
 from kb.visibility import Channel
+from presenters import options_from
+from presenters.fields import Format
+from presenters.results import as_shown
+from presenters.scripts import script_of
+
+if TYPE_CHECKING:
+    from indexer.search import SearchResult
 
 router = APIRouter(prefix="/api", tags=["agent"])
 
 Searcher = Annotated[User, Depends(require(Action.SEARCH))]
 Mode = Annotated[str, Query(pattern="^(hybrid|bm25|dense)$", description="hybrid, bm25 or dense")]
+FormatQ = Annotated[AnswerFormat, Query(description=FORMAT_HELP)]
+RenderingsQ = Annotated[
+    bool,
+    Query(
+        description="Add every output channel's rendering of the answer (and, for a question "
+        "in Traditional Chinese, the same in Traditional): what the console copies"
+    ),
+]
 
 
 @router.get("/search", summary="Suggested answers for an agent's question")
 def search(
     runtime: RuntimeDep,
     session: DbSession,
-    _user: Searcher,
+    user: Searcher,
     now: Now,
     q: Annotated[
         str, Query(min_length=1, max_length=limits.MAX_QUERY_CHARS, description="The question")
@@ -38,9 +55,11 @@ def search(
     tags: Annotated[list[str] | None, Query(max_length=20)] = None,
     include_expired: bool = False,
     mode: Mode = "hybrid",
-    format: Annotated[Format, Query(description="plain, markdown or html")] = Format.PLAIN,
+    format: FormatQ = AnswerFormat.PLAIN,
+    renderings: RenderingsQ = False,
 ) -> schemas.SearchOut:
-    """Best first, with confidence, the matched field highlighted and freshness; internal content included."""
+    """Best first by the confidence shown, with the matched field highlighted and freshness;
+    internal content included. `rank` is each suggestion's place in the retriever's order."""
     started = time.perf_counter()
     result = runtime.search(
         q.strip(),
@@ -53,12 +72,45 @@ def search(
         include_expired=include_expired,
         now=now,
     )
+    return _answer(
+        runtime, session, user, q, result, mode, format, renderings, now=now, started=started
+    )
+
+
+def _answer(
+    runtime: RuntimeDep,
+    session: DbSession,
+    user: User,
+    query: str,
+    result: SearchResult,
+    mode: str,
+    fmt: AnswerFormat,
+    renderings: bool,
+    *,
+    now: datetime,
+    started: float,
+) -> schemas.SearchOut:
+    """Log the search as shown, and build the response with the caller's own open flags."""
+    shown = as_shown(result)
     took_ms = (time.perf_counter() - started) * 1000
     log_id = log_search(
-        session, runtime, channel=Channel.AGENT.value, query=q, result=result, latency_ms=took_ms
+        session, runtime, channel=Channel.AGENT.value, query=query, result=shown, latency_ms=took_ms
     )
+    mine = agent_view.open_flags_by(session, user.name, [s.code for s in shown.suggestions])
     return views.search_out(
-        q, result, Channel.AGENT, mode, format, now=now, took_ms=took_ms, query_log_id=log_id
+        query,
+        shown,
+        Channel.AGENT,
+        mode,
+        fmt,
+        now=now,
+        took_ms=took_ms,
+        query_log_id=log_id,
+        options=options_from(runtime.settings),
+        renderings=renderings,
+        script=script_of(query),
+        traditional_variant=runtime.settings.traditional_variant,
+        flags=mine,
     )
 
 
@@ -67,7 +119,7 @@ def suggest(
     body: schemas.SuggestIn,
     runtime: RuntimeDep,
     session: DbSession,
-    _user: Searcher,
+    user: Searcher,
     now: Now,
 ) -> schemas.SuggestOut:
     started = time.perf_counter()
@@ -99,26 +151,50 @@ def suggest(
         include_expired=False,
         now=now,
     )
-    took_ms = (time.perf_counter() - started) * 1000
-    log_id = log_search(
-        session,
+    out = _answer(
         runtime,
-        channel=Channel.AGENT.value,
-        query=query,
-        result=result,
-        latency_ms=took_ms,
-    )
-    out = views.search_out(
+        session,
+        user,
         query,
         result,
-        Channel.AGENT,
         "hybrid",
-        Format(body.format),
+        AnswerFormat(body.format),
+        body.renderings,
         now=now,
-        took_ms=took_ms,
-        query_log_id=log_id,
+        started=started,
     )
     return schemas.SuggestOut(**out.model_dump(), turn=turn)
+
+
+@router.get("/tables/{code}", summary="The whole entry of a live table, for agents")
+def agent_table(
+    code: str,
+    runtime: RuntimeDep,
+    session: DbSession,
+    user: Searcher,
+    now: Now,
+    format: Annotated[
+        Format, Query(description="How field values are given: plain, markdown or html")
+    ] = Format.PLAIN,
+    renderings: RenderingsQ = False,
+    traditional: Annotated[
+        bool, Query(description="With renderings: add them in Traditional Chinese too")
+    ] = False,
+) -> schemas_agent.AgentTableOut:
+    """Every field (内部 ones too), related tables, path and validity of the live revision;
+    stale tables are returned marked `expired`. 404 for drafts and archived tables."""
+    table = agent_view.live_table(session, code, now)
+    mine = agent_view.open_flags_by(session, user.name, [table.code]).get(table.code, [])
+    settings = runtime.settings
+    return views.agent_table(
+        table,
+        format,
+        now,
+        flags=mine,
+        options=options_from(settings),
+        renderings=renderings,
+        traditional=settings.traditional_variant if traditional else None,
+    )
 
 
 @router.post(

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Query
 
 from api import limits, schemas, views
 from api.deps import DbSession, Now, RuntimeDep, after_commit
-from api.render import Format
 from api.searching import log_search
 from kb import feedback, portal
 from kb.visibility import Channel
+from presenters.fields import Format
 
 router = APIRouter(prefix="/api/faq", tags=["customer FAQ"])
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from api import limits, schemas, uploads, views
 from api.deps import CurrentUser, DbSession, Now, RuntimeDep, after_commit, require
-from api.render import Format
+from api.presenting import AnswerFormat
 from kb import dictionary, repository
 from kb.models import AuditEntry, KnowledgeTable, User
 from kb.permissions import GRANTS, Action, check
@@ -184,6 +184,6 @@ def hit_test(
     )
     took_ms = (time.perf_counter() - started) * 1000
     out = views.search_out(
-        q, result, channel, mode, Format.PLAIN, now=now, took_ms=took_ms, query_log_id=None
+        q, result, channel, mode, AnswerFormat.PLAIN, now=now, took_ms=took_ms, query_log_id=None
     )
     return schemas.HitTestOut(**out.model_dump())

@@ -78,12 +78,36 @@ class Freshness(BaseModel):
     expiring_soon: bool
 
 
+class RenderingOut(BaseModel):
+    """An answer made ready for one output channel (see the `presenters` package)."""
+
+    channel: str = Field(description="agent, web, sms, wechat or voice")
+    text: str = Field(description="What to copy or send")
+    parts: list[str] = Field(description="SMS: the 70-character segments; else the text")
+    truncated: bool = Field(description="Cut to the channel's limit, with a pointer to the rest")
+    html: str | None = Field(None, description="web only: the same as safe HTML")
+
+
+class MyFlag(BaseModel):
+    id: int
+    reason: str
+    comment: str
+    raised_at: datetime
+
+
 class Suggestion(BaseModel):
     code: str
     title: str
     path: list[str] = Field(description="category › package › table title")
     audience: str
     confidence: float
+    rank: int = Field(
+        description="Place in the retriever's order; suggestions are listed by the confidence "
+        "shown (whole percent), which can differ"
+    )
+    unsure: bool = Field(
+        description="Confidence under `unsure_below`: more likely wrong than right"
+    )
     scores: dict[str, Any] = Field(
         description="Per retriever scores and ranks: bm25, dense, fused, lexical_rank, dense_rank…"
     )
@@ -91,13 +115,27 @@ class Suggestion(BaseModel):
     answer: str = Field(description="The standard answer (标准答复) in the requested format")
     answer_format: str
     freshness: Freshness
+    renderings: dict[str, RenderingOut] | None = Field(
+        None, description="With `renderings=true`: the answer for every output channel"
+    )
+    traditional: dict[str, RenderingOut] | None = Field(
+        None,
+        description="With `renderings=true` and a question in Traditional Chinese: the same, "
+        "converted to Traditional (OpenCC)",
+    )
+    my_flags: list[MyFlag] = Field(
+        default_factory=list, description="Open flags the caller raised on this table"
+    )
 
 
 class SearchOut(BaseModel):
     query: str
     channel: str
     mode: str
+    script: str = Field("simplified", description="simplified or traditional: the question's")
     abstained: bool = Field(description="True when no suggestion is confident enough")
+    threshold: float = Field(0.0, description="Confidence under which the service abstains")
+    unsure_below: float = Field(0.5, description="Confidence under which a suggestion is 无把握")
     filtered: int = Field(description="Hits hidden by the channel's visibility rules")
     suggestions: list[Suggestion]
     query_log_id: int | None = None
@@ -131,7 +169,8 @@ class SuggestIn(BaseModel):
     k: int = Field(5, ge=1, le=limits.MAX_K)
     category: str | None = None
     package: str | None = None
-    format: Literal["plain", "markdown", "html"] = "plain"
+    format: Literal["plain", "markdown", "html", "agent", "web", "sms", "wechat", "voice"] = "plain"
+    renderings: bool = False
 
 
 class SuggestOut(SearchOut):

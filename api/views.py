@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import html
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from api import schemas
-from api.render import Format, render_value
-from kb import portal, workflow
+from api import schemas, schemas_agent
+from api.presenting import AnswerFormat, answer_in, renderings_out
+from kb import agent_view, portal, workflow
 from kb.clock import ensure_utc
 from kb.hierarchy import package_path, specs_of
 from kb.models import AuditEntry, Flag, KnowledgeTable, Package, Revision
 from kb.templates import FieldSpec
 from kb.visibility import Channel, expires_at, is_stale
+from presenters import Entry, PresentOptions
+from presenters.fields import Format, render_value
+from presenters.html import highlight
+from presenters.results import UNSURE_BELOW, entry_of, unsure
+from presenters.scripts import Script
 
 
 def faq_tree(tree: list[portal.CategoryNode]) -> schemas.FaqTree:
@@ -180,6 +185,63 @@ def table_out(
     )
 
 
+def agent_table(
+    table: agent_view.AgentTable,
+    fmt: Format,
+    now: datetime,
+    *,
+    flags: Sequence[Any],
+    options: PresentOptions,
+    renderings: bool,
+    traditional: str | None,
+) -> schemas_agent.AgentTableOut:
+    entry = Entry.of(
+        code=table.code,
+        title=table.title,
+        path=(table.category, table.package),
+        fields=table.fields,
+        public=agent_view.is_public(table),
+    )
+    end = table.expires_at
+    return schemas_agent.AgentTableOut(
+        code=table.code,
+        title=table.title,
+        path=[table.category, table.package, table.title],
+        audience=table.audience,
+        revision=table.revision,
+        questions=table.questions,
+        tags=table.tags,
+        format=fmt.value,
+        fields=[
+            schemas_agent.AgentField(
+                key=f.key,
+                label=f.label,
+                type=f.type.value,
+                internal=f.audience == "internal",
+                content=render_value(f.value, f.type, fmt),
+            )
+            for f in table.fields
+        ],
+        author=table.author,
+        source=table.source,
+        published_at=table.published_at,
+        valid_from=table.valid_from,
+        valid_until=table.valid_until,
+        last_verified_at=table.last_verified_at,
+        expires_at=end,
+        expired=table.expired,
+        expiring_soon=end is not None
+        and not table.expired
+        and end - now <= timedelta(days=EXPIRING_SOON_DAYS),
+        related=[schemas.FaqTableRef(code=r.code, title=r.title) for r in table.related],
+        my_flags=my_flags(flags),
+        renderings=renderings_out(entry, options) if renderings else None,
+        traditional=renderings_out(entry, options, traditional)
+        if renderings and traditional
+        else None,
+    )
+
+
 def audit_out(entry: AuditEntry) -> schemas.AuditOut:
     return schemas.AuditOut.model_validate(entry, from_attributes=True)
 
@@ -187,23 +249,6 @@ def audit_out(entry: AuditEntry) -> schemas.AuditOut:
 # ---------------------------------------------------------------- search results
 
 EXPIRING_SOON_DAYS = 14
-
-
-def highlight(snippet: str, spans: list[tuple[int, int]]) -> str:
-    """The snippet as HTML: everything escaped, the matched spans wrapped in <mark>."""
-    out, last = [], 0
-    for start, end in sorted(spans):
-        if start < last:
-            continue
-        out += [
-            html.escape(snippet[last:start]),
-            "<mark>",
-            html.escape(snippet[start:end]),
-            "</mark>",
-        ]
-        last = end
-    out.append(html.escape(snippet[last:]))
-    return "".join(out)
 
 
 def match_of(suggestion: Any) -> portal.Match | None:
@@ -245,18 +290,44 @@ def freshness(suggestion: Any, now: datetime) -> schemas.Freshness:
     )
 
 
-def suggestion_out(suggestion: Any, fmt: Format, now: datetime) -> schemas.Suggestion:
+def my_flags(found: Sequence[Any]) -> list[schemas.MyFlag]:
+    return [
+        schemas.MyFlag(id=f.id, reason=f.reason, comment=f.comment, raised_at=f.raised_at)
+        for f in found
+    ]
+
+
+def suggestion_out(
+    suggestion: Any,
+    fmt: AnswerFormat,
+    now: datetime,
+    *,
+    options: PresentOptions | None = None,
+    renderings: bool = False,
+    traditional: str | None = None,
+    flags: Sequence[Any] = (),
+) -> schemas.Suggestion:
+    """One suggestion; ``traditional`` (an OpenCC variant) adds the renderings in Traditional."""
+    options = options or PresentOptions()
+    entry = entry_of(suggestion)
     return schemas.Suggestion(
         code=suggestion.code,
         title=suggestion.title,
         path=[suggestion.category, suggestion.package, suggestion.title],
         audience=str(suggestion.audience),
         confidence=round(float(suggestion.confidence), 4),
+        rank=int(suggestion.rank),
+        unsure=unsure(float(suggestion.confidence)),
         scores=dict(suggestion.scores),
         match=_snippet(match_of(suggestion)),
-        answer=getattr(suggestion, f"answer_{fmt.value}"),
+        answer=answer_in(entry, fmt, options),
         answer_format=fmt.value,
         freshness=freshness(suggestion, now),
+        renderings=renderings_out(entry, options) if renderings else None,
+        traditional=renderings_out(entry, options, traditional)
+        if renderings and traditional
+        else None,
+        my_flags=my_flags(flags),
     )
 
 
@@ -265,19 +336,40 @@ def search_out(
     result: Any,
     channel: Channel,
     mode: str,
-    fmt: Format,
+    fmt: AnswerFormat,
     *,
     now: datetime,
     took_ms: float,
     query_log_id: int | None,
+    options: PresentOptions | None = None,
+    renderings: bool = False,
+    script: Script = Script.SIMPLIFIED,
+    traditional_variant: str = "s2twp",
+    flags: Mapping[str, Sequence[Any]] | None = None,
 ) -> schemas.SearchOut:
+    """``result`` as shown (:func:`presenters.results.as_shown` has ordered it)."""
+    traditional = traditional_variant if script is Script.TRADITIONAL else None
     return schemas.SearchOut(
         query=query,
         channel=channel.value,
         mode=mode,
+        script=script.value,
         abstained=bool(result.abstained),
+        threshold=float(result.threshold),
+        unsure_below=UNSURE_BELOW,
         filtered=int(result.filtered),
-        suggestions=[suggestion_out(s, fmt, now) for s in result.suggestions],
+        suggestions=[
+            suggestion_out(
+                s,
+                fmt,
+                now,
+                options=options,
+                renderings=renderings,
+                traditional=traditional,
+                flags=(flags or {}).get(s.code, ()),
+            )
+            for s in result.suggestions
+        ],
         query_log_id=query_log_id,
         took_ms=round(took_ms, 2),
     )

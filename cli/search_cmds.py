@@ -1,39 +1,45 @@
-"""``kb search``, ``kb index build`` and ``kb index status``."""
+"""``kb search``, ``kb index build`` and ``kb index status``.
+
+The search index (numpy, faiss, jieba) is imported inside the commands, so that ``kb --help``
+and ``kb search --help`` answer at once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.padding import Padding
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from cli.context import open_db, print_json, settings
+from cli.progress import progress_bar
 from cli.work import option_date
-from indexer.index import Progress as ProgressCallback
-from indexer.search import SearchResult, Suggestion
-from indexer.service import SearchService
-from kb.visibility import Channel
+from kb.channels import Channel
 
-STAGES = {"analyze": "分析 analyzing", "embed": "编码 embedding", "calibrate": "校准 calibrating"}
+if TYPE_CHECKING:
+    from indexer.search import SearchResult, Suggestion
+    from presenters import Rendering
 
 
 class Mode(StrEnum):
     HYBRID = "hybrid"
     BM25 = "bm25"
     DENSE = "dense"
+
+
+class Output(StrEnum):
+    """What ``kb search`` prints: the agent's full listing, or one output channel's rendering."""
+
+    LIST = "list"
+    AGENT = "agent"
+    WEB = "web"
+    SMS = "sms"
+    WECHAT = "wechat"
+    VOICE = "voice"
 
 
 def register(app: typer.Typer) -> None:
@@ -43,26 +49,6 @@ def register(app: typer.Typer) -> None:
     index_app.command("build")(build)
     index_app.command("status")(status)
     app.add_typer(index_app, name="index")
-
-
-@contextmanager
-def _progress_bar(console: Console) -> Iterator[ProgressCallback]:
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def callback(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(STAGES.get(stage, stage), total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield callback
 
 
 def search(
@@ -86,15 +72,32 @@ def search(
         help="Search as the KB will look at this moment (a date or ISO date-time), "
         "e.g. to preview what expires; default now.",
     ),
-    explain: bool = typer.Option(False, "--explain", help="Show each retriever's rank and score."),
+    explain: bool = typer.Option(
+        False,
+        "--explain",
+        help="Show each retriever's rank and score, and the ranking score as the sum of its "
+        "weighted parts.",
+    ),
+    output: Output = typer.Option(
+        Output.LIST,
+        "--format",
+        help="list (the agent's listing), or the answer as it goes out by one channel: agent "
+        "(the whole entry), web, sms (70-character segments), wechat, voice. A question in "
+        "Traditional Chinese gets the channel's answer in Traditional.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Suggested answers for a question, best first, with confidence.
 
-    Builds the index on first use and catches up with database changes before searching.
+    Builds the index on first use and catches up with database changes before searching. Listed by the confidence shown; "#2 in retrieval" marks a suggestion the retriever placed elsewhere.
 
     Example: kb search "改号后旧号码还扣费吗" --channel customer --explain
+
+    Example: kb search "信用卡逾期了怎么办" --format sms
     """
+    from indexer.service import SearchService
+    from presenters.results import as_shown
+
     config = settings()
     now = option_date(at, config, option="--at")
     db = open_db(config)
@@ -102,7 +105,7 @@ def search(
     try:
         if not config.index_dir.exists():
             console.print("No index yet: building it (once) …")
-            with _progress_bar(console) as progress:
+            with progress_bar(console) as progress:
                 service = SearchService.open(config, db, progress=progress)
         else:
             service = SearchService.open(config, db)
@@ -119,13 +122,75 @@ def search(
         )
     finally:
         db.dispose()
+    shown = as_shown(result)
+    renderings = _renderings(shown, output, config) if output is not Output.LIST else {}
     if as_json:
-        print_json(result.to_json())
+        data = shown.to_json()
+        for item in data["suggestions"]:
+            if item["code"] in renderings:
+                item["rendering"] = renderings[item["code"]].to_json()
+        print_json(data)
         return
-    _print_result(Console(), result, explain=explain)
+    if output is not Output.LIST:
+        _print_renderings(Console(), shown, renderings)
+        return
+    fusion = service.index.fusion.to_json()
+    hub = service.index.dense.hub
+    _print_result(
+        Console(),
+        shown,
+        explain=explain,
+        fusion=fusion,
+        hub_of=lambda table_id: float(hub.get(table_id, 0.0)),
+    )
 
 
-def _print_result(console: Console, result: SearchResult, *, explain: bool) -> None:
+def _renderings(result: SearchResult, output: Output, config: Any) -> dict[str, Rendering]:
+    from presenters import options_from, present
+    from presenters.results import entry_of
+    from presenters.scripts import Script, script_of
+
+    traditional = (
+        config.traditional_variant if script_of(result.query) is Script.TRADITIONAL else None
+    )
+    options = options_from(config)
+    return {
+        s.code: present(entry_of(s), output.value, options, traditional=traditional)
+        for s in result.suggestions
+    }
+
+
+def _print_renderings(
+    console: Console, result: SearchResult, renderings: dict[str, Rendering]
+) -> None:
+    if not result.suggestions:
+        console.print("没有找到答案 No answer found; hand the question to an agent.")
+        return
+    for place, s in enumerate(result.suggestions, 1):
+        rendering = renderings[s.code]
+        note = " (cut to the channel's limit)" if rendering.truncated else ""
+        console.print(
+            f"[bold]{place}. {escape(s.title)}[/]  [cyan]{escape(s.code)}[/]  "
+            f"置信度 {s.confidence:.2f} · {rendering.channel.value}{note}"
+        )
+        if len(rendering.parts) > 1:
+            for i, part in enumerate(rendering.parts, 1):
+                console.print(
+                    f"  [dim][{i}/{len(rendering.parts)} · {len(part)}][/] {escape(part)}"
+                )
+        else:
+            console.print(Padding(escape(rendering.text), (0, 0, 0, 2)))
+        console.print()
+
+
+def _print_result(
+    console: Console,
+    result: SearchResult,
+    *,
+    explain: bool,
+    fusion: dict[str, Any],
+    hub_of: Any,
+) -> None:
     head = f"[bold]{escape(result.query)}[/]  ({result.channel}, {result.mode})"
     if result.normalized != result.query:
         head += f"  → {escape(result.normalized)}"
@@ -138,17 +203,26 @@ def _print_result(console: Console, result: SearchResult, *, explain: bool) -> N
             f"[yellow]没有把握的答案 No confident answer[/] (top confidence below "
             f"{result.threshold:.2f}); closest tables:"
         )
-    for rank, s in enumerate(result.suggestions, 1):
-        _print_suggestion(console, rank, s, explain=explain)
+    for place, s in enumerate(result.suggestions, 1):
+        _print_suggestion(console, place, s)
+        if explain:
+            _print_explain(console, s, result.mode, fusion, hub_of(s.table_id))
     if explain:
         timings = ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
         console.print(f"[dim]hidden by visibility/scope: {result.filtered}; {timings}[/]")
 
 
-def _print_suggestion(console: Console, rank: int, s: Suggestion, *, explain: bool) -> None:
+def _print_suggestion(console: Console, place: int, s: Suggestion) -> None:
+    from kb.markup import plain_text
+    from presenters.results import unsure
+
     flags = " [red]已过期 expired[/]" if s.expired else ""
+    if unsure(s.confidence):
+        flags += " [yellow]无把握 unsure[/]"
+    moved = f"  [dim](#{s.rank} in retrieval)[/]" if s.rank != place else ""
     console.print(
-        f"\n[bold]{rank}. {escape(s.title)}[/]  [cyan]{s.code}[/]  置信度 {s.confidence:.2f}{flags}"
+        f"\n[bold]{place}. {escape(s.title)}[/]  [cyan]{s.code}[/]  "
+        f"置信度 {s.confidence:.2f}{flags}{moved}"
     )
     console.print(f"   [dim]{escape(s.path)}[/]")
     snippet = (
@@ -156,12 +230,14 @@ def _print_suggestion(console: Console, rank: int, s: Suggestion, *, explain: bo
         .replace("\x00", "[reverse]")
         .replace("\x01", "[/reverse]")
     )
-    if s.matched.key != "answer" or not s.answer_plain:
+    answer_field = s.answer
+    answer_plain = plain_text(answer_field.value, answer_field.type) if answer_field else ""
+    if s.matched.key != "answer" or not answer_plain:
         console.print(f"   {escape(s.matched.label)}: {snippet}")
-    if s.answer_plain:
-        answer = s.answer_plain if len(s.answer_plain) <= 300 else s.answer_plain[:299] + "…"
+    if answer_plain:
+        answer = escape(answer_plain if len(answer_plain) <= 300 else answer_plain[:299] + "…")
         if s.matched.key == "answer":
-            answer = snippet if len(s.answer_plain) > 300 else _marked_full(s)
+            answer = snippet if len(answer_plain) > 300 else _marked_full(s, answer_plain)
         console.print(Padding(f"标准答复: {answer.strip()}", (0, 0, 0, 3)))
     fresh = []
     if s.expires_at:
@@ -170,19 +246,27 @@ def _print_suggestion(console: Console, rank: int, s: Suggestion, *, explain: bo
         fresh.append(f"verified {s.last_verified_at[:10]}")
     if fresh:
         console.print(f"   [dim]{' · '.join(fresh)}[/]")
-    if explain:
-        sc = s.scores
-        console.print(
-            f"   [dim]fused {sc['fused']:.3f} = dense {sc['dense']:.3f} (rank {sc['dense_rank']}, "
-            f"{sc['dense_match']}) + lexical coverage {sc['coverage']:.3f} (bm25 {sc['bm25']:.2f}, "
-            f"rank {sc['lexical_rank']}) − hub; mode score {sc['score']:.3f}[/]"
-        )
 
 
-def _marked_full(s: Suggestion) -> str:
+def _print_explain(
+    console: Console, s: Suggestion, mode: str, fusion: dict[str, Any], hub: float
+) -> None:
+    from presenters.explain import explain_line, score_terms
+
+    sc = s.scores
+    console.print(
+        f"   [dim]bm25 {sc['bm25']:.2f} (rank {sc['lexical_rank']}) · dense {sc['dense']:.4f} "
+        f"(rank {sc['dense_rank']}, {sc['dense_match']}) · coverage {sc['coverage']:.4f} · "
+        f"fused {sc['fused']:.4f} · confidence {s.confidence:.4f}[/]"
+    )
+    terms = score_terms(sc, fusion, mode=mode, hub=hub)
+    console.print(f"   [dim]{escape(explain_line(terms, float(sc['score'])))}[/]")
+
+
+def _marked_full(s: Suggestion, answer_plain: str) -> str:
     """The whole (short) answer with the matched terms shown, when the answer is what matched."""
     if s.matched.snippet.startswith("…") or s.matched.snippet.endswith("…"):
-        return escape(s.answer_plain)
+        return escape(answer_plain)
     return (
         escape(s.matched.marked("\x00", "\x01"))
         .replace("\x00", "[reverse]")
@@ -195,11 +279,13 @@ def build(as_json: bool = typer.Option(False, "--json", help="Machine-readable o
 
     Example: kb index build
     """
+    from indexer.service import SearchService
+
     config = settings()
     db = open_db(config)
     console = Console(stderr=True)
     try:
-        with _progress_bar(console) as progress:
+        with progress_bar(console) as progress:
             service = SearchService.build(config, db, progress=progress)
     finally:
         db.dispose()
@@ -221,6 +307,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 
     Example: kb index status --json
     """
+    from indexer.service import SearchService
+
     config = settings()
     db = open_db(config)
     try:

@@ -14,7 +14,7 @@ from typing import Any, cast
 from kb.clock import ensure_utc
 from kb.hierarchy import specs_of
 from kb.models import Audience, KnowledgeTable, Package
-from kb.templates import ANSWER_KEY, FieldSpec, FieldType
+from kb.templates import FieldSpec, FieldType
 from kb.visibility import Channel, visible
 
 # Body text weighs half of a title or similar question at template weight 1.
@@ -298,10 +298,6 @@ def lexical_fields(doc: IndexDocument, *, internal: bool = False) -> list[tuple[
             continue
         out.append((f.key, f.text, f.weight * BODY_FACTOR))
     return out
-
-
-def answer_field(doc: IndexDocument) -> DocField | None:
-    return doc.field(ANSWER_KEY)
 
 
 def is_markdown(f: DocField) -> bool:

@@ -1,9 +1,10 @@
-"""Search results: suggestions with path, matched field and snippet, rendered answer, scores.
+"""Search results: suggestions with path, matched field and snippet, field values, scores.
 
 Visibility is decided here, at query time, by :mod:`kb.visibility` over each candidate's
 indexed metadata, so a table that went stale a second ago is already gone. What the channel
-may not see never reaches a suggestion: a customer's matched field, snippet and answer come
-from public fields only.
+may not see never reaches a suggestion: a customer's matched field, snippet and fields come
+from public fields only. Suggestions carry data (field values with their type); how an answer
+reads in a page, an SMS or a voice prompt is decided at the edge, by :mod:`presenters`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from indexer.analysis import normalize, normalize_char
-from indexer.documents import DocField, IndexDocument, answer_field, is_markdown
+from indexer.documents import DocField, IndexDocument, is_markdown
 from indexer.index import Candidate, HybridIndex
-from indexer.render import render
 from kb.clock import utcnow
-from kb.templates import FieldType
+from kb.markup import plain_text
+from kb.templates import ANSWER_KEY
 from kb.visibility import Channel
 
 SNIPPET_CHARS = 80
@@ -51,9 +52,7 @@ class Suggestion:
     category: str
     package: str
     matched: MatchedField
-    answer_plain: str
-    answer_markdown: str
-    answer_html: str
+    fields: list[DocField]  # what the channel may see, in template order
     scores: dict[str, Any]
     confidence: float
     audience: str
@@ -62,11 +61,16 @@ class Suggestion:
     last_verified_at: str | None
     expired: bool
     table_id: int = 0
+    rank: int = 0  # 1-based place in the retrieval's order (shown order may differ: presenters)
+
+    @property
+    def answer(self) -> DocField | None:
+        """The standard answer (标准答复), when the channel may see it."""
+        return next((f for f in self.fields if f.key == ANSWER_KEY), None)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["matched"]["marked"] = self.matched.marked()
-        data["matched"]["html"] = self.matched.marked("<mark>", "</mark>")
         return data
 
 
@@ -129,7 +133,10 @@ def run_search(
         feedback=feedback,
     )
     threshold = index.calibration.thresholds.get(channel.value, 0.5)
-    suggestions = [_suggestion(index, c, query, channel, now) for c in retrieval.candidates]
+    suggestions = [
+        _suggestion(index, c, query, channel, now, rank)
+        for rank, c in enumerate(retrieval.candidates, 1)
+    ]
     abstained = not suggestions or suggestions[0].confidence < threshold
     timings = dict(retrieval.timings)
     timings["total_ms"] = (time.perf_counter() - started) * 1000
@@ -165,18 +172,10 @@ def _scope(
 
 
 def _suggestion(
-    index: HybridIndex, c: Candidate, query: str, channel: Channel, now: datetime
+    index: HybridIndex, c: Candidate, query: str, channel: Channel, now: datetime, rank: int
 ) -> Suggestion:
     doc = index.docs[c.table_id]
     fields = doc.visible_fields(channel)
-    answer = answer_field(doc)
-    if answer is not None and answer not in fields:
-        answer = None
-    rendered = (
-        render(answer.value, markdown=is_markdown(answer), numbered=answer.type == FieldType.STEPS)
-        if answer is not None
-        else None
-    )
     expires = doc.expires_at()
     return Suggestion(
         code=doc.code,
@@ -185,9 +184,7 @@ def _suggestion(
         category=doc.category,
         package=doc.package,
         matched=best_field(index, doc, fields, query, c),
-        answer_plain=rendered.plain if rendered else "",
-        answer_markdown=rendered.markdown if rendered else "",
-        answer_html=rendered.html if rendered else "",
+        fields=fields,
         scores={
             "score": round(c.score, 4),
             "fused": round(c.fused, 4),
@@ -206,6 +203,7 @@ def _suggestion(
         last_verified_at=doc.last_verified_at,
         expired=doc.expired(now),
         table_id=doc.table_id,
+        rank=rank,
     )
 
 
@@ -257,7 +255,7 @@ def _window(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[in
 def _snippet_text(f: DocField) -> str:
     """What a reader sees of a field: Markdown without its markup (no stray ``**``)."""
     if is_markdown(f):
-        return render(f.text, markdown=True).plain
+        return plain_text(f.text)
     return f.text
 
 

@@ -48,6 +48,26 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    public_url: str = Field(
+        "",
+        description="Base URL customers reach the FAQ at (e.g. https://kb.example.cn); SMS and "
+        "WeChat answers cut to their limit then point to the table's page there.",
+    )
+    sms_max_segments: int = Field(
+        3, ge=0, le=20, description="Most 70-character SMS segments per answer (0: no limit)."
+    )
+    wechat_max_bytes: int = Field(
+        2048, ge=200, le=20000, description="Longest WeChat text message, in UTF-8 bytes."
+    )
+    voice_max_chars: int = Field(
+        300, ge=0, le=5000, description="Longest voice (IVR) answer in characters (0: no limit)."
+    )
+    traditional_variant: str = Field(
+        "s2twp",
+        pattern="^(s2t|s2tw|s2twp|s2hk)$",
+        description="OpenCC conversion for answers to Traditional questions: s2twp (Taiwan "
+        "words), s2tw, s2hk (Hong Kong) or s2t (characters only).",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -9,14 +9,9 @@ disappears at once even if no sweep has run; the sweep only records what already
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from enum import StrEnum
 
+from kb.channels import Channel as Channel  # re-exported: where it always was
 from kb.models import Audience, KnowledgeTable
-
-
-class Channel(StrEnum):
-    AGENT = "agent"
-    CUSTOMER = "customer"
 
 
 def verification_basis(table: KnowledgeTable) -> datetime | None:

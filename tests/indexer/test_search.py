@@ -34,9 +34,12 @@ def test_suggestion_carries_path_field_answer_scores(
     assert top.path == "通信业务 › 改号业务 › 改号后原号码是否还会产生话费"
     assert top.matched.key == "questions" and top.matched.label == "相似问法"
     assert top.matched.marked() == "【换号以后旧号码还扣钱吗】"
-    assert top.answer_markdown == "改号完成后**原号码停止计费**。"
-    assert top.answer_plain == "改号完成后原号码停止计费。"
-    assert "<strong>原号码停止计费</strong>" in top.answer_html
+    # data, not renderings: presenters format it per channel
+    assert top.answer is not None
+    assert (top.answer.key, top.answer.type) == ("answer", "markdown")
+    assert top.answer.value == "改号完成后**原号码停止计费**。"
+    assert [f.key for f in top.fields] == ["answer", "internal_note"]
+    assert top.rank == 1
     assert 0.0 <= top.confidence <= 1.0
     assert top.scores["dense_rank"] == 1 and top.scores["lexical_rank"] == 1
     assert top.expires_at is not None and top.expired is False

@@ -1,8 +1,10 @@
-"""Field values rendered per channel through the product's one renderer: plain, Markdown, HTML."""
+"""Field values in the page formats (plain, Markdown, safe HTML), and the Markdown subset read."""
 
 from __future__ import annotations
 
-from api.render import Format, render_value
+from kb.markup import plain_text
+from presenters.fields import Format, render_value
+from presenters.html import highlight, to_html
 
 ANSWER = "改号**完成**后：\n\n1. 登录 App\n2. 查看`已办业务`\n\n- 注意一\n- 注意二"
 
@@ -37,3 +39,33 @@ def test_steps_and_lists_in_each_format() -> None:
 def test_text_fields_are_escaped_not_interpreted() -> None:
     assert render_value(" 一行\n两行 ", "text", Format.PLAIN) == "一行\n两行"
     assert render_value("a<b **c**\nd", "text", Format.HTML) == "<p>a&lt;b **c**<br>d</p>"
+
+
+def test_markdown_renders_three_ways() -> None:
+    md = "# 办理\n请按以下步骤：\n1. 登录**网上营业厅**\n2. 点击[改号](https://example.cn/gh)"
+    assert render_value(md, "markdown", Format.MARKDOWN) == md
+    assert render_value(md, "markdown", Format.PLAIN) == (
+        "办理\n请按以下步骤：\n1. 登录网上营业厅\n2. 点击改号（https://example.cn/gh）"
+    )
+    assert render_value(md, "markdown", Format.HTML) == (
+        "<h1>办理</h1>\n<p>请按以下步骤：</p>\n<ol><li>登录<strong>网上营业厅</strong></li>"
+        '<li>点击<a href="https://example.cn/gh" rel="noopener">改号</a></li></ol>'
+    )
+
+
+def test_html_keeps_only_safe_link_targets() -> None:
+    assert to_html("<script>x</script> [a](javascript:void)") == (
+        "<p>&lt;script&gt;x&lt;/script&gt; a</p>"
+    )
+    assert to_html("[站内](/faq/tables/X) [别处](//evil.example/x)") == (
+        '<p><a href="/faq/tables/X" rel="noopener">站内</a> 别处</p>'
+    )
+
+
+def test_plain_text_is_what_the_index_snippets_read() -> None:
+    assert plain_text("**原号码**停止计费，详见`营业厅`") == "原号码停止计费，详见营业厅"
+    assert plain_text(["登录", "查询"], "steps") == "1. 登录\n2. 查询"
+
+
+def test_highlight_escapes_and_marks_the_spans() -> None:
+    assert highlight("a<b>改号c", [(3, 5)]) == "a&lt;b<mark>&gt;改</mark>号c"

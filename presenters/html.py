@@ -1,0 +1,64 @@
+"""Safe HTML: field values from their Markdown blocks, and snippets with the match marked.
+
+Everything that is not interpreted is escaped, and a link keeps its ``href`` only for http(s),
+mailto:, tel: or a site-relative path, so a knowledge table can never inject markup into a page.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from kb.markup import BOLD, CODE, ITALIC, LINK, Block, blocks
+
+SAFE_HREF = re.compile(r"^(https?://|mailto:|tel:|/(?!/))")
+
+
+def inline(text: str) -> str:
+    """One line of inline Markdown as HTML."""
+    out = html.escape(text, quote=True)
+    out = CODE.sub(r"<code>\1</code>", out)
+    out = BOLD.sub(r"<strong>\1</strong>", out)
+    out = ITALIC.sub(r"<em>\1</em>", out)
+
+    def link(match: re.Match[str]) -> str:
+        url = match.group(2)
+        if not SAFE_HREF.match(html.unescape(url)):
+            return match.group(1)
+        return f'<a href="{url}" rel="noopener">{match.group(1)}</a>'
+
+    return LINK.sub(link, out)
+
+
+def _block(block: Block) -> str:
+    def line(text: str) -> str:
+        return html.escape(text) if block.literal else inline(text)
+
+    if block.kind == "heading":
+        return f"<h{block.level}>{line(block.lines[0])}</h{block.level}>"
+    if block.kind == "paragraph":
+        return "<p>" + "<br>".join(line(x) for x in block.lines) + "</p>"
+    tag = "ol" if block.kind == "numbered" else "ul"
+    return f"<{tag}>" + "".join(f"<li>{line(x)}</li>" for x in block.lines) + f"</{tag}>"
+
+
+def to_html(value: str | list[str], field_type: str = "markdown") -> str:
+    """A field value as HTML (see the module docstring for what is kept)."""
+    return "\n".join(_block(b) for b in blocks(value, field_type))
+
+
+def highlight(snippet: str, spans: list[tuple[int, int]]) -> str:
+    """The snippet as HTML: everything escaped, the matched spans wrapped in <mark>."""
+    out, last = [], 0
+    for start, end in sorted(spans):
+        if start < last:
+            continue
+        out += [
+            html.escape(snippet[last:start]),
+            "<mark>",
+            html.escape(snippet[start:end]),
+            "</mark>",
+        ]
+        last = end
+    out.append(html.escape(snippet[last:]))
+    return "".join(out)
