@@ -17,6 +17,7 @@ from kb.clock import utcnow
 from kb.db import Database, open_database
 from kb.models import Audience, RevisionState
 from kb.settings import Settings
+from tests.api.browsing import browser, server, tab  # noqa: F401  (fixtures for browser tests)
 from tests.factories import make_package, make_table
 
 ROLES = {
