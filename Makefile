@@ -8,10 +8,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 PIP := $(BIN)/python -m pip install -q --require-hashes
-LINTED := kb indexer api eval cli tests
+LINTED := kb indexer api eval cli presenters tests
 PG_URL = $${ZHIKU_TEST_PG_URL:-$$(bash .ci/postgres.sh)}
 
-.PHONY: run test test-future lint lock bench clean-data
+.PHONY: run port-free test test-future lint lock bench clean-data
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,10 +26,14 @@ $(TEST_STAMP): requirements-dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP) $(TEST_STAMP)
 
-run: $(STAMP)
+# The port is checked first, with the system Python, before anything is installed or loaded.
+run: port-free $(STAMP)
 	$(BIN)/kb init
 	$(BIN)/kb demo-load --if-empty content/demo
 	$(BIN)/kb serve --demo-users
+
+port-free:
+	@$(PY) cli/ports.py "$${ZHIKU_HOST:-127.0.0.1}" "$${ZHIKU_PORT:-8000}"
 
 # lint, then the whole suite (PostgreSQL server started when none is given).
 test: lint

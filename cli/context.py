@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer._click.core import Context
 from typer.core import TyperGroup
 
-from kb.db import Database, open_database
 from kb.errors import ZhikuError
-from kb.settings import Settings
+
+if TYPE_CHECKING:  # SQLAlchemy and pydantic-settings load when a command needs them
+    from kb.db import Database
+    from kb.settings import Settings
 
 
 class ZhikuGroup(TyperGroup):
@@ -28,6 +30,8 @@ class ZhikuGroup(TyperGroup):
 
 def settings() -> Settings:
     """Fresh settings from the environment (commands are short-lived; tests change the env)."""
+    from kb.settings import Settings
+
     try:
         return Settings()
     except ValueError as err:  # pydantic's ValidationError is a ValueError
@@ -36,6 +40,8 @@ def settings() -> Settings:
 
 
 def open_db(config: Settings, *, create: bool = False) -> Database:
+    from kb.db import open_database
+
     return open_database(config.resolved_database_url, create=create)
 
 

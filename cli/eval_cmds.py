@@ -1,4 +1,4 @@
-"""``kb eval`` (benchmarks over datasets), ``kb eval compare`` and ``kb hit-test``."""
+"""``kb eval`` (benchmarks over datasets) and ``kb eval compare``; ``kb hit-test``: :mod:`cli.hittest_cmds`."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from cli.context import open_db, print_json, settings
+from cli.context import print_json, settings
 from eval import compare as comparing
 from eval import report
 from eval.datasets import load_dataset
 from eval.golden import GoldenSnapshot, golden_snapshot
 from eval.runner import MODES, RunConfig, evaluate, results_document
-from kb.visibility import Channel
 
 
 class DatasetsOrSubcommand(TyperGroup):
@@ -58,7 +57,6 @@ def register(app: typer.Typer) -> None:
     eval_app.command("run")(run)
     eval_app.command("compare")(compare)
     app.add_typer(eval_app, name="eval")
-    app.command("hit-test")(hit_test)
 
 
 def run(
@@ -225,81 +223,3 @@ def compare(
     for side in ("only_in_a", "only_in_b"):
         for dataset, mode in result[side]:
             console.print(f"{side.replace('_', ' ')}: {dataset} · {mode}")
-
-
-def hit_test(
-    query: str = typer.Argument(..., help="The question, as an agent or customer would type it."),
-    channel: Channel = typer.Option(
-        Channel.AGENT, "--channel", help="agent or customer: whose visibility rules apply."
-    ),
-    k: int = typer.Option(10, "--k", min=1, max=100, help="Suggestions to show."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
-    """Test one query against your KB with exactly the production search path and settings.
-
-    Shows the ranked tables with each retriever's rank and score, the matched field, confidence, whether the outcome is "no confident answer", and how many results the channel's visibility rules filtered out.
-
-    Example: kb hit-test "改号后原号码还扣钱吗" --channel customer
-    """
-    from indexer.service import SearchService
-
-    config = settings()
-    db = open_db(config)
-    try:
-        service = SearchService.open(config, db)
-        result = service.search(query, channel=channel, k=k)
-    finally:
-        db.dispose()
-    if as_json:
-        print_json(result.to_json())
-        return
-    _print_hit_test(result)
-
-
-def _rank_and_score(rank: Any, score: Any) -> str:
-    return "–" if rank is None else f"#{rank}  {report.fmt(score)}"
-
-
-def _print_hit_test(result: Any) -> None:
-    console = _console()
-    console.print(f"query: {result.query}   normalized: {result.normalized}   mode: {result.mode}")
-    table = Table(
-        "#",
-        "code",
-        "title",
-        "path",
-        "confidence",
-        "bm25 (rank, score)",
-        "dense (rank, score)",
-        "fused",
-        "votes",
-        "matched field",
-        "snippet",
-    )
-    for rank, s in enumerate(result.suggestions, start=1):
-        scores = s.scores
-        matched = s.matched
-        table.add_row(
-            str(rank),
-            s.code,
-            s.title + (" (expired)" if s.expired else ""),
-            s.path,
-            f"{s.confidence:.2f}",
-            _rank_and_score(scores.get("lexical_rank"), scores.get("bm25")),
-            _rank_and_score(scores.get("dense_rank"), scores.get("dense")),
-            report.fmt(scores.get("fused")),
-            f"{scores['feedback']:+.3f}" if scores.get("feedback") else "–",
-            matched.label if matched is not None else "",
-            matched.marked() if matched is not None else "",
-        )
-    console.print(table)
-    if result.abstained:
-        outcome = f"no confident answer: top confidence is below the {result.channel} threshold {result.threshold:.2f}"
-    else:
-        outcome = f"confident answer (threshold {result.threshold:.2f})"
-    console.print(outcome)
-    console.print(
-        f"{result.filtered} candidate(s) filtered by the {result.channel} channel's visibility rules"
-    )
-    if result.timings:
-        console.print("timings: " + ", ".join(f"{k} {v}" for k, v in result.timings.items()))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import typer
 from sqlalchemy.orm import Session
 
 from cli.context import print_json
-from cli.work import AS_HELP, acting, iso, print_table, read
+from cli.work import AS_HELP, acting, local, print_table, read
 from kb import queues
 from kb.models import User
 from kb.permissions import Action, check
@@ -25,14 +27,16 @@ def _viewer(session: Session, name: str | None) -> User | None:
     return user
 
 
-def _print_due(items: list[queues.DueItem], as_json: bool, title: str) -> None:
+def _print_due(items: list[queues.DueItem], as_json: bool, title: str, zone: ZoneInfo) -> None:
     if as_json:
         print_json([i.to_dict() for i in items])
         return
+    expires = f"expires ({zone.key})"
     print_table(
-        ("code", "title", "package", "owner", "expires (UTC)"),
-        [(i.code, i.title, i.package, i.owner or "-", iso(i.expires_at)) for i in items],
+        ("code", "title", "package", "owner", expires),
+        [(i.code, i.title, i.package, i.owner or "-", local(i.expires_at, zone)) for i in items],
         f"{title}: {len(items)}",
+        keep=("code", expires),
     )
 
 
@@ -52,13 +56,23 @@ def review_queue(
     if as_json:
         print_json([i.to_dict() for i in items])
         return
+    submitted = f"submitted ({config.zone.key})"
     print_table(
-        ("code", "rev", "title", "package", "author", "submitted (UTC)", "note"),
+        ("code", "rev", "title", "package", "author", submitted, "note"),
         [
-            (i.code, i.revision, i.title, i.package, i.author, iso(i.submitted_at), i.note)
+            (
+                i.code,
+                i.revision,
+                i.title,
+                i.package,
+                i.author,
+                local(i.submitted_at, config.zone),
+                i.note,
+            )
             for i in items
         ],
         f"awaiting review: {len(items)}",
+        keep=("code", "rev", submitted),
     )
 
 
@@ -72,9 +86,9 @@ def review_due(
 
     Example: kb review due --days 14
     """
-    with read() as (_, session):
+    with read() as (config, session):
         items = queues.expiring(session, days=days, user=_viewer(session, as_user))
-    _print_due(items, as_json, f"expiring within {days} days")
+    _print_due(items, as_json, f"expiring within {days} days", config.zone)
 
 
 @review_app.command("expired")
@@ -86,9 +100,9 @@ def review_expired(
 
     Example: kb review expired --json
     """
-    with read() as (_, session):
+    with read() as (config, session):
         items = queues.expired(session, user=_viewer(session, as_user))
-    _print_due(items, as_json, "expired")
+    _print_due(items, as_json, "expired", config.zone)
 
 
 @review_app.command("flagged")
@@ -134,7 +148,7 @@ def review_digest(
 
     Example: kb review digest --owner 李娜
     """
-    with read() as (_, session):
+    with read() as (config, session):
         found = [d for d in queues.digests(session, days=days) if owner is None or d.owner == owner]
     if as_json:
         print_json([d.to_dict() for d in found])
@@ -146,7 +160,7 @@ def review_digest(
         for label, codes in (
             (
                 f"expiring within {days} days",
-                [f"{i.code} ({iso(i.expires_at)})" for i in d.expiring],
+                [f"{i.code} ({local(i.expires_at, config.zone)})" for i in d.expiring],
             ),
             ("expired", [i.code for i in d.expired]),
             ("flagged", [f"{i.code} ×{len(i.flags)}" for i in d.flagged]),

@@ -17,7 +17,6 @@ from rich.table import Table
 
 from cli.context import open_db, print_json, settings
 from cli.progress import progress_bar
-from cli.work import option_date
 from kb.channels import Channel
 
 if TYPE_CHECKING:
@@ -95,6 +94,7 @@ def search(
 
     Example: kb search "信用卡逾期了怎么办" --format sms
     """
+    from cli.work import option_date
     from indexer.service import SearchService
     from presenters.results import as_shown
 

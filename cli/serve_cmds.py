@@ -1,19 +1,29 @@
-"""``kb serve``: the web service (API, agent console, customer FAQ, admin desk) under uvicorn."""
+"""``kb serve``: the web service (API, agent console, customer FAQ, admin desk) under uvicorn.
+
+Before any work it checks that the port is free (a busy port fails at once). On a first start
+the search index is built here, with the progress bar of ``kb index build``, before the server
+opens the port; later starts load it from disk in seconds.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
+from rich.console import Console
 
 from cli.context import open_db, settings
-from kb import users
-from kb.models import Role
-from kb.settings import Settings
+from cli.ports import port_problem
+from cli.progress import progress_bar
+
+if TYPE_CHECKING:
+    from kb.settings import Settings
 
 DEMO_USERS = {
-    "demo-agent": Role.AGENT,
-    "demo-editor": Role.EDITOR,
-    "demo-reviewer": Role.REVIEWER,
-    "demo-admin": Role.ADMIN,
+    "demo-agent": "agent",
+    "demo-editor": "editor",
+    "demo-reviewer": "reviewer",
+    "demo-admin": "admin",
 }
 
 
@@ -38,25 +48,52 @@ def serve(
 
     Example: kb serve --port 8000
     """
+    config = settings()
+    host = host or config.host
+    port = port or config.port
+    problem = port_problem(host, port)
+    if problem:
+        typer.echo(f"错误 error: {problem}", err=True)
+        raise typer.Exit(code=1)
+    _print_logins(config, demo_users)
+    _build_index_first(config)
     import uvicorn
 
     from api.app import create_app
 
-    config = settings()
-    host = host or config.host
-    port = port or config.port
-    _print_logins(config, demo_users)
     typer.echo(f"知库 Zhiku on http://{host}:{port}/  (agent console /agent, admin desk /admin)")
     uvicorn.run(create_app(config), host=host, port=port, log_level="info")
 
 
+def _build_index_first(config: Settings) -> None:
+    """Build a missing index with a progress bar (the service would build it silently)."""
+    from indexer import store
+
+    if (config.index_dir / store.PARAMS).exists():
+        return
+    from indexer.service import SearchService
+
+    console = Console(stderr=True)
+    console.print("Building the search index (first start; later starts take seconds) …")
+    db = open_db(config)
+    try:
+        with progress_bar(console) as progress:
+            SearchService.build(config, db, progress=progress)
+    finally:
+        db.dispose()
+
+
 def _print_logins(config: Settings, demo_users: bool) -> None:
+    from kb import users
+    from kb.models import Role
+
     db = open_db(config)
     try:
         with db.transaction() as session:
             if demo_users:
                 lines = []
-                for name, role in DEMO_USERS.items():
+                for name, role_name in DEMO_USERS.items():
+                    role = Role(role_name)
                     user = users.find_user(session, name) or users.create_user(
                         session, name, role, actor="kb serve"
                     )

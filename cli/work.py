@@ -6,7 +6,7 @@ import importlib
 import importlib.util
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 import typer
 from rich.console import Console
@@ -92,8 +92,23 @@ def iso(value: datetime | None) -> str:
     return value.isoformat(timespec="minutes") if value is not None else "-"
 
 
-def print_table(columns: Sequence[str], rows: Sequence[Sequence[object]], title: str) -> None:
-    out = Table(*columns, title=title)
+def local(value: datetime | None, zone: tzinfo) -> str:
+    """A moment as people read it in ZHIKU_TIMEZONE: ``2026-12-04 00:00``."""
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+def print_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    title: str,
+    *,
+    keep: Sequence[str] = (),
+) -> None:
+    """A table for people; columns named in ``keep`` (codes, times) never wrap or get cut, the
+    others wrap rather than end in "…"."""
+    out = Table(title=title)
+    for name in columns:
+        out.add_column(name, no_wrap=name in keep, overflow="fold")
     for row in rows:
         out.add_row(*("-" if v is None else str(v) for v in row))
     Console().print(out)

@@ -1,7 +1,11 @@
-"""`kb serve`: settings for host and port, demo logins; uvicorn itself is replaced here."""
+"""`kb serve`: settings for host and port, demo logins, the port checked first, the index built
+with a progress bar on a first start; uvicorn itself is replaced here."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +13,11 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner
 
+from cli import serve_cmds
 from cli.main import app
 from kb import users
 from kb.db import open_database
+from tests.factories import make_table
 
 
 @pytest.fixture
@@ -32,6 +38,8 @@ def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         calls.update(options)
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
+    # the default port may be taken on a shared machine; the check has its own tests below
+    monkeypatch.setattr(serve_cmds, "port_problem", lambda host, port: None)
     return calls
 
 
@@ -72,3 +80,59 @@ def test_serve_without_a_database_says_to_run_init(
     assert result.exit_code == 1
     assert "kb init" in result.output
     assert served == {}
+
+
+def test_a_busy_port_fails_at_once_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append(a))
+    monkeypatch.setenv("ZHIKU_DATA_DIR", str(tmp_path / "no-database-yet"))
+    monkeypatch.delenv("ZHIKU_DATABASE_URL", raising=False)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(app, ["serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"错误 error: port {port} on 127.0.0.1 is already in use (another `kb serve` or "
+        f"`make run`?); stop it, or choose another port: kb serve --port {port + 1} "
+        f"(or ZHIKU_PORT={port + 1} make run)\n"
+    )
+    assert calls == [] and not (tmp_path / "no-database-yet").exists()  # nothing was opened
+
+
+def test_the_port_check_runs_without_the_project_installed(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "cli" / "ports.py"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        # -I: isolated, like the system Python `make run` calls before anything is installed
+        taken = subprocess.run(
+            [sys.executable, "-I", str(script), "127.0.0.1", str(port)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+    assert taken.returncode == 1 and f"port {port} on 127.0.0.1 is already in use" in taken.stderr
+    free = subprocess.run([sys.executable, "-I", str(script), "127.0.0.1", str(port)])
+    assert free.returncode == 0
+
+
+def test_a_first_start_builds_the_index_with_a_progress_bar(
+    data_dir: Path, served: dict[str, Any]
+) -> None:
+    db = open_database(f"sqlite:///{data_dir / 'zhiku.db'}")
+    with db.transaction() as session:
+        make_table(session)
+    db.dispose()
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 0, result.output
+    assert "Building the search index (first start; later starts take seconds)" in result.output
+    assert "编码 embedding" in result.output and "校准 calibrating" in result.output
+    assert (data_dir / "index" / "params.json").exists()
+    assert result.output.index("Building the search index") < result.output.index("http://")
+    again = CliRunner().invoke(app, ["serve"])
+    assert "Building the search index" not in again.output
