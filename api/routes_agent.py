@@ -19,7 +19,6 @@ from kb.models import User
 from kb.permissions import Action
 from kb.visibility import Channel
 from presenters import options_from
-from presenters.fields import Format
 from presenters.results import as_shown
 from presenters.scripts import script_of
 
@@ -174,11 +173,20 @@ def agent_table(
     user: Searcher,
     now: Now,
     format: Annotated[
-        Format, Query(description="How field values are given: plain, markdown or html")
-    ] = Format.PLAIN,
+        AnswerFormat,
+        Query(
+            description="plain, markdown or html: how field values are given; or an output "
+            "channel (agent, web, sms, wechat, voice): fields in plain text and `rendering`, "
+            "the answer as that channel sends it"
+        ),
+    ] = AnswerFormat.PLAIN,
     renderings: RenderingsQ = False,
     traditional: Annotated[
-        bool, Query(description="With renderings: add them in Traditional Chinese too")
+        bool,
+        Query(
+            description="Traditional Chinese (OpenCC): the channel's `rendering` converted, and "
+            "with renderings=true a converted set in `traditional`"
+        ),
     ] = False,
 ) -> schemas_agent.AgentTableOut:
     """Every field (内部 ones too), related tables, path and validity of the live revision;

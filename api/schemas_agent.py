@@ -38,5 +38,8 @@ class AgentTableOut(BaseModel):
     expiring_soon: bool
     related: list[FaqTableRef] = Field(description="Related tables that are live")
     my_flags: list[MyFlag]
+    rendering: RenderingOut | None = Field(
+        None, description="With format=CHANNEL: the answer as that channel sends it"
+    )
     renderings: dict[str, RenderingOut] | None = None
     traditional: dict[str, RenderingOut] | None = None

@@ -7,14 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from api import schemas, schemas_agent
-from api.presenting import AnswerFormat, answer_in, renderings_out
+from api.presenting import AnswerFormat, answer_in, rendering_out, renderings_out
 from kb import agent_view, portal, workflow
 from kb.clock import ensure_utc
 from kb.hierarchy import package_path, specs_of
 from kb.models import AuditEntry, Flag, KnowledgeTable, Package, Revision
 from kb.templates import FieldSpec
 from kb.visibility import Channel, expires_at, is_stale
-from presenters import Entry, PresentOptions
+from presenters import Entry, PresentOptions, present
 from presenters.fields import Format, render_value
 from presenters.html import highlight
 from presenters.results import UNSURE_BELOW, entry_of, unsure
@@ -187,7 +187,7 @@ def table_out(
 
 def agent_table(
     table: agent_view.AgentTable,
-    fmt: Format,
+    fmt: AnswerFormat,
     now: datetime,
     *,
     flags: Sequence[Any],
@@ -195,12 +195,21 @@ def agent_table(
     renderings: bool,
     traditional: str | None,
 ) -> schemas_agent.AgentTableOut:
+    """The agent's entry; a channel ``fmt`` adds that channel's ``rendering`` (in Traditional
+    too when ``traditional`` names an OpenCC variant)."""
     entry = Entry.of(
         code=table.code,
         title=table.title,
         path=(table.category, table.package),
         fields=table.fields,
         public=agent_view.is_public(table),
+    )
+    channel = fmt.channel
+    field_format = Format.PLAIN if channel is not None else Format(fmt.value)
+    rendering = (
+        rendering_out(present(entry, channel, options, traditional=traditional))
+        if channel is not None
+        else None
     )
     end = table.expires_at
     return schemas_agent.AgentTableOut(
@@ -218,7 +227,7 @@ def agent_table(
                 label=f.label,
                 type=f.type.value,
                 internal=f.audience == "internal",
-                content=render_value(f.value, f.type, fmt),
+                content=render_value(f.value, f.type, field_format),
             )
             for f in table.fields
         ],
@@ -235,6 +244,7 @@ def agent_table(
         and end - now <= timedelta(days=EXPIRING_SOON_DAYS),
         related=[schemas.FaqTableRef(code=r.code, title=r.title) for r in table.related],
         my_flags=my_flags(flags),
+        rendering=rendering,
         renderings=renderings_out(entry, options) if renderings else None,
         traditional=renderings_out(entry, options, traditional)
         if renderings and traditional

@@ -122,3 +122,26 @@ def test_own_flags_come_back_with_the_next_search_and_the_entry(
     assert [(f["reason"], f["comment"]) for f in entry["my_flags"]] == [("outdated", "资费已调整")]
     others = client.get("/api/search", params={"q": "改号"}, headers=env.auth("editor1")).json()
     assert all(s["my_flags"] == [] for s in others["suggestions"])
+
+
+def test_the_entry_in_a_channel_and_in_traditional(client: TestClient, env: Env) -> None:
+    headers = env.auth("agent1")
+    sms = client.get("/api/tables/TX-GH-001", params={"format": "sms"}, headers=headers).json()
+    assert sms["rendering"] == {
+        "channel": "sms",
+        "text": "改号完成后原号码停止计费。",
+        "parts": ["改号完成后原号码停止计费。"],
+        "truncated": False,
+        "html": None,
+    }
+    assert sms["fields"][1]["content"] == "改号完成后原号码停止计费。"  # plain beside a channel
+    both = client.get(
+        "/api/tables/TX-GH-001",
+        params={"format": "voice", "renderings": "true", "traditional": "true"},
+        headers=headers,
+    ).json()
+    assert both["rendering"]["text"] == "改號完成後原號碼停止計費。"
+    assert both["traditional"]["agent"]["text"].startswith(
+        "改號後原號碼是否還會產生話費（TX-GH-001）"
+    )
+    assert both["renderings"]["agent"]["text"].endswith("【内部备注·内部】\n坚持扣费的转计费组核查")
