@@ -21,7 +21,7 @@ from sqlalchemy.pool import StaticPool
 from kb.errors import ConfigurationError
 from kb.models import Base, SchemaVersion
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: customer handoff requests
 
 
 def make_engine(url: str) -> Engine:

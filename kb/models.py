@@ -373,6 +373,65 @@ class GoldenQuery(Base):
     table: Mapped[KnowledgeTable] = relationship()
 
 
+class HandoffStatus(enum.StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+class HandoffRequest(Base):
+    """A customer's request to reach a person (联系人工客服), worked by staff in the admin desk.
+
+    The customer looks it up by ``ref`` and a secret token, of which only the hash is kept
+    (like API tokens). Contact details are the ones the customer chose to give; all optional.
+    """
+
+    __tablename__ = "handoff_requests"
+    __table_args__ = (Index("ix_handoff_status", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str | None] = mapped_column(String(20), unique=True, default=None)
+    token_hash: Mapped[str] = mapped_column(String(128))
+    question: Mapped[str] = mapped_column(Text)
+    # What the customer had been shown: [{code, title}], and whether the search abstained.
+    shown: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    abstained: Mapped[bool] = mapped_column(default=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    contact_name: Mapped[str] = mapped_column(String(50), default="")
+    contact_phone: Mapped[str] = mapped_column(String(20), default="")
+    contact_email: Mapped[str] = mapped_column(String(254), default="")
+    contact_wechat: Mapped[str] = mapped_column(String(30), default="")
+    status: Mapped[HandoffStatus] = mapped_column(_enum(HandoffStatus), default=HandoffStatus.NEW)
+    assignee: Mapped[str | None] = mapped_column(String(100), default=None)
+    query_log_id: Mapped[int | None] = mapped_column(
+        ForeignKey("query_log.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    messages: Mapped[list[HandoffMessage]] = relationship(
+        back_populates="request", order_by="HandoffMessage.id", cascade="all, delete-orphan"
+    )
+
+
+class HandoffMessage(Base):
+    """A reply to the customer (shown on their status page) or a note between staff."""
+
+    __tablename__ = "handoff_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("handoff_requests.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    author: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    to_customer: Mapped[bool] = mapped_column(default=False)
+
+    request: Mapped[HandoffRequest] = relationship(back_populates="messages")
+
+
 class SchemaVersion(Base):
     __tablename__ = "zhiku_schema"
 

@@ -4,6 +4,10 @@ The grant table is written out in full (not derived from a role ladder) so that 
 role × action pair can be read here and is tested one by one. Editors and reviewers may be
 scoped to categories (``银行服务``) or packages (``银行服务/信用卡``); an empty scope list means
 everywhere. Scopes only narrow the actions that touch one package's content (``SCOPED``).
+
+Customers' contact requests (``HANDLE_REQUESTS``) hold personal data (phone, e-mail, WeChat):
+only the people who call customers back (agents) and their supervisors (reviewers, admins)
+read them; editors, who write knowledge, see the questions through the knowledge-gap list.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Action(StrEnum):
     MANAGE_HIERARCHY = "manage_hierarchy"  # categories, packages, templates
     MANAGE_USERS = "manage_users"
     SWEEP = "sweep"  # run the staleness sweep and scheduled publication
+    HANDLE_REQUESTS = "handle_requests"  # read and work customers' contact requests
 
 
 # Actions on one package's content: a scoped user may do them only inside their scopes.
@@ -50,8 +55,10 @@ SCOPED: frozenset[Action] = frozenset(
     }
 )
 
-_AGENT = {Action.SEARCH, Action.FLAG}
-_EDITOR = _AGENT | {
+_AGENT = {Action.SEARCH, Action.FLAG, Action.HANDLE_REQUESTS}
+_EDITOR = {
+    Action.SEARCH,
+    Action.FLAG,
     Action.DRAFT,
     Action.SUBMIT,
     Action.ROLLBACK,
@@ -61,6 +68,7 @@ _EDITOR = _AGENT | {
     Action.IMPORT,
 }
 _REVIEWER = _EDITOR | {
+    Action.HANDLE_REQUESTS,
     Action.REVIEW,
     Action.ARCHIVE,
     Action.VERIFY,

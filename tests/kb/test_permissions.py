@@ -30,6 +30,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.MANAGE_HIERARCHY: {M},
     Action.MANAGE_USERS: {M},
     Action.SWEEP: {M},
+    Action.HANDLE_REQUESTS: {A, R, M},
 }
 
 PAIRS = [(role, action, role in EXPECTED[action]) for action in Action for role in Role]
