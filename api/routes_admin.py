@@ -20,6 +20,14 @@ Hierarchy = Annotated[User, Depends(require(Action.MANAGE_HIERARCHY))]
 Reader = Annotated[User, Depends(require(Action.VIEW_QUEUES))]
 
 
+# Shown with every template field, derived: a template read here can be sent back as it is.
+READ_ONLY_SPEC_KEYS = frozenset({"customer_sees"})
+
+
+def _template(raw: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [{k: v for k, v in spec.items() if k not in READ_ONLY_SPEC_KEYS} for spec in raw]
+
+
 # ---------------------------------------------------------------- categories
 
 
@@ -76,7 +84,7 @@ def create_package(
         session,
         category,
         body.name,
-        template=body.template,
+        template=_template(body.template),
         description=body.description,
         review_interval_days=body.review_interval_days,
         owner=body.owner,
@@ -102,7 +110,7 @@ def update_package(
         session,
         package.category,
         package.name,
-        template=body.template if body.template is not None else package.template.fields,
+        template=_template(body.template) if body.template is not None else package.template.fields,
         description=body.description,
         review_interval_days=body.review_interval_days,
         owner=body.owner,

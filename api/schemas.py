@@ -283,6 +283,10 @@ class FieldSpecIO(BaseModel):
     searchable: bool = True
     weight: float = 1.0
     audience: Literal["public", "internal"] = "public"
+    customer_label: str = Field("", description="Label on the customer portal; empty: derived")
+    customer_sees: str = Field(
+        "", description="The label customers read (customer_label or derived)"
+    )
 
 
 class CategoryIn(BaseModel):

@@ -65,7 +65,10 @@ def faq_table(table: portal.PublicTable, fmt: Format) -> schemas.FaqTable:
 
 
 def field_specs(specs: list[FieldSpec]) -> list[schemas.FieldSpecIO]:
-    return [schemas.FieldSpecIO.model_validate(s.to_dict()) for s in specs]
+    return [
+        schemas.FieldSpecIO.model_validate({**s.to_dict(), "customer_sees": s.customer_sees})
+        for s in specs
+    ]
 
 
 def package_ref(package: Package) -> schemas.PackageRef:

@@ -134,10 +134,12 @@ def template_of(revision: Revision) -> list[FieldSpec]:
 
 
 def public_values(revision: Revision) -> list[PublicField]:
-    """The revision's public fields, in template order."""
+    """The revision's public fields, in template order, under their customer labels."""
     specs = template_of(revision)
     values = public_fields(specs, dict(revision.fields))
-    return [PublicField(s.key, s.label, s.type, values[s.key]) for s in specs if s.key in values]
+    return [
+        PublicField(s.key, s.customer_sees, s.type, values[s.key]) for s in specs if s.key in values
+    ]
 
 
 def public_table_row(session: Session, code: str, now: datetime) -> KnowledgeTable:

@@ -16,6 +16,9 @@ from kb.errors import Problem, ValidationFailed
 from kb.models import Audience
 
 ANSWER_KEY = "answer"
+MAX_LABEL_CHARS = 40
+# Staff names of common fields and what customers read instead (a template may say otherwise).
+CUSTOMER_LABELS = {"标准答复": "答复", "标准回复": "答复", "标准答案": "答案", "问题描述": "问题"}
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
@@ -41,11 +44,20 @@ class FieldSpec:
     searchable: bool = True
     weight: float = 1.0
     audience: Audience = Audience.PUBLIC
+    customer_label: str = ""  # what customers read; empty: derived from the label
+
+    @property
+    def customer_sees(self) -> str:
+        """The label on the customer portal: the template's, else a customer word for it."""
+        return self.customer_label or CUSTOMER_LABELS.get(self.label, self.label)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["type"] = self.type.value
         data["audience"] = self.audience.value
+        # Left out when unset, so that templates stored before customer labels stay equal.
+        if not self.customer_label:
+            del data["customer_label"]
         return data
 
 
@@ -72,6 +84,7 @@ def parse_template(raw: Any, *, location: str | None = None) -> list[FieldSpec]:
             "searchable",
             "weight",
             "audience",
+            "customer_label",
         }
         if unknown:
             problems.append(Problem(f"unknown setting(s) {sorted(unknown)}", where, None, location))
@@ -94,6 +107,18 @@ def parse_template(raw: Any, *, location: str | None = None) -> list[FieldSpec]:
         if not isinstance(label, str) or not label.strip():
             problems.append(
                 Problem("label must be a non-empty string", f"{where}.label", label, location)
+            )
+            continue
+        customer_label = item.get("customer_label") or ""
+        if not isinstance(customer_label, str) or len(customer_label.strip()) > MAX_LABEL_CHARS:
+            problems.append(
+                Problem(
+                    f"customer_label must be a string of at most {MAX_LABEL_CHARS} characters "
+                    "(empty: derived from the label)",
+                    f"{where}.customer_label",
+                    customer_label,
+                    location,
+                )
             )
             continue
         try:
@@ -143,6 +168,7 @@ def parse_template(raw: Any, *, location: str | None = None) -> list[FieldSpec]:
                 searchable=flags["searchable"],
                 weight=float(weight),
                 audience=audience,
+                customer_label=customer_label.strip(),
             )
         )
     answer = next((s for s in specs if s.key == ANSWER_KEY), None)

@@ -93,6 +93,8 @@ def _spec(spec: FieldSpec) -> Flow:
         out["weight"] = spec.weight
     if spec.audience is not Audience.PUBLIC:
         out["audience"] = spec.audience.value
+    if spec.customer_label:
+        out["customer_label"] = spec.customer_label
     return out
 
 

@@ -19,6 +19,8 @@ def test_table_shows_public_fields_only(client: TestClient) -> None:
     assert response.status_code == 200
     body = response.json()
     assert [f["key"] for f in body["fields"]] == ["question", "answer", "steps"]
+    # Customers read customer labels (标准答复 and 问题描述 are staff words).
+    assert [f["label"] for f in body["fields"]] == ["问题", "答复", "操作步骤"]
     assert body["answer"] == "<p>改号完成后原号码<strong>停止计费</strong>。</p>"
     assert "计费组" not in response.text
     assert body["path"] == ["通信业务", "改号业务", "改号后原号码是否还会产生话费"]

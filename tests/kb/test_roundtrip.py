@@ -73,6 +73,7 @@ def templates(draw: st.DrawFn) -> list[dict[str, Any]]:
                 "weight": draw(st.sampled_from([0.5, 1.0, 2.0])),
                 "audience": draw(st.sampled_from(["public", "internal"])),
                 "searchable": draw(st.booleans()),
+                "customer_label": draw(st.just("") | names),
             }
         )
     fields[0]["required"] = True
@@ -200,7 +201,13 @@ def test_export_is_stable_and_writes_what_people_write(tmp_path: Path) -> None:
                 "改号业务",
                 template=[
                     {"key": "answer", "label": "标准答复", "type": "markdown", "required": True},
-                    {"key": "steps", "label": "操作步骤", "type": "steps", "weight": 0.5},
+                    {
+                        "key": "steps",
+                        "label": "操作步骤",
+                        "type": "steps",
+                        "weight": 0.5,
+                        "customer_label": "办理步骤",
+                    },
                 ],
                 description="",
                 review_interval_days=180,
@@ -244,7 +251,7 @@ def test_export_is_stable_and_writes_what_people_write(tmp_path: Path) -> None:
         "position: 0\n"
         "template:\n"
         "  - {key: answer, label: 标准答复, type: markdown, required: true}\n"
-        "  - {key: steps, label: 操作步骤, type: steps, weight: 0.5}\n"
+        "  - {key: steps, label: 操作步骤, type: steps, weight: 0.5, customer_label: 办理步骤}\n"
         "tables:\n"
         "  - code: TX-1\n"
         "    title: Ｑ：全角问题？\n"

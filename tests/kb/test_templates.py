@@ -29,6 +29,12 @@ def test_parse_template_reads_every_setting() -> None:
         ([{"key": "answer"}, {"key": "answer"}], "template[1].key", "duplicate field key"),
         ([{"key": "answer", "type": "steps"}], "template.answer.type", "text or markdown"),
         ([{"key": "answer", "colour": "red"}], "template[0]", "unknown setting"),
+        (
+            [{"key": "answer", "customer_label": "答" * 41}],
+            "template[0].customer_label",
+            "at most 40",
+        ),
+        ([{"key": "answer", "customer_label": 3}], "template[0].customer_label", "a string"),
     ],
 )
 def test_bad_templates_name_the_setting(raw: object, field: str, fragment: str) -> None:
@@ -67,3 +73,26 @@ def test_public_fields_drops_internal_ones() -> None:
     specs = parse_template(TEMPLATE)
     values = {"answer": "a", "internal_note": "内部"}
     assert public_fields(specs, values) == {"answer": "a"}
+
+
+def test_customer_labels_default_to_customer_words() -> None:
+    specs = parse_template(
+        [
+            *TEMPLATE,
+            {"key": "scope", "label": "适用范围"},
+            {"key": "tip", "label": "温馨提示", "customer_label": " 小提示 "},
+        ]
+    )
+    assert [(s.label, s.customer_sees) for s in specs] == [
+        ("问题描述", "问题"),
+        ("标准答复", "答复"),
+        ("操作步骤", "操作步骤"),
+        ("内部备注", "内部备注"),
+        ("适用范围", "适用范围"),
+        ("温馨提示", "小提示"),
+    ]
+    # Stored only when set, so templates written before customer labels stay unchanged.
+    assert "customer_label" not in specs[1].to_dict()
+    assert specs[5].to_dict()["customer_label"] == "小提示"
+    explicit = parse_template([{"key": "answer", "label": "标准答复", "customer_label": "解答"}])
+    assert explicit[0].customer_sees == "解答"
