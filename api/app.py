@@ -21,6 +21,7 @@ from api import (
     routes_faq,
     routes_gaps,
     routes_ops,
+    routes_requests,
     routes_review,
     routes_usage,
 )
@@ -85,7 +86,7 @@ def create_app(
     )
     errors.install(app)
     routers = (routes_agent, routes_faq, routes_admin, routes_review, routes_ops, routes_usage)
-    for module in (*routers, routes_gaps, pages):
+    for module in (*routers, routes_gaps, routes_requests, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app

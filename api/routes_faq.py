@@ -8,9 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api import limits, schemas, views
+from api import schemas_requests as requests_out
 from api.deps import DbSession, Now, RuntimeDep, after_commit
 from api.searching import log_search
-from kb import feedback, portal
+from api.views_requests import customer_out, status_url
+from kb import feedback, handoff, portal
+from kb.contact import Contact
 from kb.visibility import Channel
 from presenters.fields import Format
 
@@ -48,7 +51,13 @@ def faq_search(
     """Public, published, in-validity answers only; `abstained` means: offer a human agent."""
     started = time.perf_counter()
     found = portal.customer_search(
-        session, runtime, q.strip(), k=k, category=category, now=now, match_of=views.match_of
+        session,
+        runtime,
+        q.strip(),
+        k=k,
+        category=category,
+        now=now,
+        match_of=views.customer_match_of(q),
     )
     took_ms = (time.perf_counter() - started) * 1000
     log_id = log_search(
@@ -78,3 +87,43 @@ def faq_feedback(
     )
     after_commit(session, runtime.refresh_feedback)
     return schemas.FeedbackOut(id=vote.id, code=body.code, helpful=vote.helpful)
+
+
+@router.post(
+    "/requests", status_code=201, summary="Ask for a person: a request staff answer (联系人工客服)"
+)
+def create_request(
+    runtime: RuntimeDep, session: DbSession, body: requests_out.RequestIn
+) -> requests_out.RequestCreated:
+    """Keep `ref` and `token`: together they open the status page (`status_url`); only the
+    token's hash is stored. The question is also logged as a knowledge gap."""
+    created = handoff.create_request(
+        session,
+        handoff.NewRequest(
+            question=body.question,
+            contact=Contact(name=body.name, phone=body.phone, email=body.email, wechat=body.wechat),
+            shown=body.shown,
+            abstained=body.abstained,
+            channel=body.channel,
+            query_log_id=body.query_log_id,
+        ),
+    )
+    after_commit(session, runtime.refresh_feedback)
+    ref = created.request.ref
+    assert ref is not None
+    return requests_out.RequestCreated(
+        ref=ref,
+        token=created.token,
+        status=created.request.status.value,
+        status_url=status_url(ref, created.token),
+    )
+
+
+@router.get("/requests/{ref}", summary="The status of one's own request (needs its token)")
+def get_request(
+    ref: str,
+    session: DbSession,
+    token: Annotated[str, Query(max_length=64, description="The token given at creation")],
+) -> requests_out.CustomerRequestOut:
+    """404 for a wrong reference and a wrong token alike."""
+    return customer_out(handoff.customer_view(handoff.lookup(session, ref, token)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from presenters import Entry, PresentOptions, present
 from presenters.fields import Format, render_value
 from presenters.html import highlight
 from presenters.results import UNSURE_BELOW, entry_of, unsure
-from presenters.scripts import Script
+from presenters.scripts import Script, script_of, to_simplified, to_traditional
 
 
 def faq_tree(tree: list[portal.CategoryNode]) -> schemas.FaqTree:
@@ -275,6 +275,26 @@ def match_of(suggestion: Any) -> portal.Match | None:
         text=matched.snippet,
         html=highlight(matched.snippet, [tuple(s) for s in matched.spans]),
     )
+
+
+def in_script_of(query: str, match: portal.Match | None) -> portal.Match | None:
+    """The match line in the script of the question: a similar question stored in Traditional
+    is shown in Simplified to a customer who asked in Simplified, and the other way round.
+
+    OpenCC only maps Han characters, so the escaped HTML and its <mark> tags pass unchanged.
+    """
+    if match is None:
+        return None
+    if script_of(query) is Script.TRADITIONAL:
+        text, marked = to_traditional(match.text, "s2t"), to_traditional(match.html, "s2t")
+    else:
+        text, marked = to_simplified(match.text), to_simplified(match.html)
+    return portal.Match(field=match.field, label=match.label, text=text, html=marked)
+
+
+def customer_match_of(query: str) -> Callable[[Any], portal.Match | None]:
+    """:func:`match_of` for the customer portal: the match line in the question's script."""
+    return lambda suggestion: in_script_of(query, match_of(suggestion))
 
 
 def _snippet(match: portal.Match | None) -> schemas.Snippet | None:

@@ -216,11 +216,21 @@ def create_request(session: Session, new: NewRequest) -> Created:
     return Created(request, token)
 
 
-def lookup(session: Session, ref: str, token: str) -> HandoffRequest:
-    """The customer's own request; NotFound for an unknown reference and a wrong token alike."""
-    request = session.scalar(select(HandoffRequest).where(HandoffRequest.ref == ref.upper()))
+def find_own(session: Session, ref: str, token: str) -> HandoffRequest | None:
+    """The customer's own request, or None for an unknown reference and a wrong token alike."""
+    request = session.scalar(
+        select(HandoffRequest).where(HandoffRequest.ref == ref.strip().upper())
+    )
     wanted = users.hash_token(normalize_token(token or ""))
     if request is None or not hmac.compare_digest(request.token_hash, wanted):
+        return None
+    return request
+
+
+def lookup(session: Session, ref: str, token: str) -> HandoffRequest:
+    """The customer's own request; NotFound for an unknown reference and a wrong token alike."""
+    request = find_own(session, ref, token)
+    if request is None:
         raise NotFound(
             f"No request {ref!r} with this token; check the reference number and the token "
             "from the confirmation (the link you were given holds both)."

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kb import audit, repository
 from kb.errors import Conflict, NotFound, ValidationFailed
-from kb.models import Category, FieldTemplate, Package
+from kb.models import Category, FieldTemplate, Package, User
 from kb.templates import FieldSpec, parse_template, template_to_raw
 
 
@@ -144,3 +145,54 @@ def ensure_package(
             detail=changes,
         )
     return found
+
+
+def _listed(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _scoped_users(session: Session, scope: str) -> list[str]:
+    return [u.name for u in session.scalars(select(User).order_by(User.name)) if scope in u.scopes]
+
+
+def delete_package(session: Session, package: Package, *, actor: str) -> None:
+    """Delete an empty package (with its template versions); refuse one that holds tables."""
+    path = package_path(package)
+    codes = sorted(t.code for t in package.tables)
+    if codes:
+        raise Conflict(
+            f"Package {path} still holds {len(codes)} table(s) ({_listed(codes)}); only an empty "
+            "package can be deleted. Move its tables to another package first (archived "
+            "tables count too: their history stays with them)."
+        )
+    scoped = _scoped_users(session, path)
+    if scoped:
+        raise Conflict(
+            f"Package {path} is the scope of user(s) {_listed(scoped)}; change their scopes "
+            "before deleting it."
+        )
+    session.delete(package)
+    session.flush()
+    session.expire(package.category, ["packages"])
+    audit.record(session, actor=actor, action="delete", object_type="package", object_key=path)
+
+
+def delete_category(session: Session, category: Category, *, actor: str) -> None:
+    """Delete a category without packages; refuse one that has any."""
+    names = [p.name for p in category.packages]
+    if names:
+        raise Conflict(
+            f"Category {category.name} still has {len(names)} package(s) ({_listed(names)}); "
+            "only an empty category can be deleted. Delete or empty its packages first."
+        )
+    scoped = _scoped_users(session, category.name)
+    if scoped:
+        raise Conflict(
+            f"Category {category.name} is the scope of user(s) {_listed(scoped)}; change their "
+            "scopes before deleting it."
+        )
+    name = category.name
+    session.delete(category)
+    session.flush()
+    audit.record(session, actor=actor, action="delete", object_type="category", object_key=name)

@@ -34,6 +34,11 @@ def script_of(text: str) -> Script:
     return Script.TRADITIONAL if simplified != text else Script.SIMPLIFIED
 
 
+def to_simplified(text: str) -> str:
+    """``text`` in Simplified Chinese (OpenCC ``t2s``; characters other than Han pass as they are)."""
+    return str(_converter("t2s").convert(text))
+
+
 def to_traditional(text: str, variant: str = "s2twp") -> str:
     """``text`` in Traditional Chinese (``variant``: one of :data:`TRADITIONAL_VARIANTS`)."""
     if variant not in TRADITIONAL_VARIANTS:

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from kb import hierarchy
+from kb import hierarchy, repository
 from kb.errors import Conflict, NotFound, ValidationFailed
-from tests.factories import TEMPLATE, make_package
+from kb.models import FieldTemplate
+from kb.users import create_user
+from tests.factories import TEMPLATE, make_package, make_table
 
 
 def test_template_change_makes_a_new_version(session) -> None:  # type: ignore[no-untyped-def]
@@ -33,3 +37,42 @@ def test_names_and_interval_are_checked(session) -> None:  # type: ignore[no-unt
         hierarchy.ensure_category(session, "a/b")
     with pytest.raises(ValidationFailed, match="review_interval_days"):
         make_package(session, review_interval_days=-1)
+
+
+def test_only_empty_packages_and_categories_can_be_deleted(session: Session) -> None:
+    full = make_package(session, category="通信业务", name="改号业务")
+    for i in range(5):
+        make_table(session, full, code=f"TX-GH-00{i}", title=f"问题{i}")
+    empty = make_package(session, category="通信业务", name="空包")
+    with pytest.raises(Conflict) as caught:
+        hierarchy.delete_package(session, full, actor="admin1")
+    assert str(caught.value) == (
+        "Package 通信业务/改号业务 still holds 5 table(s) (TX-GH-000, TX-GH-001, TX-GH-002 and "
+        "2 more); only an empty package can be deleted. Move its tables to another package "
+        "first (archived tables count too: their history stays with them)."
+    )
+    category = hierarchy.get_category(session, "通信业务")
+    with pytest.raises(Conflict, match="still has 2 package\\(s\\) \\(改号业务, 空包\\)"):
+        hierarchy.delete_category(session, category, actor="admin1")
+
+    hierarchy.delete_package(session, empty, actor="admin1")
+    assert [p.name for p in category.packages] == ["改号业务"]
+    assert session.scalars(select(FieldTemplate)).all() == list(full.templates)
+    entry = repository.audit_for(session, "package", "通信业务/空包")[-1]
+    assert (entry.actor, entry.action) == ("admin1", "delete")
+
+    lone = hierarchy.ensure_category(session, "空大类")
+    hierarchy.delete_category(session, lone, actor="admin1")
+    assert repository.category_by_name(session, "空大类") is None
+    assert repository.audit_for(session, "category", "空大类")[-1].action == "delete"
+
+
+def test_a_package_someone_is_scoped_to_is_not_deleted(session: Session) -> None:
+    package = make_package(session, category="银行服务", name="信用卡")
+    create_user(session, "rv1", "reviewer", ["银行服务/信用卡"])
+    with pytest.raises(Conflict, match="scope of user\\(s\\) rv1; change their scopes"):
+        hierarchy.delete_package(session, package, actor="admin1")
+    lone = hierarchy.ensure_category(session, "空大类")
+    create_user(session, "rv2", "editor", ["空大类"])
+    with pytest.raises(Conflict, match="Category 空大类 is the scope of user\\(s\\) rv2"):
+        hierarchy.delete_category(session, lone, actor="admin1")
