@@ -109,6 +109,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "gaps": ("cli.loop_cmds", "Knowledge gaps: what people asked and did not find."),
     "golden": ("cli.loop_cmds", "The golden set: logged queries confirmed against their table."),
+    "requests": ("cli.request_cmds", "Customers' requests to reach a person, and their answers."),
 }
 
 
