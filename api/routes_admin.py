@@ -68,6 +68,13 @@ def update_category(
     )
 
 
+@router.delete("/categories/{name}", summary="Delete an empty category")
+def delete_category(name: str, session: DbSession, user: Hierarchy) -> schemas.Ok:
+    """409, naming its packages, while the category has any."""
+    hierarchy.delete_category(session, hierarchy.get_category(session, name), actor=user.name)
+    return schemas.Ok(message=f"Category {name} deleted.")
+
+
 # ---------------------------------------------------------------- packages
 
 
@@ -119,6 +126,15 @@ def update_package(
     return views.package_out(package)
 
 
+@router.delete("/packages/{category}/{name}", summary="Delete an empty package")
+def delete_package(category: str, name: str, session: DbSession, user: Hierarchy) -> schemas.Ok:
+    """409, naming its tables, while the package holds any (archived ones too)."""
+    hierarchy.delete_package(
+        session, hierarchy.get_package(session, category, name), actor=user.name
+    )
+    return schemas.Ok(message=f"Package {category}/{name} deleted.")
+
+
 # ---------------------------------------------------------------- tables
 
 
@@ -157,7 +173,7 @@ def create_table(
         valid_from=body.valid_from,
         valid_until=body.valid_until,
     )
-    table = workflow.create(session, user, package, body.code, content, meta)
+    table = workflow.create(session, user, package, body.code, content, meta, note=body.note)
     return _table_out(session, table.code, now)
 
 

@@ -168,8 +168,15 @@ def hit_test(
     k: Annotated[int, Query(ge=1, le=limits.MAX_K)] = 10,
     mode: Annotated[str, Query(pattern="^(hybrid|bm25|dense)$")] = "hybrid",
     include_expired: bool = False,
+    threshold: Annotated[
+        float | None,
+        Query(ge=0.0, le=1.0, description="Try another abstention threshold (default: calibrated)"),
+    ] = None,
 ) -> schemas.HitTestOut:
-    """Exactly what production search returns for this query and channel (not logged)."""
+    """Exactly what production search returns for this query and channel (not logged).
+
+    With `threshold`, `abstained` says what the search would have done at that threshold.
+    """
     started = time.perf_counter()
     result = runtime.search(
         q.strip(),
@@ -186,4 +193,13 @@ def hit_test(
     out = views.search_out(
         q, result, channel, mode, AnswerFormat.PLAIN, now=now, took_ms=took_ms, query_log_id=None
     )
-    return schemas.HitTestOut(**out.model_dump())
+    calibrated = float(getattr(result, "threshold", 0.0))
+    used = calibrated if threshold is None else threshold
+    # The same rule as the search's own: abstain when nothing is at least this confident.
+    abstained = not out.suggestions or out.suggestions[0].confidence < used
+    return schemas.HitTestOut(
+        **out.model_dump(exclude={"abstained"}),
+        abstained=abstained,
+        threshold=used,
+        default_threshold=calibrated,
+    )

@@ -374,6 +374,7 @@ class TableIn(BaseModel):
     source: str = Field("", max_length=200)
     valid_from: datetime | None = None
     valid_until: datetime | None = None
+    note: str = Field("", max_length=limits.MAX_COMMENT_CHARS, description="Change note")
 
 
 class DraftIn(BaseModel):
@@ -426,7 +427,12 @@ class RevisionBrief(BaseModel):
     title: str
     author: str
     created_at: datetime
+    note: str = Field(description="The author's change note")
+    based_on: int | None
+    reviewed_by: str | None
     review_comment: str
+    publish_at: datetime | None = Field(description="Scheduled publication, once approved")
+    published_at: datetime | None
 
 
 class TableOut(BaseModel):
@@ -580,3 +586,5 @@ class ImportOut(BaseModel):
 
 class HitTestOut(SearchOut):
     explain: dict[str, Any] = Field(default_factory=dict)
+    threshold: float = Field(description="Confidence below which the search abstains")
+    default_threshold: float = Field(description="The channel's calibrated threshold")

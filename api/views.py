@@ -178,7 +178,12 @@ def table_out(
                 title=r.title,
                 author=r.author,
                 created_at=r.created_at,
+                note=r.note,
+                based_on=r.based_on,
+                reviewed_by=r.reviewed_by,
                 review_comment=r.review_comment,
+                publish_at=r.publish_at,
+                published_at=r.published_at,
             )
             for r in reversed(table.revisions)
         ],

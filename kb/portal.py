@@ -134,11 +134,19 @@ def template_of(revision: Revision) -> list[FieldSpec]:
 
 
 def public_values(revision: Revision) -> list[PublicField]:
-    """The revision's public fields, in template order, under their customer labels."""
+    """The revision's public fields, in template order, under their customer labels.
+
+    Which fields are public is the revision's template's say; the labels are the current
+    template's (a label is presentation: renaming one must not wait for every table's next
+    revision).
+    """
     specs = template_of(revision)
     values = public_fields(specs, dict(revision.fields))
+    current = {s.key: s.customer_sees for s in specs_of(revision.table.package.template)}
     return [
-        PublicField(s.key, s.customer_sees, s.type, values[s.key]) for s in specs if s.key in values
+        PublicField(s.key, current.get(s.key, s.customer_sees), s.type, values[s.key])
+        for s in specs
+        if s.key in values
     ]
 
 

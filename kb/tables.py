@@ -112,6 +112,7 @@ def create_table(
     *,
     actor: str,
     state: RevisionState = RevisionState.DRAFT,
+    note: str = "",
 ) -> KnowledgeTable:
     """A new table with its first revision (draft by default, or published by an import)."""
     problems = check_code(code) + check_meta(meta)
@@ -132,7 +133,7 @@ def create_table(
         object_key=code,
         detail={"package": package_path(package)},
     )
-    add_revision(session, table, clean, actor=actor, state=state, checked=True)
+    add_revision(session, table, clean, actor=actor, state=state, note=note, checked=True)
     return table
 
 

@@ -143,13 +143,17 @@ def create(
     code: str,
     content: TableContent,
     meta: TableMeta | None = None,
+    *,
+    note: str = "",
 ) -> KnowledgeTable:
-    """A new table whose first revision is a draft by ``user``."""
+    """A new table whose first revision is a draft by ``user`` (``note``: its change note)."""
     check(user, Action.DRAFT, package)
     meta = meta or TableMeta()
     if not meta.author:
         meta = replace(meta, author=user.display_name or user.name)
-    return tables.create_table(session, package, code, content, meta, actor=user.name)
+    return tables.create_table(
+        session, package, code, content, meta, actor=user.name, note=note.strip()
+    )
 
 
 def edit(session: Session, user: User, code: str, change: Edit, *, note: str = "") -> Revision:
