@@ -174,6 +174,8 @@ def create_table(
         valid_until=body.valid_until,
     )
     table = workflow.create(session, user, package, body.code, content, meta, note=body.note)
+    if body.related:
+        tables.set_links(session, table, body.related, actor=user.name)
     return _table_out(session, table.code, now)
 
 

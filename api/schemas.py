@@ -375,6 +375,7 @@ class TableIn(BaseModel):
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     note: str = Field("", max_length=limits.MAX_COMMENT_CHARS, description="Change note")
+    related: list[str] = Field([], max_length=50, description="Codes of related tables")
 
 
 class DraftIn(BaseModel):

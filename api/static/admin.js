@@ -1,5 +1,7 @@
-// Admin desk: review queue with field diff, expiring/expired/flagged queues, the table editor
-// following the package template, import with its error report, and hit testing.
+// Admin desk: review queue with field diff and scheduled approval, expiring/expired/flagged
+// queues, the table editor following the package template (change note, related tables,
+// history, rollback, withdraw, archive), import with its error report, and hit testing.
+// Customers' requests are in requests.js, categories and packages in hierarchy.js.
 "use strict";
 
 const esc = (v) => Zhiku.esc(v);
@@ -26,7 +28,7 @@ function showTab(name) {
   document.getElementById("admin-message").className = "hidden";
   const loaders = { review: loadReview, expiring: () => loadDue("expiring"), expired: () => loadDue("expired"),
     flagged: loadFlagged, editor: loadEditor, dictionary: loadDictionary, audit: loadAudit,
-    dashboard: loadDashboard };
+    dashboard: loadDashboard, requests: loadRequests, hierarchy: loadHierarchy };
   if (loaders[name]) loaders[name]();
 }
 
@@ -84,23 +86,37 @@ async function openReview(code) {
     }
     Admin.reviewing = code;
     document.getElementById("review-title").textContent = `${latest.title}（${code} r${latest.number}）`;
-    document.getElementById("review-meta").textContent =
-      `${table.category} › ${table.package} · 作者 ${latest.author} · ${latest.note || "无修改说明"}`;
+    document.getElementById("review-meta").innerHTML =
+      `${esc(table.category)} › ${esc(table.package)} · 作者 ${esc(latest.author)} · 修改说明：` +
+      (latest.note ? `<strong id="review-note">${esc(latest.note)}</strong>` : '<span class="muted">（作者没有写修改说明）</span>');
     document.getElementById("review-diff").innerHTML = diff;
     document.getElementById("review-comment").value = "";
+    document.getElementById("review-publish-at").value = "";
     document.getElementById("review-detail").classList.remove("hidden");
   } catch (error) { fail(error); }
+}
+
+// A datetime-local value (the reviewer's clock) as ISO 8601 with their offset.
+function localIso(value) {
+  return value ? new Date(value).toISOString() : null;
+}
+
+function localTime(value) {
+  return value ? new Date(value).toLocaleString("zh-CN", { hour12: false }) : "—";
 }
 
 async function decide(verb) {
   const code = Admin.reviewing;
   const comment = document.getElementById("review-comment").value.trim();
+  const body = { comment: comment };
+  const at = document.getElementById("review-publish-at").value;
+  if (verb === "approve" && at) body.publish_at = localIso(at);
   try {
-    const result = await Zhiku.api("POST", `/api/admin/tables/${encodeURIComponent(code)}/${verb}`, { comment: comment });
+    const result = await Zhiku.api("POST", `/api/admin/tables/${encodeURIComponent(code)}/${verb}`, body);
     await loadReview();
-    message("ok", verb === "approve"
-      ? `${esc(code)} 已通过，r${result.revision} 已发布上线。`
-      : `${esc(code)} 已驳回，作者会看到您的意见。`);
+    if (verb === "reject") message("ok", `${esc(code)} 已驳回，作者会看到您的意见。`);
+    else if (result.state === "scheduled") message("ok", `${esc(code)} 已通过，r${result.revision} 将于 ${esc(localTime(body.publish_at))} 自动发布。`);
+    else message("ok", `${esc(code)} 已通过，r${result.revision} 已发布上线。`);
   } catch (error) { fail(error); }
 }
 
@@ -161,6 +177,11 @@ async function dismiss(button) {
 // ------------------------------------------------------------------ editor
 
 async function loadEditor() {
+  Admin.editorLoaded = loadEditorPackages();
+  return Admin.editorLoaded;
+}
+
+async function loadEditorPackages() {
   const select = document.getElementById("editor-package");
   try {
     const categories = await Zhiku.api("GET", "/api/admin/categories");
@@ -229,9 +250,19 @@ function renderEditor(table) {
   html += template.map((spec) => fieldInput(spec, latest.fields[spec.key])).join("");
   document.getElementById("editor-fields").innerHTML = html;
   document.getElementById("editor-error").className = "hidden";
+  const related = table ? table.related : [];
+  document.getElementById("e-related").value = related.map((r) => r.code).join(" ");
+  document.getElementById("e-related-titles").innerHTML = related.map((r) =>
+    `<a href="#" class="open-related" data-code="${esc(r.code)}">${esc(r.code)} ${esc(r.title)}</a>`).join("；");
+  // The open draft's own note can be amended; a new draft starts with an empty one.
+  document.getElementById("e-note").value = table && latest.state === "draft" ? latest.note : "";
   const allowed = table ? table.allowed_actions : ["edit"];
   document.getElementById("editor-save").disabled = !allowed.includes("edit");
   document.getElementById("editor-submit").disabled = isNew || !allowed.includes("submit");
+  document.getElementById("editor-withdraw").classList.toggle("hidden", !allowed.includes("withdraw"));
+  document.getElementById("editor-archive").classList.toggle("hidden",
+    !(allowed.includes("archive") && Zhiku.can("archive")));
+  renderHistory(table);
   const form = document.getElementById("editor-form");
   form.classList.remove("hidden");
   form.scrollIntoView({ block: "start" });
@@ -239,8 +270,22 @@ function renderEditor(table) {
 
 async function openTable(code) {
   try {
-    renderEditor(await Zhiku.api("GET", `/api/admin/tables/${encodeURIComponent(code)}`));
+    const table = await Zhiku.api("GET", `/api/admin/tables/${encodeURIComponent(code)}`);
+    if (Admin.editorLoaded) await Admin.editorLoaded;
+    // The package selector and its list follow the table opened (from a queue, a hit test…).
+    const select = document.getElementById("editor-package");
+    const path = `${table.category}/${table.package}`;
+    if (select.value !== path && [...select.options].some((o) => o.value === path)) {
+      select.value = path;
+      await loadPackage();
+    }
+    renderEditor(table);
   } catch (error) { fail(error); }
+}
+
+function openInEditor(code) {
+  showTab("editor");
+  openTable(code);
 }
 
 function editorValues() {
@@ -255,7 +300,22 @@ function editorValues() {
     questions: lines("e-questions"),
     tags: document.getElementById("e-tags").value.split(/\s+/).filter(Boolean),
     fields: fields,
+    note: document.getElementById("e-note").value.trim(),
   };
+}
+
+function contentChanged(table, values) {
+  const latest = table.latest;
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  const fields = Object.fromEntries(Object.entries(values.fields).filter(([, v]) => (Array.isArray(v) ? v.length : String(v).trim())));
+  const before = Object.fromEntries(Object.entries(latest.fields).filter(([, v]) => (Array.isArray(v) ? v.length : String(v).trim())));
+  const trimmed = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Array.isArray(v) ? v : String(v).trim()]));
+  return !(values.title.trim() === latest.title && same(values.questions, latest.questions) &&
+    same(values.tags, latest.tags) && same(trimmed(fields), trimmed(before)));
+}
+
+function relatedCodes() {
+  return document.getElementById("e-related").value.split(/[\s,，、]+/).filter(Boolean);
 }
 
 // Metadata edits (audience, validity) that differ from the table as loaded.
@@ -269,6 +329,8 @@ function metaChanges(table) {
     if (until) meta.valid_until = until + "T23:59:59+08:00";
     else meta.clear_valid_until = true;
   }
+  const related = relatedCodes();
+  if (related.join(" ") !== table.related.map((r) => r.code).join(" ")) meta.related = related;
   return meta;
 }
 
@@ -286,12 +348,25 @@ async function saveDraft(event) {
         audience: document.getElementById("e-audience").value,
         valid_until: document.getElementById("e-until").value
           ? document.getElementById("e-until").value + "T23:59:59+08:00" : null,
+        related: relatedCodes(),
       });
     } else {
       const code = encodeURIComponent(Admin.editing.code);
       const meta = metaChanges(Admin.editing);
-      if (Object.keys(meta).length) await Zhiku.api("PATCH", `/api/admin/tables/${code}`, meta);
-      table = await Zhiku.api("PUT", `/api/admin/tables/${code}/draft`, { ...values, replace_fields: true });
+      if (Object.keys(meta).length) table = await Zhiku.api("PATCH", `/api/admin/tables/${code}`, meta);
+      // Metadata alone (related tables, audience, validity) needs no new draft revision.
+      const latest = Admin.editing.latest;
+      const noteChanged = latest.state === "draft" && values.note !== latest.note;
+      if (contentChanged(Admin.editing, values) || noteChanged) {
+        table = await Zhiku.api("PUT", `/api/admin/tables/${code}/draft`, { ...values, replace_fields: true });
+      } else if (table) {
+        renderEditor(table);
+        message("ok", `${esc(table.code)} 的关联知识、可见范围或有效期已保存（立即生效，内容未变，无需审核）。`);
+        return;
+      } else {
+        message("info", "没有改动，无需保存。");
+        return;
+      }
     }
     renderEditor(table);
     loadPackage();
@@ -311,6 +386,88 @@ async function submitDraft() {
         result.duplicates.map((d) => `${esc(d.code)} ${esc(d.title)}`).join("；");
     }
     message(result.duplicates.length ? "warn" : "ok", html);
+  } catch (error) { fail(error, document.getElementById("editor-error")); }
+}
+
+async function withdrawDraft() {
+  const code = Admin.editing.code;
+  try {
+    const result = await Zhiku.api("POST", `/api/admin/tables/${encodeURIComponent(code)}/withdraw`, { comment: "" });
+    await openTable(code);
+    loadPackage();
+    message("ok", `${esc(code)} r${result.revision} 已撤回，可以继续修改。`);
+  } catch (error) { fail(error, document.getElementById("editor-error")); }
+}
+
+async function archiveTable() {
+  const code = Admin.editing.code;
+  const comment = window.prompt(`归档后 ${code} 对客户和坐席都不再可见（历史版本保留，可回滚）。请填写归档原因：`);
+  if (comment === null) return;
+  try {
+    await Zhiku.api("POST", `/api/admin/tables/${encodeURIComponent(code)}/archive`, { comment: comment });
+    await openTable(code);
+    loadPackage();
+    message("ok", `${esc(code)} 已归档下线。`);
+  } catch (error) { fail(error, document.getElementById("editor-error")); }
+}
+
+function renderHistory(table) {
+  const box = document.getElementById("editor-history");
+  document.getElementById("editor-revision").classList.add("hidden");
+  if (!table) {
+    box.innerHTML = '<tr><td class="muted">保存后开始记录版本。</td></tr>';
+    return;
+  }
+  const canRollback = table.allowed_actions.includes("rollback") && Zhiku.can("rollback");
+  box.innerHTML = "<tr><th>版本</th><th>状态</th><th>标题</th><th>作者</th><th>时间</th><th>修改说明</th><th>审核</th><th></th></tr>" +
+    table.revisions.map((r) => {
+      const live = r.number === table.live_revision;
+      const when = r.state === "scheduled" && r.publish_at ? `定时 ${localTime(r.publish_at)}` : localTime(r.published_at || r.created_at);
+      const rollback = canRollback && !live && (r.state === "published" || r.state === "archived")
+        ? `<button type="button" class="small rollback" data-number="${r.number}">回滚到此版本</button>` : "";
+      return `<tr class="revision-row" data-number="${r.number}"><td>r${r.number}${live ? ' <span class="badge fresh">线上</span>' : ""}</td>
+        <td>${esc(STATE_NAMES[r.state] || r.state)}</td><td>${esc(r.title)}</td><td>${esc(r.author)}</td><td>${esc(when)}</td>
+        <td>${esc(r.note) || '<span class="muted">—</span>'}</td>
+        <td>${r.reviewed_by ? esc(r.reviewed_by) : ""}${r.review_comment ? `：${esc(r.review_comment)}` : ""}</td>
+        <td class="actions"><button type="button" class="small view-revision" data-number="${r.number}">查看</button>
+          ${table.live_revision && !live ? `<button type="button" class="small diff-revision" data-number="${r.number}">与线上对比</button>` : ""}
+          ${rollback}</td></tr>`;
+    }).join("");
+}
+
+async function viewRevision(number, withDiff) {
+  const code = Admin.editing.code;
+  const box = document.getElementById("editor-revision");
+  try {
+    let html;
+    if (withDiff) {
+      const live = Admin.editing.live_revision;
+      const [a, b] = number < live ? [number, live] : [live, number];
+      const data = await Zhiku.api("GET", `/api/admin/tables/${encodeURIComponent(code)}/diff?a=${a}&b=${b}`);
+      html = `<h3>r${a} → r${b} 的改动</h3>` + diffHtml(data.changes);
+    } else {
+      const r = await Zhiku.api("GET", `/api/admin/tables/${encodeURIComponent(code)}/revisions/${number}`);
+      const labels = Object.fromEntries(Admin.editing.template.map((f) => [f.key, f.label]));
+      html = `<h3>r${r.number} · ${esc(r.title)}</h3><p class="meta">${esc(STATE_NAMES[r.state] || r.state)} · ${esc(r.author)} · ${esc(localTime(r.created_at))}</p>` +
+        `<div class="field-label">相似问法</div><div class="diff">${esc(r.questions.join("\n"))}</div>` +
+        Object.entries(r.fields).map(([k, v]) =>
+          `<div class="field-label">${esc(labels[k] || k)}</div><div class="diff">${esc(Array.isArray(v) ? v.join("\n") : v)}</div>`).join("");
+    }
+    box.innerHTML = html;
+    box.classList.remove("hidden");
+    box.scrollIntoView({ block: "nearest" });
+  } catch (error) { fail(error, document.getElementById("editor-error")); }
+}
+
+async function rollbackTo(number) {
+  const code = Admin.editing.code;
+  const note = window.prompt(`以 r${number} 的内容新建一份草稿（审核通过后才上线）。回滚原因：`, `回滚到 r${number}`);
+  if (note === null) return;
+  try {
+    const result = await Zhiku.api("POST", `/api/admin/tables/${encodeURIComponent(code)}/rollback`, { to: number, note: note });
+    await openTable(code);
+    loadPackage();
+    message("ok", `已从 r${number} 新建草稿 r${result.revision}；提交审核并通过后上线。`);
   } catch (error) { fail(error, document.getElementById("editor-error")); }
 }
 
@@ -357,19 +514,31 @@ async function runHitTest(event) {
   const q = document.getElementById("hittest-q").value.trim();
   const out = document.getElementById("hittest-result");
   if (!q) return;
-  const params = new URLSearchParams({ q: q, channel: document.getElementById("hittest-channel").value });
+  const params = new URLSearchParams({
+    q: q,
+    channel: document.getElementById("hittest-channel").value,
+    mode: document.getElementById("hittest-mode").value,
+    k: document.getElementById("hittest-k").value || "10",
+  });
+  const threshold = document.getElementById("hittest-threshold").value;
+  if (threshold !== "") params.set("threshold", threshold);
   try {
     const data = await Zhiku.api("GET", "/api/admin/hit-test?" + params.toString());
     const num = (v, digits) => (typeof v === "number" ? v.toFixed(digits) : "—");
     const rank = (v) => (typeof v === "number" ? `#${v}` : "—");
-    out.innerHTML = `<p class="meta">${data.abstained ? '<span class="badge expired">无把握答案</span> ' : ""}` +
-      `用时 ${data.took_ms.toFixed(0)} ms · 渠道规则过滤 ${data.filtered} 条 · 模式 ${esc(data.mode)}</p>` +
+    const pct = (v) => `${(v * 100).toFixed(0)}%`;
+    const custom = data.threshold !== data.default_threshold;
+    out.innerHTML = `<p class="meta" id="hittest-summary">${data.abstained ? '<span class="badge expired">无把握答案</span> ' : '<span class="badge fresh">有把握答案</span> '}` +
+      `阈值 ${pct(data.threshold)}${custom ? `（默认 ${pct(data.default_threshold)}）` : "（默认）"} · ` +
+      `用时 ${data.took_ms.toFixed(0)} ms · 渠道规则过滤 ${data.filtered} 条 · 模式 ${esc(data.mode)} · 前 ${data.suggestions.length} 条</p>` +
       '<table class="list" id="hittest-table"><tr><th>#</th><th>知识</th><th>置信度</th><th>BM25</th><th>词法排名</th>' +
-      "<th>向量</th><th>向量排名</th><th>融合</th><th>匹配字段</th></tr>" +
-      data.suggestions.map((s, i) => `<tr><td>${i + 1}</td><td>${esc(s.code)} ${esc(s.title)}<div class="meta">${esc(s.path.slice(0, 2).join(" › "))}</div></td>
-        <td>${(s.confidence * 100).toFixed(0)}%</td><td>${num(s.scores.bm25, 2)}</td><td>${rank(s.scores.lexical_rank)}</td>
+      "<th>向量</th><th>向量排名</th><th>融合</th><th>匹配字段</th><th></th></tr>" +
+      data.suggestions.map((s, i) => `<tr class="${s.confidence < data.threshold ? "below" : ""}" data-code="${esc(s.code)}"><td>${i + 1}</td>
+        <td>${esc(s.code)} ${esc(s.title)}<div class="meta">${esc(s.path.slice(0, 2).join(" › "))}</div></td>
+        <td>${pct(s.confidence)}${s.confidence < data.threshold ? '<div class="meta">低于阈值</div>' : ""}</td><td>${num(s.scores.bm25, 2)}</td><td>${rank(s.scores.lexical_rank)}</td>
         <td>${num(s.scores.dense, 3)}</td><td>${rank(s.scores.dense_rank)}</td><td>${num(s.scores.fused, 3)}</td>
-        <td>${s.match ? `${esc(s.match.label)}：${s.match.html}` : "—"}</td></tr>`).join("") + "</table>";
+        <td>${s.match ? `${esc(s.match.label)}：${s.match.html}` : "—"}</td>
+        <td><button type="button" class="small hittest-open" data-code="${esc(s.code)}">打开修改</button></td></tr>`).join("") + "</table>";
   } catch (error) { fail(error); }
 }
 
@@ -405,7 +574,8 @@ const ACTION_NAMES = {
   create: "新建", revise: "新版本", edit: "编辑", submit: "提交审核", approve: "通过", reject: "驳回",
   publish: "发布", archive: "归档", withdraw: "撤回", rollback: "回滚", verify: "核实", flag: "标记",
   "flag-resolve": "处理标记", expire: "过期", unexpire: "恢复有效", update: "修改", link: "关联", move: "移动",
-  replace: "替换",
+  replace: "替换", delete: "删除", golden: "加入黄金集", assign: "指派", reply: "回复客户", note: "内部备注",
+  status: "改状态",
 };
 
 async function loadAudit(event) {
@@ -439,10 +609,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }));
   document.getElementById("flagged-list").addEventListener("click", (e) => {
     if (e.target.classList.contains("dismiss")) dismiss(e.target);
-    if (e.target.classList.contains("edit-flagged")) {
-      showTab("editor");
-      openTable(e.target.dataset.code);
-    }
+    if (e.target.classList.contains("edit-flagged")) openInEditor(e.target.dataset.code);
   });
   document.getElementById("editor-package").addEventListener("change", () => {
     document.getElementById("editor-form").classList.add("hidden");
@@ -459,6 +626,23 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   document.getElementById("editor-form").addEventListener("submit", saveDraft);
   document.getElementById("editor-submit").addEventListener("click", submitDraft);
+  document.getElementById("editor-withdraw").addEventListener("click", withdrawDraft);
+  document.getElementById("editor-archive").addEventListener("click", archiveTable);
+  document.getElementById("editor-history").addEventListener("click", (e) => {
+    const number = Number(e.target.dataset.number);
+    if (e.target.classList.contains("view-revision")) viewRevision(number, false);
+    if (e.target.classList.contains("diff-revision")) viewRevision(number, true);
+    if (e.target.classList.contains("rollback")) rollbackTo(number);
+  });
+  document.getElementById("e-related-titles").addEventListener("click", (e) => {
+    if (e.target.classList.contains("open-related")) {
+      e.preventDefault();
+      openTable(e.target.dataset.code);
+    }
+  });
+  document.getElementById("hittest-result").addEventListener("click", (e) => {
+    if (e.target.classList.contains("hittest-open")) openInEditor(e.target.dataset.code);
+  });
   document.getElementById("import-form").addEventListener("submit", runImport);
   document.getElementById("export-button").addEventListener("click", runExport);
   document.getElementById("hittest-form").addEventListener("submit", runHitTest);
@@ -467,13 +651,25 @@ document.addEventListener("DOMContentLoaded", () => {
 
   Zhiku.onLogin((me) => {
     document.getElementById("need-login").classList.add("hidden");
-    if (!Zhiku.can("view_queues")) {
+    const handles = Zhiku.can("handle_requests");
+    if (!Zhiku.can("view_queues") && !handles) {
       const status = document.getElementById("login-status");
       status.className = "notice warn";
       status.innerHTML = `${esc(me.display_name)} 是${esc(ROLE_NAMES[me.role] || me.role)}，没有管理台权限；请用编辑、审核员或管理员的令牌登录。`;
       return;
     }
     document.getElementById("admin-app").classList.remove("hidden");
+    // Customers' requests hold contact details: only those who handle them see the tab;
+    // an agent sees nothing else here.
+    document.querySelectorAll(".tabs button").forEach((b) => {
+      const requests = b.dataset.tab === "requests";
+      b.classList.toggle("hidden", requests ? !handles : !Zhiku.can("view_queues"));
+    });
+    if (handles) countRequests();
+    if (!Zhiku.can("view_queues")) {
+      showTab("requests");
+      return;
+    }
     showTab(Zhiku.can("review") ? "review" : "editor");
     // Fill the other counters without switching tabs.
     ["expiring", "expired", "flagged"].forEach((name) =>

@@ -7,6 +7,7 @@ const ZhikuCharts = (() => {
   const NS = "http://www.w3.org/2000/svg";
   const W = 640;
   const PAD = { top: 14, right: 16, bottom: 30, left: 44 };
+  const LEGEND_ROW = 22;
   const COLORS = { blue: "#1f5fbf", red: "#c62828", green: "#1a7f37", amber: "#9a6700", grey: "#57606a" };
 
   function el(name, attrs, text) {
@@ -41,11 +42,12 @@ const ZhikuCharts = (() => {
     }
   }
 
-  function yAxis(root, height, axis, format) {
-    const inner = height - PAD.top - PAD.bottom;
+  function yAxis(root, height, axis, format, top) {
+    const padTop = top === undefined ? PAD.top : top;
+    const inner = height - padTop - PAD.bottom;
     for (let i = 0; i <= axis.intervals; i += 1) {
       const value = (axis.max * i) / axis.intervals;
-      const y = PAD.top + inner - (inner * i) / axis.intervals;
+      const y = padTop + inner - (inner * i) / axis.intervals;
       root.appendChild(el("line", { x1: PAD.left, x2: W - PAD.right, y1: y, y2: y, class: "grid" }));
       root.appendChild(el("text", { x: PAD.left - 6, y: y + 4, "text-anchor": "end", class: "tick" }, format(value)));
     }
@@ -94,14 +96,18 @@ const ZhikuCharts = (() => {
     const labels = series.length ? series[0].points.map((p) => p.label) : [];
     if (!labels.length) return empty(container);
     const root = svg(container, o.height, o.label);
-    yAxis(root, o.height, { max: 1, intervals: 4 }, percent);
-    const inner = o.height - PAD.top - PAD.bottom;
+    // The legend gets a row of its own above the plot: drawn inside the top padding, its text
+    // was cut off at the top of the chart and collided with the 100% line.
+    const top = LEGEND_ROW + PAD.top;
+    yAxis(root, o.height, { max: 1, intervals: 4 }, percent, top);
+    const inner = o.height - top - PAD.bottom;
     const step = labels.length > 1 ? (W - PAD.left - PAD.right) / (labels.length - 1) : 0;
     const xOf = (i) => (labels.length > 1 ? PAD.left + step * i : (PAD.left + W - PAD.right) / 2);
-    const yOf = (v) => PAD.top + inner - inner * v;
+    const yOf = (v) => top + inner - inner * v;
+    let legendX = PAD.left;
     const lineLayer = root.appendChild(el("g"));
     const dotLayer = root.appendChild(el("g"));
-    series.forEach((s, n) => {
+    series.forEach((s) => {
       // A day without searches (or votes) has no rate: the line breaks there.
       let d = "";
       let open = false;
@@ -114,9 +120,11 @@ const ZhikuCharts = (() => {
         dotLayer.appendChild(dot);
       });
       if (d) lineLayer.appendChild(el("path", { d: d, fill: "none", stroke: s.color, "stroke-width": 2, class: "line" }));
-      const lx = PAD.left + 8 + n * 120;
-      root.appendChild(el("rect", { x: lx, y: 2, width: 12, height: 4, fill: s.color }));
-      root.appendChild(el("text", { x: lx + 16, y: 8, class: "legend" }, s.name));
+      const mark = el("rect", { x: legendX, y: LEGEND_ROW / 2 - 1, width: 14, height: 4, fill: s.color, class: "legend-mark" });
+      root.appendChild(mark);
+      const text = el("text", { x: legendX + 20, y: LEGEND_ROW / 2 + 1, "dominant-baseline": "middle", class: "legend" }, s.name);
+      root.appendChild(text);
+      legendX += 20 + (text.getComputedTextLength() || s.name.length * 14) + 24;
     });
     xLabels(root, labels, xOf, o.height);
     return root;

@@ -1,5 +1,5 @@
 // Admin desk, 看板 tab: searches per day, abstention and helpful rates, top queries (with
-// "add to the golden set"), knowledge gaps (draft a table from one, or attach its queries to a
+// "add to the golden set", the answering table chosen and confirmed in a dialog), knowledge gaps (draft a table from one, or attach its queries to a
 // table), stale-but-used tables and usage per table. Uses admin.js's esc/message/fail and
 // charts.js; the figures come from /api/admin/dashboard and /api/admin/usage.
 "use strict";
@@ -60,8 +60,9 @@ function renderTopQueries(rows) {
   document.getElementById("top-queries").innerHTML = rows.length
     ? "<tr><th>问题</th><th>次数</th><th>无答案</th><th>常见答案</th><th></th></tr>" + rows.map((q) =>
       `<tr><td>${esc(q.query)}</td><td>${q.count}</td><td>${q.abstained}</td><td>${q.top_code ? esc(q.top_code) : "—"}</td>
-        <td>${canGolden && q.top_code ? `<button type="button" class="small golden" data-query="${esc(q.query)}"
-          data-code="${esc(q.top_code)}" title="确认这条知识回答了这个问题，用于检索回归测试">加入黄金集</button>` : ""}</td></tr>`).join("")
+        <td>${canGolden ? `<button type="button" class="small golden" data-query="${esc(q.query)}"
+          data-code="${esc(q.top_code || "")}" data-unanswered="${q.abstained === q.count ? "1" : ""}"
+          title="选择回答这个问题的知识，确认后加入黄金集（检索回归测试用）">加入黄金集</button>` : ""}</td></tr>`).join("")
     : "";
 }
 
@@ -176,18 +177,68 @@ async function submitGap(event) {
   } catch (error) { fail(error, document.getElementById("gap-error")); }
 }
 
-async function promoteGolden(button) {
-  try {
-    await Zhiku.api("POST", "/api/admin/golden", { query: button.dataset.query, code: button.dataset.code });
-    button.disabled = true;
-    button.textContent = "已加入";
-    message("ok", `“${esc(button.dataset.query)}” → ${esc(button.dataset.code)} 已加入黄金集（<code>kb golden export</code> 导出评测集）。`);
-  } catch (error) { fail(error); }
+// 加入黄金集 asks which table answers the query, searched inside the dialog, and stores the
+// pair only once that choice is confirmed: the table the query happened to get (or none, for
+// an unanswered query) is shown as a hint, never chosen for the reviewer.
+const Golden = { button: null, choice: null };
+
+function setGoldenChoice(code, title) {
+  Golden.choice = code ? { code: code, title: title || "" } : null;
+  const box = document.getElementById("golden-choice");
+  const confirm = document.getElementById("golden-confirm");
+  confirm.disabled = !Golden.choice;
+  if (!Golden.choice) {
+    box.classList.add("hidden");
+    return;
+  }
+  box.classList.remove("hidden");
+  box.innerHTML = `将加入：“${esc(Golden.button.dataset.query)}” → <strong>${esc(code)}</strong> ${esc(title || "")}`;
+  confirm.textContent = `确认加入 ${code}`;
 }
 
-function openInEditor(code) {
-  showTab("editor");
-  openTable(code);
+async function searchGolden() {
+  const q = document.getElementById("golden-q").value.trim();
+  const box = document.getElementById("golden-candidates");
+  if (!q) return;
+  const params = new URLSearchParams({ q: q, channel: "agent", k: "8" });
+  try {
+    const data = await Zhiku.api("GET", "/api/admin/hit-test?" + params.toString());
+    box.innerHTML = data.suggestions.length
+      ? '<ul class="candidates">' + data.suggestions.map((s) => `<li><label><input type="radio" name="golden-pick"
+          value="${esc(s.code)}" data-title="${esc(s.title)}"> <strong>${esc(s.code)}</strong> ${esc(s.title)}
+          <span class="meta">${esc(s.path.slice(0, 2).join(" › "))} · ${(s.confidence * 100).toFixed(0)}%</span></label></li>`).join("") + "</ul>"
+      : '<p class="muted">没有找到，换个说法搜索，或直接输入知识编号。</p>';
+  } catch (error) { fail(error, document.getElementById("golden-error")); }
+}
+
+function openGolden(button) {
+  Golden.button = button;
+  const dialog = document.getElementById("golden-dialog");
+  document.getElementById("golden-query").textContent = button.dataset.query;
+  document.getElementById("golden-seen").textContent = button.dataset.unanswered
+    ? "这个问题在看板期间没有得到把握答案。"
+    : button.dataset.code ? `检索最常给出 ${button.dataset.code}（不一定正确，请核对）。` : "";
+  document.getElementById("golden-q").value = button.dataset.query;
+  document.getElementById("golden-code").value = "";
+  document.getElementById("golden-candidates").innerHTML = "";
+  document.getElementById("golden-error").className = "hidden";
+  document.getElementById("golden-confirm").textContent = "确认加入";
+  setGoldenChoice(null);
+  dialog.showModal();
+  searchGolden();
+}
+
+async function confirmGolden() {
+  const button = Golden.button;
+  const choice = Golden.choice;
+  if (!choice) return;
+  try {
+    await Zhiku.api("POST", "/api/admin/golden", { query: button.dataset.query, code: choice.code });
+    document.getElementById("golden-dialog").close();
+    button.disabled = true;
+    button.textContent = "已加入";
+    message("ok", `“${esc(button.dataset.query)}” → ${esc(choice.code)} 已加入黄金集（<code>kb golden export</code> 导出评测集）。`);
+  } catch (error) { fail(error, document.getElementById("golden-error")); }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -201,8 +252,26 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("gap-form").addEventListener("submit", submitGap);
   document.getElementById("gap-cancel").addEventListener("click", () => document.getElementById("gap-form").classList.add("hidden"));
   document.getElementById("top-queries").addEventListener("click", (e) => {
-    if (e.target.classList.contains("golden")) promoteGolden(e.target);
+    if (e.target.classList.contains("golden")) openGolden(e.target);
   });
+  document.getElementById("golden-search").addEventListener("click", searchGolden);
+  document.getElementById("golden-q").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault();
+      searchGolden();
+    }
+  });
+  document.getElementById("golden-candidates").addEventListener("change", (e) => {
+    if (e.target.name === "golden-pick") {
+      document.getElementById("golden-code").value = "";
+      setGoldenChoice(e.target.value, e.target.dataset.title);
+    }
+  });
+  document.getElementById("golden-code").addEventListener("input", (e) => {
+    document.querySelectorAll("input[name='golden-pick']").forEach((r) => { r.checked = false; });
+    setGoldenChoice(e.target.value.trim(), "");
+  });
+  document.getElementById("golden-confirm").addEventListener("click", confirmGolden);
   document.getElementById("usage-list").addEventListener("click", (e) => {
     const th = e.target.closest("th.sortable");
     if (th) {

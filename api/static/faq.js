@@ -33,7 +33,18 @@ function escapeHtml(value) {
     .replace(/"/g, "&quot;");
 }
 
+const CONTACT_INPUTS = {
+  question: "contact-question", contact_name: "contact-name", name: "contact-name",
+  contact_phone: "contact-phone", phone: "contact-phone", contact_email: "contact-email",
+  email: "contact-email", contact_wechat: "contact-wechat", wechat: "contact-wechat",
+};
+
 function showContactError(box, problems) {
+  Object.values(CONTACT_INPUTS).forEach((id) => document.getElementById(id).removeAttribute("aria-invalid"));
+  problems.forEach((p) => {
+    const input = document.getElementById(CONTACT_INPUTS[p.field] || "");
+    if (input) input.setAttribute("aria-invalid", "true");
+  });
   const lines = problems.length
     ? [...new Set(problems.map((p) => CONTACT_PROBLEMS[p.field] || "提交的内容有误，请检查后再试。"))]
     : ["暂时无法提交，请稍后再试，或拨打客服热线 10000。"];

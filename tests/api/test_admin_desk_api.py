@@ -50,11 +50,30 @@ def test_change_notes_reach_the_reviewer_and_the_history(client: TestClient, env
             "title": "改号后积分怎么办",
             "fields": {"answer": "积分随号码迁移。"},
             "note": "客户来电高频问题",
+            "related": ["TX-GH-001"],
         },
         headers=editor,
     )
     assert created.status_code == 201
     assert created.json()["latest"]["note"] == "客户来电高频问题"
+    assert created.json()["related"] == [
+        {"code": "TX-GH-001", "title": "改号后原号码是否还会产生话费"}
+    ]
+    # A bad related code refuses the whole creation: nothing half-written.
+    refused = client.post(
+        "/api/admin/tables",
+        json={
+            "package": "通信业务/改号业务",
+            "code": "TX-GH-102",
+            "title": "另一条",
+            "fields": {"answer": "答复"},
+            "related": ["NOPE-9"],
+        },
+        headers=editor,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["problems"][0]["field"] == "related"
+    assert client.get("/api/admin/tables/TX-GH-102", headers=editor).status_code == 404
     client.post("/api/admin/tables/TX-GH-101/submit", headers=editor)
     queue = client.get("/api/admin/queues/review", headers=env.auth("reviewer1")).json()
     assert [(i["code"], i["note"]) for i in queue["items"]] == [("TX-GH-101", "客户来电高频问题")]
