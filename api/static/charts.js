@@ -7,7 +7,7 @@ const ZhikuCharts = (() => {
   const NS = "http://www.w3.org/2000/svg";
   const W = 640;
   const PAD = { top: 14, right: 16, bottom: 30, left: 44 };
-  const LEGEND_ROW = 22;
+  const LEGEND_ROW = 30;
   const COLORS = { blue: "#1f5fbf", red: "#c62828", green: "#1a7f37", amber: "#9a6700", grey: "#57606a" };
 
   function el(name, attrs, text) {
@@ -120,9 +120,9 @@ const ZhikuCharts = (() => {
         dotLayer.appendChild(dot);
       });
       if (d) lineLayer.appendChild(el("path", { d: d, fill: "none", stroke: s.color, "stroke-width": 2, class: "line" }));
-      const mark = el("rect", { x: legendX, y: LEGEND_ROW / 2 - 1, width: 14, height: 4, fill: s.color, class: "legend-mark" });
+      const mark = el("rect", { x: legendX, y: LEGEND_ROW / 2 - 2, width: 14, height: 4, fill: s.color, class: "legend-mark" });
       root.appendChild(mark);
-      const text = el("text", { x: legendX + 20, y: LEGEND_ROW / 2 + 1, "dominant-baseline": "middle", class: "legend" }, s.name);
+      const text = el("text", { x: legendX + 20, y: LEGEND_ROW / 2, "dominant-baseline": "middle", class: "legend" }, s.name);
       root.appendChild(text);
       legendX += 20 + (text.getComputedTextLength() || s.name.length * 14) + 24;
     });

@@ -180,7 +180,7 @@ async function submitGap(event) {
 // 加入黄金集 asks which table answers the query, searched inside the dialog, and stores the
 // pair only once that choice is confirmed: the table the query happened to get (or none, for
 // an unanswered query) is shown as a hint, never chosen for the reviewer.
-const Golden = { button: null, choice: null };
+const Golden = { button: null, choice: null, request: 0 };
 
 function setGoldenChoice(code, title) {
   Golden.choice = code ? { code: code, title: title || "" } : null;
@@ -201,8 +201,12 @@ async function searchGolden() {
   const box = document.getElementById("golden-candidates");
   if (!q) return;
   const params = new URLSearchParams({ q: q, channel: "agent", k: "8" });
+  const ticket = ++Golden.request;
   try {
     const data = await Zhiku.api("GET", "/api/admin/hit-test?" + params.toString());
+    if (ticket !== Golden.request) return;  // a newer search was started meanwhile
+    setGoldenChoice(document.getElementById("golden-code").value.trim(), "");
+    box.dataset.query = q;
     box.innerHTML = data.suggestions.length
       ? '<ul class="candidates">' + data.suggestions.map((s) => `<li><label><input type="radio" name="golden-pick"
           value="${esc(s.code)}" data-title="${esc(s.title)}"> <strong>${esc(s.code)}</strong> ${esc(s.title)}
