@@ -2,7 +2,7 @@
 
 Why a versioned create step and not Alembic (yet): until the first release there is no data
 in the field to migrate, and the schema still moves every week. ``create_schema`` builds every
-table and stamps ``SCHEMA_VERSION``; ``open_database`` refuses a database stamped with another
+table and stamps ``SCHEMA_VERSION`` (upgrading a database whose step to it only adds tables); ``open_database`` refuses a database stamped with another
 version and says how to fix it. Alembic takes over at the first release, starting from this
 version as its baseline.
 """
@@ -22,6 +22,10 @@ from kb.errors import ConfigurationError
 from kb.models import Base, SchemaVersion
 
 SCHEMA_VERSION = 2  # 2: customer handoff requests
+# Versions from which the step to SCHEMA_VERSION only adds tables: ``create_schema`` (kb init)
+# creates them and restamps, so an existing database keeps its data. 1 → 2 added
+# handoff_requests and handoff_messages.
+ADDITIVE_FROM: frozenset[int] = frozenset({1})
 
 
 def make_engine(url: str) -> Engine:
@@ -52,11 +56,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create every table and stamp the schema version (no-op when already current)."""
+    """Create every table and stamp the schema version (no-op when already current).
+
+    A database stamped with a version in :data:`ADDITIVE_FROM` is upgraded in place: the
+    missing tables are created and the stamp moves to :data:`SCHEMA_VERSION`.
+    """
     Base.metadata.create_all(engine)
     with Session(engine) as session, session.begin():
-        if session.scalar(select(SchemaVersion.version)) is None:
+        stamp = session.scalar(select(SchemaVersion))
+        if stamp is None:
             session.add(SchemaVersion(version=SCHEMA_VERSION))
+        elif stamp.version in ADDITIVE_FROM:
+            stamp.version = SCHEMA_VERSION
 
 
 def check_schema(engine: Engine) -> None:

@@ -108,6 +108,13 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
+  // Linked from other pages (an error page's 联系人工客服): open the way to a person at once.
+  if (window.location.hash === "#contact") {
+    revealContact();
+    const target = document.getElementById("contact");
+    if (target) target.scrollIntoView();
+  }
+
   const box = document.getElementById("contact");
   const form = document.getElementById("contact-form");
   const contactButton = document.getElementById("contact-agent");

@@ -213,3 +213,18 @@ def test_a_question_too_long_for_the_url_gets_a_page_not_json(tab: TabMaker) -> 
         assert page.page.locator("#contact").count() == 1
         assert "validation_failed" not in page.page.content()
         page.shot("faq-too-long", full_page=False)
+
+
+def test_an_error_page_still_leads_to_a_person(tab: TabMaker) -> None:
+    page = tab(PHONE)
+    page.allowed.append("status of 404")  # the page asked for does not exist
+    page.goto("/faq/tables/NOPE-404")
+    page.page.wait_for_selector("#error-page")
+    _no_staff_words(page.page.inner_text("body"))
+    page.page.click("#error-page a[href='/faq#contact']")
+    page.page.wait_for_selector("#contact:visible")
+    page.page.click("#contact-agent")
+    page.page.wait_for_selector("#contact-form:not(.hidden)")
+    assert page.page.input_value("#contact-question") == ""
+    assert page.page.locator("#contact-lookup").get_attribute("href") == "/faq/request"
+    page.shot("faq-contact-from-error")

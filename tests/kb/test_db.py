@@ -3,11 +3,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from kb.db import Database, check_schema, make_engine, open_database
+from kb import repository
+from kb.db import SCHEMA_VERSION, Database, check_schema, make_engine, open_database
 from kb.errors import ConfigurationError
-from kb.models import SchemaVersion
+from kb.models import HandoffMessage, HandoffRequest, KnowledgeTable, SchemaVersion
 from tests.factories import make_table
 
 
@@ -22,6 +23,25 @@ def test_open_refuses_other_schema_version(tmp_path) -> None:  # type: ignore[no
         s.execute(update(SchemaVersion).values(version=999))
     with pytest.raises(ConfigurationError, match="schema version is 999"):
         check_schema(make_engine(f"sqlite:///{tmp_path}/x.db"))
+
+
+def test_init_upgrades_a_version_1_database_keeping_its_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path}/x.db"
+    db = open_database(url, create=True)
+    with db.transaction() as s:
+        make_table(s)
+        s.execute(update(SchemaVersion).values(version=1))
+    for table in (HandoffMessage.__table__, HandoffRequest.__table__):
+        table.drop(db.engine)  # type: ignore[attr-defined]
+    db.dispose()
+    with pytest.raises(ConfigurationError, match="schema version is 1, this Zhiku needs 2"):
+        open_database(url)
+    upgraded = open_database(url, create=True)  # what `kb init` does
+    with upgraded.session() as s:
+        assert s.scalar(select(SchemaVersion.version)) == SCHEMA_VERSION == 2
+        assert repository.count(s, KnowledgeTable) == 1
+        assert repository.count(s, HandoffRequest) == 0
+    upgraded.dispose()
 
 
 def test_datetimes_come_back_aware_utc(db: Database) -> None:
