@@ -29,7 +29,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kb import audit, feedback, repository, users
+from kb import audit, feedback, portal, repository, users
 from kb.clock import utcnow
 from kb.contact import Contact, check_contact, masked
 from kb.errors import Conflict, NotFound, Problem, ValidationFailed
@@ -129,14 +129,19 @@ def _new_token() -> str:
     return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LENGTH))
 
 
-def _shown(session: Session, codes: Sequence[str]) -> list[dict[str, str]]:
-    """The answers shown, with their titles as stored (codes that do not exist are dropped)."""
+def _shown(session: Session, codes: Sequence[str], now: datetime) -> list[dict[str, str]]:
+    """The answers shown, with their titles as stored.
+
+    Only what the portal could have shown is kept (unknown, internal, unpublished or expired
+    codes are dropped): the record says what the customer saw, not what a client claims.
+    """
     wanted = list(dict.fromkeys(c for c in codes if isinstance(c, str) and c))
     if len(wanted) > MAX_SHOWN:
         raise ValidationFailed.one(
             f"at most {MAX_SHOWN} shown answers", field="shown", value=len(wanted)
         )
-    found = repository.tables_by_codes(session, wanted)
+    public = portal.visible_codes(session, wanted, now)
+    found = repository.tables_by_codes(session, [c for c in wanted if c in public])
     return [{"code": c, "title": found[c].title} for c in wanted if c in found]
 
 
@@ -168,7 +173,8 @@ def create_request(session: Session, new: NewRequest) -> Created:
         )
     if problems:
         raise ValidationFailed("The request cannot be sent.", problems=problems)
-    shown = _shown(session, new.shown)
+    now = utcnow()
+    shown = _shown(session, new.shown, now)
     if new.abstained is not None:
         abstained = new.abstained
     elif logged is not None:
@@ -176,7 +182,6 @@ def create_request(session: Session, new: NewRequest) -> Created:
     else:
         abstained = not shown
     token = _new_token()
-    now = utcnow()
     request = HandoffRequest(
         token_hash=users.hash_token(token),
         question=question,

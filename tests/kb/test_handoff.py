@@ -11,7 +11,7 @@ from kb.clock import frozen
 from kb.contact import Contact
 from kb.db import Database
 from kb.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from kb.models import Feedback, HandoffStatus, User
+from kb.models import Audience, Feedback, HandoffStatus, User
 from kb.users import create_user
 from tests.factories import make_package, make_table
 
@@ -23,6 +23,9 @@ def crew(session: Session) -> dict[str, User]:
     package = make_package(session)
     make_table(session, package)
     make_table(session, package, code="TX-GH-002", title="改号需要带什么材料")
+    make_table(
+        session, package, code="TX-GH-009", title="内部：计费争议", audience=Audience.INTERNAL
+    )
     specs = [("agent1", "agent"), ("editor1", "editor"), ("reviewer1", "reviewer")]
     specs += [("admin1", "admin"), ("agent2", "agent")]
     return {name: create_user(session, name, role) for name, role in specs}
@@ -32,7 +35,7 @@ def _ask(session: Session, **overrides: object) -> handoff.Created:
     values: dict[str, object] = {
         "question": " 改号以后旧号码的积分怎么办 ",
         "contact": Contact(name="王先生", phone="138-1234-5678"),
-        "shown": ["TX-GH-001", "NOPE-1"],
+        "shown": ["TX-GH-001", "NOPE-1", "TX-GH-009"],
         "abstained": True,
     }
     values.update(overrides)
@@ -51,7 +54,8 @@ def test_a_request_keeps_question_what_was_shown_and_contact(
         True,
         "web",
     )
-    # Unknown codes are dropped; titles come from the database, not from the customer.
+    # Codes the portal never shows (unknown, internal) are dropped; titles come from the
+    # database, not from the customer.
     assert request.shown == [{"code": "TX-GH-001", "title": "改号后原号码是否还会产生话费"}]
     assert (request.contact_name, request.contact_phone, request.contact_email) == (
         "王先生",
