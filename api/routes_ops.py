@@ -195,10 +195,15 @@ def hit_test(
     )
     calibrated = float(getattr(result, "threshold", 0.0))
     used = calibrated if threshold is None else threshold
-    # The same rule as the search's own: abstain when nothing is at least this confident.
-    abstained = not out.suggestions or out.suggestions[0].confidence < used
+    # Without a threshold of its own the search's verdict stands; with one, the search's rule
+    # (abstain when its first suggestion is less confident than that) at the threshold given.
+    abstained = (
+        out.abstained
+        if threshold is None
+        else not out.suggestions or out.suggestions[0].confidence < used
+    )
     return schemas.HitTestOut(
-        **out.model_dump(exclude={"abstained"}),
+        **out.model_dump(exclude={"abstained", "threshold"}),
         abstained=abstained,
         threshold=used,
         default_threshold=calibrated,

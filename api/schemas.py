@@ -587,5 +587,6 @@ class ImportOut(BaseModel):
 
 class HitTestOut(SearchOut):
     explain: dict[str, Any] = Field(default_factory=dict)
-    threshold: float = Field(description="Confidence below which the search abstains")
-    default_threshold: float = Field(description="The channel's calibrated threshold")
+    default_threshold: float = Field(
+        description="The channel's calibrated threshold (`threshold` is the one applied)"
+    )

@@ -38,7 +38,13 @@ CHROMIUM_ARGS = [
 ]
 SHOTS = ROOT / "screenshots"
 DEMO = ROOT / "content" / "demo"
-ACCOUNTS = {"agent1": "agent", "agent2": "agent", "editor1": "editor", "reviewer1": "reviewer"}
+ACCOUNTS = {
+    "agent1": "agent",
+    "agent2": "agent",
+    "editor1": "editor",
+    "reviewer1": "reviewer",
+    "admin1": "admin",
+}
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -157,3 +163,24 @@ def tab(browser: Any, server: Server) -> Iterator[Callable[..., Tab]]:
     for context in contexts:
         context.close()
     assert [e for t in tabs for e in t.unexpected_errors()] == []
+
+
+def auth(server: Server, name: str) -> dict[str, str]:
+    """Headers for an API call as ``name`` (one of :data:`ACCOUNTS`)."""
+    return {"Authorization": f"Bearer {server.tokens[name]}"}
+
+
+def shot_sized(tab: Tab, name: str, *, full_page: bool = True) -> None:
+    """screenshots/NAME-{desktop,phone}.png; ``full_page=False``: only what the screen shows."""
+    size = tab.page.viewport_size or DESKTOP
+    kind = "phone" if size["width"] == PHONE["width"] else "desktop"
+    SHOTS.mkdir(exist_ok=True)
+    tab.page.screenshot(path=str(SHOTS / f"{name}-{kind}.png"), full_page=full_page)
+
+
+def top(tab: Tab, selector: str) -> float:
+    """The y of the element's top edge in the page (0 = the top of the document)."""
+    box = tab.page.locator(selector).first.bounding_box()
+    assert box is not None, f"{selector} is not rendered"
+    scrolled: float = tab.page.evaluate("window.scrollY")
+    return float(box["y"]) + scrolled

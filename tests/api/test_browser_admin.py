@@ -4,38 +4,17 @@ hit testing with its controls, the golden set chosen in a dialog, and the 看板
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.api.browser_support import (
-    DESKTOP,
-    PHONE,
-    Server,
-    Tab,
-    TabMaker,
-    launch_chromium,
-    serve_demo,
-    tab_maker,
-)
+from tests.api.browsing import DESKTOP, PHONE, Server, Tab, auth
+from tests.api.browsing import shot_sized as shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from serve_demo(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def browser(server: Server) -> Iterator[Any]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def tab(browser: Any, server: Server) -> Iterator[TabMaker]:
-    yield from tab_maker(browser, server)
+TabMaker = Callable[..., Tab]
 
 
 def _desk(tab: TabMaker, server: Server, user: str, viewport: dict[str, int] = DESKTOP) -> Tab:
@@ -64,7 +43,7 @@ def _message(desk: Tab, text: str) -> None:
 
 def _api(desk: Tab, server: Server, method: str, path: str, user: str, **data: Any) -> Any:
     call = getattr(desk.page.request, method)
-    kwargs: dict[str, Any] = {"headers": server.auth(user)}
+    kwargs: dict[str, Any] = {"headers": auth(server, user)}
     if data:
         kwargs["data"] = data
     response = call(server.url + path, **kwargs)
@@ -83,7 +62,7 @@ def test_reviewer_reads_the_change_note_and_schedules_the_approval(
     _message(editor, "草稿已保存")
     editor.page.click("#editor-submit")
     _message(editor, "已提交审核")
-    editor.shot("admin-editor-note")
+    shot(editor, "admin-editor-note")
 
     for viewport in (PHONE, DESKTOP):
         reviewer = _desk(tab, server, "reviewer1", viewport)
@@ -92,14 +71,14 @@ def test_reviewer_reads_the_change_note_and_schedules_the_approval(
         reviewer.page.wait_for_selector("#review-detail:not(.hidden)")
         assert reviewer.page.inner_text("#review-note") == "按 12 月新规更新答复"
         assert "无修改说明" not in reviewer.page.inner_text("#review-meta")
-        reviewer.shot("admin-review-note")
+        shot(reviewer, "admin-review-note")
     reviewer.page.fill("#review-publish-at", "2030-01-02T09:30")
     reviewer.page.click("#review-approve")
     _message(reviewer, "自动发布")
-    reviewer.shot("admin-review-scheduled")
+    shot(reviewer, "admin-review-scheduled")
     table = _api(reviewer, server, "get", "/api/admin/tables/TX-GH-002", "reviewer1")
     assert table["state"] == "scheduled" and table["live_revision"] == 1
-    assert table["latest"]["publish_at"].startswith("2030-01-02T09:30")
+    assert table["latest"]["publish_at"].startswith("2030-01-02T01:30")  # 09:30 in Shanghai
 
     _open_table(reviewer, "通信业务/改号业务", "TX-GH-002")
     history = reviewer.page.locator("#editor-history .revision-row")
@@ -125,7 +104,7 @@ def test_history_rollback_withdraw_and_archive(tab: TabMaker, server: Server) ->
     rows.nth(1).locator(".view-revision").click()
     editor.page.wait_for_selector("#editor-revision:not(.hidden)")
     assert before.splitlines()[0] in editor.page.inner_text("#editor-revision")
-    editor.shot("admin-history")
+    shot(editor, "admin-history")
     editor.page.once("dialog", lambda dialog: dialog.accept("新写法不对，恢复原文"))
     rows.nth(1).locator(".rollback").click()
     _message(editor, "已从 r1 新建草稿 r3")
@@ -151,7 +130,7 @@ def test_history_rollback_withdraw_and_archive(tab: TabMaker, server: Server) ->
     _message(reviewer, "已归档下线")
     archived = _api(reviewer, server, "get", "/api/admin/tables/DS-THH-004", "reviewer1")
     assert (archived["state"], archived["live_revision"]) == ("archived", None)
-    reviewer.shot("admin-archived")
+    shot(reviewer, "admin-archived")
 
 
 def test_a_flagged_table_opens_in_its_package_and_gets_related_tables(
@@ -185,7 +164,7 @@ def test_a_flagged_table_opens_in_its_package_and_gets_related_tables(
     related = _api(reviewer, server, "get", "/api/admin/tables/YH-XYK-001", "reviewer1")["related"]
     assert [r["code"] for r in related] == ["YH-XYK-002", "YH-XYK-003"]
     assert "YH-XYK-002" in reviewer.page.inner_text("#e-related-titles")
-    reviewer.shot("admin-flagged-related")
+    shot(reviewer, "admin-flagged-related")
 
 
 def test_categories_and_packages_are_created_edited_and_only_empty_ones_deleted(
@@ -218,7 +197,7 @@ def test_categories_and_packages_are_created_edited_and_only_empty_ones_deleted(
     admin.page.wait_for_selector("#admin-message.error")
     refusal = admin.page.inner_text("#admin-message")
     assert "Package 通信业务/改号业务 still holds" in refusal and "only an empty package" in refusal
-    admin.shot("admin-hierarchy-refused")
+    shot(admin, "admin-hierarchy-refused")
 
     admin.page.click(".edit-package[data-path='通信业务/改号业务']")
     admin.page.wait_for_function(
@@ -240,12 +219,12 @@ def test_categories_and_packages_are_created_edited_and_only_empty_ones_deleted(
     admin.page.click(".delete-category[data-name='测试大类']")
     _message(admin, "大类 测试大类 已删除")
     admin.page.wait_for_selector(".category-card[data-category='测试大类']", state="detached")
-    admin.shot("admin-hierarchy")
+    shot(admin, "admin-hierarchy")
 
     phone = _desk(tab, server, "admin1", PHONE)
     phone.page.click(".tabs button[data-tab='hierarchy']")
     phone.page.wait_for_selector(".category-card")
-    phone.shot("admin-hierarchy")
+    shot(phone, "admin-hierarchy")
 
 
 def test_hit_test_controls_and_a_click_to_fix_the_entry(tab: TabMaker, server: Server) -> None:
@@ -262,7 +241,7 @@ def test_hit_test_controls_and_a_click_to_fix_the_entry(tab: TabMaker, server: S
     assert "阈值 99%（默认" in summary and "模式 bm25" in summary and "前 3 条" in summary
     rows = desk.page.locator("#hittest-table tr[data-code]")
     assert rows.count() == 3
-    desk.shot("admin-hit-test-controls")
+    shot(desk, "admin-hit-test-controls")
 
     desk.page.fill("#hittest-threshold", "")
     desk.page.click("#hittest-button")
@@ -277,7 +256,7 @@ def test_hit_test_controls_and_a_click_to_fix_the_entry(tab: TabMaker, server: S
         f"document.querySelector('#editor-heading').textContent.startsWith('{code}')"
     )
     assert desk.page.input_value("#editor-package") == "通信业务/改号业务"
-    desk.shot("admin-hit-test-opened")
+    shot(desk, "admin-hit-test-opened")
 
 
 def test_golden_set_asks_which_table_and_confirms(tab: TabMaker, server: Server) -> None:
@@ -296,7 +275,7 @@ def test_golden_set_asks_which_table_and_confirms(tab: TabMaker, server: Server)
     assert desk.page.locator("#golden-candidates input:checked").count() == 0
     assert desk.page.is_disabled("#golden-confirm")
     assert "没有得到把握答案" in desk.page.inner_text("#golden-seen")
-    desk.shot("admin-golden-dialog")
+    shot(desk, "admin-golden-dialog")
     desk.page.click("#golden-cancel")
     assert _api(desk, server, "get", "/api/admin/golden", "reviewer1")["count"] == 0
 
@@ -311,7 +290,7 @@ def test_golden_set_asks_which_table_and_confirms(tab: TabMaker, server: Server)
     pick.check()
     assert desk.page.inner_text("#golden-confirm") == f"确认加入 {chosen}"
     assert chosen is not None and chosen in desk.page.inner_text("#golden-choice")
-    desk.shot("admin-golden-chosen")
+    shot(desk, "admin-golden-chosen")
     desk.page.click("#golden-confirm")
     _message(desk, "已加入黄金集")
     items = _api(desk, server, "get", "/api/admin/golden", "reviewer1")["items"]
@@ -340,4 +319,4 @@ def test_rates_legend_is_drawn_whole_above_the_plot(tab: TabMaker, server: Serve
             assert legend["top"] >= 0, boxes
             assert legend["bottom"] <= boxes["gridTop"], boxes
         assert second["x"] > first["right"], boxes
-        desk.shot("admin-dashboard-rates")
+        shot(desk, "admin-dashboard-rates")

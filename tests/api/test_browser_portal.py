@@ -4,42 +4,20 @@ before the tree, no staff wording, and 联系人工客服 as a real request staf
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
-from tests.api.browser_support import (
-    DESKTOP,
-    PHONE,
-    Server,
-    TabMaker,
-    launch_chromium,
-    serve_demo,
-    tab_maker,
-)
+from tests.api.browsing import DESKTOP, PHONE, Server, Tab, auth, top
+from tests.api.browsing import shot_sized as shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+TabMaker = Callable[..., Tab]
 FOLD = PHONE["height"]
 ANSWERED = "换了新号码以后旧号还扣钱吗"
 UNANSWERED = "我家的猫不吃饭怎么办"
 STAFF_WORDS = ("标准答复", "问题描述", "客服工作台", "知识管理", "左侧")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from serve_demo(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def browser(server: Server) -> Iterator[Any]:
-    yield from launch_chromium()
-
-
-@pytest.fixture
-def tab(browser: Any, server: Server) -> Iterator[TabMaker]:
-    yield from tab_maker(browser, server)
 
 
 def _no_staff_words(text: str) -> None:
@@ -50,12 +28,12 @@ def test_on_a_phone_results_come_first_and_the_answer_is_above_the_fold(tab: Tab
     phone = tab(PHONE)
     phone.goto(f"/faq?q={ANSWERED}")
     phone.page.wait_for_selector(".faq-hit")
-    answer_top = phone.top(".faq-hit .answer")
+    answer_top = top(phone, ".faq-hit .answer")
     assert answer_top < FOLD * 0.6, answer_top  # the answer starts in the upper part of the screen
-    assert phone.top("#faq-tree") > phone.top(".faq-hit")  # the tree comes after the results
+    assert top(phone, "#faq-tree") > top(phone, ".faq-hit")  # the tree comes after the results
     _no_staff_words(phone.page.inner_text("body"))
     assert phone.page.locator("header a[href='/agent'], header a[href='/admin']").count() == 0
-    phone.shot("faq-results", full_page=False)
+    shot(phone, "faq-results", full_page=False)
 
     desktop = tab(DESKTOP)
     desktop.goto(f"/faq?q={ANSWERED}")
@@ -65,7 +43,7 @@ def test_on_a_phone_results_come_first_and_the_answer_is_above_the_fold(tab: Tab
     assert tree is not None and results is not None
     assert tree["x"] < results["x"] and abs(tree["y"] - results["y"]) < 2  # tree on the left
     _no_staff_words(desktop.page.inner_text("body"))
-    desktop.shot("faq-results")
+    shot(desktop, "faq-results")
 
 
 def test_the_home_page_lists_questions_without_pointing_left(tab: TabMaker) -> None:
@@ -78,8 +56,8 @@ def test_the_home_page_lists_questions_without_pointing_left(tab: TabMaker) -> N
         more.locator("summary").click()
         assert more.locator("li").count() >= 1
         if viewport is PHONE:
-            assert home.top("#faq-tree") > home.top(".package-card")
-        home.shot("faq-home")
+            assert top(home, "#faq-tree") > top(home, ".package-card")
+        shot(home, "faq-home")
 
 
 def test_answers_use_customer_labels_and_match_lines_follow_the_question(tab: TabMaker) -> None:
@@ -90,7 +68,7 @@ def test_answers_use_customer_labels_and_match_lines_follow_the_question(tab: Ta
     assert labels[:2] == ["问题", "答复"]
     _no_staff_words(page.page.inner_text("body"))
     assert "内部备注" not in page.page.inner_text("main")
-    page.shot("faq-table-labels")
+    shot(page, "faq-table-labels")
 
     # The best match for this question is a similar question stored in Traditional.
     page.goto("/faq?q=宽频断线了怎么办")
@@ -98,7 +76,7 @@ def test_answers_use_customer_labels_and_match_lines_follow_the_question(tab: Ta
     hit.wait_for()
     match = hit.locator(".match").inner_text()
     assert "宽频断线" in match and not re.search("[寬頻斷線麼辦]", match), match
-    page.shot("faq-match-simplified")
+    shot(page, "faq-match-simplified")
 
 
 def test_an_unanswered_question_reaches_a_person_from_a_phone(
@@ -108,9 +86,9 @@ def test_an_unanswered_question_reaches_a_person_from_a_phone(
     phone.allowed.append("status of 422")  # the refused phone number below
     phone.goto(f"/faq?q={UNANSWERED}")
     phone.page.wait_for_selector("#contact")
-    assert phone.top("#contact") < FOLD * 0.75  # no scrolling to find a person
-    assert phone.top("#contact-agent") < FOLD
-    phone.shot("faq-unanswered", full_page=False)
+    assert top(phone, "#contact") < FOLD * 0.75  # no scrolling to find a person
+    assert top(phone, "#contact-agent") < FOLD
+    shot(phone, "faq-unanswered", full_page=False)
 
     phone.page.click("#contact-agent")
     phone.page.wait_for_selector("#contact-form:not(.hidden)")
@@ -121,7 +99,7 @@ def test_an_unanswered_question_reaches_a_person_from_a_phone(
     phone.page.wait_for_selector("#contact-error.error")
     error = phone.page.inner_text("#contact-error")
     assert "手机号格式不对" in error and "13812345678" in error
-    phone.shot("faq-contact-error")
+    shot(phone, "faq-contact-error")
 
     phone.page.fill("#contact-phone", "138 1234 5678")
     phone.page.fill("#contact-question", UNANSWERED + "，它三岁了")
@@ -130,10 +108,10 @@ def test_an_unanswered_question_reaches_a_person_from_a_phone(
     ref = phone.page.inner_text("#contact-ref")
     token = phone.page.inner_text("#contact-token")
     assert re.fullmatch(r"KF\d{6}", ref) and len(token) == 12
-    phone.shot("faq-contact-sent", full_page=False)
+    shot(phone, "faq-contact-sent", full_page=False)
 
     staff = phone.page.request.get(
-        f"{server.url}/api/admin/requests/{ref}", headers=server.auth("agent1")
+        f"{server.url}/api/admin/requests/{ref}", headers=auth(server, "agent1")
     ).json()
     assert staff["question"] == UNANSWERED + "，它三岁了"
     assert staff["abstained"] is True and staff["channel"] == "web"
@@ -146,7 +124,7 @@ def test_an_unanswered_question_reaches_a_person_from_a_phone(
     phone.page.wait_for_selector("#request-status")
     assert phone.page.inner_text("#request-state") == "已收到，等待客服处理"
     assert "138****5678" in phone.page.inner_text("#request-contact")
-    phone.shot("faq-request-new")
+    shot(phone, "faq-request-new")
 
 
 def test_staff_answer_and_the_customer_reads_it(tab: TabMaker, server: Server) -> None:
@@ -185,14 +163,14 @@ def test_staff_answer_and_the_customer_reads_it(tab: TabMaker, server: Server) -
         "document.querySelector('#admin-message').textContent.includes('已回复客户')"
     )
     assert "已答复" in agent.page.inner_text("#request-title")
-    agent.shot("admin-request-answered")
+    shot(agent, "admin-request-answered")
 
     customer.goto(status_url)
     customer.page.wait_for_selector("#request-status")
     assert customer.page.inner_text("#request-state") == "客服已答复"
     assert "积分会自动转到新号码" in customer.page.inner_text("#request-replies")
     assert "agent1" not in customer.page.inner_text("main")
-    customer.shot("faq-request-answered")
+    shot(customer, "faq-request-answered")
 
     # Another customer's request cannot be read with this token, and nothing of it shows.
     other = customer.page.request.post(
@@ -212,7 +190,7 @@ def test_a_question_too_long_for_the_url_gets_a_page_not_json(tab: TabMaker) -> 
         assert "超过了 200 字的搜索上限" in page.page.inner_text("#faq-error")
         assert page.page.locator("#contact").count() == 1
         assert "validation_failed" not in page.page.content()
-        page.shot("faq-too-long", full_page=False)
+        shot(page, "faq-too-long", full_page=False)
 
 
 def test_an_error_page_still_leads_to_a_person(tab: TabMaker) -> None:
@@ -227,4 +205,4 @@ def test_an_error_page_still_leads_to_a_person(tab: TabMaker) -> None:
     page.page.wait_for_selector("#contact-form:not(.hidden)")
     assert page.page.input_value("#contact-question") == ""
     assert page.page.locator("#contact-lookup").get_attribute("href") == "/faq/request"
-    page.shot("faq-contact-from-error")
+    shot(page, "faq-contact-from-error")
