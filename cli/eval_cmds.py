@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 from cli.context import print_json, settings
 from eval import compare as comparing
 from eval import report
+from eval.ablation import FULL
 from eval.datasets import load_dataset
 from eval.golden import GoldenSnapshot, golden_snapshot
 from eval.runner import MODES, RunConfig, evaluate, results_document
@@ -102,6 +103,19 @@ def run(
         help="Share of the voted queries voted on wrongly (not helpful on the right table, "
         "helpful on a wrong one).",
     ),
+    ablate: bool = typer.Option(
+        False,
+        "--ablate",
+        help="Also re-index each KB with one part switched off (-entry, -body, -reranker, "
+        "-selftune, words-only, -pinyin) and search it in hybrid mode; the report gets an "
+        "ablation table with paired differences to the full configuration.",
+    ),
+    with_baselines: bool = typer.Option(
+        False,
+        "--baselines",
+        help="Also run the simple setups (jieba + rank_bm25, e5 + FAISS, LangChain-style "
+        "ensemble) on the same entries, queries and encoder (eval/baselines.py).",
+    ),
 ) -> None:
     """Benchmark retrieval on datasets: Recall@k, MRR@10, nDCG@10, latency, per mode.
 
@@ -109,7 +123,11 @@ def run(
 
     `kb eval compare A.json B.json` compares two runs, e.g. with and without ZHIKU_FEEDBACK_RANKING=true after --simulate-votes.
 
+    Every report says what self-tuning chose (from how many pseudo-queries of which kind), each channel's threshold with its coverage, answered-and-wrong rate and abstention, a risk-coverage chart, and the embedding cache's hits and misses (kb eval keeps embeddings in a shared cache under $XDG_CACHE_HOME/zhiku, so a second run encodes nothing it has seen).
+
     Example: kb eval ../shared/bench/bq ../shared/bench/atec --mode all --out reports/bench
+
+    Example: kb eval ../shared/bench/cmdd --mode all --ablate --baselines --out reports/cmdd
 
     Example: kb eval --golden --mode hybrid --out reports/golden
     """
@@ -124,6 +142,12 @@ def run(
         raise typer.BadParameter(
             "wrong votes need votes: add --simulate-votes SHARE", param_hint="--vote-noise"
         )
+    if ablate and "hybrid" not in modes:
+        raise typer.BadParameter(
+            "the variants are compared with the full configuration's hybrid run: "
+            "use --mode hybrid or --mode all",
+            param_hint="--ablate",
+        )
     config = settings()
     loaded = [load_dataset(path) for path in datasets or []]  # all checked before the long work
     run_config = RunConfig(
@@ -133,6 +157,8 @@ def run(
         holdout=0.1 if holdout is None else holdout,
         vote_share=simulate_votes,
         vote_noise=vote_noise,
+        ablate=ablate,
+        baselines=with_baselines,
     )
     records: list[dict[str, Any]] = []
     with ExitStack() as stack:
@@ -176,7 +202,9 @@ def compare(
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Differences B − A per dataset, mode and metric, with 95% bootstrap intervals.
+    """Differences B − A per dataset, variant, mode and metric, with 95% bootstrap intervals.
+
+    Runs are matched by dataset, variant (full, an --ablate variant, or baseline) and mode.
 
     Example: kb eval compare reports/before/results.json reports/bench/results.json
     """
@@ -186,7 +214,7 @@ def compare(
         return
     console = _console()
     if not result["compared"]:
-        console.print("No dataset and mode in common: nothing to compare.")
+        console.print("No dataset, variant and mode in common: nothing to compare.")
     for pair in result["compared"]:
         table = Table(
             "metric",
@@ -195,7 +223,7 @@ def compare(
             "B − A",
             "95% interval",
             "verdict",
-            title=f"{pair['dataset']} · {pair['mode']}",
+            title=_pair_title(pair["dataset"], pair["variant"], pair["mode"]),
         )
         for row in pair["metrics"]:
             name = "hard-negative rate" if row["metric"] == "hard_negative" else row["metric"]
@@ -221,5 +249,9 @@ def compare(
             )
         console.print(table)
     for side in ("only_in_a", "only_in_b"):
-        for dataset, mode in result[side]:
-            console.print(f"{side.replace('_', ' ')}: {dataset} · {mode}")
+        for dataset, variant, mode in result[side]:
+            console.print(f"{side.replace('_', ' ')}: {_pair_title(dataset, variant, mode)}")
+
+
+def _pair_title(dataset: str, variant: str, mode: str) -> str:
+    return f"{dataset} · {mode}" + ("" if variant == FULL else f" · {variant}")

@@ -15,7 +15,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-STAGES = {"analyze": "分析 analyzing", "embed": "编码 embedding", "calibrate": "校准 calibrating"}
+STAGES = {"analyze": "分析 analyzing", "embed": "编码 embedding", "tune": "调优 self-tuning"}
 
 ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total), as indexer.index
 

@@ -261,6 +261,9 @@ def _print_explain(
     )
     terms = score_terms(sc, fusion, mode=mode, hub=hub)
     console.print(f"   [dim]{escape(explain_line(terms, float(sc['score'])))}[/]")
+    if sc.get("rerank") is not None and mode == "hybrid":
+        blend = score_terms({**sc, "rerank": None, "feedback": 0.0}, fusion, mode=mode, hub=hub)
+        console.print(f"   [dim]blend: {escape(explain_line(blend, float(sc['fused'])))}[/]")
 
 
 def _marked_full(s: Suggestion, answer_plain: str) -> str:
@@ -294,12 +297,47 @@ def build(as_json: bool = typer.Option(False, "--json", help="Machine-readable o
         print_json(params)
         return
     counts = params["counts"]
-    cal = params["calibration"]
     typer.echo(
         f"Index built at {config.index_dir}: {counts['tables']} tables, {counts['vectors']} "
-        f"vectors, {counts['terms']} terms; encoder {params['encoder']}; confidence "
-        f"{cal['source']}; abstain below {cal['thresholds']}."
+        f"vectors; encoder {params['encoder']}."
     )
+    for what, value in tuning_rows(params):
+        typer.echo(f"  {what}: {value}")
+
+
+def tuning_rows(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """What self-tuning chose and from what, as (what, value) lines for people."""
+    tuning = params.get("tuning") or {}
+    fusion = params.get("fusion", {})
+    cal = params.get("calibration", {})
+    sources = tuning.get("pseudo_queries") or {}
+    made = ", ".join(f"{n} {kind}" for kind, n in sources.items()) or "none"
+    rows = [
+        ("vector kinds", ", ".join(params.get("vector_kinds", []))),
+        (
+            "pseudo-queries",
+            f"{made}; {tuning.get('in_pool', 0)} found their table among the candidates, "
+            f"{tuning.get('unanswerable', 0)} asked without it",
+        ),
+        (
+            "fusion",
+            f"{(tuning.get('fusion') or {}).get('source', 'default')}: dense "
+            f"{fusion.get('dense_weight')}, lexical {fusion.get('lexical_weight')} (body "
+            f"{fusion.get('lexical_body')}), hub {fusion.get('hub_weight')}, answer chunks "
+            f"{fusion.get('body_weight')}, title + chunk {fusion.get('entry_weight')}",
+        ),
+        ("reranker", str((params.get("reranker") or {}).get("status", "not trained"))),
+        (
+            "confidence",
+            f"{cal.get('source')}; abstain below {cal.get('thresholds')}"
+            + (
+                f"; ECE {cal['ece']:.3f} on the fitting queries"
+                if cal.get("ece") is not None
+                else ""
+            ),
+        ),
+    ]
+    return rows
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
@@ -326,14 +364,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     table.add_row("built / updated", f"{data.get('built_at')} / {data.get('updated_at')}")
     for key, value in data.get("counts", {}).items():
         table.add_row(key, str(value))
-    fusion = data.get("fusion", {})
-    table.add_row(
-        "fusion",
-        f"{fusion.get('method')}: dense {fusion.get('dense_weight')}, lexical "
-        f"{fusion.get('lexical_weight')}, hub {fusion.get('hub_weight')}",
-    )
-    cal = data.get("calibration", {})
-    table.add_row("confidence", f"{cal.get('source')}; abstain below {cal.get('thresholds')}")
+    for what, value in tuning_rows(data):
+        table.add_row(what, value)
     drift = data["drift"]
     table.add_row(
         "drift",

@@ -1,6 +1,8 @@
 """PNG charts of run records, drawn with matplotlib's Agg canvas (no pyplot, no display).
 
-Chart text is ASCII on purpose: the default fonts have no CJK glyphs.
+Chart text is ASCII on purpose: the default fonts have no CJK glyphs. The metric, latency,
+reliability and risk–coverage charts show the full configuration (and the baselines where
+they fit); the ablation variants have a chart of their own.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from eval.ablation import BASELINE, FULL
 from eval.metrics import MAIN_METRICS
+from eval.report_format import label, variant
 
 LABELS = {
     "mrr@10": "MRR@10",
@@ -28,6 +32,11 @@ def _datasets(records: Sequence[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(r["dataset"]["name"] for r in records))
 
 
+def _main(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The full configuration's runs and the baselines (not the ablation variants)."""
+    return [r for r in records if variant(r) in (FULL, BASELINE)]
+
+
 def _ascii(text: str) -> str:
     return text.encode("ascii", "replace").decode("ascii")
 
@@ -40,6 +49,7 @@ def _save(figure: Figure, path: Path) -> Path:
 
 def metrics_by_mode(records: Sequence[dict[str, Any]], path: Path) -> Path:
     """Grouped bars: each main metric per mode, one panel per dataset, 95% CI whiskers."""
+    records = _main(records)
     names = _datasets(records)
     figure = Figure(figsize=(7.5, 3.4 * len(names)), layout="constrained")
     axes = figure.subplots(len(names), 1, squeeze=False)[:, 0]
@@ -62,7 +72,7 @@ def metrics_by_mode(records: Sequence[dict[str, Any]], path: Path) -> Path:
                 width,
                 yerr=[low, high],
                 capsize=3,
-                label=run["mode"],
+                label=_ascii(label(run)),
             )
         ax.set_xticks(x, [LABELS[m] for m in MAIN_METRICS])
         ax.set_ylim(0, 1)
@@ -74,10 +84,11 @@ def metrics_by_mode(records: Sequence[dict[str, Any]], path: Path) -> Path:
 
 def latency(records: Sequence[dict[str, Any]], path: Path) -> Path:
     """Per-query latency distribution per (dataset, mode) as box plots on a log scale."""
+    records = _main(records)
     figure = Figure(figsize=(7.5, 3.6), layout="constrained")
     ax = figure.subplots()
     data = [[max(q["latency_ms"], 1e-3) for q in r["queries"]] for r in records]
-    labels = [_ascii(f"{r['dataset']['name']}\n{r['mode']}") for r in records]
+    labels = [_ascii(f"{r['dataset']['name']}\n{label(r)}") for r in records]
     ax.boxplot(data, tick_labels=labels, whis=(1, 99), showfliers=False)
     for i, run in enumerate(records, start=1):
         p95 = run["latency"]["p95_ms"]
@@ -91,7 +102,8 @@ def latency(records: Sequence[dict[str, Any]], path: Path) -> Path:
 
 def reliability(records: Sequence[dict[str, Any]], path: Path) -> Path:
     """Reliability diagram: top-1 accuracy against mean confidence per confidence bin."""
-    names = _datasets(records)
+    records = [r for r in records if variant(r) == FULL and r["calibration"]]
+    names = _datasets(records) or ["no runs with confidences"]
     figure = Figure(figsize=(4.2 * len(names), 4.0), layout="constrained")
     axes = figure.subplots(1, len(names), squeeze=False)[0]
     for ax, name in zip(axes, names, strict=True):
@@ -112,4 +124,75 @@ def reliability(records: Sequence[dict[str, Any]], path: Path) -> Path:
         ax.set_title(_ascii(f"{name}: confidence reliability"))
         ax.legend(loc="upper left", fontsize="small")
         ax.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+CHANNEL_MARKERS = {"customer": "v", "agent": "s"}
+
+
+def risk_coverage(records: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Coverage against the error rate of the answered as the abstain threshold sweeps, one
+    curve per mode, each channel's threshold marked on it."""
+    records = [r for r in records if variant(r) == FULL and r.get("confidence")]
+    names = _datasets(records) or ["no runs with confidences"]
+    figure = Figure(figsize=(4.4 * len(names), 4.0), layout="constrained")
+    axes = figure.subplots(1, len(names), squeeze=False)[0]
+    for ax, name in zip(axes, names, strict=True):
+        for run in (r for r in records if r["dataset"]["name"] == name):
+            curve = [p for p in run["confidence"]["risk_coverage"] if p["risk"] is not None]
+            (line,) = ax.plot(
+                [p["coverage"] for p in curve], [p["risk"] for p in curve], label=run["mode"]
+            )
+            for channel, c in run["confidence"]["channels"].items():
+                if c["risk"] is None:
+                    continue
+                ax.plot(
+                    [c["coverage"]],
+                    [c["risk"]],
+                    marker=CHANNEL_MARKERS.get(channel, "o"),
+                    markersize=8,
+                    color=line.get_color(),
+                    linestyle="none",
+                    label=_ascii(f"{run['mode']}: {channel} t={c['threshold']:.2f}"),
+                )
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("coverage (share of queries answered)")
+        ax.set_ylabel("error rate of the answered")
+        ax.set_title(_ascii(f"{name}: risk-coverage (threshold sweep)"))
+        if ax.has_data():
+            ax.legend(loc="upper left", fontsize="x-small")
+        ax.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def ablation(records: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Per dataset, each variant's MRR@10 difference to the full configuration (hybrid) with
+    its paired 95% bootstrap interval."""
+    from eval import report_ablation
+
+    seed = records[0]["params"]["seed"] if records else 0
+    tables = {
+        name: report_ablation.rows([r for r in records if r["dataset"]["name"] == name], seed=seed)
+        for name in _datasets(records)
+    }
+    tables = {name: rows[1:] for name, rows in tables.items() if len(rows) > 1}
+    names = list(tables) or ["no ablation runs"]
+    height = max((len(rows) for rows in tables.values()), default=1)
+    figure = Figure(figsize=(4.4 * len(names), 1.2 + 0.45 * height), layout="constrained")
+    axes = figure.subplots(1, len(names), squeeze=False)[0]
+    for ax, name in zip(axes, names, strict=True):
+        rows = tables.get(name, [])
+        y = np.arange(len(rows))
+        diffs = [r["diff"] or 0.0 for r in rows]
+        low = [max(d - (r["ci"] or (d, d))[0], 0.0) for d, r in zip(diffs, rows, strict=True)]
+        high = [max((r["ci"] or (d, d))[1] - d, 0.0) for d, r in zip(diffs, rows, strict=True)]
+        colors = ["tab:red" if d < 0 else "tab:green" for d in diffs]
+        ax.barh(y, diffs, xerr=[low, high], capsize=3, color=colors)
+        ax.set_yticks(y, [_ascii(r["variant"]) for r in rows])
+        ax.invert_yaxis()
+        ax.axvline(0, color="grey", linewidth=0.8)
+        ax.set_xlabel("MRR@10 difference to full (paired 95% CI)")
+        ax.set_title(_ascii(f"{name}: ablation (hybrid)"))
+        ax.grid(axis="x", alpha=0.3)
     return _save(figure, path)

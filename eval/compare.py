@@ -1,4 +1,4 @@
-"""Comparing two results files run by run (same dataset and mode), with intervals.
+"""Comparing two results files run by run (same dataset, variant and mode), with intervals.
 
 Each metric's difference B − A gets a 95% bootstrap interval. When both runs scored the same
 queries (same qids: same dataset, holdout and seed) the interval is *paired*: per-query
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from eval import metrics
+from eval.ablation import FULL
 from eval.errors import ResultsInvalid
 from eval.runner import FORMAT
 
@@ -46,7 +47,8 @@ def load_results(path: Path) -> list[dict[str, Any]]:
     return runs
 
 
-def _per_query(run: dict[str, Any], metric: str) -> dict[str, float]:
+def per_query(run: dict[str, Any], metric: str) -> dict[str, float]:
+    """The metric per qid, over the queries it applies to."""
     return {
         q["qid"]: q["metrics"][metric]
         for q in run["queries"]
@@ -97,9 +99,12 @@ def verdict(metric: str, ci: tuple[float, float] | None) -> str:
 def compare(
     runs_a: list[dict[str, Any]], runs_b: list[dict[str, Any]], *, seed: int = 0
 ) -> dict[str, Any]:
-    """Differences for every (dataset, mode) present in both, and what is only in one."""
-    by_key_a = {(r["dataset"]["name"], r["mode"]): r for r in runs_a}
-    by_key_b = {(r["dataset"]["name"], r["mode"]): r for r in runs_b}
+    """Differences for every (dataset, variant, mode) present in both, and what is only in one.
+
+    Records written before variants existed count as variant ``full``.
+    """
+    by_key_a = {_key(r): r for r in runs_a}
+    by_key_b = {_key(r): r for r in runs_b}
     pairs = []
     for key in by_key_a:
         if key not in by_key_b:
@@ -107,7 +112,7 @@ def compare(
         a, b = by_key_a[key], by_key_b[key]
         rows = []
         for metric in COMPARED:
-            d = difference(_per_query(a, metric), _per_query(b, metric), seed=seed)
+            d = difference(per_query(a, metric), per_query(b, metric), seed=seed)
             rows.append({"metric": metric, **d, "verdict": verdict(metric, d["ci"])})
         latency = {
             p: {
@@ -120,7 +125,8 @@ def compare(
         pairs.append(
             {
                 "dataset": key[0],
-                "mode": key[1],
+                "variant": key[1],
+                "mode": key[2],
                 "a": {
                     "commit": a["git"]["commit"],
                     "encoder": a["encoder"],
@@ -141,3 +147,7 @@ def compare(
         "only_in_a": [list(k) for k in by_key_a if k not in by_key_b],
         "only_in_b": [list(k) for k in by_key_b if k not in by_key_a],
     }
+
+
+def _key(run: dict[str, Any]) -> tuple[str, str, str]:
+    return (run["dataset"]["name"], str(run.get("variant") or FULL), run["mode"])

@@ -81,11 +81,13 @@ def golden_snapshot(settings: Settings) -> Iterator[GoldenSnapshot]:
 
     with tempfile.TemporaryDirectory(prefix="zhiku-golden-") as tmp:
         root = Path(tmp)
-        config = settings.model_copy(update={"data_dir": root / "data", "database_url": ""})
+        config = settings.model_copy(
+            update={"data_dir": root / "data", "database_url": "", "embedding_cache": None}
+        )
         config.data_dir.mkdir()
         started = perf_counter()
         copy_database(settings.resolved_database_url, config.data_dir / "zhiku.db")
-        copy_sqlite_file(settings.data_dir / CACHE_FILE, config.data_dir / CACHE_FILE)
+        copy_sqlite_file(settings.embedding_cache_path, config.data_dir / CACHE_FILE)
         copy_s = perf_counter() - started
         db = open_database(config.resolved_database_url)
         try:

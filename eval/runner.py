@@ -13,6 +13,11 @@ ids restricted to the indexed entries.
 With a ``vote_share``, simulated votes are cast on that share of the queries before the runs
 (:mod:`eval.feedback_sim`), and each mode reports two datasets: ``NAME:voted`` (those queries
 asked again) and ``NAME:other``.
+
+Every record names its ``variant``: ``full`` for the configuration as set; with ``ablate``,
+the same KB is re-indexed once per :mod:`eval.ablation` variant and searched in hybrid mode;
+with ``baselines``, the simple setups of :mod:`eval.baselines` run over the same entries and
+queries (variant ``baseline``, their names as modes).
 """
 
 from __future__ import annotations
@@ -29,9 +34,11 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from eval import environment, feedback_sim, metrics
-from eval.datasets import Dataset
-from eval.sandbox import EvalKB, temporary_kb
+from eval import ablation, confidence, environment, feedback_sim, metrics
+from eval.datasets import Dataset, Query
+from eval.errors import EvalError
+from eval.extras import require
+from eval.sandbox import EvalKB, shared_cache, temporary_kb
 from kb.settings import Settings
 from kb.visibility import Channel
 
@@ -51,6 +58,8 @@ class RunConfig:
     channel: str = Channel.AGENT.value
     vote_share: float = 0.0  # queries voted on before the runs (eval.feedback_sim)
     vote_noise: float = 0.0  # share of those voted on wrongly
+    ablate: bool = False  # also every eval.ablation variant, hybrid mode
+    baselines: bool = False  # also the simple setups of eval.baselines
 
 
 def held_out_ids(dataset: Dataset, share: float, seed: int) -> frozenset[str]:
@@ -70,8 +79,11 @@ def evaluate(
     open_kb: KBFactory = temporary_kb,
     console: Console | None = None,
 ) -> list[dict[str, Any]]:
-    """One run record per mode of ``config`` for ``dataset``."""
+    """The run records of ``dataset``: one per mode of ``config``, then per ablation variant
+    and per baseline when asked for."""
     held = held_out_ids(dataset, config.holdout, config.seed)
+    if config.baselines:  # say what is missing before the long work
+        require("rank_bm25", "kb eval --baselines")
     with _progress(console) as progress:
 
         def imported(done: int, total: int) -> None:
@@ -86,30 +98,145 @@ def evaluate(
             held_out=held,
             progress=imported,
         ) as kb:
-            build = {
-                "import_s": kb.import_s,
-                "index_s": kb.index_s,
-                "total_s": kb.import_s + kb.index_s,
-                "rss_mb": environment.rss_mb(),
-            }
             # one line per stage as well: logs of non-interactive runs (make bench) show no bars
             progress.console.print(
                 f"{dataset.name}: imported in {kb.import_s:.1f} s, index built in {kb.index_s:.1f} s"
+                f"{_cache_note(kb.embedding_cache)}"
             )
             voted = _cast_votes(kb, dataset, held, config, progress.console)
-            records = []
-            for mode in config.modes:
-                task = progress.add_task(f"{dataset.name}: {mode}", total=len(dataset.queries))
-                per_query = list(
-                    _run_queries(kb, dataset, held, mode, config, partial(progress.advance, task))
-                )
-                for part, queries in _parts(dataset, per_query, voted):
-                    records.append(_record(part, held, mode, config, kb, build, queries, settings))
-                latency = metrics.latency_summary([q["latency_ms"] for q in per_query])
+            run = partial(_run_modes, dataset, held, config, settings, voted, progress)
+            records = run(kb, config.modes, ablation.FULL, {})
+            for name, overrides in ablation.variants(settings) if config.ablate else ():
+                if kb.rebuild is None:
+                    raise EvalError(f"{dataset.name}: this KB cannot be re-indexed for --ablate")
+                variant = kb.rebuild(overrides)
                 progress.console.print(
-                    f"{dataset.name}: {mode}: {len(per_query)} queries, "
-                    f"p50 {latency['p50_ms']:.1f} ms, p95 {latency['p95_ms']:.1f} ms"
+                    f"{dataset.name}: {name}: index rebuilt in {variant.index_s:.1f} s"
+                    f"{_cache_note(variant.embedding_cache)}"
                 )
+                records += run(variant, (ablation.MODE,), name, overrides)
+        if config.baselines:
+            records += _baselines(dataset, held, config, settings, voted, progress)
+    return records
+
+
+def _cache_note(cache: dict[str, Any]) -> str:
+    if not cache:
+        return ""
+    return f" (embedding cache: {cache['hits']} hits, {cache['misses']} misses)"
+
+
+def _run_modes(
+    dataset: Dataset,
+    held: frozenset[str],
+    config: RunConfig,
+    settings: Settings,
+    voted: frozenset[str] | None,
+    progress: Progress,
+    kb: EvalKB,
+    modes: tuple[str, ...],
+    variant: str,
+    overrides: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """One record per mode (per part, with simulated votes) of one build of the KB."""
+    build = {
+        "import_s": kb.import_s,
+        "index_s": kb.index_s,
+        "total_s": kb.import_s + kb.index_s,
+        "rss_mb": environment.rss_mb(),
+        "embedding_cache": kb.embedding_cache,
+    }
+    system = {
+        "variant": variant,
+        "overrides": overrides,
+        "encoder": kb.encoder,
+        "index_params": kb.index_params,
+        "build": build,
+    }
+    label = dataset.name if variant == ablation.FULL else f"{dataset.name} {variant}"
+    records = []
+    for mode in modes:
+        task = progress.add_task(f"{label}: {mode}", total=len(dataset.queries))
+        per_query = list(
+            _run_queries(kb, dataset, held, mode, config, partial(progress.advance, task))
+        )
+        for part, queries in _parts(dataset, per_query, voted):
+            records.append(_record(part, held, mode, config, system, queries, settings))
+        latency = metrics.latency_summary([q["latency_ms"] for q in per_query])
+        progress.console.print(
+            f"{label}: {mode}: {len(per_query)} queries, "
+            f"p50 {latency['p50_ms']:.1f} ms, p95 {latency['p95_ms']:.1f} ms"
+        )
+    return records
+
+
+def _baselines(
+    dataset: Dataset,
+    held: frozenset[str],
+    config: RunConfig,
+    settings: Settings,
+    voted: frozenset[str] | None,
+    progress: Progress,
+) -> list[dict[str, Any]]:
+    """The records of every :mod:`eval.baselines` setup over the indexed entries (split as
+    Zhiku's are when votes were simulated, though votes do not reach a baseline)."""
+    from eval import baselines
+    from indexer.embedding_cache import EmbeddingCache
+    from indexer.encoders import encoder_from_settings
+
+    entries = [e for e in dataset.entries if e.id not in held]
+    task = progress.add_task(
+        f"{dataset.name}: baselines", total=len(baselines.MODES) * len(dataset.queries)
+    )
+    encoder = encoder_from_settings(settings)
+    cache = EmbeddingCache(shared_cache(settings))
+    try:
+        runs = baselines.run(
+            entries,
+            [q.query for q in dataset.queries],
+            k=config.k,
+            encoder=encoder,
+            cache=cache,
+            tick=partial(progress.advance, task),
+        )
+    finally:
+        cache.close()
+    records = []
+    for run in runs:
+        per_query = [
+            _query_record(
+                query,
+                held,
+                config.k,
+                ranked.latency_ms,
+                abstained=False,
+                top=[
+                    {"id": i, "confidence": None, "score": score, "field": None}
+                    for i, score in zip(ranked.ids, ranked.scores, strict=True)
+                ],
+            )
+            for query, ranked in zip(dataset.queries, run.rankings, strict=True)
+        ]
+        system = {
+            "variant": ablation.BASELINE,
+            "overrides": {},
+            "encoder": encoder.id,
+            "index_params": {"baseline": run.setup},
+            "build": {
+                "import_s": 0.0,
+                "index_s": run.build_s,
+                "total_s": run.build_s,
+                "rss_mb": environment.rss_mb(),
+                "embedding_cache": run.embedding_cache or {},
+            },
+        }
+        for part, queries in _parts(dataset, per_query, voted):
+            records.append(_record(part, held, run.mode, config, system, queries, settings))
+        latency = metrics.latency_summary([q["latency_ms"] for q in per_query])
+        progress.console.print(
+            f"{dataset.name}: baseline {run.mode}: built in {run.build_s:.1f} s, "
+            f"p50 {latency['p50_ms']:.1f} ms, p95 {latency['p95_ms']:.1f} ms"
+        )
     return records
 
 
@@ -183,23 +310,36 @@ def _run_queries(
         result = service.search(query.query, channel=channel, k=config.k, mode=mode)
         elapsed_ms = (perf_counter() - started) * 1000
         top = [_suggestion(s, kb.codes) for s in result.suggestions]
-        relevant = [r for r in query.relevant if r not in held]
-        negatives = [n for n in query.hard_negatives if n not in held]
-        ranking = [(s["id"], s["score"]) for s in top]
-        yield {
-            "qid": query.qid,
-            "query": query.query,
-            "relevant": relevant,
-            "hard_negatives": negatives,
-            "held_out": not relevant,
-            "abstained": bool(result.abstained),
-            "latency_ms": elapsed_ms,
-            "top": top,
-            "metrics": metrics.query_metrics(ranking, relevant, negatives, k=config.k)
-            if relevant
-            else None,
-        }
+        yield _query_record(
+            query, held, config.k, elapsed_ms, abstained=bool(result.abstained), top=top
+        )
         tick()
+
+
+def _query_record(
+    query: Query,
+    held: frozenset[str],
+    k: int,
+    latency_ms: float,
+    *,
+    abstained: bool,
+    top: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """One query's outcome; the ranking metrics count ``score`` ties (None: no tie)."""
+    relevant = [r for r in query.relevant if r not in held]
+    negatives = [n for n in query.hard_negatives if n not in held]
+    ranking = [(s["id"], s["score"]) for s in top]
+    return {
+        "qid": query.qid,
+        "query": query.query,
+        "relevant": relevant,
+        "hard_negatives": negatives,
+        "held_out": not relevant,
+        "abstained": abstained,
+        "latency_ms": latency_ms,
+        "top": top,
+        "metrics": metrics.query_metrics(ranking, relevant, negatives, k=k) if relevant else None,
+    }
 
 
 def _suggestion(suggestion: Any, codes: dict[str, str]) -> dict[str, Any]:
@@ -222,12 +362,16 @@ def _record(
     held: frozenset[str],
     mode: str,
     config: RunConfig,
-    kb: EvalKB,
-    build: dict[str, float],
+    system: dict[str, Any],
     per_query: list[dict[str, Any]],
     settings: Settings,
 ) -> dict[str, Any]:
+    """A run record; ``system``: variant, overrides, encoder, index_params and build of what
+    was searched."""
     answerable = [q for q in per_query if not q["held_out"]]
+    baseline = system["variant"] == ablation.BASELINE
+    index_params = system["index_params"]
+    thresholds = (index_params.get("calibration") or {}).get("thresholds")
     return {
         "format": FORMAT,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -240,10 +384,12 @@ def _record(
             "held_out_queries": len(per_query) - len(answerable),
         },
         "mode": mode,
+        "variant": system["variant"],
         "params": {
             **asdict(config),
             "modes": list(config.modes),
-            "index": kb.index_params,
+            "overrides": system["overrides"],
+            "index": index_params,
             "feedback": {
                 "ranking": settings.feedback_ranking,
                 "step": settings.feedback_step,
@@ -251,16 +397,20 @@ def _record(
                 "half_life_days": settings.feedback_half_life_days,
             },
         },
-        "encoder": kb.encoder,
+        "encoder": system["encoder"],
         "git": environment.git_commit(),
         "machine": environment.machine(),
-        "build": build,
+        "build": system["build"],
         "memory": {"rss_mb": environment.rss_mb(), "peak_rss_mb": environment.peak_rss_mb()},
         "metrics": summarize(per_query, seed=config.seed, samples=config.bootstrap_samples),
-        "abstention": metrics.abstention(
+        # a baseline has no confidence: it never abstains
+        "abstention": None
+        if baseline
+        else metrics.abstention(
             [q["held_out"] for q in per_query], [q["abstained"] for q in per_query]
         ),
-        "calibration": _calibration(per_query),
+        "calibration": None if baseline else _calibration(per_query),
+        "confidence": confidence.summary(per_query, thresholds),
         "latency": metrics.latency_summary([q["latency_ms"] for q in per_query]),
         "queries": per_query,
     }

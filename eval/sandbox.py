@@ -8,6 +8,7 @@ and time-zone settings are taken from them.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,15 @@ from kb.settings import Settings
 from kb.transfer.importer import apply_bundle
 
 Progress = Callable[[int, int], None]
+
+
+def shared_cache(settings: Settings) -> Path:
+    """Where benchmark runs keep embeddings between runs: the configured cache, or one under
+    ``$XDG_CACHE_HOME/zhiku`` (encoding a dataset's long answers takes minutes; do it once)."""
+    if settings.embedding_cache is not None:
+        return settings.embedding_cache
+    home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(home) / "zhiku" / "embeddings.sqlite"
 
 
 @dataclass
@@ -40,10 +50,28 @@ class EvalKB:
     # The throwaway KB's database, for steps that write to it (simulated votes); None when
     # the KB cannot take writes (a fake).
     db: Database | None = None
+    # Texts the build looked up in the embedding cache: {"path", "hits", "misses"}.
+    embedding_cache: dict[str, Any] = field(default_factory=dict)
+    # The same KB indexed again under settings overrides (eval.ablation); None when the KB
+    # cannot be re-indexed (a fake). A rebuild's index replaces the previous rebuild's.
+    rebuild: Callable[[dict[str, Any]], EvalKB] | None = None
 
 
 # Index parameters worth recording with a run (the rest is bookkeeping: slots, stamps).
-_PARAMS_KEPT = ("format_version", "encoder", "dim", "analyzer_hash", "content_hash", "counts")
+_PARAMS_KEPT = (
+    "format_version",
+    "encoder",
+    "dim",
+    "analyzer_hash",
+    "content_hash",
+    "counts",
+    "vector_kinds",
+    "fusion",
+    "bm25",
+    "tuning",  # what self-tuning chose, from how many pseudo-queries of which kind
+)
+# The settings a build depends on beyond the encoder (the ablation variants change them).
+SETTINGS_KEPT = ("vector_kinds", "lexical_channels", "self_tune", "rerank")
 
 
 @contextmanager
@@ -56,7 +84,13 @@ def temporary_kb(
 ) -> Iterator[EvalKB]:
     """Import ``dataset`` (less ``held_out``) into a fresh KB and build its index."""
     with tempfile.TemporaryDirectory(prefix="zhiku-eval-") as tmp:
-        config = settings.model_copy(update={"data_dir": Path(tmp), "database_url": ""})
+        config = settings.model_copy(
+            update={
+                "data_dir": Path(tmp),
+                "database_url": "",
+                "embedding_cache": shared_cache(settings),
+            }
+        )
         db = open_database(config.resolved_database_url, create=True)
         try:
             started = perf_counter()
@@ -99,6 +133,12 @@ def index_kb(
         built.index.remove([t for t, doc in built.index.docs.items() if doc.code in leave_out])
         built.save()
     params = dict(built.params)
+    cache = built.index.cache
+    embedding_cache = {
+        "path": None if cache.path is None else str(cache.path),
+        "hits": cache.hits,
+        "misses": cache.misses,
+    }
     del built
     return EvalKB(
         open_service=lambda: SearchService.open(config, db, build=False, sync=False),
@@ -106,11 +146,45 @@ def index_kb(
         import_s=import_s,
         index_s=perf_counter() - started,
         encoder=str(params.get("encoder", config.encoder)),
-        index_params={
-            **{k: params[k] for k in _PARAMS_KEPT if k in params},
-            "fusion": params.get("fusion"),
-            "bm25": params.get("bm25"),
-            "thresholds": (params.get("calibration") or {}).get("thresholds"),
-        },
+        index_params=recorded_params(params, config),
         db=db,
+        embedding_cache=embedding_cache,
+        rebuild=lambda overrides: index_kb(
+            variant_settings(config, overrides),
+            db,
+            codes=codes,
+            import_s=0.0,
+            leave_out=leave_out,
+        ),
+    )
+
+
+def recorded_params(params: dict[str, Any], config: Settings) -> dict[str, Any]:
+    """What a run record keeps of a built index's params, and of the settings it was built under."""
+    calibration = dict(params.get("calibration") or {})
+    calibration.pop("reliability", None)  # on the tuning queries; the run measures its own
+    reranker = params.get("reranker") or {}
+    return {
+        **{k: params[k] for k in _PARAMS_KEPT if k in params},
+        "reranker": {k: reranker[k] for k in ("status", "scale") if k in reranker},
+        "calibration": calibration,
+        "settings": {k: getattr(config, k) for k in SETTINGS_KEPT},
+    }
+
+
+def variant_settings(config: Settings, overrides: dict[str, Any]) -> Settings:
+    """``config`` with ``overrides``, indexing into a directory beside the KB's own index.
+
+    The database and the embedding cache stay the KB's: a variant re-indexes the same
+    content, and its vectors come from the cache. Every variant uses the same directory (a
+    variant's index is replaced by the next one's: they are measured one after another, and
+    a large KB's index need not be on disk six times).
+    """
+    return config.model_copy(
+        update={
+            **overrides,
+            "data_dir": config.data_dir / "variant",
+            "database_url": config.resolved_database_url,
+            "embedding_cache": config.embedding_cache_path,
+        }
     )

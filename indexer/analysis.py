@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from kb import repository
 
 ANALYZER_VERSION = 1
+CHANNELS = ("w", "c", "b", "p")
 STOPWORDS_FILE = Path(__file__).with_name("stopwords.txt")
 # A title this short is usually a product or service name worth keeping whole.
 SHORT_TITLE_CHARS = 6
@@ -133,8 +134,15 @@ def _private_tokenizer() -> jieba.Tokenizer:
 class Analyzer:
     """Turns text into normalized words and channel-prefixed lexical tokens."""
 
-    def __init__(self, dictionary: Dictionary | None = None, words: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        dictionary: Dictionary | None = None,
+        words: Iterable[str] = (),
+        *,
+        channels: Iterable[str] = CHANNELS,
+    ) -> None:
         self.dictionary = dictionary or Dictionary()
+        self.channels = tuple(c for c in CHANNELS if c in set(channels))
         self._tokenizer = _private_tokenizer()
         self._stop = stopwords()
         self._known: set[str] = set()
@@ -151,7 +159,9 @@ class Analyzer:
 
     @property
     def hash(self) -> str:
-        return self.dictionary.hash
+        if self.channels == CHANNELS:
+            return self.dictionary.hash
+        return f"{self.dictionary.hash}-{''.join(self.channels)}"
 
     def add_words(self, words: Iterable[str]) -> None:
         """Teach the tokenizer words to keep whole (domain terms, tags, short titles)."""
@@ -208,11 +218,14 @@ class Analyzer:
     def tokens(self, text: str, *, phonetic: bool = True) -> list[str]:
         """Every lexical token of ``text`` with its channel prefix (see the module docstring)."""
         norm = normalize(text)
-        out = [f"w:{w}" for w in self._words_cache(norm)]
+        wanted = self.channels
+        out = [f"w:{w}" for w in self._words_cache(norm)] if "w" in wanted else []
         for run in _HAN_RUN.findall(norm):
-            out.extend(f"c:{ch}" for ch in run)
-            out.extend(f"b:{run[i : i + 2]}" for i in range(len(run) - 1))
-            if phonetic:
+            if "c" in wanted:
+                out.extend(f"c:{ch}" for ch in run)
+            if "b" in wanted:
+                out.extend(f"b:{run[i : i + 2]}" for i in range(len(run) - 1))
+            if phonetic and "p" in wanted:
                 syllables = _pinyin(run)
                 out.extend(f"p:{s}" for s in syllables)
                 out.extend(f"p:{a}_{b}" for a, b in zip(syllables, syllables[1:], strict=False))

@@ -315,12 +315,47 @@ class BM25Index:
             mean = float(idf[present].mean()) if present.any() else 0.0
             idf[present & (idf < 0)] = self.params.epsilon * mean
             lengths = np.asarray(self._doc_len, np.float64)
-            avgdl = float(lengths.sum()) / n if n else 1.0
+            # An index of empty documents (question-only knowledge has no body text) has no
+            # average length to normalize by.
+            avgdl = float(lengths.sum()) / n if n and lengths.sum() > 0 else 1.0
             k1, b = self.params.k1, self.params.b
             # Once per slot rather than once per posting of every query token (same values).
             norm = k1 * (1 - b + b * lengths / avgdl)
             self._cache = (idf, norm, np.asarray(self._alive, np.float64))
         return self._cache
+
+    def covered(self, query: Sequence[str], slots: Sequence[int]) -> np.ndarray:
+        """Per slot, the share of its documents' idf mass that ``query`` contains: how much of a
+        title the question says, however much else it says (coverage the other way round)."""
+        idf = np.maximum(self._stats()[0], 0.0)
+        wanted = {tid for tid in (self.vocab.get(t) for t in query) if tid is not None}
+        out = np.zeros(len(slots))
+        for i, slot in enumerate(slots):
+            if not self._alive[slot]:
+                continue
+            if slot < self._base_slots:
+                terms = self._r_terms[self._r_indptr[slot] : self._r_indptr[slot + 1]]
+            else:
+                terms = np.asarray(self._d_terms.get(slot, []), np.int64)
+            mass = float(idf[terms].sum())
+            if mass > 0:
+                hit = np.fromiter((t in wanted for t in terms.tolist()), np.bool_, len(terms))
+                out[i] = float(idf[terms[hit]].sum()) / mass
+        return out
+
+    def covered_bags(self, query: Sequence[str], fields: Iterable[BagField]) -> float:
+        """:meth:`covered` of an ad-hoc document (terms the index never saw weigh nothing)."""
+        idf = np.maximum(self._stats()[0], 0.0)
+        terms = {
+            tid
+            for bag, weight in fields
+            if weight > 0
+            for tid in (self.vocab.get(t) for t in bag.terms)
+            if tid is not None
+        }
+        wanted = {tid for tid in (self.vocab.get(t) for t in query) if tid is not None}
+        mass = float(sum(idf[t] for t in terms))
+        return float(sum(idf[t] for t in terms & wanted)) / mass if mass > 0 else 0.0
 
     def idf(self, token: str) -> float:
         tid = self.vocab.get(token)
@@ -366,6 +401,33 @@ class BM25Index:
             for slots, tf in parts:
                 out[slots] += count * idf[tid] * tf * (k1 + 1) / (tf + norms[slots])
         return out
+
+    def score_bags(self, query: Sequence[str], fields: Iterable[BagField]) -> float:
+        """What a document of ``fields`` would score for ``query`` if it were in the index
+        (the index's idf and average length; the document itself does not change them)."""
+        idf = self._stats()[0]
+        n = self.size
+        total = float(sum(self._doc_len))
+        avgdl = total / n if n and total > 0 else 1.0
+        tf: dict[int, float] = {}
+        length = 0.0
+        for bag, weight in fields:
+            if weight <= 0:
+                continue
+            length += weight * bag.length
+            for term, count in zip(bag.terms, bag.counts, strict=True):
+                tid = self.vocab.get(term)
+                if tid is not None:  # a term the index has never seen has no idf
+                    tf[tid] = tf.get(tid, 0.0) + weight * count
+        k1, b = self.params.k1, self.params.b
+        norm = k1 * (1 - b + b * length / avgdl) if avgdl > 0 else k1
+        total = 0.0
+        for token, count in Counter(query).items():
+            tid = self.vocab.get(token)
+            freq = tf.get(tid, 0.0) if tid is not None else 0.0
+            if freq and self._df[tid]:
+                total += count * float(idf[tid]) * freq * (k1 + 1) / (freq + norm)
+        return total
 
     def max_score(self, query: Sequence[str]) -> float:
         """Sum of the query tokens' idf: what a one-occurrence, average-length match scores.

@@ -1,15 +1,24 @@
 """Confidence that a suggestion answers the query, and when to give no answer at all.
 
-A logistic model over four features of a candidate: its fused score, its margin to the best
-*other* candidate (positive only for the top one), its dense cosine and its lexical coverage.
-The KB's own similar questions are the labelled data: at build time some are held out (their
-vectors and tokens kept out of the scoring), searched for, and the model is fitted on whether
-each top-5 candidate is the question's own table. With too few similar questions (under 100)
-the default coefficients stay (fitted once on two public FAQ-matching benchmarks).
+A logistic model over what the retrievers say of a candidate, on a fixed scale whatever the
+KB's own fusion weights (:func:`indexer.features.confidence_features`): the default blend's
+score, its margin to the best *other* candidate of the pool (positive only for the top one),
+the best cosine, the lexical coverage and the share of the title the question says. Down the
+ranking, a suggestion never shows more confidence than a better-ranked one
+(:func:`ranked_confidences`), so the order and the figures shown agree.
 
-The abstain threshold per channel is the lowest confidence at which held-out top-1 answers
-reach the channel's target precision (customers: 0.85 — a wrong answer to a customer costs more
-than a hand-over to an agent; agents: 0.5 — an agent judges suggestions).
+The default coefficients were fitted once on three public benchmarks of different styles at
+once (BQ and ATEC: short questions against questions; a medical consultation set: long
+descriptions against questions with answers; only these six numbers are kept, no data).
+Self-tuning (:mod:`indexer.selftune`) refits them per KB on the KB's own similar questions,
+held out and searched for (real users' wordings), some with their table taken out of the index
+(the answer is not in the KB: the top suggestion is wrong by construction). Pseudo-queries made
+from answers are not used for this: they serve the ranking, but they are not questions, and
+confidence fitted on them did not transfer to real questions (README, Benchmarks).
+
+The abstain threshold per channel is the lowest confidence at which the fitting queries'
+answered top-1s reach the channel's target precision (customers: 0.85 — a wrong answer to a
+customer costs more than a hand-over to an agent; agents: 0.5 — an agent judges suggestions).
 """
 
 from __future__ import annotations
@@ -21,47 +30,62 @@ from typing import Any
 
 import numpy as np
 
-FEATURES = ("fused", "margin", "dense", "coverage")
+FEATURES = ("score", "margin", "dense", "coverage", "covered")
 TARGET_PRECISION = {"customer": 0.85, "agent": 0.5}
-DEFAULT_THRESHOLDS = {"customer": 0.6, "agent": 0.2}
-MIN_HELDOUT = 100
+# Chosen with the default coefficients on the same benchmarks for the targets below.
+DEFAULT_THRESHOLDS = {"customer": 0.62, "agent": 0.25}
+MIN_ANSWERED = 20  # answered top-1s a threshold must rest on
 
 
 @dataclass
 class Calibration:
-    # Defaults: fitted on the top-5 candidates of 3,259 queries of two public Chinese FAQ-matching
-    # sets (BQ, ATEC; fusion defaults). Only these five numbers are kept, no data. Their labels
-    # are incomplete, so the defaults lean cautious.
-    coef: list[float] = field(default_factory=lambda: [5.434, 3.028, -2.645, -2.6745])
-    intercept: float = -1.5436
+    coef: list[float] = field(default_factory=lambda: [8.515, 4.9078, -6.4359, -9.4644, 2.4246])
+    intercept: float = -1.5765
     thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    fitted_on: int = 0  # held-out questions used (0: defaults)
+    fitted_on: int = 0  # pseudo-queries used (0: defaults)
     source: str = "default"
     reliability: list[dict[str, float]] = field(default_factory=list)
-    heldout_mrr: float | None = None
+    ece: float | None = None  # on the fitting queries
 
     def confidence(self, features: Sequence[float]) -> float:
         z = self.intercept + sum(c * x for c, x in zip(self.coef, features, strict=True))
         return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+    def confidences(self, features: np.ndarray) -> np.ndarray:
+        """One confidence per row of ``features`` (columns :data:`FEATURES`)."""
+        if not len(features):
+            return np.zeros(0)
+        z = self.intercept + features @ np.asarray(self.coef, np.float64)
+        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0))))
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Calibration:
-        return cls(**dict(data))
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if len(known.get("coef", [])) != len(FEATURES):
+            return cls(source="default (the saved model had other features)")
+        return cls(**known)
 
 
-def candidate_features(
-    fused: Sequence[float], dense: Sequence[float], coverage: Sequence[float]
-) -> list[list[float]]:
-    """Feature rows for candidates given best first: margin is to the best other candidate."""
-    rows = []
-    for i, score in enumerate(fused):
-        best_other = fused[1] if i == 0 and len(fused) > 1 else (fused[0] if i else score)
-        margin = score - best_other if len(fused) > 1 else 0.0
-        rows.append([score, margin, dense[i], coverage[i]])
-    return rows
+def margins(scores: np.ndarray) -> np.ndarray:
+    """Each score less the best *other* score of the same pool (0 for a pool of one)."""
+    if len(scores) < 2:
+        return np.zeros(len(scores))
+    order = np.argsort(-scores, kind="stable")
+    best, second = scores[order[0]], scores[order[1]]
+    out = scores - best
+    out[order[0]] = best - second
+    return np.asarray(out)
+
+
+def ranked_confidences(confidences: np.ndarray, order: Sequence[int]) -> np.ndarray:
+    """Confidences taken down the ranking ``order``: none above a better-ranked one's."""
+    out = np.asarray(confidences, np.float64).copy()
+    if len(order):
+        out[list(order)] = np.minimum.accumulate(out[list(order)])
+    return out
 
 
 def fit_logistic(
@@ -104,15 +128,44 @@ def reliability_table(
     return table
 
 
-def choose_thresholds(conf: np.ndarray, correct: np.ndarray) -> dict[str, float]:
+def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """Σ over equal-width bins of (share of queries) × |accuracy − mean confidence|."""
+    if not len(conf):
+        return 0.0
+    rows = reliability_table(conf, correct, bins)
+    return float(sum(r["n"] / len(conf) * abs(r["accuracy"] - r["confidence"]) for r in rows))
+
+
+def choose_thresholds(
+    conf: np.ndarray, correct: np.ndarray, targets: Mapping[str, float] = TARGET_PRECISION
+) -> dict[str, float]:
     """Lowest threshold per channel whose answered top-1s reach the target precision."""
     out = {}
-    for channel, target in TARGET_PRECISION.items():
+    for channel, target in targets.items():
         chosen = DEFAULT_THRESHOLDS[channel]
-        for t in np.arange(0.05, 0.96, 0.05):
+        for hundredths in range(5, 100):
+            t = hundredths / 100
             answered = conf >= t
-            if answered.sum() >= 10 and correct[answered].mean() >= target:
-                chosen = round(float(t), 2)
+            if answered.sum() >= MIN_ANSWERED and correct[answered].mean() >= target:
+                chosen = t
                 break
         out[channel] = chosen
     return out
+
+
+def fit(features: np.ndarray, correct: Sequence[bool], source: str) -> Calibration:
+    """A calibration fitted on top-1 suggestions' features (columns :data:`FEATURES`)."""
+    x = np.asarray(features, float)
+    y = np.asarray(correct, float)
+    coef, intercept = fit_logistic(x, y)
+    calibration = Calibration(
+        coef=[round(float(c), 4) for c in coef],
+        intercept=round(intercept, 4),
+        fitted_on=len(y),
+        source=source,
+    )
+    conf = calibration.confidences(x)
+    calibration.thresholds = choose_thresholds(conf, y)
+    calibration.reliability = reliability_table(conf, y)
+    calibration.ece = round(expected_calibration_error(conf, y), 4)
+    return calibration

@@ -35,7 +35,8 @@ HUB_NEIGHBOURS = 10
 HUB_MIN_TABLES = 50
 CENTER_SHRINK = 50  # mean weight n / (n + CENTER_SHRINK): a tiny KB's mean is mostly noise
 
-KIND_CODES = {"title": 0, "question": 1, "body": 2}
+KIND_CODES = {"title": 0, "question": 1, "body": 2, "entry": 3}
+KINDS = tuple(KIND_CODES)
 KIND_NAMES = {v: k for k, v in KIND_CODES.items()}
 
 
@@ -62,11 +63,17 @@ class DenseIndex:
     """Vectors with per-vector table id, kind, audience and reference."""
 
     def __init__(
-        self, dim: int, mean_q: np.ndarray | None = None, mean_p: np.ndarray | None = None
+        self,
+        dim: int,
+        mean_q: np.ndarray | None = None,
+        mean_p: np.ndarray | None = None,
+        mean_e: np.ndarray | None = None,
     ):
         self.dim = dim
-        self.mean_q = np.zeros(dim, np.float32) if mean_q is None else mean_q.astype(np.float32)
-        self.mean_p = np.zeros(dim, np.float32) if mean_p is None else mean_p.astype(np.float32)
+        zero = np.zeros(dim, np.float32)
+        self.mean_q = zero if mean_q is None else mean_q.astype(np.float32)
+        self.mean_p = zero if mean_p is None else mean_p.astype(np.float32)
+        self.mean_e = zero if mean_e is None else mean_e.astype(np.float32)
         self.vectors = np.zeros((0, dim), np.float32)
         self.ids = np.zeros(0, np.int64)
         self.table = np.zeros(0, np.int64)
@@ -83,14 +90,28 @@ class DenseIndex:
 
     # --- geometry -------------------------------------------------------------------------
 
-    def set_means(self, question_vectors: np.ndarray, passage_vectors: np.ndarray) -> None:
-        for name, vecs in (("mean_q", question_vectors), ("mean_p", passage_vectors)):
-            n = len(vecs)
-            mean = vecs.mean(0) * (n / (n + CENTER_SHRINK)) if n else np.zeros(self.dim)
+    def set_means(self, vectors: np.ndarray, kinds: np.ndarray) -> None:
+        """Per form of text, the mean vector (shrunk toward zero for small KBs)."""
+        groups = (
+            ("mean_q", kinds <= KIND_CODES["question"]),
+            ("mean_p", kinds == KIND_CODES["body"]),
+            ("mean_e", kinds == KIND_CODES["entry"]),
+        )
+        for name, mask in groups:
+            n = int(mask.sum())
+            mean = vectors[mask].mean(0) * (n / (n + CENTER_SHRINK)) if n else np.zeros(self.dim)
             setattr(self, name, mean.astype(np.float32))
 
-    def center(self, vectors: np.ndarray, *, passage: bool = False) -> np.ndarray:
-        out = vectors - (self.mean_p if passage else self.mean_q)
+    def _mean_of(self, kind: int) -> np.ndarray:
+        if kind == KIND_CODES["body"]:
+            return self.mean_p
+        if kind == KIND_CODES["entry"]:
+            return self.mean_e
+        return self.mean_q
+
+    def center(self, vectors: np.ndarray, *, kind: int = 0) -> np.ndarray:
+        """Vectors of one kind less that kind's mean, L2-normalized (queries: ``kind`` 0)."""
+        out = vectors - self._mean_of(kind)
         # np.linalg.norm(out, axis=1) for real input: the same sum of squares, but it squares
         # a conjugated copy (at 88,000 vectors, one 135 MB temporary more).
         norms = np.sqrt(np.add.reduce(out * out, axis=1, keepdims=True))
@@ -108,12 +129,13 @@ class DenseIndex:
             return
         vectors = np.vstack([i.vectors for i in items]).astype(np.float32, copy=False)
         codes = np.asarray([KIND_CODES[k] for i in items for k in i.kinds], np.int8)
-        body = codes == KIND_CODES["body"]
         centered = np.empty_like(vectors)
-        if (~body).any():
-            centered[~body] = self.center(vectors[~body])
-        if body.any():
-            centered[body] = self.center(vectors[body], passage=True)
+        for mean_kind in (KIND_CODES["title"], KIND_CODES["body"], KIND_CODES["entry"]):
+            mask = codes == mean_kind
+            if mean_kind == KIND_CODES["title"]:
+                mask |= codes == KIND_CODES["question"]
+            if mask.any():
+                centered[mask] = self.center(vectors[mask], kind=mean_kind)
         n = len(vectors)
         ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
         self._next_id += n
@@ -198,9 +220,10 @@ class DenseIndex:
         return self._faiss
 
     def search(
-        self, query: np.ndarray, k_vectors: int, *, public_only: bool, body_weight: float
+        self, query: np.ndarray, k_vectors: int, *, public_only: bool, weights: Sequence[float]
     ) -> dict[int, DenseHit]:
-        """Best-vector hits of the top ``k_vectors`` vectors (filtered by audience)."""
+        """Best-vector hits among the top ``k_vectors`` vectors (filtered by audience); a
+        vector's cosine is multiplied by its kind's weight (``weights[KIND_CODES[kind]]``)."""
         index = self._index()
         if index.ntotal == 0:
             return {}
@@ -213,32 +236,44 @@ class DenseIndex:
         for row, score in zip(rows, exact, strict=True):
             if not self.alive[row] or (public_only and not self.public[row]):
                 continue
-            self._offer(hits, int(row), float(score), body_weight)
+            self._offer(hits, int(row), float(score) * weights[self.kind[row]])
         return hits
 
-    def score_tables(
-        self, query: np.ndarray, table_ids: Sequence[int], *, public_only: bool, body_weight: float
-    ) -> dict[int, DenseHit]:
-        """Exact best-vector scores for the given tables."""
-        rows = [r for t in table_ids for r in self._rows.get(t, ())]
-        if public_only:
-            rows = [r for r in rows if self.public[r]]
-        hits: dict[int, DenseHit] = {}
-        if not rows:
-            return hits
-        sims = self.vectors[rows] @ query
-        for row, score in zip(rows, sims, strict=True):
-            self._offer(hits, row, float(score), body_weight)
-        return hits
+    def kind_scores(
+        self, query: np.ndarray, table_ids: Sequence[int], *, public_only: bool
+    ) -> tuple[np.ndarray, list[list[str]]]:
+        """Per table (rows, in order) and vector kind (columns, :data:`KINDS`): the best cosine
+        of that kind, NaN where the table has none; and per table the ref of each best."""
+        n_kinds = len(KINDS)
+        out = np.full(len(table_ids) * n_kinds, np.nan, np.float32)
+        refs = [["" for _ in KINDS] for _ in table_ids]
+        lists = [self._rows.get(t, ()) for t in table_ids]
+        rows = np.fromiter((r for rs in lists for r in rs), np.int64)
+        position = np.repeat(np.arange(len(table_ids)), [len(rs) for rs in lists])
+        if public_only and len(rows):
+            keep = self.public[rows]
+            rows, position = rows[keep], position[keep]
+        if not len(rows):
+            return out.reshape(len(table_ids), n_kinds), refs
+        sims = self.vectors[rows] @ query.reshape(-1).astype(np.float32)
+        cell = position * n_kinds + self.kind[rows]
+        # The best row of each (table, kind) cell: order by cell, then by cosine; last wins.
+        order = np.lexsort((sims, cell))
+        cell_sorted = cell[order]
+        last = np.flatnonzero(np.r_[cell_sorted[1:] != cell_sorted[:-1], True])
+        best_rows = order[last]
+        out[cell[best_rows]] = sims[best_rows]
+        for c, row in zip(cell[best_rows].tolist(), rows[best_rows].tolist(), strict=True):
+            refs[c // n_kinds][c % n_kinds] = self.refs[row]
+        return out.reshape(len(table_ids), n_kinds), refs
 
-    def _offer(self, hits: dict[int, DenseHit], row: int, score: float, body_weight: float) -> None:
-        kind = int(self.kind[row])
-        if kind == KIND_CODES["body"]:
-            score *= body_weight
+    def _offer(self, hits: dict[int, DenseHit], row: int, score: float) -> None:
         table_id = int(self.table[row])
         best = hits.get(table_id)
         if best is None or score > best.score:
-            hits[table_id] = DenseHit(table_id, score, KIND_NAMES[kind], self.refs[row])
+            hits[table_id] = DenseHit(
+                table_id, score, KIND_NAMES[int(self.kind[row])], self.refs[row]
+            )
 
     def rows_of(self, table_id: int) -> list[int]:
         return list(self._rows.get(table_id, ()))
@@ -256,6 +291,7 @@ class DenseIndex:
             "dense_public": self.public[live],
             "dense_mean_q": self.mean_q,
             "dense_mean_p": self.mean_p,
+            "dense_mean_e": self.mean_e,
             "hub_table": hub_ids,
             "hub_score": np.asarray([self.hub[int(t)] for t in hub_ids], np.float64),
         }
@@ -263,7 +299,12 @@ class DenseIndex:
     @classmethod
     def from_arrays(cls, refs: list[str], arrays: dict[str, np.ndarray]) -> DenseIndex:
         vectors = arrays["dense_vectors"]
-        index = cls(vectors.shape[1], arrays["dense_mean_q"], arrays["dense_mean_p"])
+        index = cls(
+            vectors.shape[1],
+            arrays["dense_mean_q"],
+            arrays["dense_mean_p"],
+            arrays["dense_mean_e"],
+        )
         index.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         index.ids = arrays["dense_ids"].astype(np.int64)
         index.table = arrays["dense_table"].astype(np.int64)

@@ -17,10 +17,9 @@ from kb.models import Audience, KnowledgeTable, Package
 from kb.templates import FieldSpec, FieldType
 from kb.visibility import Channel, visible
 
-# Body text weighs half of a title or similar question at template weight 1.
-BODY_FACTOR = 0.5
 CHUNK_CHARS = 160
-MAX_CHUNKS_PER_FIELD = 4
+# Long answers (bank FAQs run to 900 characters) are embedded whole up to this many chunks.
+MAX_CHUNKS_PER_FIELD = 8
 
 
 @dataclass
@@ -243,24 +242,52 @@ def document_for(table: KnowledgeTable) -> IndexDocument | None:
 
 @dataclass(frozen=True)
 class DenseText:
-    """One text to embed for a table: its title, a similar question, or a body chunk."""
+    """One text to embed for a table.
 
-    kind: str  # title | question | body
+    Kinds: ``title`` and ``question`` (query form: they are compared with questions), ``body``
+    (a chunk of a searchable field, passage form) and ``entry`` (the title followed by a body
+    chunk, passage form: e5's own retrieval setup, where a question finds the passage that
+    answers it).
+    """
+
+    kind: str  # title | question | body | entry
     text: str
     public: bool
     ref: str  # field key or question number, for --explain
 
 
-def dense_texts(doc: IndexDocument) -> list[DenseText]:
-    """Title and each similar question (question form), body chunks (passage form)."""
-    out = [DenseText("title", doc.title, True, "title")]
-    out += [DenseText("question", q, True, f"q{i}") for i, q in enumerate(doc.questions)]
+VECTOR_KINDS = ("title", "question", "body", "entry")
+QUERY_FORM_KINDS = frozenset({"title", "question"})
+
+
+def dense_texts(doc: IndexDocument, kinds: frozenset[str] | None = None) -> list[DenseText]:
+    """Title and each similar question (query form), body chunks and title + chunk (passage form).
+
+    ``kinds`` limits the texts to those vector kinds (all of :data:`VECTOR_KINDS` when None).
+    A field that only repeats the title (question-only knowledge) adds no entry text: it would
+    be the title again.
+    """
+    wanted = frozenset(VECTOR_KINDS) if kinds is None else kinds
+    out = []
+    if "title" in wanted:
+        out.append(DenseText("title", doc.title, True, "title"))
+    if "question" in wanted:
+        out += [DenseText("question", q, True, f"q{i}") for i, q in enumerate(doc.questions)]
     for f in doc.fields:
         if not f.searchable or f.weight <= 0:
             continue
+        repeats_title = f.text.strip() == doc.title.strip()
         for chunk in chunk_text(f.text)[:MAX_CHUNKS_PER_FIELD]:
-            out.append(DenseText("body", chunk, f.public, f.key))
+            if "body" in wanted:
+                out.append(DenseText("body", chunk, f.public, f.key))
+            if "entry" in wanted and not repeats_title:
+                out.append(DenseText("entry", entry_text(doc.title, chunk), f.public, f.key))
     return out
+
+
+def entry_text(title: str, chunk: str) -> str:
+    """The passage of an entry vector: the title, then the chunk of the answer."""
+    return f"{title}\n{chunk}"
 
 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")
@@ -287,17 +314,22 @@ def chunk_text(text: str, size: int = CHUNK_CHARS) -> list[str]:
     return chunks
 
 
-def lexical_fields(doc: IndexDocument, *, internal: bool = False) -> list[tuple[str, str, float]]:
-    """(key, text, weight) BM25 indexes: the public view, or (``internal``) the internal fields."""
-    out = [] if internal else [("title", doc.title, 1.0)]
-    if not internal:
-        out += [("questions", q, 1.0) for q in doc.questions]
-        out += [("tags", t, 1.0) for t in doc.tags]
-    for f in doc.fields:
-        if not f.searchable or f.weight <= 0 or f.public == internal:
-            continue
-        out.append((f.key, f.text, f.weight * BODY_FACTOR))
+def head_fields(doc: IndexDocument) -> list[tuple[str, str]]:
+    """(key, text) of what names a table: title, similar questions, tags (one BM25 index)."""
+    out = [("title", doc.title)]
+    out += [("questions", q) for q in doc.questions]
+    out += [("tags", t) for t in doc.tags]
     return out
+
+
+def body_fields(doc: IndexDocument, *, internal: bool = False) -> list[tuple[str, str, float]]:
+    """(key, text, template weight) of the searchable public fields, or (``internal``) the
+    internal ones (the other BM25 index)."""
+    return [
+        (f.key, f.text, f.weight)
+        for f in doc.fields
+        if f.searchable and f.weight > 0 and f.public != internal
+    ]
 
 
 def is_markdown(f: DocField) -> bool:

@@ -3,10 +3,14 @@
 Two methods, parameters named and saved with the index:
 
 - score blending (default): ``dense_weight × dense − hub_weight × hub + lexical_weight ×
-  coverage``, where dense is the best vector's centered cosine, hub the table's hub score (see
-  :mod:`indexer.dense`) and coverage the BM25 score over the query's attainable score. All
-  three are on fixed scales, so the fused score means the same from one query to the next and
-  can be calibrated into a confidence.
+  coverage + covered_weight × covered``, where dense is the best vector's centered cosine (an answer chunk's times
+  ``body_weight``, a title + chunk passage's times ``entry_weight``), hub the table's hub score
+  (see :mod:`indexer.dense`) and coverage the head and ``lexical_body`` × body BM25 scores over
+  what the query can attain in both (:mod:`indexer.lexical`), and covered the share of the
+  head's informative words the query contains (a long question that names a title in passing
+  still says all of it). All four are on fixed scales,
+  so the fused score means the same from one query to the next. Self-tuning
+  (:mod:`indexer.selftune`) chooses the weights per KB.
 - reciprocal-rank fusion: ``Σ weight / (k + rank)``, for comparison and as an option.
 """
 
@@ -20,15 +24,25 @@ from typing import Any
 @dataclass(frozen=True)
 class FusionParams:
     method: str = "blend"  # blend | rrf
+    # Defaults: the weights that did best on three public benchmarks of different styles at
+    # once (README, Benchmarks); self-tuning moves them per KB only for a clear gain.
     dense_weight: float = 1.0
-    lexical_weight: float = 0.5
-    hub_weight: float = 0.6
+    lexical_weight: float = 0.7
+    hub_weight: float = 0.3
     body_weight: float = 1.0  # multiplies an answer-chunk vector's cosine (tuned per KB)
+    entry_weight: float = 1.0  # multiplies a title + answer-chunk passage's cosine
+    lexical_body: float = 0.3  # the body BM25's weight beside the head's (title, questions)
+    covered_weight: float = 0.1  # the share of a table's head (title…) the query says
     rrf_k: float = 60.0
     candidates: int = 100  # per retriever, before fusion
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def kind_weights(self) -> tuple[float, float, float, float]:
+        """Cosine multipliers per vector kind (title, question, body, entry)."""
+        return (1.0, 1.0, self.body_weight, self.entry_weight)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FusionParams:

@@ -1,44 +1,65 @@
-"""The hybrid index: BM25 over two views of every table, dense vectors, fusion and confidence.
+"""The hybrid index: lexical and dense candidates, fusion, a reranker and confidence.
 
 It knows nothing about the database: it is fed :class:`IndexDocument` objects and answers
 queries with scored candidates. :mod:`indexer.service` keeps it in step with the database and
 on disk; :mod:`indexer.search` turns candidates into suggestions.
 
-BM25 views: every table has a *public* document (title, similar questions, tags, public
-searchable fields); a table with internal searchable fields also has a *full* one. Customers
-are scored against public documents only, agents against the full one where it exists.
+A query runs in four steps:
+
+1. candidates: the lexical top :attr:`FusionParams.candidates` (head + body BM25,
+   :mod:`indexer.lexical`) and the dense top ones (best vector per table, :mod:`indexer.dense`),
+   among the tables the channel may see;
+2. signals for that pool (:mod:`indexer.features`): cosines per vector kind, BM25 per index,
+   hub scores, sizes;
+3. ranking: the blend of :mod:`indexer.fusion`, reordered by the KB's reranker where
+   self-tuning kept one (:mod:`indexer.rerank`);
+4. confidence from the ranking score and its margin (:mod:`indexer.calibration`).
 """
 
 from __future__ import annotations
 
-import zlib
+import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from indexer.analysis import Analyzer, to_simplified
-from indexer.bm25 import Bag, BagField, BM25Index, BM25Params
-from indexer.calibration import Calibration
-from indexer.dense import DenseIndex, TableVectors
-from indexer.documents import DenseText, IndexDocument, dense_texts, lexical_fields
+from indexer.bm25 import BM25Params
+from indexer.calibration import Calibration, ranked_confidences
+from indexer.dense import KIND_CODES, KINDS, DenseIndex, TableVectors
+from indexer.documents import (
+    QUERY_FORM_KINDS,
+    VECTOR_KINDS,
+    DenseText,
+    IndexDocument,
+    dense_texts,
+)
 from indexer.embedding_cache import EmbeddingCache
 from indexer.encoders import Encoder
-from indexer.fusion import FusionParams, dense_scores, hybrid_scores, ranking, rrf
+from indexer.features import (
+    PoolSignals,
+    confidence_features,
+    dense_score,
+    fused_score,
+    lexical_score,
+)
+from indexer.fusion import FusionParams, ranking, rrf
+from indexer.lexical import LexicalIndex, LexicalScores
+from indexer.rerank import Reranker, pool_scores
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MODES = ("hybrid", "bm25", "dense")
-PHONETIC_FIELDS = {"title", "questions", "tags"}
-HELDOUT_MAX = 400
+QUERY_VECTOR_CACHE = 4096
 
 
 @dataclass
 class Candidate:
     table_id: int
     score: float  # the ranking score of the mode asked for
-    fused: float  # the hybrid blend (what confidence is computed from)
+    fused: float  # the hybrid blend
     dense: float
     coverage: float
     bm25: float
@@ -47,15 +68,14 @@ class Candidate:
     dense_kind: str | None = None
     dense_ref: str | None = None
     confidence: float = 0.0
-    feedback: float = 0.0  # the votes' adjustment included in ``score`` (hybrid blend only)
-
-
-@dataclass
-class SlotInfo:
-    table: np.ndarray  # slot → table id (-1: free)
-    public: np.ndarray  # slot holds a public view
-    internal: np.ndarray  # slots of internal views …
-    into: np.ndarray  # … and the public slot of the same table
+    feedback: float = 0.0  # the votes' adjustment included in ``score`` (hybrid only; in
+    # reranker units where a reranker ranks)
+    rerank: float | None = None  # the reranker's score (hybrid, where a reranker was kept)
+    hub: float = 0.0
+    lexical_head: float = 0.0  # head / body coverage
+    lexical_body: float = 0.0
+    covered: float = 0.0  # the share of the head the query says
+    kinds: dict[str, float] = field(default_factory=dict)  # best cosine per vector kind
 
 
 @dataclass
@@ -63,6 +83,16 @@ class Retrieval:
     candidates: list[Candidate]
     filtered: int  # candidates the visibility rules removed
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class QueryState:
+    """A query analyzed and encoded once, for every step that needs it."""
+
+    text: str
+    tokens: list[str]
+    vector: np.ndarray
+    lexical: LexicalScores
 
 
 class HybridIndex:
@@ -74,123 +104,26 @@ class HybridIndex:
         cache: EmbeddingCache | None = None,
         fusion: FusionParams | None = None,
         calibration: Calibration | None = None,
+        reranker: Reranker | None = None,
         bm25_params: BM25Params | None = None,
+        kinds: Iterable[str] = VECTOR_KINDS,
     ) -> None:
         self.encoder = encoder
-        self.analyzer = analyzer
         self.cache = cache or EmbeddingCache(None)
         self.fusion = fusion or FusionParams()
         self.calibration = calibration or Calibration()
+        self.reranker = reranker or Reranker()
+        self.kinds = frozenset(kinds)
+        self.allow_rerank = True  # self-tuning may keep a reranker (ZHIKU_RERANK)
+        self.tuning: dict[str, Any] = {}  # what self-tuning chose, and from what
         self.docs: dict[int, IndexDocument] = {}
-        self.bm25 = BM25Index(bm25_params)
-        self.slot_table: list[int] = []
-        self.slot_full: list[bool] = []
-        self.pub_slot: dict[int, int] = {}
-        self.full_slot: dict[int, int] = {}
+        self.lexical = LexicalIndex(analyzer, bm25_params)
         self.dense = DenseIndex(encoder.dim)
-        self._slots: SlotInfo | None = None
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        # (text, phonetic) → bag, while a build runs: titles aside, a large KB repeats much of
-        # its text (shared answers, tags), and calibration re-adds hundreds of documents.
-        self._bags: dict[tuple[str, bool], Bag] | None = None
 
-    # --- lexical --------------------------------------------------------------------------
-
-    def _lexical(self, doc: IndexDocument, internal: bool) -> list[BagField]:
-        return [
-            (self._bag(text, key in PHONETIC_FIELDS), weight)
-            for key, text, weight in lexical_fields(doc, internal=internal)
-        ]
-
-    def _bag(self, text: str, phonetic: bool) -> Bag:
-        if self._bags is None:
-            return Bag.of(self.analyzer.tokens(text, phonetic=phonetic))
-        found = self._bags.get((text, phonetic))
-        if found is None:
-            found = Bag.of(self.analyzer.tokens(text, phonetic=phonetic))
-            self._bags[(text, phonetic)] = found
-        return found
-
-    @contextmanager
-    def _bag_memo(self) -> Iterator[None]:
-        """Analyze each distinct text once inside the block (the analyzer must not change)."""
-        self._bags = {}
-        try:
-            yield
-        finally:
-            self._bags = None
-
-    def _build_lexical(self, docs: Sequence[IndexDocument], progress: Progress | None) -> None:
-        """BM25 over every document's public view, then the internal views, in bulk."""
-        self.slot_table, self.slot_full, self.pub_slot, self.full_slot = [], [], {}, {}
-        internal = [d for d in docs if d.has_internal_search_text]
-
-        def views() -> Iterable[list[BagField]]:
-            for i, doc in enumerate(docs, 1):
-                yield self._lexical(doc, internal=False)
-                if progress is not None and (i % 500 == 0 or i == len(docs)):
-                    progress("analyze", i, len(docs))
-            for doc in internal:
-                yield self._lexical(doc, internal=True)
-
-        self.bm25 = BM25Index.build_bags(views(), self.bm25.params)
-        for slot, doc in enumerate(docs):
-            self._set_slot(slot, doc.table_id, False)
-            self.pub_slot[doc.table_id] = slot
-        for slot, doc in enumerate(internal, len(docs)):
-            self._set_slot(slot, doc.table_id, True)
-            self.full_slot[doc.table_id] = slot
-
-    def _add_lexical(self, doc: IndexDocument) -> None:
-        slot = self.bm25.add_bags(self._lexical(doc, internal=False))
-        self._set_slot(slot, doc.table_id, False)
-        self.pub_slot[doc.table_id] = slot
-        if doc.has_internal_search_text:
-            slot = self.bm25.add_bags(self._lexical(doc, internal=True))
-            self._set_slot(slot, doc.table_id, True)
-            self.full_slot[doc.table_id] = slot
-
-    def _set_slot(self, slot: int, table_id: int, internal: bool) -> None:
-        while len(self.slot_table) <= slot:
-            self.slot_table.append(-1)
-            self.slot_full.append(False)
-        self.slot_table[slot] = table_id
-        self.slot_full[slot] = internal
-        self._slots = None
-
-    def _remove_lexical(self, table_id: int) -> None:
-        for slots in (self.pub_slot, self.full_slot):
-            slot = slots.pop(table_id, None)
-            if slot is not None:
-                self.bm25.remove(slot)
-                self.slot_table[slot] = -1
-        self._slots = None
-
-    def _slot_info(self) -> SlotInfo:
-        """Slot → table, which slots are public views, and where internal views add in."""
-        if self._slots is None:
-            public = np.zeros(self.bm25.slots, np.bool_)
-            public[list(self.pub_slot.values())] = True
-            internal = np.asarray(list(self.full_slot.values()), np.int64)
-            into = np.asarray([self.pub_slot[t] for t in self.full_slot], np.int64)
-            self._slots = SlotInfo(np.asarray(self.slot_table, np.int64), public, internal, into)
-        return self._slots
-
-    def table_bm25(self, scores: np.ndarray, channel: str) -> np.ndarray:
-        """Per-slot BM25 → per public slot table scores; agents' internal fields add in."""
-        info = self._slot_info()
-        if channel == "customer" or not len(info.internal):
-            return scores
-        out = scores.copy()
-        np.add.at(out, info.into, scores[info.internal])
-        return out
-
-    def rebuild_lexical(self, analyzer: Analyzer) -> None:
-        """Re-analyze every document with a new analyzer (the dictionary changed)."""
-        self.analyzer = analyzer
-        self.analyzer.add_words(self._vocabulary(self.docs.values()))
-        with self._bag_memo():
-            self._build_lexical(list(self.docs.values()), None)
+    @property
+    def analyzer(self) -> Analyzer:
+        return self.lexical.analyzer
 
     def _vocabulary(self, docs: Iterable[IndexDocument]) -> list[str]:
         docs = list(docs)
@@ -198,69 +131,114 @@ class HybridIndex:
             [d.title for d in docs], [t for d in docs for t in d.tags]
         )
 
+    def rebuild_lexical(self, analyzer: Analyzer) -> None:
+        """Re-analyze every document with a new analyzer (the dictionary changed)."""
+        analyzer.add_words(self._vocabulary(self.docs.values()))
+        self.lexical.rebuild(analyzer, list(self.docs.values()))
+
     # --- dense ----------------------------------------------------------------------------
 
-    def _embed(
+    def embed(
         self, docs: Sequence[IndexDocument], progress: Progress | None = None
-    ) -> list[tuple[IndexDocument, list[DenseText], np.ndarray]]:
-        return self._embed_all(docs, progress)[0]
-
-    def _embed_all(
-        self, docs: Sequence[IndexDocument], progress: Progress | None = None
-    ) -> tuple[list[tuple[IndexDocument, list[DenseText], np.ndarray]], np.ndarray, np.ndarray]:
-        """Per document its texts and vectors (views), and all vectors with a body mask."""
-        items = [(doc, dense_texts(doc)) for doc in docs]
-        flat = [(i, t) for i, (_, texts) in enumerate(items) for t in texts]
-        total = len(flat)
+    ) -> list[TableVectors]:
+        """Each document's raw vectors (through the embedding cache), one entry per document."""
+        items = [(doc, dense_texts(doc, self.kinds)) for doc in docs]
+        flat = [t for _, texts in items for t in texts]
         done = 0
 
         def tick(n: int) -> None:
             nonlocal done
             done += n
             if progress is not None:
-                progress("embed", done, total)
+                progress("embed", done, len(flat))
 
-        vectors = np.zeros((total, self.encoder.dim), np.float32)
-        for form, kinds in (("query", {"title", "question"}), ("passage", {"body"})):
-            rows = [r for r, (_, t) in enumerate(flat) if t.kind in kinds]
-            texts = [to_simplified(flat[r][1].text) for r in rows]
-            if rows:
-                vectors[rows] = self.cache.encode(self.encoder, texts, form, progress=tick)  # type: ignore[arg-type]
+        vectors = self._vectors(flat, tick)
         out = []
         start = 0
-        for doc, doc_texts in items:
-            out.append((doc, doc_texts, vectors[start : start + len(doc_texts)]))
-            start += len(doc_texts)
-        body = np.asarray([t.kind == "body" for _, t in flat], np.bool_)
-        return out, vectors, body
-
-    def _add_dense(self, embedded: list[tuple[IndexDocument, list[DenseText], np.ndarray]]) -> None:
-        self.dense.add_tables(
-            [
+        for doc, texts in items:
+            out.append(
                 TableVectors(
                     doc.table_id,
-                    vectors,
+                    vectors[start : start + len(texts)],
                     [t.kind for t in texts],
                     [t.public for t in texts],
                     [t.ref for t in texts],
                 )
-                for doc, texts, vectors in embedded
-            ]
-        )
+            )
+            start += len(texts)
+        return out
+
+    def _vectors(
+        self, texts: Sequence[DenseText], tick: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """Raw vectors of ``texts``: query form for titles and questions, passage form else."""
+        vectors = np.zeros((len(texts), self.encoder.dim), np.float32)
+        for form, query_form in (("query", True), ("passage", False)):
+            rows = [r for r, t in enumerate(texts) if (t.kind in QUERY_FORM_KINDS) == query_form]
+            if rows:
+                simplified = [to_simplified(texts[r].text) for r in rows]
+                vectors[rows] = self.cache.encode(self.encoder, simplified, form, progress=tick)  # type: ignore[arg-type]
+        return vectors
+
+    def docs_kind_scores(
+        self, docs: Sequence[IndexDocument], queries: np.ndarray, *, public_only: bool
+    ) -> np.ndarray:
+        """Best cosine per vector kind (columns) of ad-hoc documents (self-tuning's masked
+        copies), each against its own query vector (``queries[i]`` for ``docs[i]``)."""
+        out = np.full((len(docs), len(KINDS)), np.nan, np.float32)
+        texts: list[DenseText] = []
+        owner: list[int] = []
+        for i, doc in enumerate(docs):
+            for t in dense_texts(doc, self.kinds):
+                if t.public or not public_only:
+                    texts.append(t)
+                    owner.append(i)
+        if not texts:
+            return out
+        raw = self._vectors(texts)
+        codes = np.asarray([KIND_CODES[t.kind] for t in texts], np.int64)
+        centered = np.empty_like(raw)
+        for code in (KIND_CODES["title"], KIND_CODES["body"], KIND_CODES["entry"]):
+            mask = codes == code
+            if code == KIND_CODES["title"]:
+                mask |= codes == KIND_CODES["question"]
+            if mask.any():
+                centered[mask] = self.dense.center(raw[mask], kind=code)
+        owners = np.asarray(owner, np.int64)
+        sims = np.einsum("ij,ij->i", centered, queries[owners])
+        flat = out.reshape(-1)
+        np.fmax.at(flat, owners * len(KINDS) + codes, sims.astype(np.float32))
+        return out
 
     def encode_query(self, text: str) -> np.ndarray:
-        """The query's centered vector (cached: agents repeat questions)."""
+        """The query's centered vector (cached in memory: agents repeat questions)."""
         key = to_simplified(text)
         found = self._query_vectors.get(key)
         if found is None:
             raw = self.encoder.encode([key], "query")
             found = self.dense.center(raw)[0]
-            self._query_vectors[key] = found
-            if len(self._query_vectors) > 4096:
-                self._query_vectors.popitem(last=False)
+            self._remember_query(key, found)
         else:
             self._query_vectors.move_to_end(key)
         return found
+
+    def _remember_query(self, key: str, vector: np.ndarray) -> None:
+        self._query_vectors[key] = vector
+        if len(self._query_vectors) > QUERY_VECTOR_CACHE:
+            self._query_vectors.popitem(last=False)
+
+    def prime_queries(self, texts: Sequence[str]) -> None:
+        """Encode ``texts`` through the embedding cache into the in-memory query cache.
+
+        Benchmarks and self-tuning ask thousands of known questions: encoded once, on disk.
+        """
+        keys = list(dict.fromkeys(to_simplified(t) for t in texts))
+        keys = [k for k in keys if k not in self._query_vectors]
+        if not keys:
+            return
+        raw = self.cache.encode(self.encoder, keys, "query")
+        for key, vector in zip(keys, self.dense.center(raw), strict=True):
+            self._remember_query(key, vector)
 
     # --- building and editing -------------------------------------------------------------
 
@@ -271,28 +249,37 @@ class HybridIndex:
         progress: Progress | None = None,
         calibrate: bool = True,
     ) -> None:
-        """Index ``docs`` from scratch; fit fusion and confidence on held-out similar questions."""
+        """Index ``docs`` from scratch, then tune fusion, reranker and confidence to them."""
+        # One order whatever order they came in: sums over vectors (the means) and the
+        # reranker's training rows come out the same to the last bit.
+        docs = sorted(docs, key=lambda d: d.table_id)
         self.docs = {d.table_id: d for d in docs}
         self.analyzer.add_words(self._vocabulary(docs))
-        with self._bag_memo():
-            self._build(docs, progress, calibrate)
-
-    def _build(
-        self, docs: Sequence[IndexDocument], progress: Progress | None, calibrate: bool
-    ) -> None:
-        self._build_lexical(docs, progress)
-        embedded, vectors, body = self._embed_all(docs, progress)
+        with self.lexical.memo():
+            self.lexical.build(docs, progress)
+        embedded = self.embed(docs, progress)
         self.dense = DenseIndex(self.encoder.dim)
-        self.dense.set_means(vectors[~body], vectors[body])
-        self._add_dense(embedded)
+        if embedded:
+            self.dense.set_means(
+                np.vstack([e.vectors for e in embedded]),
+                np.asarray([KIND_CODES[k] for e in embedded for k in e.kinds], np.int8),
+            )
+        self.dense.add_tables(embedded)
         self.dense.compute_hubs()
         self._query_vectors.clear()
         if calibrate:
-            if progress is not None:
-                progress("calibrate", 0, 1)
-            self.calibrate()
-            if progress is not None:
-                progress("calibrate", 1, 1)
+            self.tune(progress)
+        else:
+            off = "default (self-tuning off)"
+            self.tuning = {"fusion": {"source": off}}
+            self.reranker = Reranker(status="not trained (self-tuning off): the blend ranks")
+            self.calibration = Calibration(source=off)
+
+    def tune(self, progress: Progress | None = None) -> None:
+        """Choose fusion weights, train the reranker and fit confidence on pseudo-queries."""
+        from indexer.selftune import tune
+
+        tune(self, progress=progress)
 
     def upsert(self, docs: Sequence[IndexDocument]) -> None:
         """Add or replace the given tables' documents (incremental: nothing else is touched)."""
@@ -300,25 +287,86 @@ class HybridIndex:
             return
         self.analyzer.add_words(self._vocabulary(docs))
         for doc in docs:
-            self._remove_lexical(doc.table_id)
             self.docs[doc.table_id] = doc
-            self._add_lexical(doc)
-        self._add_dense(self._embed(docs))
+            self.lexical.add(doc)
+        self.dense.add_tables(self.embed(docs))
         self.dense.compute_hubs([d.table_id for d in docs])
 
     def remove(self, table_ids: Iterable[int]) -> None:
         for table_id in table_ids:
             self.docs.pop(table_id, None)
-            self._remove_lexical(table_id)
+            self.lexical.remove(table_id)
             self.dense.remove_table(table_id)
 
     # --- retrieval ------------------------------------------------------------------------
 
-    def _coverage(self, query: str, channel: str) -> tuple[np.ndarray, np.ndarray, float]:
-        """Per-slot table BM25 scores, the public-slot mask, and the query's attainable score."""
+    def query_state(self, query: str, channel: str) -> QueryState:
         tokens = self.analyzer.tokens(query)
-        scores = self.table_bm25(self.bm25.scores(tokens), channel)
-        return scores, self._slot_info().public, self.bm25.max_score(tokens)
+        return QueryState(
+            query, tokens, self.encode_query(query), self.lexical.scores(tokens, channel)
+        )
+
+    def candidate_lists(
+        self,
+        state: QueryState,
+        *,
+        channel: str,
+        mode: str,
+        visible_rows: np.ndarray | None = None,
+    ) -> tuple[list[int], list[int]]:
+        """The lexical and the dense top tables (``visible_rows``: rows the channel may see)."""
+        n = self.fusion.candidates
+        lexical: list[int] = []
+        if mode != "dense":
+            coverage = state.lexical.coverage(self.fusion.lexical_body)
+            table = self.lexical.row_table
+            scored = np.where((table >= 0) & (coverage > 0), coverage, -1.0)
+            if visible_rows is not None:
+                scored = np.where(visible_rows, scored, -1.0)
+            if len(scored):
+                top = np.argpartition(-scored, min(n, len(scored) - 1))[:n]
+                top = top[np.argsort(-scored[top], kind="stable")]
+                lexical = [int(table[r]) for r in top if scored[r] > 0]
+        dense: list[int] = []
+        if mode != "bm25":
+            hits = self.dense.search(
+                state.vector,
+                n,
+                public_only=channel == "customer",
+                weights=self.fusion.kind_weights,
+            )
+            dense = [t for t, _ in ranking({t: h.score for t, h in hits.items()})][: n * 3]
+        return lexical, dense
+
+    def signals(self, tables: Sequence[int], state: QueryState, *, channel: str) -> PoolSignals:
+        """The pool's raw signals (see :mod:`indexer.features`)."""
+        rows = np.asarray([self.lexical.row[t] for t in tables], np.int64)
+        kinds, refs = self.dense.kind_scores(
+            state.vector, tables, public_only=channel == "customer"
+        )
+        docs = [self.docs[t] for t in tables]
+        return PoolSignals(
+            tables=list(tables),
+            kinds=kinds,
+            head=state.lexical.head[rows] if len(rows) else np.zeros(0),
+            body=state.lexical.body[rows] if len(rows) else np.zeros(0),
+            hub=np.asarray([self.dense.hub.get(t, 0.0) for t in tables], np.float64),
+            head_attainable=state.lexical.head_attainable,
+            body_attainable=state.lexical.body_attainable,
+            head_covered=self.lexical.head_covered(state.tokens, tables),
+            query_chars=len(state.text),
+            title_chars=np.asarray([len(d.title) for d in docs], np.float64),
+            body_chars=np.asarray([_body_chars(d) for d in docs], np.float64),
+            questions=np.asarray([len(d.questions) for d in docs], np.float64),
+            refs=refs,
+        )
+
+    def hybrid_scores(self, sig: PoolSignals) -> tuple[np.ndarray, np.ndarray | None]:
+        """The hybrid ranking score of each pool table, and whether a reranker made it."""
+        if self.fusion.method == "rrf" or not self.reranker.active or len(sig) < 2:
+            return fused_score(sig, self.fusion), None
+        reranked = pool_scores(self.reranker, sig, self.fusion)
+        return reranked, reranked
 
     def retrieve(
         self,
@@ -334,35 +382,23 @@ class HybridIndex:
         """Scored candidates, best first, among tables ``allowed`` (and in ``scope``) only.
 
         ``feedback`` (table id → adjustment, see :mod:`indexer.feedback_boost`) is added to the
-        hybrid blend score of tables that passed ``allowed`` and ``scope``; a table with a
-        positive adjustment that neither retriever found joins the pool on the same terms.
+        hybrid score of tables that passed ``allowed`` and ``scope`` (scaled to the reranker's
+        units where one ranks); a table with a positive adjustment that neither retriever
+        found joins the pool on the same terms.
         """
-        import time
-
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        public_only = channel == "customer"
-        scores, mask, attainable = self._coverage(query, channel)
+        tokens = self.analyzer.tokens(query)
+        lexical_scores = self.lexical.scores(tokens, channel)
         timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
-        qvec = self.encode_query(query)
+        state = QueryState(query, tokens, self.encode_query(query), lexical_scores)
         timings["encode_ms"] = (time.perf_counter() - t1) * 1000
         t2 = time.perf_counter()
-        n = self.fusion.candidates
-        slot_table = self._slot_info().table
-        masked = np.where(mask, scores, -1.0)
-        lex_pool: list[int] = []
-        if mode != "dense" and len(masked):
-            top = np.argpartition(-masked, min(n, len(masked) - 1))[:n]
-            lex_pool = [int(slot_table[s]) for s in top if masked[s] > 0]
-        dense_hits = (
-            self.dense.search(qvec, n, public_only=public_only, body_weight=self.fusion.body_weight)
-            if mode != "bm25"
-            else {}
-        )
-        pool = set(lex_pool) | set(dense_hits)
+        lex_list, dense_list = self.candidate_lists(state, channel=channel, mode=mode)
+        pool = set(lex_list) | set(dense_list)
         if scope is not None:
             pool = set(scope)
         filtered = 0
@@ -379,54 +415,88 @@ class HybridIndex:
             pool = {t for t in pool if t in self.docs}
         votes = self._feedback_for(feedback, mode, allowed, scope)
         pool |= {t for t, a in votes.items() if a > 0}
-        missing = [t for t in pool if t not in dense_hits]
-        dense_hits.update(
-            self.dense.score_tables(
-                qvec, missing, public_only=public_only, body_weight=self.fusion.body_weight
-            )
-        )
-        bm25 = {t: float(scores[self.pub_slot[t]]) for t in pool if t in self.pub_slot}
-        coverage = {t: s / attainable if attainable > 0 else 0.0 for t, s in bm25.items()}
-        dense = {t: dense_hits[t].score for t in pool if t in dense_hits}
-        hub = {t: self.dense.hub.get(t, 0.0) for t in pool}
-        fused = hybrid_scores(dense, hub, coverage, self.fusion)
-        dense_rank = {
-            t: r for r, (t, _) in enumerate(ranking(dense_scores(dense, hub, self.fusion)), 1)
-        }
-        lexical_rank = {t: r for r, (t, _) in enumerate(ranking(coverage), 1) if coverage[t] > 0}
+        tables = sorted(pool)
+        sig = self.signals(tables, state, channel=channel)
+        timings["signals_ms"] = (time.perf_counter() - t2) * 1000
+        t3 = time.perf_counter()
+        candidates = self._rank(sig, mode, votes, k)
+        timings["rank_ms"] = (time.perf_counter() - t3) * 1000
+        timings["fuse_ms"] = (time.perf_counter() - t2) * 1000
+        return Retrieval(candidates, filtered, timings)
+
+    def _rank(
+        self, sig: PoolSignals, mode: str, votes: Mapping[int, float], k: int
+    ) -> list[Candidate]:
+        tables = sig.tables
+        if not tables:
+            return []
+        fused = fused_score(sig, self.fusion)
+        dense = dense_score(sig, self.fusion)
+        lexical = lexical_score(sig, self.fusion)
+        hybrid, reranked = self.hybrid_scores(sig)
+        # Votes on the blend's scale; in reranker units where a reranker ranks.
+        scale = self.reranker.scale if reranked is not None else 1.0
+        adjust = np.asarray([votes.get(t, 0.0) * scale for t in tables])
+        dense_order = np.argsort(-(dense - self.fusion.hub_weight * sig.hub), kind="stable")
+        dense_rank = {tables[i]: r for r, i in enumerate(dense_order, 1)}
+        lexical_order = np.argsort(-lexical, kind="stable")
+        lexical_rank = {tables[i]: r for r, i in enumerate(lexical_order, 1) if lexical[i] > 0}
         if mode == "bm25":
-            ranked = ranking({t: coverage.get(t, 0.0) for t in pool})
+            score = lexical
         elif mode == "dense":
-            ranked = ranking(dense_scores({t: dense.get(t, 0.0) for t in pool}, hub, self.fusion))
+            score = dense - self.fusion.hub_weight * sig.hub
         elif self.fusion.method == "rrf":
-            ranked = rrf(
-                [ranking(dense_scores(dense, hub, self.fusion)), ranking(coverage)],
+            by_id = rrf(
+                [
+                    [(tables[i], 0.0) for i in dense_order],
+                    [(tables[i], 0.0) for i in lexical_order],
+                ],
                 k=self.fusion.rrf_k,
                 weights=[self.fusion.dense_weight, self.fusion.lexical_weight / 0.3],
             )
+            position = {t: i for i, t in enumerate(tables)}
+            score = np.zeros(len(tables))
+            for t, s in by_id:
+                score[position[t]] = s
         else:
-            ranked = ranking({t: s + votes.get(t, 0.0) for t, s in fused.items()})
-        candidates = []
-        for table_id, score in ranked[: max(k, 1)]:
-            hit = dense_hits.get(table_id)
-            candidates.append(
+            score = hybrid + adjust
+        # Ties in id order, so results are deterministic.
+        order = sorted(range(len(tables)), key=lambda i: (-score[i], tables[i]))[: max(k, 1)]
+        confidence = ranked_confidences(
+            self.calibration.confidences(confidence_features(sig)), order
+        )
+        out = []
+        for i in order:
+            best_kind = (
+                int(np.nanargmax(sig.kinds[i])) if not np.isnan(sig.kinds[i]).all() else None
+            )
+            out.append(
                 Candidate(
-                    table_id=table_id,
-                    score=score,
-                    fused=fused.get(table_id, 0.0),
-                    dense=dense.get(table_id, 0.0),
-                    coverage=coverage.get(table_id, 0.0),
-                    bm25=bm25.get(table_id, 0.0),
-                    dense_rank=dense_rank.get(table_id),
-                    lexical_rank=lexical_rank.get(table_id),
-                    dense_kind=hit.kind if hit else None,
-                    dense_ref=hit.ref if hit else None,
-                    feedback=votes.get(table_id, 0.0),
+                    table_id=tables[i],
+                    score=float(score[i]),
+                    fused=float(fused[i]),
+                    dense=float(dense[i]),
+                    coverage=float(lexical[i]),
+                    bm25=float(sig.head[i] + self.fusion.lexical_body * sig.body[i]),
+                    dense_rank=dense_rank.get(tables[i]),
+                    lexical_rank=lexical_rank.get(tables[i]),
+                    dense_kind=KINDS[best_kind] if best_kind is not None else None,
+                    dense_ref=sig.refs[i][best_kind] if best_kind is not None else None,
+                    confidence=float(confidence[i]),
+                    feedback=float(adjust[i]) if mode == "hybrid" else 0.0,
+                    rerank=float(reranked[i]) if reranked is not None else None,
+                    hub=float(sig.hub[i]),
+                    lexical_head=_share(sig.head[i], sig.head_attainable),
+                    lexical_body=_share(sig.body[i], sig.body_attainable),
+                    covered=float(sig.head_covered[i]),
+                    kinds={
+                        name: float(sig.kinds[i, c])
+                        for c, name in enumerate(KINDS)
+                        if not np.isnan(sig.kinds[i, c])
+                    },
                 )
             )
-        self._confidences(candidates, fused)
-        timings["fuse_ms"] = (time.perf_counter() - t2) * 1000
-        return Retrieval(candidates[:k], filtered, timings)
+        return out
 
     def _feedback_for(
         self,
@@ -435,7 +505,7 @@ class HybridIndex:
         allowed: Callable[[IndexDocument], bool] | None,
         scope: set[int] | None,
     ) -> dict[int, float]:
-        """The adjustments that may apply: hybrid blend only, visible and in scope only.
+        """The adjustments that may apply: hybrid only, visible and in scope only.
 
         The cap of :mod:`indexer.feedback_boost` is on the blend's fixed scale; rank fusion
         scores (``method="rrf"``, a comparison option) are on another, so votes stay out.
@@ -451,27 +521,10 @@ class HybridIndex:
             and (allowed is None or allowed(self.docs[t]))
         }
 
-    def _confidences(self, candidates: list[Candidate], fused: dict[int, float]) -> None:
-        best = ranking(fused)[:2]
-        for c in candidates:
-            others = [s for t, s in best if t != c.table_id]
-            margin = c.fused - others[0] if others else 0.0
-            c.confidence = self.calibration.confidence([c.fused, margin, c.dense, c.coverage])
 
-    # --- calibration ----------------------------------------------------------------------
+def _share(score: float, attainable: float) -> float:
+    return float(score / attainable) if attainable > 0 else 0.0
 
-    def calibrate(self) -> None:
-        """Tune fusion weights and fit the confidence model on held-out similar questions."""
-        from indexer.tuning import tune
 
-        tune(self)
-
-    def heldout(self) -> list[tuple[int, int]]:
-        """(table id, question index) pairs held out for calibration, chosen deterministically."""
-        pairs = []
-        for doc in self.docs.values():
-            if doc.questions:
-                pick = zlib.crc32(doc.code.encode()) % len(doc.questions)
-                pairs.append((doc.table_id, pick))
-        pairs.sort(key=lambda p: zlib.crc32(f"{p[0]}:{p[1]}".encode()))
-        return pairs[:HELDOUT_MAX]
+def _body_chars(doc: IndexDocument) -> int:
+    return sum(len(f.text) for f in doc.fields if f.searchable)

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from indexer import store
+from indexer import selftune, store
 from indexer.analysis import Analyzer, Dictionary
 from indexer.documents import IndexDocument, document_for, package_stamp, table_stamp
 from indexer.embedding_cache import EmbeddingCache
@@ -52,6 +52,7 @@ class SyncReport:
     upserted: int = 0
     removed: int = 0
     dictionary_rebuilt: bool = False
+    retuned: bool = False
 
     @property
     def changed(self) -> bool:
@@ -79,7 +80,11 @@ class SearchService:
 
     @staticmethod
     def _cache(settings: Settings) -> EmbeddingCache:
-        return EmbeddingCache(settings.data_dir / CACHE_FILE)
+        return EmbeddingCache(settings.embedding_cache_path)
+
+    @staticmethod
+    def _analyzer(settings: Settings, dictionary: Dictionary) -> Analyzer:
+        return Analyzer(dictionary, channels=settings.lexical_channels)
 
     @classmethod
     def open(
@@ -97,7 +102,11 @@ class SearchService:
             dictionary = Dictionary.from_session(session)
         try:
             index, params = store.load(
-                settings.index_dir, encoder, Analyzer(dictionary), cls._cache(settings)
+                settings.index_dir,
+                encoder,
+                cls._analyzer(settings, dictionary),
+                cls._cache(settings),
+                kinds=settings.vector_kinds,
             )
         except IndexNotBuilt:
             if not build:
@@ -115,12 +124,15 @@ class SearchService:
         """Index every live table from scratch and save the index directory."""
         encoder = encoder_from_settings(settings)
         with db.session() as session:
-            analyzer = Analyzer(Dictionary.from_session(session))
+            analyzer = cls._analyzer(settings, Dictionary.from_session(session))
             tables = repository.all_tables(session)
             docs = [d for d in (document_for(t) for t in tables) if d is not None]
             packages = _package_stamps(session)
-        index = HybridIndex(encoder, analyzer, cache=cls._cache(settings))
-        index.build(docs, progress=progress)
+        index = HybridIndex(
+            encoder, analyzer, cache=cls._cache(settings), kinds=settings.vector_kinds
+        )
+        index.allow_rerank = settings.rerank
+        index.build(docs, progress=progress, calibrate=settings.self_tune)
         params = store.save(index, settings.index_dir, package_stamps=packages)
         return cls(settings, db, index, params)
 
@@ -140,10 +152,10 @@ class SearchService:
         """Re-index what changed: the given tables, or (None) whatever drifted from the DB."""
         report = SyncReport()
         with self.db.session() as session:
-            dictionary = Dictionary.from_session(session)
+            analyzer = self._analyzer(self.settings, Dictionary.from_session(session))
             # The loaded BM25 postings were made with the dictionary recorded in params.
-            if dictionary.hash != self.params.get("analyzer_hash"):
-                self.index.rebuild_lexical(Analyzer(dictionary))
+            if analyzer.hash != self.params.get("analyzer_hash"):
+                self.index.rebuild_lexical(analyzer)
                 report.dictionary_rebuilt = True
             packages = _package_stamps(session)
             if table_ids is None:
@@ -157,6 +169,9 @@ class SearchService:
         self.index.remove(gone)
         self.index.upsert(docs)
         report.upserted, report.removed = len(docs), len(gone)
+        if self.settings.self_tune and selftune.note_changes(self.index, len(docs) + len(gone)):
+            self.index.tune()
+            report.retuned = True
         if report.changed or packages != self.params.get("package_stamps"):
             self.save(packages)
         return report
@@ -181,7 +196,7 @@ class SearchService:
     def reload_dictionary(self) -> None:
         """Pick up changed synonyms or domain terms (re-analyzes text; no re-encoding)."""
         with self.db.session() as session:
-            analyzer = Analyzer(Dictionary.from_session(session))
+            analyzer = self._analyzer(self.settings, Dictionary.from_session(session))
         self.index.rebuild_lexical(analyzer)
         self.save()
 
@@ -279,14 +294,14 @@ class SearchService:
         """What is on disk, and how far the database has moved since."""
         with self.db.session() as session:
             changed, gone = self._drift(session, _package_stamps(session))
-            dictionary = Dictionary.from_session(session)
+            analyzer = self._analyzer(self.settings, Dictionary.from_session(session))
         return {
             "index_dir": str(self.settings.index_dir),
             **self.status_params(),
             "drift": {
                 "tables_to_update": len(changed),
                 "tables_to_remove": len(gone),
-                "dictionary_changed": dictionary.hash != self.params.get("analyzer_hash"),
+                "dictionary_changed": analyzer.hash != self.params.get("analyzer_hash"),
             },
         }
 

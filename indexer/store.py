@@ -2,11 +2,13 @@
 
     index/
       params.json       format version, encoder id and dimension, analyzer hash, content
-                        hash, UTC build/update times, counts, fusion/BM25 parameters,
-                        calibration, the slot maps (JSON, ensure_ascii=False)
+                        hash, UTC build/update times, counts, vector kinds, fusion/BM25
+                        parameters, calibration, reranker status, what self-tuning chose,
+                        the slot maps (JSON, ensure_ascii=False)
       documents.json    the indexed documents (live revisions, visibility metadata)
-      vocabulary.json   BM25 terms, in term-id order
+      vocabulary.json   BM25 terms of the head and body indexes, in term-id order
       refs.json         what each dense vector stands for (title, q0, answer, ...)
+      reranker.txt      the reranker in LightGBM's text format (when one was kept)
       *.npy             BM25 postings (CSC), dense vectors, ids, hub scores, means
 
 A directory written by another format version, encoder or dimension is refused with the
@@ -20,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from indexer.analysis import Analyzer
-from indexer.bm25 import BM25Index, BM25Params
+from indexer.bm25 import BM25Params
 from indexer.calibration import Calibration
 from indexer.dense import DenseIndex
 from indexer.documents import IndexDocument
@@ -36,10 +39,13 @@ from indexer.encoders import Encoder
 from indexer.errors import IndexMismatch, IndexNotBuilt
 from indexer.fusion import FusionParams
 from indexer.index import HybridIndex
+from indexer.lexical import ARRAY_NAMES as _ARRAYS_LEXICAL
+from indexer.lexical import LexicalIndex
+from indexer.rerank import Reranker
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PARAMS = "params.json"
-_ARRAYS_BM25 = ("bm25_indptr", "bm25_slots", "bm25_tf", "bm25_doc_len", "bm25_alive")
+RERANKER = "reranker.txt"
 _ARRAYS_DENSE = (
     "dense_vectors",
     "dense_ids",
@@ -48,6 +54,7 @@ _ARRAYS_DENSE = (
     "dense_public",
     "dense_mean_q",
     "dense_mean_p",
+    "dense_mean_e",
     "hub_table",
     "hub_score",
 )
@@ -80,10 +87,12 @@ def save(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    terms, bm25_arrays = index.bm25.to_arrays()
+    terms, lexical_arrays = index.lexical.to_arrays()
     refs, dense_arrays = index.dense.to_arrays()
-    for name, array in {**bm25_arrays, **dense_arrays}.items():
+    for name, array in {**lexical_arrays, **dense_arrays}.items():
         np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+    if index.reranker.model is not None:
+        (tmp / RERANKER).write_text(index.reranker.model, encoding="utf-8")
     _write_json(tmp / "vocabulary.json", terms)
     _write_json(tmp / "refs.json", refs)
     _write_json(tmp / "documents.json", [d.to_json() for d in index.docs.values()])
@@ -99,18 +108,19 @@ def save(
         "counts": {
             "tables": len(index.docs),
             "vectors": int(index.dense.alive.sum()),
-            "terms": len(terms),
-            "bm25_documents": index.bm25.size,
+            "terms": {name: len(t) for name, t in terms.items()},
+            "bm25_documents": {
+                "head": index.lexical.head.size,
+                "body": index.lexical.body.size,
+            },
         },
+        "vector_kinds": sorted(index.kinds),
         "fusion": index.fusion.to_json(),
-        "bm25": vars(index.bm25.params),
+        "bm25": vars(index.lexical.params),
         "calibration": index.calibration.to_json(),
-        "slots": {
-            "table": index.slot_table,
-            "full": index.slot_full,
-            "public": {str(k): v for k, v in index.pub_slot.items()},
-            "internal": {str(k): v for k, v in index.full_slot.items()},
-        },
+        "reranker": index.reranker.to_json(),
+        "tuning": index.tuning,
+        "slots": index.lexical.slot_maps_json(),
         "package_stamps": package_stamps or {},
     }
     _write_json(tmp / PARAMS, params, indent=1)
@@ -136,8 +146,10 @@ def read_params(directory: Path) -> dict[str, Any]:
     return data
 
 
-def check_params(params: dict[str, Any], directory: Path, encoder: Encoder) -> None:
-    """Refuse an index this code or this encoder cannot use, saying how to fix it."""
+def check_params(
+    params: dict[str, Any], directory: Path, encoder: Encoder, kinds: Sequence[str] | None = None
+) -> None:
+    """Refuse an index this code, this encoder or these vector kinds cannot use, saying how."""
     found = params.get("format_version")
     if found != FORMAT_VERSION:
         raise IndexMismatch(
@@ -151,19 +163,32 @@ def check_params(params: dict[str, Any], directory: Path, encoder: Encoder) -> N
             f"(dimension {encoder.dim}). Either set ZHIKU_ENCODER back, or {REBUILD} "
             "(embeddings are cached per encoder)."
         )
+    if kinds is not None and sorted(params.get("vector_kinds", [])) != sorted(kinds):
+        raise IndexMismatch(
+            f"The search index at {directory} holds the vector kinds "
+            f"{', '.join(params.get('vector_kinds', []))}, but ZHIKU_VECTOR_KINDS gives "
+            f"{', '.join(kinds)}. Either set it back, or {REBUILD}."
+        )
 
 
 def load(
-    directory: Path, encoder: Encoder, analyzer: Analyzer, cache: EmbeddingCache | None = None
+    directory: Path,
+    encoder: Encoder,
+    analyzer: Analyzer,
+    cache: EmbeddingCache | None = None,
+    *,
+    kinds: Sequence[str] | None = None,
 ) -> tuple[HybridIndex, dict[str, Any]]:
     """The index in ``directory``; raises IndexNotBuilt / IndexMismatch."""
     params = read_params(directory)
-    check_params(params, directory, encoder)
+    check_params(params, directory, encoder, kinds)
     try:
         arrays = {
             name: np.load(directory / f"{name}.npy", allow_pickle=False)
-            for name in (*_ARRAYS_BM25, *_ARRAYS_DENSE)
+            for name in (*_ARRAYS_LEXICAL, *_ARRAYS_DENSE)
         }
+        model_path = directory / RERANKER
+        model = model_path.read_text(encoding="utf-8") if model_path.exists() else None
         terms = json.loads((directory / "vocabulary.json").read_text(encoding="utf-8"))
         refs = json.loads((directory / "refs.json").read_text(encoding="utf-8"))
         docs = json.loads((directory / "documents.json").read_text(encoding="utf-8"))
@@ -171,21 +196,20 @@ def load(
         raise IndexMismatch(
             f"The search index at {directory} is incomplete ({err}); {REBUILD}."
         ) from err
+    bm25_params = BM25Params(**params["bm25"])
     index = HybridIndex(
         encoder,
         analyzer,
         cache=cache,
         fusion=FusionParams.from_json(params["fusion"]),
         calibration=Calibration.from_json(params["calibration"]),
-        bm25_params=BM25Params(**params["bm25"]),
+        reranker=Reranker.from_json(params.get("reranker", {}), model),
+        bm25_params=bm25_params,
+        kinds=params.get("vector_kinds", ()),
     )
-    index.bm25 = BM25Index.from_arrays(terms, arrays, index.bm25.params)
+    index.tuning = dict(params.get("tuning") or {})
+    index.lexical = LexicalIndex.from_arrays(analyzer, bm25_params, terms, arrays, params["slots"])
     index.dense = DenseIndex.from_arrays(refs, arrays)
     index.docs = {d["table_id"]: IndexDocument.from_json(d) for d in docs}
-    slots = params["slots"]
-    index.slot_table = list(slots["table"])
-    index.slot_full = list(slots["full"])
-    index.pub_slot = {int(k): v for k, v in slots["public"].items()}
-    index.full_slot = {int(k): v for k, v in slots["internal"].items()}
     index.analyzer.add_words(index._vocabulary(index.docs.values()))
     return index, params

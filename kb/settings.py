@@ -29,6 +29,31 @@ class Settings(BaseSettings):
         "1 keeps query latency steady on a shared two-core box; on dedicated cores 2 halves "
         "a query's encoding (measured: p50 19 → 10 ms idle, but p95 25 → 33–89 ms under load).",
     )
+    embedding_cache: Path | None = Field(
+        None,
+        description="SQLite file of cached embeddings (by encoder and text hash); empty means "
+        "data_dir/embeddings.sqlite. kb eval defaults to one shared cache under "
+        "$XDG_CACHE_HOME/zhiku (~/.cache/zhiku), so benchmarks encode each text once.",
+    )
+    vector_kinds: list[str] = Field(
+        ["title", "question", "body", "entry"],
+        description="Vectors per table: title, question (similar questions), body (answer "
+        "chunks), entry (title + answer chunk). Fewer kinds: a smaller, faster index; see the "
+        "README's ablation table for what each kind is worth.",
+    )
+    lexical_channels: list[str] = Field(
+        ["w", "c", "b", "p"],
+        description="Lexical tokens: w (jieba words), c (Han characters), b (Han bigrams), "
+        "p (pinyin of titles, questions and tags).",
+    )
+    self_tune: bool = Field(
+        True,
+        description="Tune fusion weights, train a reranker and fit confidence on pseudo-queries "
+        "made from the KB's own content at every build (indexer/selftune.py).",
+    )
+    rerank: bool = Field(
+        True, description="Let self-tuning keep a reranker when it beats the blend."
+    )
     timezone: str = Field("Asia/Shanghai", description="Zone for date-only validity values.")
     allow_self_approval: bool = Field(False, description="Let reviewers approve their own work.")
     query_log_enabled: bool = True
@@ -80,6 +105,28 @@ class Settings(BaseSettings):
             ) from exc
         return value
 
+    @field_validator("vector_kinds")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        known = ("title", "question", "body", "entry")
+        unknown = [k for k in value if k not in known]
+        if unknown or not value:
+            raise ValueError(
+                f"ZHIKU_VECTOR_KINDS={value!r}: use a non-empty subset of {', '.join(known)}"
+            )
+        return sorted(set(value), key=known.index)
+
+    @field_validator("lexical_channels")
+    @classmethod
+    def _known_channels(cls, value: list[str]) -> list[str]:
+        known = ("w", "c", "b", "p")
+        unknown = [k for k in value if k not in known]
+        if unknown or not value:
+            raise ValueError(
+                f"ZHIKU_LEXICAL_CHANNELS={value!r}: use a non-empty subset of {', '.join(known)}"
+            )
+        return sorted(set(value), key=known.index)
+
     @field_validator("encoder")
     @classmethod
     def _known_encoder(cls, value: str) -> str:
@@ -98,6 +145,10 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def embedding_cache_path(self) -> Path:
+        return self.embedding_cache or self.data_dir / "embeddings.sqlite"
 
     @property
     def zone(self) -> ZoneInfo:

@@ -2,9 +2,11 @@
 
 Mirrors the fusion of :mod:`indexer.fusion` (and the rank fusion option of
 :mod:`indexer.index`): blend = dense_weight × dense − hub_weight × hub + lexical_weight ×
-coverage (+ votes); bm25 mode = coverage; dense mode = the blend's dense and hub parts; rrf =
-Σ weight / (k + rank). ``tests/presenters/test_explain.py`` checks on real searches that the
-parts add up to the score, so a change of the formulas there shows up here.
+coverage + covered_weight × covered (+ votes); bm25 mode = coverage; dense mode = the blend's
+dense and hub parts; rrf = Σ weight / (k + rank). Where the KB's reranker ranks
+(:mod:`indexer.rerank`), the score is the reranker's (+ votes in its units) and the blend's
+parts explain the candidate's blend score. ``tests/presenters/test_explain.py`` checks on real
+searches that the parts add up to the score, so a change of the formulas there shows up here.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def score_terms(
     dense_part = Term("dense", dw * dense, f"{dw:.2f} × dense {dense:.4f}")
     hub_part = Term("hub", -hw * hub, f"{hw:.2f} × hub {hub:.4f}")
     lexical_part = Term("lexical", lw * coverage, f"{lw:.2f} × coverage {coverage:.4f}")
+    cw, covered = _num(fusion.get("covered_weight")), _num(scores.get("covered"))
+    covered_part = Term("covered", cw * covered, f"{cw:.2f} × covered {covered:.4f}")
     if mode == "bm25":
         bm25 = _num(scores.get("bm25"))
         return [Term("lexical", coverage, f"coverage {coverage:.4f}, bm25 {bm25:.2f}")]
@@ -64,7 +68,16 @@ def score_terms(
             )
         return out
     votes = _num(scores.get("feedback"))
+    if scores.get("rerank") is not None:
+        rerank = _num(scores.get("rerank"))
+        blend = _num(scores.get("fused"))
+        terms = [Term("reranker", rerank, f"LightGBM reranker; blend {blend:.4f}")]
+        if votes:
+            terms.append(Term("votes", votes, "votes"))
+        return terms
     terms = [dense_part, hub_part, lexical_part]
+    if cw:
+        terms.append(covered_part)
     if votes:
         terms.append(Term("votes", votes, "votes"))
     return terms

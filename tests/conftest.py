@@ -29,6 +29,12 @@ TEST_EPOCH = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session", autouse=True)
+def private_cache_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Caches that default under ~/.cache (kb eval's embeddings) go to a temporary directory."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
+@pytest.fixture(scope="session", autouse=True)
 def fixed_calendar() -> Iterator[None]:
     """The clock of this process and of the processes tests start runs from TEST_EPOCH."""
     saved = os.environ.get(clock.OFFSET_ENV)

@@ -109,15 +109,15 @@ def env(settings: Settings) -> Iterator[Env]:
 def client(env: Env) -> Iterator[TestClient]:
     """The app as `kb serve` builds it: the real SearchService, with the fake encoder.
 
-    The default confidence coefficients were fitted on e5 cosines, which the fake encoder's
-    hashed n-grams do not resemble, and a four-table KB is too small to fit its own. So the
-    confidence is pinned to lexical coverage alone (a query fully covered by a table's words
-    → 0.99, half covered → 0.15): these tests check what the service does with a confidence
-    (abstain, hand over to a human), the model itself is tested in ``tests/indexer``.
+    The default confidence coefficients were fitted on e5 blend scores, which the fake
+    encoder's hashed n-grams do not resemble, and a four-table KB is too small to fit its own.
+    So the confidence is pinned to the blend score alone (1.0 → 0.88, 0.5 → 0.12): these tests
+    check what the service does with a confidence (abstain, hand over to a human), the model
+    itself is tested in ``tests/indexer``.
     """
     with TestClient(create_app(env.settings)) as test_client:
         index = test_client.app.state.runtime.service.index  # type: ignore[attr-defined]
         index.calibration = Calibration(
-            coef=[0.0, 0.0, 0.0, 8.0], intercept=-6.0, source="pinned for API tests"
+            coef=[8.0, 0.0], intercept=-6.0, source="pinned for API tests"
         )
         yield test_client

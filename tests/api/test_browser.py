@@ -171,7 +171,7 @@ def test_dashboard_draws_its_charts_and_drafts_from_a_gap(
 ) -> None:
     admin = tab()
     agent = {"Authorization": f"Bearer {server.tokens['agent1']}"}
-    asked = ["以旧换新的旧手机怎么估价"] * 3 + [
+    asked = ["以旧换新的旧手机怎么估价"] * 2 + [
         "我家的猫不吃饭怎么办",
         "换了新号码以后旧号还扣钱吗",
     ]
@@ -180,6 +180,17 @@ def test_dashboard_draws_its_charts_and_drafts_from_a_gap(
             server.url + "/api/search", params={"q": query}, headers=agent
         )
         assert found.ok
+    # Whatever the confidence (the fake encoder's calibration says little), an answer voted
+    # not helpful makes the question a gap.
+    trade_in = admin.page.request.get(
+        server.url + "/api/search", params={"q": asked[0]}, headers=agent
+    ).json()["suggestions"][0]["code"]
+    unhelpful = admin.page.request.post(
+        server.url + "/api/feedback",
+        data={"code": trade_in, "helpful": False, "query": asked[0]},
+        headers=agent,
+    )
+    assert unhelpful.ok
     vote = admin.page.request.post(
         server.url + "/api/feedback",
         data={"code": "TX-GH-001", "helpful": True, "query": "换了新号码以后旧号还扣钱吗"},

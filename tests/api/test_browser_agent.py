@@ -101,7 +101,7 @@ def test_an_unsure_answer_is_unmistakable_and_ordered_by_its_confidence(
     tab: Callable[..., Tab], server: Server, viewport: dict[str, int]
 ) -> None:
     agent = _console(tab, server, viewport)
-    _search(agent, "我家的猫不吃饭怎么办")
+    _search(agent, "你们支持火星快递吗")
     banner = agent.page.locator("#agent-unsure")
     assert banner.is_visible()
     assert "无把握 — 请核实后再答复" in banner.inner_text()
@@ -117,8 +117,8 @@ def test_an_unsure_answer_is_unmistakable_and_ordered_by_its_confidence(
     assert shown == sorted(shown, reverse=True)
     copy = cards.first.locator("button.copy")
     assert "primary" not in (copy.get_attribute("class") or "")
-    # The retriever placed the first card lower: the order follows the figure shown.
-    assert re.search(r"检索排名第[2-5]$", cards.first.locator(".scores").inner_text())
+    # Confidence grows with the ranking score: the order shown is the retriever's.
+    assert "检索排名第" not in cards.first.locator(".scores").inner_text()
     agent.shot(f"agent-unsure-{_name(viewport)}")
 
     _search(agent, "换了新号码以后旧号还扣钱吗")

@@ -131,7 +131,7 @@ def test_a_first_start_builds_the_index_with_a_progress_bar(
     result = CliRunner().invoke(app, ["serve"])
     assert result.exit_code == 0, result.output
     assert "Building the search index (first start; later starts take seconds)" in result.output
-    assert "编码 embedding" in result.output and "校准 calibrating" in result.output
+    assert "编码 embedding" in result.output and "调优 self-tuning" in result.output
     assert (data_dir / "index" / "params.json").exists()
     assert result.output.index("Building the search index") < result.output.index("http://")
     again = CliRunner().invoke(app, ["serve"])

@@ -57,6 +57,42 @@ def test_kb_eval_writes_every_report_file(runner: CliRunner, tmp_path: Path) -> 
     assert not (tmp_path / "data").exists()  # the user's KB is never touched
 
 
+def test_ablation_and_baselines_through_the_real_build(runner: CliRunner, tmp_path: Path) -> None:
+    toy = write_toy(tmp_path / "toy")
+    out = tmp_path / "out"
+    args = ["eval", str(toy), "--mode", "hybrid", "--holdout", "0", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--ablate", "--baselines"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    document = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    runs = document["runs"]
+    assert [(r["variant"], r["mode"]) for r in runs] == [
+        ("full", "hybrid"),
+        *((v, "hybrid") for v in ("-entry", "-body", "-reranker", "-selftune")),
+        *((v, "hybrid") for v in ("words-only", "-pinyin")),
+        ("baseline", "rank_bm25"),
+        ("baseline", "e5_faiss"),
+        ("baseline", "ensemble"),
+    ]
+    by_variant = {r["variant"]: r for r in runs[:7]}
+    assert by_variant["-entry"]["params"]["index"]["vector_kinds"] == ["body", "question", "title"]
+    assert by_variant["words-only"]["params"]["index"]["settings"]["lexical_channels"] == ["w"]
+    assert by_variant["-selftune"]["params"]["index"]["settings"]["self_tune"] is False
+    assert "pseudo_queries" not in by_variant["-selftune"]["params"]["index"]["tuning"]
+    assert "pseudo_queries" in runs[0]["params"]["index"]["tuning"]
+    assert by_variant["-reranker"]["params"]["index"]["settings"]["rerank"] is False
+    # the variants re-index from the embedding cache the full build filled
+    assert all(r["build"]["embedding_cache"]["misses"] == 0 for r in runs[1:7])
+    full = runs[0]
+    assert set(full["confidence"]["channels"]) == {"agent", "customer"}
+    thresholds = full["params"]["index"]["calibration"]["thresholds"]
+    assert full["confidence"]["channels"]["customer"]["threshold"] == thresholds["customer"]
+    assert [r["variant"] for r in document["ablation"]["toy"]][0] == "full"
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "- Self-tuning: " in md and "| -pinyin |" in md
+    for name in ("ablation.png", "risk_coverage.png"):
+        assert (out / name).stat().st_size > 0
+
+
 def test_json_output_is_the_run_records(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["eval", str(write_toy(tmp_path / "toy")), "--mode", "bm25", "--json"]

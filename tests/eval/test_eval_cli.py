@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -51,11 +52,19 @@ def test_unknown_mode_is_refused(runner: CliRunner, tmp_path: Path) -> None:
     assert "use one of bm25, dense, hybrid or all" in result.output
 
 
-def _results(tmp_path: Path, seed: int) -> Path:
+def test_ablation_needs_the_hybrid_run_to_compare_with(runner: CliRunner, tmp_path: Path) -> None:
+    toy = write_toy(tmp_path / "toy")
+    result = runner.invoke(app, ["eval", str(toy), "--mode", "bm25", "--ablate"])
+    assert result.exit_code == 2
+    assert "use --mode hybrid or --mode all" in result.output
+    assert not (tmp_path / "data").exists()
+
+
+def _results(tmp_path: Path, seed: int, **config: Any) -> Path:
     dataset = load_dataset(write_toy(tmp_path / f"toy{seed}"))
     records = evaluate(
         dataset,
-        RunConfig(holdout=0.0, seed=seed, modes=("bm25",)),
+        RunConfig(**{"holdout": 0.0, "seed": seed, "modes": ("bm25",), **config}),
         settings=Settings(encoder="fake"),
         open_kb=fake_kb,
         console=Console(file=StringIO()),
@@ -75,6 +84,16 @@ def test_compare_prints_differences(runner: CliRunner, tmp_path: Path) -> None:
     data = json.loads(as_json.stdout)
     (pair,) = data["compared"]
     assert pair["metrics"][0]["diff"] == 0.0  # same rankings, same queries
+
+
+def test_compare_names_variants(runner: CliRunner, tmp_path: Path) -> None:
+    a = _results(tmp_path, 1)
+    b = _results(tmp_path, 2, modes=("bm25", "hybrid"), ablate=True)
+    result = runner.invoke(app, ["eval", "compare", str(a), str(b)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "toy · bm25" in result.output
+    assert "only in b: toy · hybrid\n" in result.output
+    assert "only in b: toy · hybrid · -reranker" in result.output
 
 
 def test_compare_of_a_missing_file_says_what_to_do(runner: CliRunner, tmp_path: Path) -> None:

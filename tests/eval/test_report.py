@@ -44,8 +44,9 @@ def test_write_makes_json_markdown_and_charts(
         "reliability.png",
         "report.md",
         "results.json",
+        "risk_coverage.png",
     ]
-    for name in ("latency.png", "metrics_by_mode.png", "reliability.png"):
+    for name in ("latency.png", "metrics_by_mode.png", "reliability.png", "risk_coverage.png"):
         data = (tmp_path / "out" / name).read_bytes()
         assert data.startswith(PNG) and len(data) > 5000
     runs = load_results(tmp_path / "out" / "results.json")
@@ -55,11 +56,19 @@ def test_write_makes_json_markdown_and_charts(
     assert "| toy | hybrid |" in md
     assert "![metrics_by_mode](metrics_by_mode.png)" in md
     assert "5 entries (1 held out of the index)" in md
-    for line in md.splitlines():  # every table row has as many cells as its header
-        if line.startswith("| mode |"):
-            width = line.count("|")
-        elif line.startswith("| ") and not line.startswith("| dataset |") and "toy" not in line:
+    _tables_are_rectangular(md)
+
+
+def _tables_are_rectangular(md: str) -> None:
+    """Every table row has as many cells as its header (the line above a table's first)."""
+    width = 0
+    previous = ""
+    for line in md.splitlines():
+        if line.startswith("|"):
+            if not previous.startswith("|"):
+                width = line.count("|")
             assert line.count("|") == width, line
+        previous = line
 
 
 def test_summary_rows_round_for_people(records: list[dict[str, Any]]) -> None:
@@ -95,10 +104,10 @@ def test_compare_matches_runs_by_dataset_and_mode(records: list[dict[str, Any]])
         if q["metrics"] is not None:
             q["metrics"]["mrr@10"] = 1.0
     result = compare(records, better[1:])
-    assert result["only_in_a"] == [["toy", "bm25"]]
+    assert result["only_in_a"] == [["toy", "full", "bm25"]]
     assert result["only_in_b"] == []
     dense, hybrid = result["compared"]
-    assert dense["mode"] == "dense"
+    assert (dense["mode"], dense["variant"]) == ("dense", "full")
     assert {row["verdict"] for row in dense["metrics"]} <= {"no clear difference", "n/a"}
     row = next(r for r in hybrid["metrics"] if r["metric"] == "mrr@10")
     before = records[2]["metrics"]["mrr@10"]["value"]
@@ -115,3 +124,119 @@ def test_load_results_refuses_other_files(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{", encoding="utf-8")
     with pytest.raises(ResultsInvalid, match="not a JSON results file"):
         load_results(tmp_path / "bad.json")
+
+
+@pytest.fixture
+def ablated(tmp_path: Path) -> list[dict[str, Any]]:
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+    return evaluate(
+        dataset,
+        RunConfig(holdout=0.0, modes=("bm25", "hybrid"), ablate=True, baselines=True),
+        settings=Settings(encoder="fake"),
+        open_kb=fake_kb,
+        console=Console(file=StringIO()),
+    )
+
+
+def _section(md: str, first_line: str) -> list[str]:
+    """The Markdown table that follows the line starting with ``first_line``."""
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(first_line))
+    table = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        table.append(line)
+    return table
+
+
+def test_report_has_confidence_per_channel_and_the_ablation_table(
+    tmp_path: Path, ablated: list[dict[str, Any]]
+) -> None:
+    written = report.write(ablated, tmp_path / "out")
+    assert (tmp_path / "out" / "ablation.png").read_bytes().startswith(PNG)
+    assert "ablation.png" in written
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    _tables_are_rectangular(md)
+    assert "- Confidence: fixed for tests; thresholds agent 0.50, customer 0.70." in md
+    assert "embedding cache 7 hits, 2 misses" in md
+    channels = _section(md, "Confidence per channel")
+    assert channels[2:] == [
+        "| bm25 | agent | 0.50 | 0.750 | 0.250 | 0.333 | 0.000 | – | 0.250 |",
+        "| bm25 | customer | 0.70 | 0.500 | 0.000 | 0.000 | 0.000 | – | 0.500 |",
+        "| hybrid | agent | 0.50 | 0.750 | 0.250 | 0.333 | 0.000 | – | 0.250 |",
+        "| hybrid | customer | 0.70 | 0.500 | 0.000 | 0.000 | 0.000 | – | 0.500 |",
+    ]
+    assert _section(md, "Reliability of the top suggestion's confidence, hybrid")[2:] == [
+        "| 0.6–0.7 | 1 | 0.600 | 0.000 |",
+        "| 0.9–1.0 | 2 | 0.925 | 1.000 |",
+    ]
+    ablation = _section(md, "Ablation (hybrid")
+    assert [row.split(" | ")[0] for row in ablation[2:]] == [
+        "| full",
+        "| -entry",
+        "| -body",
+        "| -reranker",
+        "| -selftune",
+        "| words-only",
+        "| -pinyin",
+    ]
+    # the fake without a reranker ranks q1's entry second: per-query MRR differences
+    # -1/2, 0, 0, 0, paired
+    full = next(r for r in ablated if r["variant"] == "full" and r["mode"] == "hybrid")
+    variant = next(r for r in ablated if r["variant"] == "-reranker")
+    d = difference(
+        {q["qid"]: q["metrics"]["mrr@10"] for q in full["queries"]},
+        {q["qid"]: q["metrics"]["mrr@10"] for q in variant["queries"]},
+        seed=0,
+    )
+    assert d["diff"] == -0.125 and d["paired"] is True
+    low, high = d["ci"]
+    assert ablation[5] == (
+        f"| -reranker | {report.fmt_ci(variant['metrics']['mrr@10'])} | 0.250 | 0.750 | "
+        f"-0.125 [{low:+.3f}, {high:+.3f}] | 0.5 | – |"
+    )
+    assert ablation[3].endswith("| +0.000 [+0.000, +0.000] | 0.5 | – |")  # -entry: same ranking
+    metrics_rows = _section(md, "Metrics with 95% bootstrap intervals")
+    assert [row.split(" | ")[0] for row in metrics_rows[2:]] == [
+        "| Zhiku bm25",
+        "| Zhiku hybrid",
+        "| baseline: jieba + rank_bm25, question + answer",
+        "| baseline: e5 + FAISS, one question + answer passage",
+        "| baseline: LangChain EnsembleRetriever (RRF 0.5 / 0.5, c 60)",
+    ]
+    document = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
+    rows = document["ablation"]["toy"]
+    assert [r["variant"] for r in rows][:4] == ["full", "-entry", "-body", "-reranker"]
+    assert rows[3]["diff"] == -0.125 and rows[3]["ci"] == [low, high]
+
+
+def test_summary_labels_variants_and_baselines(ablated: list[dict[str, Any]]) -> None:
+    assert [row[1] for row in report.summary_rows(ablated)] == [
+        "bm25",
+        "hybrid",
+        "hybrid -entry",
+        "hybrid -body",
+        "hybrid -reranker",
+        "hybrid -selftune",
+        "hybrid words-only",
+        "hybrid -pinyin",
+        "baseline rank_bm25",
+        "baseline e5_faiss",
+        "baseline ensemble",
+    ]
+
+
+def test_compare_keys_runs_by_variant_too(ablated: list[dict[str, Any]]) -> None:
+    older = copy.deepcopy([r for r in ablated if r["variant"] == "full"])
+    for r in older:  # a results file from before variants existed
+        del r["variant"]
+    result = compare(older, ablated)
+    assert [(p["variant"], p["mode"]) for p in result["compared"]] == [
+        ("full", "bm25"),
+        ("full", "hybrid"),
+    ]
+    assert result["only_in_b"][:2] == [["toy", "-entry", "hybrid"], ["toy", "-body", "hybrid"]]
+    assert result["only_in_b"][-1] == ["toy", "baseline", "ensemble"]
+    itself = compare(ablated, ablated)
+    assert len(itself["compared"]) == len(ablated) and not itself["only_in_a"]

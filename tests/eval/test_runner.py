@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 from io import StringIO
 from pathlib import Path
@@ -12,9 +15,11 @@ import pytest
 from rich.console import Console
 
 from eval.datasets import load_dataset
+from eval.errors import EvalError
 from eval.runner import RunConfig, evaluate, held_out_ids
+from eval.sandbox import EvalKB
 from kb.settings import Settings
-from tests.eval.toy import QUERIES, RANKINGS, fake_kb, write_toy
+from tests.eval.toy import QUERIES, RANKINGS, THRESHOLDS, fake_kb, write_toy
 
 QUIET = Console(file=StringIO())
 
@@ -76,6 +81,7 @@ def test_record_carries_provenance_sizes_and_queries(tmp_path: Path) -> None:
         "answerable_queries": 4,
         "held_out_queries": 0,
     }
+    assert run["variant"] == "full"
     assert run["params"] == {
         "modes": ["bm25", "hybrid"],
         "k": 10,
@@ -85,10 +91,17 @@ def test_record_carries_provenance_sizes_and_queries(tmp_path: Path) -> None:
         "channel": "agent",
         "vote_share": 0.0,
         "vote_noise": 0.0,
-        "index": {"rrf_k": 60},
+        "ablate": False,
+        "baselines": False,
+        "overrides": {},
+        "index": {
+            "rrf_k": 60,
+            "calibration": {"thresholds": THRESHOLDS, "source": "fixed for tests"},
+        },
         "feedback": {"ranking": False, "step": 0.05, "cap": 0.1, "half_life_days": 30.0},
     }
     assert run["build"]["import_s"] == 0.25 and run["build"]["total_s"] == 0.75
+    assert run["build"]["embedding_cache"] == {"path": None, "hits": 7, "misses": 2}
     assert run["build"]["rss_mb"] > 0 and run["memory"]["rss_mb"] > 0
     assert set(run["machine"]) == {
         "cpu_count",
@@ -144,3 +157,91 @@ def test_held_out_queries_are_scored_for_abstention_only(tmp_path: Path) -> None
     for record in run["queries"]:
         assert (record["metrics"] is None) == record["held_out"]
         assert not set(record["relevant"]) & held
+
+
+def test_each_channel_is_measured_at_its_own_threshold(tmp_path: Path) -> None:
+    run = _run(tmp_path)[0]
+    # top-1s: q1 e1 0.9 right, q2 e3 0.6 wrong, q3 e4 0.95 right, q4 nothing
+    agent, customer = (
+        run["confidence"]["channels"]["agent"],
+        run["confidence"]["channels"]["customer"],
+    )
+    assert agent == {
+        "threshold": 0.5,
+        "coverage": 0.75,
+        "answered_wrong_rate": 0.25,
+        "risk": 1 / 3,
+        "abstention": {
+            "precision": 0.0,
+            "recall": None,
+            "abstained": 1,
+            "should_abstain": 0,
+            "false_abstention_rate": 0.25,
+        },
+    }
+    assert agent["abstention"] == run["abstention"]  # the run searched on the agent channel
+    assert customer == {
+        "threshold": 0.7,
+        "coverage": 0.5,
+        "answered_wrong_rate": 0.0,
+        "risk": 0.0,
+        "abstention": {
+            "precision": 0.0,
+            "recall": None,
+            "abstained": 2,
+            "should_abstain": 0,
+            "false_abstention_rate": 0.5,
+        },
+    }
+    curve = {p["threshold"]: (p["coverage"], p["risk"]) for p in run["confidence"]["risk_coverage"]}
+    assert len(curve) == 101
+    assert curve[0.0] == curve[0.6] == (0.75, 1 / 3)
+    assert curve[0.61] == curve[0.9] == (0.5, 0.0)
+    assert curve[0.95] == (0.25, 0.0)
+    assert curve[0.96] == curve[1.0] == (0.0, None)
+
+
+def test_ablation_rebuilds_the_kb_per_variant_and_searches_it_in_hybrid_mode(
+    tmp_path: Path,
+) -> None:
+    records = _run(tmp_path, ablate=True, modes=("bm25", "hybrid"))
+    assert [(r["variant"], r["mode"]) for r in records] == [
+        ("full", "bm25"),
+        ("full", "hybrid"),
+        ("-entry", "hybrid"),
+        ("-body", "hybrid"),
+        ("-reranker", "hybrid"),
+        ("-selftune", "hybrid"),
+        ("words-only", "hybrid"),
+        ("-pinyin", "hybrid"),
+    ]
+    by_variant = {r["variant"]: r for r in records[1:]}
+    assert by_variant["-entry"]["params"]["overrides"] == {
+        "vector_kinds": ["title", "question", "body"]
+    }
+    assert by_variant["-pinyin"]["params"]["index"]["overrides"] == {
+        "lexical_channels": ["w", "c", "b"]
+    }
+    assert by_variant["words-only"]["params"]["overrides"] == {"lexical_channels": ["w"]}
+    assert by_variant["-selftune"]["params"]["overrides"] == {"self_tune": False}
+    assert by_variant["-reranker"]["build"]["import_s"] == 0.0  # the import is shared
+    # the fake without a reranker finds q1's entry second: MRR@10 (1/2 + 3/4 + 1 + 0) / 4
+    assert by_variant["-reranker"]["metrics"]["mrr@10"]["value"] == 2.25 / 4
+    assert by_variant["-body"]["metrics"] == by_variant["full"]["metrics"]
+
+
+def test_ablation_needs_a_kb_that_can_be_re_indexed(tmp_path: Path) -> None:
+    @contextmanager
+    def fixed(*args: Any, **kwargs: Any) -> Iterator[EvalKB]:
+        with fake_kb(*args, **kwargs) as kb:
+            yield replace(kb, rebuild=None)
+
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+    with pytest.raises(EvalError, match="toy: this KB cannot be re-indexed for --ablate"):
+        evaluate(
+            dataset,
+            RunConfig(holdout=0.0, modes=("hybrid",), ablate=True),
+            settings=Settings(encoder="fake"),
+            open_kb=fixed,
+            console=QUIET,
+        )

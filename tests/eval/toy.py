@@ -33,6 +33,10 @@ RANKINGS: dict[str, list[tuple[str, float, float]]] = {
     "查话费账单": [("e4", 5.0, 0.95), ("e1", 4.0, 0.5), ("e5", 3.0, 0.4), ("e3", 2.0, 0.3)],
     "改套餐": [],
 }
+# What the fake's index is re-indexed into without a reranker (eval.ablation "-reranker"): q1
+# finds its entry second. Every other variant ranks as the full configuration does.
+WITHOUT_RERANKER = {**RANKINGS, "换号码": [("e2", 3.0, 0.9), ("e1", 1.0, 0.3)]}
+THRESHOLDS = {"agent": 0.5, "customer": 0.7}
 
 
 def write_toy(directory: Path) -> Path:
@@ -51,10 +55,12 @@ class FakeService:
         held_out: frozenset[str] = frozenset(),
         threshold: float = 0.5,
         calls: list[tuple[str, str, int]] | None = None,
+        rankings: dict[str, list[tuple[str, float, float]]] | None = None,
     ) -> None:
         self.held_out = held_out
         self.threshold = threshold
         self.calls = [] if calls is None else calls
+        self.rankings = RANKINGS if rankings is None else rankings
 
     def search(
         self,
@@ -70,7 +76,7 @@ class FakeService:
         now: Any = None,
     ) -> Any:
         self.calls.append((query, mode, k))
-        rows = [r for r in RANKINGS.get(query, []) if r[0] not in self.held_out][:k]
+        rows = [r for r in self.rankings.get(query, []) if r[0] not in self.held_out][:k]
         suggestions = [
             SimpleNamespace(
                 code=f"T-{entry}",
@@ -101,14 +107,29 @@ def fake_kb(
     progress: Any = None,
     calls: list[tuple[str, str, int]] | None = None,
 ) -> Iterator[EvalKB]:
-    """Stands in for eval.sandbox.temporary_kb; ``calls`` collects (query, mode, k)."""
+    """Stands in for eval.sandbox.temporary_kb; ``calls`` collects (query, mode, k).
+
+    Re-indexing for an ablation variant gives a fake whose index params carry the overrides.
+    """
     if progress is not None:
         progress(len(dataset.entries) - len(held_out), len(dataset.entries) - len(held_out))
-    yield EvalKB(
-        open_service=lambda: FakeService(held_out, calls=calls),
-        codes={f"T-{e.id}": e.id for e in dataset.entries},
-        import_s=0.25,
-        index_s=0.5,
-        encoder="fake-for-tests",
-        index_params={"rrf_k": 60},
-    )
+    codes = {f"T-{e.id}": e.id for e in dataset.entries}
+
+    def kb(overrides: dict[str, Any]) -> EvalKB:
+        rankings = WITHOUT_RERANKER if overrides.get("rerank") is False else RANKINGS
+        return EvalKB(
+            open_service=lambda: FakeService(held_out, calls=calls, rankings=rankings),
+            codes=codes,
+            import_s=0.25 if not overrides else 0.0,
+            index_s=0.5,
+            encoder="fake-for-tests",
+            index_params={
+                "rrf_k": 60,
+                "calibration": {"thresholds": THRESHOLDS, "source": "fixed for tests"},
+                **({"overrides": overrides} if overrides else {}),
+            },
+            embedding_cache={"path": None, "hits": 7, "misses": 2},
+            rebuild=kb,
+        )
+
+    yield kb({})

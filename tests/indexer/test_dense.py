@@ -42,8 +42,8 @@ def test_quantized_scan_gives_the_flat_scan_s_exact_scores(
     quantized = _index(np.random.default_rng(1))
     for _ in range(20):
         q = _query(rng)
-        a = flat.search(q, 50, public_only=public_only, body_weight=1.0)
-        b = quantized.search(q, 50, public_only=public_only, body_weight=1.0)
+        a = flat.search(q, 50, public_only=public_only, weights=(1.0, 1.0, 1.0, 1.0))
+        b = quantized.search(q, 50, public_only=public_only, weights=(1.0, 1.0, 1.0, 1.0))
         best_a = sorted(a.values(), key=lambda h: -h.score)[:10]
         best_b = sorted(b.values(), key=lambda h: -h.score)[:10]
         assert [h.table_id for h in best_b] == [h.table_id for h in best_a]
@@ -60,7 +60,7 @@ def test_quantized_index_forgets_removed_tables(monkeypatch: pytest.MonkeyPatch)
         next(
             iter(
                 sorted(
-                    index.search(q, 20, public_only=False, body_weight=1.0).values(),
+                    index.search(q, 20, public_only=False, weights=(1.0, 1.0, 1.0, 1.0)).values(),
                     key=lambda h: -h.score,
                 )
             )
@@ -68,7 +68,7 @@ def test_quantized_index_forgets_removed_tables(monkeypatch: pytest.MonkeyPatch)
         == 5
     )
     index.remove_table(5)
-    assert 5 not in index.search(q, 20, public_only=False, body_weight=1.0)
+    assert 5 not in index.search(q, 20, public_only=False, weights=(1.0, 1.0, 1.0, 1.0))
 
 
 def test_center_equals_the_norm_formulation_bit_for_bit() -> None:

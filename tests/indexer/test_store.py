@@ -67,3 +67,55 @@ def test_truncated_index_is_refused(settings: Settings, filled_db: Database) -> 
     (settings.index_dir / "dense_vectors.npy").unlink()
     with pytest.raises(IndexMismatch, match="incomplete"):
         SearchService.open(settings, filled_db)
+
+
+def test_other_vector_kinds_are_refused_with_the_fix(
+    settings: Settings, filled_db: Database
+) -> None:
+    SearchService.build(settings, filled_db)
+    fewer = settings.model_copy(update={"vector_kinds": ["title", "question", "entry"]})
+    with pytest.raises(IndexMismatch, match="ZHIKU_VECTOR_KINDS") as err:
+        SearchService.open(fewer, filled_db)
+    assert "kb index build" in str(err.value)
+
+
+def test_a_kept_reranker_is_saved_as_text_and_ranks_the_same_after_loading(
+    settings: Settings, filled_db: Database
+) -> None:
+    from tests.indexer.test_selftune import ACTIONS, TOPICS, _doc
+
+    built = SearchService.build(settings, filled_db)
+    index = built.index
+    docs = [
+        _doc(1000 + i, t, a) for i, (t, a) in enumerate((t, a) for t in TOPICS for a in ACTIONS)
+    ]
+    index.remove(list(index.docs))
+    index.upsert(docs)
+    index.tune()
+    assert index.reranker.active
+    built.save()
+    model = (settings.index_dir / store.RERANKER).read_text(encoding="utf-8")
+    assert model == index.reranker.model and model.startswith("tree")
+    params = json.loads((settings.index_dir / store.PARAMS).read_text(encoding="utf-8"))
+    assert params["reranker"]["status"] == index.reranker.status
+    assert params["tuning"] == json.loads(json.dumps(index.tuning))
+    loaded, _ = store.load(
+        settings.index_dir, index.encoder, index.analyzer, kinds=settings.vector_kinds
+    )
+    assert loaded.reranker.active
+    for query in ("请问改号怎么查", "信用卡能取消吗", "快递到底要多久"):
+        a = index.retrieve(query, channel="agent", k=5).candidates
+        b = loaded.retrieve(query, channel="agent", k=5).candidates
+        assert [(c.table_id, round(c.score, 6)) for c in a] == [
+            (c.table_id, round(c.score, 6)) for c in b
+        ]
+        assert all(c.rerank is not None for c in b)
+
+
+def test_a_model_for_another_feature_list_is_dropped_with_a_reason(
+    settings: Settings, filled_db: Database
+) -> None:
+    from indexer.rerank import Reranker
+
+    loaded = Reranker.from_json({"features": ["fused", "dense"], "status": "old"}, "tree\n")
+    assert not loaded.active and "rebuild the index" in loaded.status

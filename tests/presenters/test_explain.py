@@ -56,3 +56,12 @@ def test_the_line_names_weights_and_the_hub_term() -> None:
         "score 0.7823 = +0.2649 (1.00 × dense 0.2649) -0.0901 (0.30 × hub 0.3003) "
         "+0.5575 (0.70 × coverage 0.7964) +0.0500 (votes)"
     )
+
+
+def test_a_reranked_score_is_the_reranker_s_and_votes() -> None:
+    scores = {"score": 2.35, "rerank": 2.3, "fused": 0.81, "feedback": 0.05, "dense": 0.5}
+    fusion = {"method": "blend", "dense_weight": 1.0, "lexical_weight": 0.5, "hub_weight": 0.6}
+    terms = score_terms(scores, fusion, mode="hybrid", hub=0.1)
+    assert explain_line(terms, 2.35) == (
+        "score 2.3500 = +2.3000 (LightGBM reranker; blend 0.8100) +0.0500 (votes)"
+    )

@@ -1,0 +1,165 @@
+"""Pseudo-queries: questions made from a KB's own content, each with the table that answers it.
+
+Self-tuning (:mod:`indexer.selftune`) needs labelled queries, and a KB has none of its users'.
+It has content, and three kinds of it stand in for users' questions:
+
+- ``question``: one similar question of a table, *masked* (taken out of the table while it
+  is searched for), so it has to find its table the way a new wording would.
+- ``answer``: a span of one to three clauses of a table's answer (or another searchable public
+  field), masked from the field: a question answered *inside* the text, as customers ask
+  about one detail of a long answer. Spans that recur in other tables are skipped (generic
+  advice answers nothing in particular).
+- ``title``: the title with a word left out and, half the time, a clause of another table's
+  text before it: a question in the title's words, said loosely and with context, as customers
+  type it. Nothing is masked: the title is what it should find.
+
+Every draw is seeded by the table codes, so the same KB gives the same queries on every
+machine and every build.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from indexer.analysis import normalize
+from indexer.documents import DocField, IndexDocument
+
+SOURCES = ("question", "answer", "title")
+# At most this many pseudo-queries of each source (a share of the tables when the KB is big).
+CAP = {"question": 300, "answer": 300, "title": 150}
+SPAN_MIN_CHARS = 6  # Han characters or ASCII letters/digits
+SPAN_MAX_CHARS = 60
+SPAN_CLAUSES = (1, 2, 3)
+
+_SENTENCE = re.compile(r"(?<=[。！？!?；;\n])")
+_CLAUSE = re.compile(r"(?<=[，,、：:])")
+_MEANINGFUL = re.compile(r"[\u3400-\u9fffA-Za-z0-9]")
+_EDGE = " \t\n，,。.；;！!？?、：:"
+
+Words = Callable[[str], list[str]]
+
+
+@dataclass(frozen=True)
+class PseudoQuery:
+    text: str
+    table_id: int
+    source: str  # one of SOURCES
+    question: int | None = None  # the similar question masked from the table
+    field: str | None = None  # the field a span is masked from …
+    span: str | None = None  # … and the span
+
+    def masked(self, doc: IndexDocument) -> IndexDocument:
+        """``doc`` as the query must find it: without the question or span it was made from."""
+        if self.question is not None:
+            questions = [q for i, q in enumerate(doc.questions) if i != self.question]
+            return replace(doc, questions=questions, _probe=None)
+        if self.field is not None and self.span is not None:
+            fields = [_without(f, self.span) if f.key == self.field else f for f in doc.fields]
+            return replace(doc, fields=fields, _probe=None)
+        return doc
+
+
+def _without(f: DocField, span: str) -> DocField:
+    if isinstance(f.value, list):
+        value: object = [str(v).replace(span, "", 1) for v in f.value]
+    else:
+        value = str(f.value).replace(span, "", 1)
+    return replace(f, value=value)
+
+
+def _rng(doc: IndexDocument, salt: str, seed: int) -> random.Random:
+    return random.Random(zlib.crc32(f"{seed}:{salt}:{doc.code}".encode()))
+
+
+def _order(docs: Sequence[IndexDocument], salt: str, seed: int) -> list[IndexDocument]:
+    """The documents in a seeded order that does not depend on table ids or insertion order."""
+    return sorted(docs, key=lambda d: (zlib.crc32(f"{seed}:{salt}:{d.code}".encode()), d.code))
+
+
+def _answer_fields(doc: IndexDocument) -> list[DocField]:
+    """Searchable public fields with text of their own (not a copy of the title)."""
+    return [
+        f
+        for f in doc.fields
+        if f.searchable and f.public and f.weight > 0 and f.text.strip() != doc.title.strip()
+    ]
+
+
+def spans(text: str) -> list[str]:
+    """Runs of one to three clauses of a sentence, trimmed, of a useful length."""
+    out = []
+    for sentence in _SENTENCE.split(text):
+        clauses = [c for c in _CLAUSE.split(sentence) if c.strip()]
+        for start in range(len(clauses)):
+            for width in SPAN_CLAUSES:
+                if start + width > len(clauses):
+                    break
+                span = "".join(clauses[start : start + width]).strip(_EDGE)
+                meaningful = len(_MEANINGFUL.findall(span))
+                if meaningful >= SPAN_MIN_CHARS and len(span) <= SPAN_MAX_CHARS:
+                    out.append(span)
+    return out
+
+
+def _from_questions(docs: Sequence[IndexDocument], seed: int) -> list[PseudoQuery]:
+    out = []
+    for doc in _order([d for d in docs if d.questions], "question", seed)[: CAP["question"]]:
+        pick = _rng(doc, "question", seed).randrange(len(doc.questions))
+        out.append(PseudoQuery(doc.questions[pick], doc.table_id, "question", question=pick))
+    return out
+
+
+def _from_answers(docs: Sequence[IndexDocument], seed: int) -> list[PseudoQuery]:
+    found = {
+        d.table_id: [(f.key, s) for f in _answer_fields(d) for s in spans(f.text)] for d in docs
+    }
+    tables_with = Counter(
+        normalize(s) for options in found.values() for s in {s for _, s in options}
+    )
+    out = []
+    for doc in _order([d for d in docs if found[d.table_id]], "answer", seed):
+        options = [(k, s) for k, s in found[doc.table_id] if tables_with[normalize(s)] == 1]
+        if not options:
+            continue
+        key, span = _rng(doc, "answer", seed).choice(options)
+        out.append(PseudoQuery(span, doc.table_id, "answer", field=key, span=span))
+        if len(out) >= CAP["answer"]:
+            break
+    return out
+
+
+def _from_titles(docs: Sequence[IndexDocument], words: Words, seed: int) -> list[PseudoQuery]:
+    context = sorted({s for d in docs for f in _answer_fields(d) for s in spans(f.text)[:2]})
+    out = []
+    for doc in _order(docs, "title", seed)[: CAP["title"]]:
+        rng = _rng(doc, "title", seed)
+        pieces = words(doc.title)
+        if len(pieces) >= 3:
+            del pieces[rng.randrange(len(pieces))]
+        text = "".join(pieces) or doc.title
+        if context and rng.random() < 0.5:
+            text = f"{rng.choice(context)}，{text}"
+        out.append(PseudoQuery(text, doc.table_id, "title"))
+    return out
+
+
+def generate(
+    docs: Sequence[IndexDocument], words: Words, *, seed: int = 0, sources: Sequence[str] = SOURCES
+) -> list[PseudoQuery]:
+    """Pseudo-queries of the wanted ``sources`` (see the module docstring), seeded.
+
+    ``words`` splits a text into words (the analyzer's ``words``, with its KB dictionary).
+    """
+    out: list[PseudoQuery] = []
+    if "question" in sources:
+        out += _from_questions(docs, seed)
+    if "answer" in sources:
+        out += _from_answers(docs, seed)
+    if "title" in sources:
+        out += _from_titles(docs, words, seed)
+    return out

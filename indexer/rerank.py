@@ -1,0 +1,119 @@
+"""The second stage: a LightGBM LambdaRank model that reorders a query's candidate pool.
+
+It reads :data:`indexer.features.FEATURES` (both retrievers, every vector kind, coverage,
+margins, ranks, sizes) and is trained per KB on self-tuning's pseudo-queries
+(:mod:`indexer.selftune`). It is kept only when it beats the blend on pseudo-queries it was
+not trained on; otherwise (or when a KB is too small to train one) the blend's order stands
+and :attr:`Reranker.status` says why. Saved with the index as LightGBM's own text format
+(no pickle), checked against the feature list it was trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from indexer.features import FEATURES, PoolSignals, feature_matrix, fused_score
+from indexer.fusion import FusionParams
+
+# Small trees, few rounds: a few hundred pseudo-queries are the training set.
+PARAMS: dict[str, Any] = {
+    "objective": "lambdarank",
+    "metric": "ndcg",
+    "eval_at": [10],
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.8,
+    "lambda_l2": 1.0,
+    "lambdarank_truncation_level": 20,
+    "num_threads": 1,
+    "deterministic": True,
+    "force_row_wise": True,
+    "seed": 0,
+    "verbosity": -1,
+}
+ROUNDS = 150
+# The reranker reorders the blend's top this many; the rest of the pool keeps the blend's order
+# below them.
+DEPTH = 40
+
+
+@dataclass
+class Reranker:
+    """A trained model, or none (the blend's order stands); ``status`` says which and why."""
+
+    model: str | None = None
+    status: str = "not trained"
+    features: list[str] = field(default_factory=lambda: list(FEATURES))
+    # Mean absolute difference between consecutive scores of a pool, in blend units per
+    # model unit: votes (indexer.feedback_boost) move a reranked score on the blend's scale.
+    scale: float = 1.0
+    _booster: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def active(self) -> bool:
+        return self.model is not None
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """Model scores of the rows of ``x`` (columns :data:`FEATURES`)."""
+        if self.model is None:
+            raise ValueError("no reranker model: check Reranker.active first")
+        if self._booster is None:
+            import lightgbm
+
+            self._booster = lightgbm.Booster(model_str=self.model)
+        return np.asarray(self._booster.predict(x, num_threads=1), np.float64)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "features": self.features, "scale": self.scale}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], model: str | None) -> Reranker:
+        features = list(data.get("features", []))
+        if model is not None and features != list(FEATURES):
+            # A model reads columns by position: one trained on other features is unusable.
+            return cls(status="dropped: trained on another feature list; rebuild the index")
+        return cls(
+            model=model,
+            status=str(data.get("status", "")),
+            features=features or list(FEATURES),
+            scale=float(data.get("scale", 1.0)),
+        )
+
+
+def top_rows(fused: np.ndarray) -> np.ndarray:
+    """Positions of the blend's top :data:`DEPTH` (best first; ties by position)."""
+    return np.argsort(-fused, kind="stable")[:DEPTH]
+
+
+def pool_scores(reranker: Reranker, sig: PoolSignals, fusion: FusionParams) -> np.ndarray:
+    """The hybrid ranking score of every pool table: the reranker's for the blend's top
+    :data:`DEPTH`, and below the lowest of those, the rest in the blend's order."""
+    fused = fused_score(sig, fusion)
+    if not reranker.active or len(sig) < 2:
+        return fused
+    top = top_rows(fused)
+    x = feature_matrix(sig, fusion)[top]
+    out = np.empty(len(fused))
+    out[top] = reranker.score(x)
+    rest = np.setdiff1d(np.arange(len(fused)), top, assume_unique=True)
+    if len(rest):
+        # One unit below the top's lowest, then the blend's differences (all under 3 units).
+        floor = float(out[top].min()) - 1.0
+        out[rest] = floor + (fused[rest] - fused[rest].max())
+    return out
+
+
+def train(x: np.ndarray, labels: np.ndarray, groups: Sequence[int], *, rounds: int = ROUNDS) -> str:
+    """A LambdaRank model over pools (``groups``: rows per pool, in order), as model text."""
+    import lightgbm
+
+    data = lightgbm.Dataset(
+        x, label=labels, group=list(groups), feature_name=list(FEATURES), free_raw_data=False
+    )
+    booster = lightgbm.train(PARAMS, data, num_boost_round=rounds)
+    return str(booster.model_to_string())

@@ -1,0 +1,428 @@
+"""Self-tuning: fusion weights, the reranker and confidence, fitted to each KB's own content.
+
+Every KB is different: one has many similar questions, another only long answers; one is
+searched with the titles' words, another with questions answered deep inside the text. Fixed
+weights cannot serve both. At each build (and when the KB has drifted enough) this module:
+
+1. makes pseudo-queries from the content (:mod:`indexer.pseudo`: held-out similar questions,
+   masked answer spans, loose titles) and searches each one as a user's query would be
+   searched, with what it was made from masked out of its table;
+2. chooses the blend weights (:class:`indexer.fusion.FusionParams`) that rank the answering
+   table best, moving from the defaults only for a clear gain;
+3. trains a LambdaRank reranker (:mod:`indexer.rerank`) on two folds of the queries (split by
+   table) and keeps it only if, on the fold it was not trained on, it beats the blend;
+4. fits the confidence model (:mod:`indexer.calibration`) on the held-out similar questions as
+   they were ranked out of fold, a share of them asked with their table taken out of the index
+   (no answer exists), and picks each channel's threshold for its target precision; without
+   enough similar questions the defaults stay (answer spans rank well enough to tune on, but
+   confidence fitted on them did not carry over to real questions).
+
+Everything is seeded and deterministic. What was chosen, and from how many queries of which
+kind, is kept in ``HybridIndex.tuning`` (``kb index status``, every ``kb eval`` record).
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from indexer import calibration as calibrating
+from indexer import pseudo, rerank
+from indexer.calibration import Calibration
+from indexer.features import (
+    PoolSignals,
+    confidence_features,
+    dense_score,
+    feature_matrix,
+    fused_score,
+    lexical_score,
+)
+from indexer.fusion import FusionParams
+
+if TYPE_CHECKING:
+    from indexer.index import HybridIndex
+
+Progress = Callable[[str, int, int], None]
+
+SEED = 0
+MIN_QUERIES = 60  # pseudo-queries whose table is in their pool, to tune anything
+MIN_RERANK = 150  # … to train a reranker
+MIN_FUSION_GAIN = 0.01  # MRR@10 on pseudo-queries, for weights to leave the defaults
+MIN_RERANK_GAIN = 0.005  # MRR@10 on the fold a model was not trained on
+UNANSWERABLE_SHARE = 0.15  # queries asked with their table taken out, for confidence
+TOP = 10
+GROUNDED = frozenset({"question", "answer"})  # sources that can tune on their own
+CALIBRATING = frozenset({"question"})  # real users' wordings: what confidence is fitted on
+MIN_CALIBRATION = 100
+# Incremental updates re-tune once this many tables (and this share of the KB) changed.
+RETUNE_MIN_CHANGES = 20
+RETUNE_SHARE = 0.1
+
+GRID = {
+    "lexical_weight": (0.2, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0),
+    "lexical_body": (0.1, 0.3, 0.5, 1.0),
+    "hub_weight": (0.0, 0.3, 0.6, 0.9),
+    "covered_weight": (0.0, 0.1, 0.2, 0.3),
+    "body_weight": (0.8, 0.9, 1.0),
+    "entry_weight": (0.8, 0.9, 1.0),
+}
+
+
+@dataclass
+class Example:
+    """One pseudo-query searched: its pool (its own table masked), and where that table is."""
+
+    query: pseudo.PseudoQuery
+    sig: PoolSignals
+    gold: int  # position of the query's table in the pool; -1: not in it
+    fold: int
+    unanswerable: bool  # asked as if its table were not in the KB (for confidence only)
+
+    def asked(self) -> tuple[PoolSignals, int]:
+        """The pool as the query is asked, and the answer's position there (-1: none)."""
+        if self.unanswerable and self.gold >= 0:
+            return self.sig.without(self.gold), -1
+        return self.sig, -1 if self.unanswerable else self.gold
+
+
+def _hash(text: str) -> int:
+    return zlib.crc32(f"{SEED}:{text}".encode())
+
+
+def tune(index: HybridIndex, *, progress: Progress | None = None) -> None:
+    """Fit ``index.fusion``, ``index.reranker`` and ``index.calibration`` (see the docstring)."""
+    from indexer.rerank import Reranker
+
+    docs = list(index.docs.values())
+    queries = pseudo.generate(docs, index.analyzer.words, seed=SEED)
+    counts = dict(Counter(q.source for q in queries))
+    report: dict[str, Any] = {
+        "seed": SEED,
+        "tables": len(docs),
+        "changed_since": 0,
+        "pseudo_queries": counts,
+    }
+    index.fusion = FusionParams(
+        **{**index.fusion.to_json(), **{k: getattr(FusionParams(), k) for k in GRID}}
+    )
+    index.reranker = Reranker(status="not trained")
+    index.calibration = Calibration()
+    examples = _examples(index, queries, progress)
+    answerable = [e for e in examples if e.gold >= 0 and not e.unanswerable]
+    report["in_pool"] = len(answerable)
+    report["unanswerable"] = sum(e.unanswerable for e in examples)
+    # Loose titles find their own table almost always: alone they teach nothing about how
+    # users' wordings find content, so they only add to questions and answer spans.
+    grounded = sum(e.query.source in GROUNDED for e in answerable)
+    if grounded < MIN_QUERIES:
+        why = (
+            f"{grounded} pseudo-queries from similar questions or answers found their table "
+            f"among the candidates ({MIN_QUERIES} needed): defaults kept"
+        )
+        report["fusion"] = {"source": f"default ({why})"}
+        index.reranker = Reranker(status=f"not trained ({why})")
+        index.calibration = Calibration(source=f"default ({why})")
+        index.tuning = report
+        return
+    report["fusion"] = _choose_fusion(index, answerable)
+    scores = _rerank(index, examples, report)
+    index.calibration = _calibrate(examples, scores, index)
+    index.tuning = report
+
+
+def note_changes(index: HybridIndex, changed: int) -> bool:
+    """Count tables an incremental update changed; whether the KB has drifted enough since
+    the last tuning to tune again (then :func:`tune`)."""
+    if not changed or not index.tuning:
+        return False
+    index.tuning["changed_since"] = int(index.tuning.get("changed_since", 0)) + changed
+    tables = int(index.tuning.get("tables", len(index.docs)))
+    due = max(RETUNE_MIN_CHANGES, RETUNE_SHARE * tables)
+    return bool(index.tuning["changed_since"] >= due)
+
+
+# --- the pseudo-queries' pools ------------------------------------------------------------
+
+
+def _examples(
+    index: HybridIndex, queries: Sequence[pseudo.PseudoQuery], progress: Progress | None
+) -> list[Example]:
+    """Each pseudo-query searched as a user's would be, what it came from masked out."""
+    from indexer.index import QueryState
+
+    index.prime_queries([q.text for q in queries])
+    searched = []
+    with index.lexical.memo():  # masked copies share most of their text with the originals
+        for n, q in enumerate(queries, 1):
+            tokens = index.analyzer.tokens(q.text)
+            state = QueryState(
+                q.text, tokens, index.encode_query(q.text), index.lexical.scores(tokens, "agent")
+            )
+            lexical, dense = index.candidate_lists(state, channel="agent", mode="hybrid")
+            pool = sorted(set(lexical) | set(dense))
+            sig = index.signals(pool, state, channel="agent")
+            gold = pool.index(q.table_id) if q.table_id in pool else -1
+            searched.append((q, state, sig, gold, lexical, dense))
+            if progress is not None and (n % 50 == 0 or n == len(queries)):
+                progress("tune", n, len(queries))
+        masking = [
+            i
+            for i, (q, *_, gold, _l, _d) in enumerate(searched)
+            if gold >= 0 and q.source != "title"
+        ]
+        masked_docs = [searched[i][0].masked(index.docs[searched[i][0].table_id]) for i in masking]
+        vectors = np.asarray([searched[i][1].vector for i in masking], np.float32)
+        kinds = (
+            index.docs_kind_scores(masked_docs, vectors, public_only=False)
+            if masking
+            else np.zeros((0, 4), np.float32)
+        )
+        golds = [gold for *_, gold, _l, _d in searched]
+        for row, (i, doc) in enumerate(zip(masking, masked_docs, strict=True)):
+            q, state, sig, gold, lexical, dense = searched[i]
+            head, body = index.lexical.doc_scores(state.tokens, doc, "agent")
+            sig.head_covered[gold] = index.lexical.doc_head_covered(state.tokens, doc)
+            golds[i] = _mask(index, q.table_id, sig, gold, head, body, kinds[row], lexical, dense)
+    return [
+        Example(
+            query=q,
+            sig=sig,
+            gold=gold,
+            fold=_hash(index.docs[q.table_id].code) % 2,
+            unanswerable=_hash(q.text) % 1000 < UNANSWERABLE_SHARE * 1000,
+        )
+        for (q, _s, sig, _g, _l, _d), gold in zip(searched, golds, strict=True)
+    ]
+
+
+def _mask(
+    index: HybridIndex,
+    table_id: int,
+    sig: PoolSignals,
+    gold: int,
+    head: float,
+    body: float,
+    kinds: np.ndarray,
+    lexical: list[int],
+    dense: list[int],
+) -> int:
+    """Put the masked table's signals into ``sig`` at ``gold``; its position, or -1 when the
+    masked table would no longer have made either candidate list."""
+    sig.head[gold], sig.body[gold] = head, body
+    sig.kinds[gold] = kinds
+    n = index.fusion.candidates
+    position = {t: i for i, t in enumerate(sig.tables)}
+    lex = lexical_score(sig, index.fusion)
+    dense_values = dense_score(sig, index.fusion)
+
+    def stays(listed: list[int], values: np.ndarray, *, positive: bool) -> bool:
+        if positive and values[gold] <= 0:
+            return False
+        others = [values[position[t]] for t in listed if t != table_id]
+        return len(others) < n or bool(values[gold] >= min(others))
+
+    in_lexical = table_id in lexical and stays(lexical, lex, positive=True)
+    in_dense = table_id in dense and stays(dense, dense_values, positive=False)
+    return gold if in_lexical or in_dense else -1
+
+
+# --- fusion -------------------------------------------------------------------------------
+
+
+class _Stacked:
+    """Every answerable pool's rows end to end: one weighting scored over all pools at once."""
+
+    def __init__(self, sigs: list[PoolSignals], golds: Sequence[int]) -> None:
+        self.kinds = np.vstack([s.kinds for s in sigs]).astype(np.float64)
+        self.head = np.concatenate([s.head for s in sigs])
+        self.body = np.concatenate([s.body for s in sigs])
+        self.hub = np.concatenate([s.hub for s in sigs])
+        self.covered = np.concatenate([s.head_covered for s in sigs])
+        sizes = np.asarray([len(s) for s in sigs])
+        self.head_att = np.repeat([s.head_attainable for s in sigs], sizes)
+        self.body_att = np.repeat([s.body_attainable for s in sigs], sizes)
+        self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        self.group = np.repeat(np.arange(len(sigs)), sizes)
+        self.gold_rows = self.starts + np.asarray(golds)
+
+    def mrr(self, fusion: FusionParams) -> float:
+        weighted = self.kinds * np.asarray(fusion.kind_weights)
+        dense = np.nan_to_num(np.fmax.reduce(weighted, axis=1), nan=-1.0)
+        attainable = self.head_att + fusion.lexical_body * self.body_att
+        lexical = np.divide(
+            self.head + fusion.lexical_body * self.body,
+            attainable,
+            out=np.zeros_like(self.head),
+            where=attainable > 0,
+        )
+        fused = (
+            fusion.dense_weight * dense
+            - fusion.hub_weight * self.hub
+            + fusion.lexical_weight * lexical
+            + fusion.covered_weight * self.covered
+        )
+        ahead = np.add.reduceat(fused > fused[self.gold_rows][self.group], self.starts)
+        return float(np.where(ahead < TOP, 1.0 / (ahead + 1), 0.0).mean())
+
+
+def _reciprocal_rank(scores: np.ndarray, gold: int) -> float:
+    if gold < 0:
+        return 0.0
+    ahead = int((scores > scores[gold]).sum())
+    return 1.0 / (ahead + 1) if ahead < TOP else 0.0
+
+
+def _choose_fusion(index: HybridIndex, answerable: list[Example]) -> dict[str, Any]:
+    stacked = _Stacked([e.sig for e in answerable], [e.gold for e in answerable])
+    base = index.fusion
+    default_mrr = stacked.mrr(base)
+    best, best_mrr = base, default_mrr
+    names = [n for n in GRID if _tunable(index, n)]
+    for values in itertools.product(*(GRID[n] for n in names)):
+        params = FusionParams.from_json({**base.to_json(), **dict(zip(names, values, strict=True))})
+        mrr = stacked.mrr(params)
+        if mrr > best_mrr + 1e-12:
+            best, best_mrr = params, mrr
+    moved = best_mrr - default_mrr > MIN_FUSION_GAIN
+    index.fusion = best if moved else base
+    by_source = {}
+    for source in sorted({e.query.source for e in answerable}):
+        part = [e for e in answerable if e.query.source == source]
+        stacked_part = _Stacked([e.sig for e in part], [e.gold for e in part])
+        by_source[source] = {
+            "queries": len(part),
+            "default_mrr": round(stacked_part.mrr(base), 4),
+            "chosen_mrr": round(stacked_part.mrr(index.fusion), 4),
+        }
+    return {
+        "source": "pseudo-queries" if moved else "default (no clear gain on pseudo-queries)",
+        "tuned": names,
+        "default_mrr": round(default_mrr, 4),
+        "best_mrr": round(best_mrr, 4),
+        "chosen": {n: getattr(index.fusion, n) for n in GRID},
+        "by_source": by_source,
+    }
+
+
+def _tunable(index: HybridIndex, name: str) -> bool:
+    if name == "body_weight":
+        return "body" in index.kinds
+    if name == "entry_weight":
+        return "entry" in index.kinds
+    return True
+
+
+# --- reranker -----------------------------------------------------------------------------
+
+
+def _rerank(
+    index: HybridIndex, examples: list[Example], report: dict[str, Any]
+) -> list[np.ndarray]:
+    """Train and judge the reranker; per example, the out-of-fold hybrid scores of its pool
+    as asked (the blend's where no reranker is kept)."""
+    from indexer.rerank import Reranker
+
+    fusion = index.fusion
+    asked = [e.asked() for e in examples]
+    blend = [fused_score(sig, fusion) for sig, _ in asked]
+    trainable = [e for e in examples if e.gold >= 0 and not e.unanswerable]
+    if not index.allow_rerank:
+        index.reranker = Reranker(status="off (ZHIKU_RERANK=false): the blend ranks")
+        report["reranker"] = {"kept": False, "why": "switched off"}
+        return blend
+    if len(trainable) < MIN_RERANK:
+        why = f"{len(trainable)} pseudo-queries to train on, {MIN_RERANK} needed"
+        index.reranker = Reranker(status=f"not trained ({why}): the blend ranks")
+        report["reranker"] = {"kept": False, "why": why}
+        return blend
+    models = {}
+    for fold in (0, 1):
+        models[fold] = _fit([e for e in trainable if e.fold != fold], fusion)
+    out_of_fold = [
+        rerank.pool_scores(models[e.fold], sig, fusion)
+        for e, (sig, _) in zip(examples, asked, strict=True)
+    ]
+    judged = [(i, e) for i, e in enumerate(examples) if e.gold >= 0 and not e.unanswerable]
+    mrr_blend = float(np.mean([_reciprocal_rank(blend[i], e.gold) for i, e in judged]))
+    mrr_rerank = float(np.mean([_reciprocal_rank(out_of_fold[i], e.gold) for i, e in judged]))
+    kept = mrr_rerank - mrr_blend >= MIN_RERANK_GAIN
+    report["reranker"] = {
+        "kept": kept,
+        "trained_on": len(trainable),
+        "out_of_fold_mrr": {"blend": round(mrr_blend, 4), "reranker": round(mrr_rerank, 4)},
+    }
+    if not kept:
+        index.reranker = Reranker(
+            status=f"not kept: out-of-fold MRR@10 {mrr_rerank:.3f} vs the blend's "
+            f"{mrr_blend:.3f} on {len(judged)} pseudo-queries; the blend ranks"
+        )
+        return blend
+    final = _fit(trainable, fusion)
+    final.status = (
+        f"LightGBM LambdaRank on {len(trainable)} pseudo-queries; out-of-fold MRR@10 "
+        f"{mrr_rerank:.3f} (blend {mrr_blend:.3f})"
+    )
+    final.scale = _scale(out_of_fold, blend)
+    index.reranker = final
+    return out_of_fold
+
+
+def _fit(examples: list[Example], fusion: FusionParams) -> Any:
+    from indexer.rerank import Reranker
+
+    xs, ys, groups = [], [], []
+    for e in examples:
+        top = rerank.top_rows(fused_score(e.sig, fusion))
+        if e.gold not in top:
+            continue  # the reranker never sees what the blend left below its depth
+        xs.append(feature_matrix(e.sig, fusion)[top])
+        ys.append((top == e.gold).astype(np.float64))
+        groups.append(len(top))
+    model = rerank.train(np.vstack(xs), np.concatenate(ys), groups)
+    return Reranker(model=model, status="")
+
+
+def _scale(reranked: list[np.ndarray], blend: list[np.ndarray]) -> float:
+    """Reranker units per blend unit: the ratio of their spreads over the pools' top tens."""
+    spread_r = [np.std(np.sort(s)[::-1][:TOP]) for s in reranked if len(s) > 1]
+    spread_b = [np.std(np.sort(s)[::-1][:TOP]) for s in blend if len(s) > 1]
+    b = float(np.mean(spread_b)) if spread_b else 0.0
+    return round(float(np.mean(spread_r)) / b, 4) if b > 0 else 1.0
+
+
+# --- confidence ---------------------------------------------------------------------------
+
+
+def _calibrate(
+    examples: list[Example], scores: list[np.ndarray], index: HybridIndex
+) -> Calibration:
+    """Fit confidence on held-out similar questions (real wordings) as they were ranked (out
+    of fold), some asked without their table; the defaults where there are too few."""
+    rows, correct = [], []
+    unanswerable = 0
+    for e, s in zip(examples, scores, strict=True):
+        if e.query.source not in CALIBRATING or not len(s):
+            continue
+        sig, gold = e.asked()
+        best = int(np.argmax(s))
+        rows.append(confidence_features(sig)[best])
+        correct.append(best == gold)
+        unanswerable += e.unanswerable
+    positives = sum(correct)
+    if len(correct) < MIN_CALIBRATION or positives < 10 or len(correct) - positives < 10:
+        return Calibration(
+            source=f"default ({len(correct)} held-out similar questions, "
+            f"{MIN_CALIBRATION} needed with 10 right and 10 wrong at least)"
+        )
+    return calibrating.fit(
+        np.asarray(rows),
+        correct,
+        source=f"{len(correct)} held-out similar questions ranked as users' would be "
+        f"({unanswerable} asked without their table)",
+    )

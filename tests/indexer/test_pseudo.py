@@ -1,0 +1,73 @@
+"""Pseudo-queries: sources, masks, determinism."""
+
+from __future__ import annotations
+
+from indexer.analysis import Analyzer
+from indexer.documents import DocField, IndexDocument
+from indexer.pseudo import CAP, generate, spans
+
+
+def doc(i: int, title: str, answer: str, questions: list[str] | None = None) -> IndexDocument:
+    field = DocField("answer", "标准答复", "text", "public", True, 1.0, answer)
+    return IndexDocument(
+        i, f"C{i:03d}", title, questions or [], [], "类", "包", 1, "public", 1, i, [field]
+    )
+
+
+DOCS = [
+    doc(
+        1,
+        "信用卡年费怎么收",
+        "信用卡年费为200元，首年免年费，刷卡满6次免次年年费。",
+        ["年费多少钱"],
+    ),
+    doc(2, "改号后原号码还收费吗", "改号完成后原号码停止计费，套餐和余额迁移到新号码。"),
+    doc(3, "宽带报修", "宽带报修"),  # question-only knowledge: the answer repeats the title
+    doc(4, "积分怎么兑换", "请联系客服。", ["积分能换什么"]),
+]
+
+
+def test_spans_are_runs_of_clauses_of_a_useful_length() -> None:
+    found = spans("信用卡年费为200元，首年免年费，刷卡满6次免次年年费。请联系客服。")
+    assert "信用卡年费为200元" in found
+    assert "首年免年费，刷卡满6次免次年年费" in found
+    assert "请联系客服" not in found  # five characters: too short to stand for a question
+
+
+def test_each_source_draws_from_what_it_should() -> None:
+    words = Analyzer().words
+    queries = generate(DOCS, words, seed=0)
+    by_source = {s: [q for q in queries if q.source == s] for s in ("question", "answer", "title")}
+    assert {q.table_id for q in by_source["question"]} == {1, 4}
+    assert {q.table_id for q in by_source["answer"]} == {1, 2}  # 3 repeats its title, 4 is short
+    assert len(by_source["title"]) == len(DOCS) <= CAP["title"]
+    for q in by_source["answer"]:
+        assert q.span is not None and q.text == q.span
+        masked = q.masked(DOCS[q.table_id - 1])
+        assert q.span not in masked.fields[0].text
+        assert masked.title == DOCS[q.table_id - 1].title
+    for q in by_source["question"]:
+        masked = q.masked(DOCS[q.table_id - 1])
+        assert q.text not in masked.questions
+        assert len(masked.questions) == len(DOCS[q.table_id - 1].questions) - 1
+
+
+def test_the_draw_is_seeded_and_independent_of_table_ids() -> None:
+    words = Analyzer().words
+    first = generate(DOCS, words, seed=0)
+    assert generate(list(reversed(DOCS)), words, seed=0) == first
+    assert generate(DOCS, words, seed=1) != first
+    assert generate(DOCS, words, seed=0, sources=("question",)) == [
+        q for q in first if q.source == "question"
+    ]
+
+
+def test_a_span_shared_by_two_tables_is_not_a_question_of_either() -> None:
+    shared = "如有疑问请拨打客服热线咨询"
+    docs = [
+        doc(1, "甲业务", f"甲业务在营业厅办理。{shared}。"),
+        doc(2, "乙业务", f"乙业务在手机上办理。{shared}。"),
+    ]
+    queries = generate(docs, Analyzer().words, seed=0, sources=("answer",))
+    assert all(shared not in q.text for q in queries)
+    assert {q.table_id for q in queries} == {1, 2}

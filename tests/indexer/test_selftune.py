@@ -1,0 +1,135 @@
+"""Self-tuning on a synthetic KB: what it makes, what it chooses, and that it says so."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.analysis import Analyzer
+from indexer.documents import DocField, IndexDocument
+from indexer.encoders import FakeEncoder
+from indexer.index import HybridIndex
+from indexer.selftune import MIN_QUERIES
+
+TOPICS = [
+    "改号",
+    "话费",
+    "套餐",
+    "宽带",
+    "信用卡",
+    "积分",
+    "发票",
+    "退货",
+    "快递",
+    "密码",
+    "流量",
+    "彩铃",
+]
+ACTIONS = [
+    "怎么查",
+    "如何办理",
+    "能取消吗",
+    "多久到账",
+    "收费吗",
+    "在哪改",
+    "失败了",
+    "要多久",
+    "有优惠吗",
+    "怎么退",
+]
+PLACES = ["营业厅", "手机营业厅", "客服热线", "网上营业厅", "自助终端"]
+
+
+def _doc(i: int, topic: str, action: str) -> IndexDocument:
+    place = PLACES[i % len(PLACES)]
+    answer = (
+        f"{topic}{action}：请携带本人身份证到{place}办理{topic}业务第{i}号流程，"
+        f"办理后{i % 7 + 1}个工作日内生效，期间{topic}相关服务照常使用。"
+    )
+    field = DocField("answer", "标准答复", "text", "public", True, 1.0, answer)
+    questions = [f"请问{topic}{action}", f"{topic}到底{action}"]
+    return IndexDocument(
+        i, f"C{i:03d}", f"{topic}{action}", questions, [], "类", "包", 1, "public", 1, i, [field]
+    )
+
+
+@pytest.fixture(scope="module")
+def tuned() -> HybridIndex:
+    docs = [_doc(i, t, a) for i, (t, a) in enumerate((t, a) for t in TOPICS for a in ACTIONS)]
+    index = HybridIndex(FakeEncoder(), Analyzer())
+    index.build(docs)
+    return index
+
+
+def test_pseudo_queries_of_every_source_are_made_and_counted(tuned: HybridIndex) -> None:
+    report = tuned.tuning
+    assert report["pseudo_queries"]["question"] == 120
+    assert report["pseudo_queries"]["answer"] == 120
+    assert report["in_pool"] >= MIN_QUERIES
+    total = sum(report["pseudo_queries"].values())
+    assert abs(report["unanswerable"] / total - 0.15) < 0.05
+
+
+def test_fusion_choice_is_reported_with_its_evidence(tuned: HybridIndex) -> None:
+    fusion = tuned.tuning["fusion"]
+    assert fusion["best_mrr"] >= fusion["default_mrr"]
+    assert set(fusion["chosen"]) == {
+        "lexical_weight",
+        "lexical_body",
+        "hub_weight",
+        "covered_weight",
+        "body_weight",
+        "entry_weight",
+    }
+    assert sum(part["queries"] for part in fusion["by_source"].values()) == tuned.tuning["in_pool"]
+    moved = fusion["source"] == "pseudo-queries"
+    assert moved == (fusion["best_mrr"] - fusion["default_mrr"] > 0.01)
+    assert {k: getattr(tuned.fusion, k) for k in fusion["chosen"]} == fusion["chosen"]
+
+
+def test_the_reranker_is_kept_only_for_a_gain_and_says_why(tuned: HybridIndex) -> None:
+    report = tuned.tuning["reranker"]
+    oof = report["out_of_fold_mrr"]
+    assert report["kept"] == (oof["reranker"] - oof["blend"] >= 0.005)
+    assert tuned.reranker.active == report["kept"]
+    assert ("LightGBM" in tuned.reranker.status) == report["kept"]
+    assert f"blend {oof['blend']:.3f}" in tuned.reranker.status
+
+
+def test_confidence_is_fitted_on_held_out_similar_questions_only(tuned: HybridIndex) -> None:
+    cal = tuned.calibration
+    assert "held-out similar questions" in cal.source
+    assert cal.fitted_on == tuned.tuning["pseudo_queries"]["question"] == 120
+    assert cal.ece is not None and sum(r["n"] for r in cal.reliability) == cal.fitted_on
+
+
+def test_tuning_is_deterministic() -> None:
+    docs = [_doc(i, t, a) for i, (t, a) in enumerate((t, a) for t in TOPICS[:11] for a in ACTIONS)]
+    first = HybridIndex(FakeEncoder(), Analyzer())
+    first.build(docs)
+    second = HybridIndex(FakeEncoder(), Analyzer())
+    second.build(list(reversed(docs)))
+    assert first.tuning == second.tuning
+    assert first.calibration == second.calibration
+    assert first.reranker.model == second.reranker.model
+
+
+def test_titles_alone_do_not_tune() -> None:
+    docs = [
+        IndexDocument(i, f"Q{i:03d}", f"{t}{a}", [], [], "类", "包", 1, "public", 1, i, [])
+        for i, (t, a) in enumerate((t, a) for t in TOPICS for a in ACTIONS)
+    ]
+    index = HybridIndex(FakeEncoder(), Analyzer())
+    index.build(docs)
+    assert index.tuning["fusion"]["source"].startswith("default")
+    assert index.calibration.source.startswith("default")
+    assert not index.reranker.active
+
+
+def test_enough_drift_calls_for_tuning_again(tuned: HybridIndex) -> None:
+    from indexer.selftune import RETUNE_MIN_CHANGES, note_changes
+
+    tuned.tuning["changed_since"] = 0
+    assert not note_changes(tuned, RETUNE_MIN_CHANGES - 1)
+    assert note_changes(tuned, 1)  # 20 changed of 120 tables: past the minimum and 10%
+    assert tuned.tuning["changed_since"] == RETUNE_MIN_CHANGES
+    tuned.tuning["changed_since"] = 0
