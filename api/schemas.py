@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import limits
+from api.inputs import Id
 
 # ---------------------------------------------------------------- common
 
@@ -39,7 +40,14 @@ class Ok(BaseModel):
 
 
 class Health(BaseModel):
+    """What anyone may know: the service answers and its database does."""
+
     status: Literal["ok"] = "ok"
+
+
+class HealthDetail(Health):
+    """What admins may know besides: the index, counts, the last sweep."""
+
     database: str
     tables: int
     live_tables: int
@@ -199,7 +207,7 @@ class FeedbackIn(BaseModel):
     )
     helpful: bool
     query: str = Field("", max_length=limits.MAX_QUERY_CHARS)
-    query_log_id: int | None = None
+    query_log_id: Id | None = None
 
 
 class FeedbackOut(BaseModel):
@@ -474,7 +482,7 @@ class ApproveIn(CommentIn):
 
 
 class RollbackIn(BaseModel):
-    to: int = Field(ge=1, description="Revision number to copy into a new draft")
+    to: Id = Field(description="Revision number to copy into a new draft")
     note: str = Field("", max_length=limits.MAX_COMMENT_CHARS)
 
 

@@ -39,6 +39,7 @@ class Action(StrEnum):
     MANAGE_USERS = "manage_users"
     SWEEP = "sweep"  # run the staleness sweep and scheduled publication
     HANDLE_REQUESTS = "handle_requests"  # read and work customers' contact requests
+    VIEW_HEALTH = "view_health"  # the service's internals: index, counts, last sweep
 
 
 # Actions on one package's content: a scoped user may do them only inside their scopes.

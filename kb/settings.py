@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -46,6 +47,29 @@ class Settings(BaseSettings):
     feedback_half_life_days: float = Field(
         30.0, gt=0, description="A vote's weight halves every this many days."
     )
+    rate_limits: bool = Field(
+        True, description="Per-client request budgets (api/ratelimit.py); off only for load tests."
+    )
+    rate_anonymous_writes: str = Field(
+        "20/minute;200/hour",
+        description="Anonymous writes (FAQ votes, contact requests) per client, as `limits` "
+        "strings: 'N/second|minute|hour|day', several joined by ';'.",
+    )
+    rate_anonymous_search: str = Field(
+        "60/minute;1000/hour", description="Customer searches (FAQ API and page) per client."
+    )
+    rate_failed_auth: str = Field(
+        "10/minute;100/day",
+        description="Failed token checks per client; past it every token from that client gets "
+        "429 until the window frees (a guessing client slows to this pace).",
+    )
+    query_log_repeat_s: int = Field(
+        3600,
+        ge=0,
+        le=30 * 86400,
+        description="A customer's query is logged (and counted on the dashboard) once per "
+        "client per this many seconds; 0 logs every search.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     public_url: str = Field(
@@ -77,6 +101,17 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(
                 f"ZHIKU_TIMEZONE={value!r} is not a known IANA zone; use e.g. 'Asia/Shanghai' or 'UTC'"
+            ) from exc
+        return value
+
+    @field_validator("rate_anonymous_writes", "rate_anonymous_search", "rate_failed_auth")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a rate; write e.g. '20/minute' or '20/minute;200/hour'"
             ) from exc
         return value
 

@@ -31,6 +31,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.MANAGE_USERS: {M},
     Action.SWEEP: {M},
     Action.HANDLE_REQUESTS: {A, R, M},
+    Action.VIEW_HEALTH: {M},
 }
 
 PAIRS = [(role, action, role in EXPECTED[action]) for action in Action for role in Role]

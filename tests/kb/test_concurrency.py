@@ -1,0 +1,152 @@
+"""Concurrent reviewers and voters against a real database file or server, counted afterwards.
+
+Threads with their own sessions (one connection each) race on purpose: every approver of a
+revision waits at a barrier, then all approve at once. On a SQLite *file* (in-memory SQLite
+shares one connection, so it cannot race) and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from kb import feedback, querylog, workflow
+from kb.db import Database, create_schema, drop_schema, open_database
+from kb.errors import Conflict
+from kb.models import AuditEntry, KnowledgeTable, Revision, RevisionState, TableUsage, User
+from kb.users import create_user
+from tests.factories import make_package, make_table
+
+TABLES = 12
+REVIEWERS = ("reviewer1", "reviewer2", "reviewer3")
+
+
+@pytest.fixture(params=["sqlite-file", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite-file":
+        database = open_database(f"sqlite:///{tmp_path / 'race.db'}", create=True)
+    else:
+        database = Database(request.getfixturevalue("postgres_url"))
+        drop_schema(database.engine)
+        create_schema(database.engine)
+    yield database
+    database.dispose()
+
+
+def race(workers: list[Callable[[], str]]) -> list[str]:
+    """Run every worker in its own thread, all released at once; their results in order."""
+    barrier = threading.Barrier(len(workers))
+    results = [""] * len(workers)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = workers[i]()
+        except Exception as exc:  # counted by the test, not lost in a thread
+            results[i] = f"error: {type(exc).__name__}: {exc}"
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_concurrent_approvals_publish_each_revision_once(shared_db: Database) -> None:
+    with shared_db.transaction() as session:
+        package = make_package(session)
+        author = create_user(session, "editor1", "editor")
+        for name in REVIEWERS:
+            create_user(session, name, "reviewer")
+        for i in range(TABLES):
+            code = f"RACE-{i:02d}"
+            make_table(session, package, code=code, title=f"并发审核 {i}", actor="editor1")
+            # A second revision in review on top of the live one: approving it swaps them.
+            workflow.edit(session, author, code, workflow.Edit(title=f"并发审核 {i} 修订"))
+            workflow.submit(session, author, code)
+
+    def approve(code: str, reviewer: str) -> Callable[[], str]:
+        def work() -> str:
+            try:
+                with shared_db.transaction() as session:
+                    user = session.scalars(select(User).where(User.name == reviewer)).one()
+                    workflow.approve(session, user, code)
+            except Conflict:
+                return "conflict"
+            return "approved"
+
+        return work
+
+    results = race([approve(f"RACE-{i:02d}", who) for i in range(TABLES) for who in REVIEWERS])
+    assert Counter(results) == {"approved": TABLES, "conflict": TABLES * 2}
+    with shared_db.session() as session:
+        published = session.execute(
+            select(KnowledgeTable.code, func.count())
+            .join(Revision, Revision.table_id == KnowledgeTable.id)
+            .where(Revision.state == RevisionState.PUBLISHED)
+            .group_by(KnowledgeTable.code)
+        ).all()
+        assert sorted(published) == [(f"RACE-{i:02d}", 1) for i in range(TABLES)]
+        audited = session.execute(
+            select(AuditEntry.action, func.count())
+            .where(AuditEntry.action.in_(["approve", "publish"]), AuditEntry.revision == 2)
+            .group_by(AuditEntry.action)
+        ).all()
+        assert sorted(audited) == [("approve", TABLES), ("publish", TABLES)]
+        live = session.scalars(select(KnowledgeTable).order_by(KnowledgeTable.code)).all()
+        assert [t.live_revision.number if t.live_revision else None for t in live] == [2] * TABLES
+
+
+VOTERS = 8
+VOTES_EACH = 15
+
+
+@pytest.mark.postgres
+def test_concurrent_votes_and_hits_are_all_counted(postgres_url: str) -> None:
+    database = Database(postgres_url)
+    drop_schema(database.engine)
+    create_schema(database.engine)
+    try:
+        with database.transaction() as session:
+            package = make_package(session)
+            ids = [make_table(session, package, code=f"VOTE-{i}").id for i in range(2)]
+
+        def voter(n: int) -> Callable[[], str]:
+            def work() -> str:
+                for k in range(VOTES_EACH):
+                    # Both tables start without a usage row: the first votes race to create it.
+                    with database.transaction() as session:
+                        table = session.get(KnowledgeTable, ids[k % 2])
+                        feedback.record_vote(
+                            session, channel="agent", table=table, helpful=(n + k) % 3 != 0
+                        )
+                        querylog.log_search(
+                            session,
+                            enabled=True,
+                            channel="agent",
+                            query=f"问题 {n} {k}",
+                            normalized=f"问题 {n} {k}",
+                            results=[querylog.LoggedResult(f"VOTE-{k % 2}", ids[k % 2], 0.9)],
+                            abstained=False,
+                            latency_ms=1.0,
+                        )
+                return "ok"
+
+            return work
+
+        assert race([voter(n) for n in range(VOTERS)]) == ["ok"] * VOTERS
+        votes = [(n + k) % 3 != 0 for n in range(VOTERS) for k in range(VOTES_EACH)]
+        with database.session() as session:
+            rows = session.scalars(select(TableUsage)).all()
+            assert sum(r.helpful for r in rows) == sum(votes)
+            assert sum(r.not_helpful for r in rows) == len(votes) - sum(votes)
+            assert sum(r.hits for r in rows) == VOTERS * VOTES_EACH
+            assert sorted(r.table_id for r in rows) == sorted(ids)
+    finally:
+        database.dispose()
