@@ -75,7 +75,9 @@ def update_category(
     )
 
 
-@router.delete("/categories/{name}", summary="Delete an empty category")
+@router.delete(
+    "/categories/{name}", summary="Delete an empty category", responses=documented(404, 409)
+)
 def delete_category(name: str, session: DbSession, user: Hierarchy) -> schemas.Ok:
     """409, naming its packages, while the category has any."""
     hierarchy.delete_category(session, hierarchy.get_category(session, name), actor=user.name)
@@ -143,7 +145,11 @@ def update_package(
     return views.package_out(package)
 
 
-@router.delete("/packages/{category}/{name}", summary="Delete an empty package")
+@router.delete(
+    "/packages/{category}/{name}",
+    summary="Delete an empty package",
+    responses=documented(404, 409),
+)
 def delete_package(category: str, name: str, session: DbSession, user: Hierarchy) -> schemas.Ok:
     """409, naming its tables, while the package holds any (archived ones too)."""
     hierarchy.delete_package(

@@ -130,6 +130,13 @@ def test_nul_is_refused_everywhere_naming_the_field(
     [
         ("POST", "/api/faq/feedback", {"helpful": True, "query_log_id": HUGE}, "query_log_id"),
         ("POST", "/api/feedback", {"helpful": True, "query_log_id": 2**31}, "query_log_id"),
+        (
+            "POST",
+            "/api/faq/requests",
+            {"question": "改号", "query_log_id": HUGE},
+            "query_log_id",
+        ),
+        ("GET", f"/api/admin/requests?page={HUGE}", None, "page"),
         ("GET", f"/api/admin/tables?page={HUGE}", None, "page"),
         ("GET", f"/api/admin/audit?page={HUGE}", None, "page"),
         ("GET", f"/api/admin/usage?page={HUGE}", None, "page"),
