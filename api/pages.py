@@ -136,10 +136,14 @@ def faq_request_lookup(
 )
 def faq_request_page(
     request: Request,
+    runtime: RuntimeDep,
     ref: str,
     session: DbSession,
     token: Annotated[str, Query(max_length=64)] = "",
 ) -> HTMLResponse:
+    # A look-up by reference and token, like the API's: from the same budget, so that guessing
+    # tokens through the page is no faster than through the API.
+    runtime.limiter.spend(ratelimit.ANONYMOUS_SEARCH, ratelimit.client_of(request))
     own = handoff.find_own(session, ref, token)
     if own is None:
         # The same answer for an unknown reference and a wrong token: nothing to learn here.

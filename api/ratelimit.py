@@ -9,7 +9,8 @@ still bounded. A spent budget is a 429 with ``Retry-After``.
 Kinds and where they are spent:
 
 - ``anonymous_write``: FAQ votes and contact requests (:mod:`api.routes_faq`);
-- ``anonymous_search``: FAQ searches, API and page;
+- ``anonymous_search``: FAQ searches and look-ups of a contact request by its token, API and
+  page;
 - ``failed_auth``: each unknown, revoked or missing token (:func:`api.deps.current_user`);
   once spent, every token from that client is refused until the window frees, so guessing
   slows to the budget's pace.
@@ -38,7 +39,7 @@ FAILED_AUTH = "failed_auth"
 
 WHAT = {
     ANONYMOUS_WRITE: "votes and requests",
-    ANONYMOUS_SEARCH: "searches",
+    ANONYMOUS_SEARCH: "searches and look-ups",
     FAILED_AUTH: "failed token checks",
 }
 

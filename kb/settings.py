@@ -56,7 +56,8 @@ class Settings(BaseSettings):
         "strings: 'N/second|minute|hour|day', several joined by ';'.",
     )
     rate_anonymous_search: str = Field(
-        "60/minute;1000/hour", description="Customer searches (FAQ API and page) per client."
+        "60/minute;1000/hour",
+        description="Customer searches and request look-ups (FAQ API and page) per client.",
     )
     rate_failed_auth: str = Field(
         "10/minute;100/day",

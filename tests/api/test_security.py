@@ -154,3 +154,24 @@ def test_one_client_repeating_a_query_is_logged_once(client: TestClient, env: En
 def test_rate_settings_are_checked_at_start() -> None:
     with pytest.raises(ValueError, match="is not a rate"):
         Settings(rate_failed_auth="ten a minute")
+
+
+def test_contact_requests_and_their_look_ups_have_budgets(tight: TestClient) -> None:
+    ask = {"question": "改号以后积分怎么办"}
+    made = [tight.post("/api/faq/requests", json=ask) for _ in range(4)]
+    assert [r.status_code for r in made] == [201, 201, 201, 429]
+    ref, token = made[0].json()["ref"], made[0].json()["token"]
+    # Guessing a token through the API or the status page spends the same budget.
+    api = [tight.get(f"/api/faq/requests/{ref}", params={"token": "GUESS"}) for _ in range(3)]
+    page = [
+        tight.get(f"/faq/request/{ref}", params={"token": "GUESS"}, headers={"accept": "text/html"})
+        for _ in range(2)
+    ]
+    assert [r.status_code for r in api + page] == [404] * 5
+    right = tight.get(
+        f"/faq/request/{ref}", params={"token": token}, headers={"accept": "text/html"}
+    )
+    assert right.status_code == 429 and "请求太频繁" in right.text
+    assert tight.get(f"/api/faq/requests/{ref}", params={"token": token}).status_code == 429
+    with TestClient(tight.app, client=("203.0.113.12", 50000)) as other:
+        assert other.get(f"/api/faq/requests/{ref}", params={"token": token}).status_code == 200
