@@ -1,4 +1,4 @@
-"""Concurrent reviewers and voters against a real database file or server, counted afterwards.
+"""Concurrent reviewers, agents and voters against a real database file or server, counted afterwards.
 
 Threads with their own sessions (one connection each) race on purpose: every approver of a
 revision waits at a barrier, then all approve at once. On a SQLite *file* (in-memory SQLite
@@ -15,10 +15,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from kb import feedback, querylog, workflow
+from kb import feedback, handoff, querylog, workflow
 from kb.db import Database, create_schema, drop_schema, open_database
 from kb.errors import Conflict
-from kb.models import AuditEntry, KnowledgeTable, Revision, RevisionState, TableUsage, User
+from kb.models import (
+    AuditEntry,
+    HandoffRequest,
+    HandoffStatus,
+    KnowledgeTable,
+    Revision,
+    RevisionState,
+    TableUsage,
+    User,
+)
 from kb.users import create_user
 from tests.factories import make_package, make_table
 
@@ -101,6 +110,61 @@ def test_concurrent_approvals_publish_each_revision_once(shared_db: Database) ->
         assert sorted(audited) == [("approve", TABLES), ("publish", TABLES)]
         live = session.scalars(select(KnowledgeTable).order_by(KnowledgeTable.code)).all()
         assert [t.live_revision.number if t.live_revision else None for t in live] == [2] * TABLES
+
+
+REQUESTS = 8
+AGENTS = ("agent1", "agent2", "agent3")
+
+
+def test_agents_working_one_request_at_once_see_each_others_change(shared_db: Database) -> None:
+    """Per request, one agent closes it twice over and two reply to it, all at once: it is
+    closed once, and a reply either came before the close or is refused."""
+    with shared_db.transaction() as session:
+        for name in AGENTS:
+            create_user(session, name, "agent")
+        refs = []
+        for i in range(REQUESTS):
+            created = handoff.create_request(session, handoff.NewRequest(question=f"并发请求 {i}"))
+            assert created.request.ref is not None
+            refs.append(created.request.ref)
+
+    def work(ref: str, agent: str, verb: str) -> Callable[[], str]:
+        def run() -> str:
+            try:
+                with shared_db.transaction() as session:
+                    user = session.scalars(select(User).where(User.name == agent)).one()
+                    if verb == "close":
+                        handoff.set_status(session, user, ref, "closed")
+                    else:
+                        handoff.reply(session, user, ref, f"{agent} 的答复")
+            except Conflict:
+                return f"{verb} refused"
+            return verb
+
+        return run
+
+    workers = [
+        work(ref, agent, verb)
+        for ref in refs
+        for agent, verb in zip(AGENTS, ("close", "close", "reply"), strict=True)
+    ]
+    results = race(workers)
+    assert not [r for r in results if r.startswith("error")], results
+    with shared_db.session() as session:
+        for ref in refs:
+            request = session.scalars(select(HandoffRequest).where(HandoffRequest.ref == ref)).one()
+            trail = session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.object_type == "request", AuditEntry.object_key == ref)
+                .order_by(AuditEntry.id)
+            ).all()
+            assert request.status is HandoffStatus.CLOSED, ref
+            # Closed once (the second close finds it closed and changes nothing) ...
+            assert [e.action for e in trail].count("status") == 1, [e.action for e in trail]
+            # ... and any reply the customer got was written before that.
+            actions = [e.action for e in trail]
+            assert actions in (["create", "status"], ["create", "reply", "status"]), actions
+            assert len(request.messages) == actions.count("reply")
 
 
 VOTERS = 8
