@@ -1,4 +1,8 @@
-"""Uploaded import files: size-checked, written to a temporary directory, zips unpacked safely."""
+"""Uploaded import files: size-checked, written to a temporary directory, then read like `kb import`.
+
+Reading (zips unpacked, XML and YAML parsed) is bounded by kb.transfer.limits, as for files
+on the server.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,6 @@ from kb.transfer.bundle import ImportReport
 from kb.transfer.importer import apply_bundle, read_path
 
 SUFFIXES = {".csv", ".xlsx", ".zip"}
-MAX_ZIP_ENTRIES = 2000
 
 
 def read_limited(upload: UploadFile, limit: int = MAX_UPLOAD_BYTES) -> bytes:
@@ -45,46 +48,14 @@ def _refuse(name: str, message: str) -> ImportRejected:
 
 
 def save_upload(upload: UploadFile, workdir: Path) -> Path:
-    """Write the upload under ``workdir``; returns what to import (a file or a directory)."""
+    """Write the upload under ``workdir``; returns the file to import (a zip is read in place)."""
     name = PurePosixPath(upload.filename or "upload").name
     suffix = PurePosixPath(name).suffix.lower()
     if suffix not in SUFFIXES:
         raise _refuse(name, "upload a .csv, an .xlsx, or a .zip of a YAML content directory")
-    data = read_limited(upload)
-    if suffix != ".zip":
-        target = workdir / name
-        target.write_bytes(data)
-        return target
-    return _unzip(name, data, workdir / "content")
-
-
-def _unzip(name: str, data: bytes, root: Path) -> Path:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise _refuse(name, "the file is not a valid zip archive") from None
-    entries = archive.infolist()
-    if len(entries) > MAX_ZIP_ENTRIES:
-        raise _refuse(name, f"the archive has over {MAX_ZIP_ENTRIES} entries")
-    if sum(e.file_size for e in entries) > 10 * MAX_UPLOAD_BYTES:
-        raise _refuse(name, "the archive unpacks to more than the upload limit allows")
-    root.mkdir(parents=True)
-    for entry in entries:
-        parts = PurePosixPath(entry.filename).parts
-        if entry.filename.startswith("/") or ".." in parts:
-            raise _refuse(name, f"unsafe path in archive: {entry.filename}")
-        if entry.is_dir() or parts[0] == "__MACOSX":
-            continue
-        target = root.joinpath(*parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(archive.read(entry))
-    # A zip of the folder itself (content/…) rather than of its contents: import the folder.
-    children = [p for p in root.iterdir() if not p.name.startswith((".", "_"))]
-    if len(children) == 1 and children[0].is_dir() and not any(root.glob("*.yaml")):
-        inner = children[0]
-        if any(p.is_dir() for p in inner.iterdir()):
-            return inner
-    return root
+    target = workdir / name
+    target.write_bytes(read_limited(upload))
+    return target
 
 
 def zip_files(files: dict[Path, str]) -> bytes:

@@ -9,6 +9,8 @@ flushes, never commits: the CLI or API commits.
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,7 +22,9 @@ from kb.dictionary import replace_synonyms, replace_terms
 from kb.errors import ImportRejected, Problem
 from kb.models import Category, KnowledgeTable, Package, RevisionState
 from kb.settings import get_settings
+from kb.transfer.archive import unzip
 from kb.transfer.bundle import Bundle, ImportReport
+from kb.transfer.limits import ImportLimits
 from kb.transfer.plan import PackagePlan, Plan, TablePlan, make_plan, moves, reference_revision
 from kb.transfer.spreadsheet import read_csv, read_xlsx
 from kb.transfer.yaml_files import read_directory
@@ -28,10 +32,14 @@ from kb.transfer.yaml_files import read_directory
 Progress = Callable[[int, int], None]  # (tables done, tables in all)
 
 
-def read_path(path: Path) -> Bundle:
-    """A content directory, a .csv or an .xlsx file, read into a Bundle."""
+def read_path(path: Path, limits: ImportLimits | None = None) -> Bundle:
+    """A content directory (or a .zip of one), a .csv or an .xlsx file, read into a Bundle.
+
+    Reading is bounded by ``limits`` (default: from the settings); see kb.transfer.limits.
+    """
+    limits = limits or ImportLimits.from_settings()
     if path.is_dir():
-        return read_directory(path)
+        return read_directory(path, limits)
     if not path.exists():
         raise ImportRejected(
             f"Nothing to import at {path}: no such file or directory.",
@@ -39,16 +47,49 @@ def read_path(path: Path) -> Bundle:
         )
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return read_csv(path)
+        return read_csv(path, limits)
     if suffix == ".xlsx":
-        return read_xlsx(path)
+        return read_xlsx(path, limits)
+    if suffix == ".zip":
+        return _read_zip(path, limits)
     hint = "save it as .xlsx" if suffix in {".xls", ".xlsm", ".et"} else "give a directory"
     raise ImportRejected(
-        f"Cannot import {path}: use a content directory, a .csv or an .xlsx file ({hint}).",
+        f"Cannot import {path}: use a content directory (or a .zip of one), a .csv or an .xlsx "
+        f"file ({hint}).",
         problems=[
             Problem(f"unsupported file type {suffix or '(none)'}", None, path.name, str(path))
         ],
     )
+
+
+def _read_zip(path: Path, limits: ImportLimits) -> Bundle:
+    """A zipped content directory, unpacked (within the limits) into a temporary directory."""
+    with tempfile.TemporaryDirectory(prefix="zhiku-zip-") as tmp:
+        root = unzip(path, Path(tmp) / "content", limits)
+        bundle = read_directory(root, limits)
+    # Problems point into the archive ("content.zip/通信业务/改号业务.yaml:3"), not the temp copy.
+    inside = f"{root}/"
+
+    def relocate(text: str | None) -> str | None:
+        if text is None:
+            return None
+        return text.replace(inside, f"{path}/").replace(str(root), str(path))
+
+    bundle.problems = [
+        dataclasses.replace(p, location=relocate(p.location)) for p in bundle.problems
+    ]
+    for package in bundle.packages:
+        package.location = relocate(package.location)
+        package.template_location = relocate(package.template_location)
+        for table in package.tables:
+            table.location = relocate(table.location)
+            table.locations = {k: relocate(v) or "" for k, v in table.locations.items()}
+    for category in bundle.categories:
+        category.location = relocate(category.location)
+    bundle.synonym_locations = [relocate(x) for x in bundle.synonym_locations]
+    bundle.terms_location = relocate(bundle.terms_location)
+    bundle.source = str(path)
+    return bundle
 
 
 def check_bundle(

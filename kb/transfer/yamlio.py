@@ -4,6 +4,11 @@ Timestamps are not resolved: ``2026-06-30`` stays a string, so every file value 
 that the JSON Schema can check, and :mod:`kb.transfer.dates` gives it its meaning (the settings
 zone, end of day for ``valid_until``). The dumper resolves the same way, so what it writes
 reads back unchanged.
+
+Content files come from people and uploads: :func:`load` with limits refuses, before building
+anything, a document nested too deep (PyYAML would recurse past Python's stack), one with
+more aliases than a content file needs, a recursive alias, or one whose aliases expand it
+past a node budget (a 500-byte "billion laughs" file expands to 387 million values).
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from kb.transfer.limits import SETTING, ImportLimits
 
 Path_ = tuple[str | int, ...]
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
@@ -79,11 +86,27 @@ class Loaded:
         return 1
 
 
-def load(text: str) -> Loaded:
-    """Parse one YAML document; raises yaml.YAMLError (with a mark) when it is not YAML."""
+class YamlTooLarge(yaml.YAMLError):
+    """A document over one of the import limits; ``line`` is where that was noticed (1-based)."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def load(text: str, limits: ImportLimits | None = None) -> Loaded:
+    """Parse one YAML document; raises yaml.YAMLError (with a mark) when it is not YAML.
+
+    With ``limits``, raises :class:`YamlTooLarge` for a document past them, before building it.
+    """
+    if limits is not None:
+        _check_events(text, limits)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+        if limits is not None and node is not None:
+            _check_expansion(node, limits)
         data = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
@@ -91,6 +114,71 @@ def load(text: str) -> Loaded:
     if node is not None:
         _record(node, (), lines, set())
     return Loaded(data, lines)
+
+
+def _check_events(text: str, limits: ImportLimits) -> None:
+    """Depth, alias count and recursive aliases, from the event stream (the parser is iterative)."""
+    depth = aliases = 0
+    open_anchors: list[str | None] = []
+    for event in yaml.parse(text, Loader=_Loader):
+        line = event.start_mark.line + 1 if event.start_mark is not None else 1
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            open_anchors.append(event.anchor)
+            if depth > limits.yaml_depth:
+                raise YamlTooLarge(
+                    f"lists and mappings are nested more than {limits.yaml_depth} deep, the "
+                    f"limit ({SETTING['yaml_depth']})",
+                    line,
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+            open_anchors.pop()
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > limits.yaml_aliases:
+                raise YamlTooLarge(
+                    f"more than {limits.yaml_aliases} aliases (*name), the limit "
+                    f"({SETTING['yaml_aliases']}); write the values out instead",
+                    line,
+                )
+            if event.anchor in open_anchors:
+                raise YamlTooLarge(
+                    f"alias *{event.anchor} refers to a list or mapping that contains it "
+                    "(a recursive alias); write the values out instead",
+                    line,
+                )
+
+
+def _check_expansion(root: yaml.Node, limits: ImportLimits) -> None:
+    """Refuse a document whose aliases expand it past ``yaml_nodes`` values (counted, not built)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                total += size(key) + size(value)
+                if total > limits.yaml_nodes:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+                if total > limits.yaml_nodes:
+                    break
+        sizes[id(node)] = total
+        return total
+
+    if size(root) > limits.yaml_nodes:
+        raise YamlTooLarge(
+            f"with its aliases (*name) expanded the document holds more than "
+            f"{limits.yaml_nodes:,} values, the limit ({SETTING['yaml_nodes']}); write the "
+            "values out instead of repeating them through aliases",
+            root.start_mark.line + 1,
+        )
 
 
 def _record(node: yaml.Node, path: Path_, lines: dict[Path_, int], active: set[int]) -> None:
