@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api import limits, schemas, views
 from api.deps import CurrentUser, DbSession, Now, require
-from kb import flags, hierarchy, listing, repository, tables, workflow
+from kb import flags, hierarchy, listing, renaming, repository, tables, workflow
 from kb.errors import Conflict, NotFound
 from kb.models import Audience, TableUsage, User
 from kb.permissions import Action, check
@@ -75,6 +75,20 @@ def delete_category(name: str, session: DbSession, user: Hierarchy) -> schemas.O
     return schemas.Ok(message=f"Category {name} deleted.")
 
 
+@router.post(
+    "/categories/{name}/rename", summary="Rename a category; users' scopes naming it follow"
+)
+def rename_category(
+    name: str, body: schemas.RenameIn, session: DbSession, user: Hierarchy
+) -> schemas.CategoryOut:
+    category = renaming.rename_category(session, user, name, body.name)
+    return schemas.CategoryOut(
+        name=category.name,
+        description=category.description,
+        packages=[views.package_ref(p) for p in category.packages],
+    )
+
+
 # ---------------------------------------------------------------- packages
 
 
@@ -133,6 +147,17 @@ def delete_package(category: str, name: str, session: DbSession, user: Hierarchy
         session, hierarchy.get_package(session, category, name), actor=user.name
     )
     return schemas.Ok(message=f"Package {category}/{name} deleted.")
+
+
+@router.post(
+    "/packages/{category}/{name}/rename",
+    summary="Rename a package within its category; users' scopes naming it follow",
+)
+def rename_package(
+    category: str, name: str, body: schemas.RenameIn, session: DbSession, user: Hierarchy
+) -> schemas.PackageOut:
+    package = renaming.rename_package(session, user, f"{category}/{name}", body.name)
+    return views.package_out(package)
 
 
 # ---------------------------------------------------------------- tables

@@ -298,6 +298,10 @@ class CategoryUpdate(BaseModel):
     description: str = Field(max_length=2000)
 
 
+class RenameIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="The new name")
+
+
 class PackageRef(BaseModel):
     name: str
     path: str

@@ -16,10 +16,21 @@ from sqlalchemy.orm import Session
 
 from kb import audit, changes, repository
 from kb.clock import utcnow
+from kb.content_limits import (
+    MAX_LIST_ITEM_CHARS,
+    MAX_LIST_ITEMS,
+    MAX_QUESTION_CHARS,
+    MAX_QUESTIONS,
+    MAX_RELATED,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
+    MAX_TEXT_FIELD_CHARS,
+    MAX_TITLE_CHARS,
+)
 from kb.errors import Conflict, NotFound, Problem, ValidationFailed
 from kb.hierarchy import package_path, specs_of
 from kb.models import Audience, KnowledgeTable, Package, Revision, RevisionState, TableLink
-from kb.templates import check_fields, normalize_strings
+from kb.templates import FieldSpec, check_fields, normalize_strings
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
@@ -66,21 +77,83 @@ def check_content(
     """Content normalized against the package's current template, and every problem found."""
     problems: list[Problem] = []
     title = content.title.strip() if isinstance(content.title, str) else ""
-    if not title or len(title) > 300:
-        problems.append(Problem("title must be 1–300 characters", "title", content.title, location))
+    if not title or len(title) > MAX_TITLE_CHARS:
+        shown = content.title if len(str(content.title)) <= 400 else len(content.title)
+        problems.append(
+            Problem(f"title must be 1–{MAX_TITLE_CHARS} characters", "title", shown, location)
+        )
     questions, qp = normalize_strings(content.questions, field="questions", location=location)
     tags, tp = normalize_strings(content.tags, field="tags", location=location)
     questions = [q for q in questions if q != title]
     template = package.template
+    specs = specs_of(template)
     fields, fp = check_fields(
-        specs_of(template),
+        specs,
         content.fields,
         package=package_path(package),
         template_version=template.version,
         location=location,
     )
     problems += qp + tp + fp
+    problems += _list_caps(
+        "questions", "similar questions", questions, MAX_QUESTIONS, MAX_QUESTION_CHARS, location
+    )
+    problems += _list_caps("tags", "tags", tags, MAX_TAGS, MAX_TAG_CHARS, location)
+    problems += _field_caps(specs, fields, location)
     return TableContent(title=title, questions=questions, tags=tags, fields=fields), problems
+
+
+def _list_caps(
+    field: str, what: str, items: list[str], most: int, chars: int, location: str | None
+) -> list[Problem]:
+    """Too many items, or items too long; the value is a count, never the whole list."""
+    problems = []
+    if len(items) > most:
+        problems.append(
+            Problem(
+                f"at most {most} {what} per table, got {len(items):,}; keep the distinct ones",
+                field,
+                len(items),
+                location,
+            )
+        )
+    long = [i for i, item in enumerate(items) if len(item) > chars]
+    if long:
+        problems.append(
+            Problem(
+                f"{what} may be at most {chars:,} characters each; item "
+                f"{long[0] + 1} has {len(items[long[0]]):,}"
+                + (f" ({len(long)} items are too long)" if len(long) > 1 else ""),
+                f"{field}[{long[0]}]",
+                len(items[long[0]]),
+                location,
+            )
+        )
+    return problems
+
+
+def _field_caps(
+    specs: list[FieldSpec], fields: dict[str, Any], location: str | None
+) -> list[Problem]:
+    labels = {s.key: s.label for s in specs}
+    problems = []
+    for key, value in fields.items():
+        label = labels.get(key, key)
+        if isinstance(value, list):
+            problems += _list_caps(
+                key, f"items of {label}", value, MAX_LIST_ITEMS, MAX_LIST_ITEM_CHARS, location
+            )
+        elif len(value) > MAX_TEXT_FIELD_CHARS:
+            problems.append(
+                Problem(
+                    f"{label} may be at most {MAX_TEXT_FIELD_CHARS:,} characters, got "
+                    f"{len(value):,}; split the topic into several tables",
+                    key,
+                    len(value),
+                    location,
+                )
+            )
+    return problems
 
 
 def check_meta(meta: TableMeta, location: str | None = None) -> list[Problem]:
@@ -269,7 +342,13 @@ def move_table(session: Session, table: KnowledgeTable, package: Package, *, act
 
 def set_links(session: Session, table: KnowledgeTable, codes: list[str], *, actor: str) -> bool:
     """Replace a table's related-table links; unknown codes and self-links are refused."""
-    codes = [c for i, c in enumerate(codes) if c not in codes[:i]]
+    codes = list(dict.fromkeys(codes))
+    if len(codes) > MAX_RELATED:
+        raise ValidationFailed.one(
+            f"at most {MAX_RELATED} related tables per table, got {len(codes)}",
+            field="related",
+            value=len(codes),
+        )
     if table.code in codes:
         raise ValidationFailed.one(
             "a table cannot be related to itself", field="related", value=table.code

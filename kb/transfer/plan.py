@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from kb import repository
+from kb.content_limits import MAX_RELATED
 from kb.dictionary import check_synonyms, check_terms
 from kb.errors import Problem, ValidationFailed
-from kb.hierarchy import specs_of
+from kb.hierarchy import name_problems, specs_of
 from kb.models import Audience, Category, FieldTemplate, KnowledgeTable, Package, Revision
 from kb.tables import TableContent, TableMeta, check_code, check_content, check_meta, content_of
 from kb.templates import FieldSpec, parse_template, template_to_raw
@@ -81,9 +82,7 @@ def _place(problem: Problem) -> tuple[str, int]:
 
 
 def _check_name(value: Any, what: str, location: str | None) -> list[Problem]:
-    if not isinstance(value, str) or not value.strip() or len(value) > 100 or "/" in value:
-        return [Problem(f"{what} name must be 1–100 characters without '/'", what, value, location)]
-    return []
+    return name_problems(value, what, location)
 
 
 def _categories(session: Session, bundle: Bundle, plan: Plan) -> list[Problem]:
@@ -417,6 +416,15 @@ def _related(doc: TableDoc, known: set[str]) -> tuple[list[str] | None, list[Pro
         return None, [Problem("related must be a list of table codes", "related", raw, where)]
     codes = list(dict.fromkeys(c.strip() for c in raw if c.strip()))
     problems = []
+    if len(codes) > MAX_RELATED:
+        problems.append(
+            Problem(
+                f"at most {MAX_RELATED} related tables per table, got {len(codes)}",
+                "related",
+                len(codes),
+                where,
+            )
+        )
     if doc.code in codes:
         problems.append(Problem("a table cannot be related to itself", "related", doc.code, where))
     unknown = [c for c in codes if c not in known]

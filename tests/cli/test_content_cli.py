@@ -11,6 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from kb.db import open_database
+from kb.models import Category
+from kb.settings import Settings
 from tests.kb.content_files import GAIHAO, demo_dir, write
 
 
@@ -226,7 +229,71 @@ def test_import_of_unsupported_file(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["import", str(path)])
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"错误 error: Cannot import {path}: use a content directory, a .csv or an .xlsx file "
-        "(save it as .xlsx).",
+        f"错误 error: Cannot import {path}: use a content directory (or a .zip of one), a .csv "
+        "or an .xlsx file (save it as .xlsx).",
         f"  - {path}: unsupported file type .xls",
     ]
+
+
+def _add_bad_category(name: str) -> None:
+    """A category with a name today's rules refuse, as an older database may hold."""
+    db = open_database(Settings().resolved_database_url)
+    with db.transaction() as session:
+        session.add(Category(name=name))
+    db.dispose()
+
+
+def test_export_of_an_unexportable_name_writes_nothing_until_renamed(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    assert runner.invoke(app, ["import", str(demo_dir(tmp_path / "content"))]).exit_code == 0
+    assert runner.invoke(app, ["user", "add", "admin1", "--role", "admin"]).exit_code == 0
+    _add_bad_category("坏\x00名")
+    out = tmp_path / "exported"
+    refused = runner.invoke(app, ["export", str(out)])
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(
+        "错误 error: category '坏\\x00名' cannot be exported: category name contains control or "
+        "invisible characters (U+0000)"
+    )
+    assert "Traceback" not in refused.output
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if ".export-" in p.name] == []
+    renamed = runner.invoke(app, ["category", "rename", "坏\x00名", "好名", "--as", "admin1"])
+    assert renamed.exit_code == 0, renamed.output
+    assert renamed.stdout == "Category '坏\\x00名' is now '好名'.\n"
+    exported = runner.invoke(app, ["export", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert (out / "好名" / "_category.yaml").exists()
+
+
+def test_export_that_fails_half_way_leaves_no_directory(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runner.invoke(app, ["import", str(demo_dir(tmp_path / "content"))]).exit_code == 0
+    written: list[Path] = []
+    real = Path.write_text
+
+    def failing(self: Path, *args: Any, **kwargs: Any) -> int:
+        if len(written) == 2:
+            raise OSError(28, "No space left on device")
+        written.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", failing)
+    out = tmp_path / "exported"
+    result = runner.invoke(app, ["export", str(out)])
+    assert result.exit_code == 1
+    assert "No space left on device" in result.stderr and "Traceback" not in result.output
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content", "data"]
+
+
+def test_rename_package_needs_the_hierarchy_right(runner: CliRunner, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["import", str(demo_dir(tmp_path / "content"))]).exit_code == 0
+    assert runner.invoke(app, ["user", "add", "editor1", "--role", "editor"]).exit_code == 0
+    refused = runner.invoke(
+        app, ["package", "rename", "通信业务/改号业务", "改号", "--as", "editor1"]
+    )
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("错误 error: editor1 (editor) may not manage_hierarchy")
