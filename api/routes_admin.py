@@ -8,10 +8,19 @@ from fastapi import APIRouter, Depends, Query
 
 from api import limits, schemas, views
 from api.deps import CurrentUser, DbSession, Now, require
-from kb import flags, hierarchy, listing, renaming, repository, tables, workflow
+from kb import (
+    flags,
+    hierarchy,
+    listing,
+    meta_changes,
+    renaming,
+    repository,
+    tables,
+    workflow,
+)
 from kb.errors import Conflict, NotFound
 from kb.models import Audience, TableUsage, User
-from kb.permissions import Action, check
+from kb.permissions import Action
 from kb.tables import TableContent, TableMeta
 
 router = APIRouter(prefix="/api/admin", tags=["admin: knowledge"])
@@ -229,28 +238,25 @@ def edit_draft(
 
 @router.patch(
     "/tables/{code}",
-    summary="Change a table's metadata: audience, validity, source, related tables, package",
+    summary="Change a table's metadata; audience and validity changes are reviewed",
 )
 def update_table(
     code: str, body: schemas.MetaIn, session: DbSession, user: CurrentUser, now: Now
 ) -> schemas.TableOut:
-    table = tables.get_table(session, code)
-    check(user, Action.DRAFT, table.package)
-    meta = TableMeta(
-        audience=Audience(body.audience) if body.audience else table.audience,
-        author=table.author,
-        source=body.source if body.source is not None else table.source,
-        valid_from=None if body.clear_valid_from else body.valid_from or table.valid_from,
-        valid_until=None if body.clear_valid_until else body.valid_until or table.valid_until,
-        last_verified_at=table.last_verified_at,
+    """Source, related tables and package apply at once. Audience and validity apply at once
+    only for a user who may publish (an admin); for anyone else they go onto the table's draft
+    (``latest.proposed``) and take effect when a reviewer approves it."""
+    change = meta_changes.MetaChange(
+        audience=Audience(body.audience) if body.audience else None,
+        source=body.source,
+        valid_from=body.valid_from,
+        valid_until=body.valid_until,
+        clear_valid_from=body.clear_valid_from,
+        clear_valid_until=body.clear_valid_until,
+        related=body.related,
+        package=body.package,
     )
-    tables.update_meta(session, table, meta, actor=user.name)
-    if body.related is not None:
-        tables.set_links(session, table, body.related, actor=user.name)
-    if body.package:
-        target = hierarchy.find_package(session, body.package)
-        check(user, Action.DRAFT, target)
-        tables.move_table(session, table, target, actor=user.name)
+    meta_changes.change_meta(session, user, code, change)
     return _table_out(session, code, now)
 
 

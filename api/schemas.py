@@ -415,6 +415,12 @@ class RevisionOut(BaseModel):
     fields: dict[str, Any]
     template_version: int
     author: str
+    contributors: list[str] = Field(
+        description="Everyone who wrote into this revision (none of them may approve it)"
+    )
+    proposed: dict[str, Any] | None = Field(
+        None, description="Audience / validity this revision applies when it goes live"
+    )
     note: str
     based_on: int | None
     created_at: datetime
@@ -583,6 +589,10 @@ class TermsIO(BaseModel):
 class ImportOut(BaseModel):
     created: list[str]
     revised: list[str]
+    proposed: list[str] = Field(
+        default_factory=list,
+        description="Tables whose audience / validity change waits for review on a draft",
+    )
     unchanged: list[str]
     categories: int
     packages: int

@@ -11,6 +11,7 @@ import tempfile
 import zipfile
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import UploadFile
@@ -18,11 +19,13 @@ from sqlalchemy.orm import Session
 
 from api.errors import PayloadTooLarge
 from api.limits import MAX_UPLOAD_BYTES
-from kb.errors import ImportRejected, Problem
+from kb.errors import ImportRefused, ImportRejected, Problem, ZhikuError
+from kb.models import User
 from kb.transfer.bundle import ImportReport
 from kb.transfer.importer import apply_bundle, read_path
 
 SUFFIXES = {".csv", ".xlsx", ".zip"}
+E = TypeVar("E", bound=ZhikuError)
 
 
 def read_limited(upload: UploadFile, limit: int = MAX_UPLOAD_BYTES) -> bytes:
@@ -68,24 +71,24 @@ def zip_files(files: dict[Path, str]) -> bytes:
 
 
 def import_upload(
-    session: Session, upload: UploadFile, *, actor: str, draft: bool, zone: ZoneInfo
+    session: Session, upload: UploadFile, *, user: User, draft: bool, zone: ZoneInfo
 ) -> ImportReport:
-    """Apply an uploaded file all or nothing; problems point at the uploaded name, not a temp path."""
+    """Apply an uploaded file all or nothing, checked against ``user``'s rights; problems point
+    at the uploaded name, not a temp path."""
     name = PurePosixPath(upload.filename or "upload").name
     with tempfile.TemporaryDirectory(prefix="zhiku-import-") as tmp:
         try:
             bundle = read_path(save_upload(upload, Path(tmp)))
-            return apply_bundle(session, bundle, actor=actor, draft=draft, zone=zone)
-        except ImportRejected as err:
+            return apply_bundle(session, bundle, actor=user, draft=draft, zone=zone)
+        except (ImportRejected, ImportRefused) as err:
             raise _relocated(err, tmp, name) from None
 
 
-def _relocated(err: ImportRejected, tmp: str, name: str) -> ImportRejected:
+def _relocated(err: E, tmp: str, name: str) -> E:
     def fix(text: str | None) -> str | None:
         if text is None:
             return None
-        text = text.replace(f"{tmp}/content/", "").replace(f"{tmp}/content", name)
         return text.replace(f"{tmp}/", "")
 
     problems = [replace(p, location=fix(p.location)) for p in err.problems]
-    return ImportRejected(fix(err.message) or err.message, problems=problems)
+    return type(err)(fix(err.message) or err.message, problems=problems)

@@ -8,7 +8,7 @@ fields valid against the package template, at most one live revision per table.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +55,62 @@ class TableMeta:
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     last_verified_at: datetime | None = None
+
+
+# Metadata that decides who sees a table and when: changing it is reviewed like content, so a
+# change rides on a revision (``Revision.proposed``) and applies when that revision goes live.
+GOVERNED = ("audience", "valid_from", "valid_until")
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, Audience):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def meta_of(table: KnowledgeTable) -> TableMeta:
+    return TableMeta(
+        audience=table.audience,
+        author=table.author,
+        source=table.source,
+        valid_from=table.valid_from,
+        valid_until=table.valid_until,
+        last_verified_at=table.last_verified_at,
+    )
+
+
+def proposal_of(table: KnowledgeTable, meta: TableMeta) -> dict[str, Any]:
+    """The governed values of ``meta`` that differ from ``table``'s, as JSON for a revision."""
+    return {
+        key: _to_json(getattr(meta, key))
+        for key in GOVERNED
+        if getattr(meta, key) != getattr(table, key)
+    }
+
+
+def with_proposal(meta: TableMeta, proposed: dict[str, Any] | None) -> TableMeta:
+    """``meta`` with a revision's proposed values applied."""
+    changed = replace(meta)
+    for key, value in (proposed or {}).items():
+        if key == "audience":
+            changed.audience = Audience(value)
+        elif key in ("valid_from", "valid_until"):
+            setattr(changed, key, None if value is None else datetime.fromisoformat(value))
+    return changed
+
+
+def note_contributor(revision: Revision, name: str) -> None:
+    """Record that ``name`` wrote into ``revision`` (they may not approve it)."""
+    known = list(revision.contributors or [revision.author])
+    if name not in known:
+        revision.contributors = [*known, name]
+
+
+def writers_of(revision: Revision) -> list[str]:
+    """Everyone who wrote into ``revision``, its author first."""
+    return list(revision.contributors or [revision.author])
 
 
 def check_code(code: Any, location: str | None = None) -> list[Problem]:
@@ -220,8 +276,14 @@ def add_revision(
     note: str = "",
     based_on: int | None = None,
     checked: bool = False,
+    proposed: dict[str, Any] | None = None,
 ) -> Revision:
-    """Append a revision; a published one goes live at once (replacing the old live one)."""
+    """Append a revision; a published one goes live at once (replacing the old live one).
+
+    Args:
+        proposed: audience / validity changes (see :func:`proposal_of`) the revision applies
+            when it goes live.
+    """
     if not checked:
         content, problems = check_content(table.package, content)
         if problems:
@@ -240,6 +302,8 @@ def add_revision(
         fields=dict(content.fields),
         template_version=table.package.template.version,
         author=actor,
+        contributors=[actor],
+        proposed=proposed or None,
         note=note,
         based_on=based_on,
         created_at=now,
@@ -284,10 +348,24 @@ def make_live(session: Session, revision: Revision, *, actor: str, comment: str 
         revision=revision.number,
         comment=comment,
     )
+    if revision.proposed:
+        update_meta(
+            session,
+            table,
+            with_proposal(meta_of(table), revision.proposed),
+            actor=actor,
+            comment=f"proposed in revision {revision.number}",
+        )
 
 
-def update_meta(session: Session, table: KnowledgeTable, meta: TableMeta, *, actor: str) -> bool:
-    """Apply changed metadata; returns whether anything changed."""
+def update_meta(
+    session: Session, table: KnowledgeTable, meta: TableMeta, *, actor: str, comment: str = ""
+) -> bool:
+    """Apply changed metadata; returns whether anything changed.
+
+    This is the primitive: callers decide whether the actor may change audience and validity
+    at once (:mod:`kb.meta_changes`, the importer).
+    """
     problems = check_meta(meta)
     if problems:
         raise ValidationFailed(f"Table {table.code} metadata is not valid.", problems=problems)
@@ -304,6 +382,7 @@ def update_meta(session: Session, table: KnowledgeTable, meta: TableMeta, *, act
         action="update",
         object_type="table",
         object_key=table.code,
+        comment=comment,
         detail={
             k: (v.isoformat() if isinstance(v, datetime) else str(v)) for k, v in changed.items()
         },

@@ -166,7 +166,9 @@ def test_editing_a_live_table_starts_a_new_draft(client: TestClient, env: Env) -
     )
 
 
-def test_update_metadata_hides_a_table_from_customers(client: TestClient, env: Env) -> None:
+def test_update_metadata_hides_a_table_from_customers_once_reviewed(
+    client: TestClient, env: Env
+) -> None:
     assert client.get("/api/faq/tables/TX-GH-001").status_code == 200
     response = client.patch(
         "/api/admin/tables/TX-GH-001",
@@ -174,10 +176,23 @@ def test_update_metadata_hides_a_table_from_customers(client: TestClient, env: E
         headers=env.auth("editor1"),
     )
     assert response.status_code == 200
-    assert response.json()["audience"] == "internal"
-    assert response.json()["related"] == [
-        {"code": "TX-GH-002", "title": "内部：改号计费争议处理流程"}
-    ]
+    body = response.json()
+    assert body["audience"] == "public"  # not yet: the change waits for review
+    assert (body["latest"]["number"], body["latest"]["state"], body["latest"]["proposed"]) == (
+        2,
+        "draft",
+        {"audience": "internal"},
+    )
+    assert body["related"] == [{"code": "TX-GH-002", "title": "内部：改号计费争议处理流程"}]
+    assert client.get("/api/faq/tables/TX-GH-001").status_code == 200
+    submitted = client.post("/api/admin/tables/TX-GH-001/submit", headers=env.auth("editor1"))
+    assert submitted.status_code == 200
+    approved = client.post(
+        "/api/admin/tables/TX-GH-001/approve", json={}, headers=env.auth("reviewer1")
+    )
+    assert approved.status_code == 200, approved.text
+    table = client.get("/api/admin/tables/TX-GH-001", headers=env.auth("editor1")).json()
+    assert (table["audience"], table["live_revision"]) == ("internal", 2)
     assert client.get("/api/faq/tables/TX-GH-001").status_code == 404
     bad = client.patch(
         "/api/admin/tables/TX-GH-001", json={"related": ["TX-GH-001"]}, headers=env.auth("editor1")

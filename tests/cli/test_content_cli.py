@@ -98,7 +98,8 @@ def test_import_json_and_idempotent_reimport(
         "categories": 0,
         "packages": 0,
         "dictionary_changed": False,
-        "codes": {"created": [], "revised": [], "updated": []},
+        "proposed": 0,
+        "codes": {"created": [], "revised": [], "updated": [], "proposed": []},
     }
     assert indexer.calls == [{1, 2}]  # nothing changed the second time: no sync
 
