@@ -207,9 +207,11 @@ def _summary(path: Path, report: ImportReport, draft: bool) -> str:
 
 
 def _sync_index(config: Settings, db: Database, report: ImportReport) -> None:
-    """Bring the search index up to date, when an indexer is installed; the import stands anyway."""
-    if not (report.changed_table_ids or report.dictionary_changed):
-        return
+    """Bring the search index up to date, when an indexer is installed; the import stands anyway.
+
+    Also when this import changed nothing: an earlier one may have been killed between its
+    commit and its index update, and re-running the import is what people do then.
+    """
     try:
         if importlib.util.find_spec("indexer.service") is None:
             return
