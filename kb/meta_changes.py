@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from kb import hierarchy, tables, workflow
+from kb.clock import ensure_utc
 from kb.models import Audience, Revision, User
 from kb.permissions import Action, allowed, check
 
@@ -44,27 +46,40 @@ class MetaResult:
     proposed: Revision | None  # the draft that carries the audience / validity change
 
 
+def _requested(change: MetaChange) -> dict[str, Any]:
+    """The audience / validity values the change names, as a revision proposes them."""
+    requested: dict[str, Any] = {}
+    if change.audience is not None:
+        requested["audience"] = change.audience.value
+    for key, value, clear in (
+        ("valid_from", change.valid_from, change.clear_valid_from),
+        ("valid_until", change.valid_until, change.clear_valid_until),
+    ):
+        if clear:
+            requested[key] = None
+        elif value is not None:
+            requested[key] = ensure_utc(value).isoformat()
+    return requested
+
+
 def change_meta(session: Session, user: User, code: str, change: MetaChange) -> MetaResult:
-    """Apply ``change`` as ``user`` may: governed parts reviewed unless they may publish."""
+    """Apply ``change`` as ``user`` may: governed parts reviewed unless they may publish.
+
+    Naming the current value of audience or validity withdraws a pending proposal of it.
+    """
     table = workflow.load(session, code)
     check(user, Action.DRAFT, table.package)
-    current = tables.meta_of(table)
-    wanted = replace(
-        current,
-        audience=change.audience or current.audience,
-        source=change.source if change.source is not None else current.source,
-        valid_from=None if change.clear_valid_from else change.valid_from or current.valid_from,
-        valid_until=None if change.clear_valid_until else change.valid_until or current.valid_until,
-    )
-    governed = tables.proposal_of(table, wanted)
-    applied = tables.update_meta(
-        session, table, replace(current, source=wanted.source), actor=user.name
-    )
+    applied = False
+    if change.source is not None:
+        plain = replace(tables.meta_of(table), source=change.source)
+        applied = tables.update_meta(session, table, plain, actor=user.name)
+    requested = _requested(change)
     proposed = None
-    if governed and allowed(user, Action.PUBLISH, table.package):
+    if requested and allowed(user, Action.PUBLISH, table.package):
+        wanted = tables.with_proposal(tables.meta_of(table), requested)
         applied = tables.update_meta(session, table, wanted, actor=user.name) or applied
-    elif governed:
-        proposed = workflow.propose_meta(session, user, code, governed)
+    elif requested:
+        proposed = workflow.propose_meta(session, user, code, requested)
     if change.related is not None:
         applied = tables.set_links(session, table, change.related, actor=user.name) or applied
     if change.package:

@@ -62,7 +62,8 @@ class TableMeta:
 GOVERNED = ("audience", "valid_from", "valid_until")
 
 
-def _to_json(value: Any) -> Any:
+def meta_json(value: Any) -> Any:
+    """A metadata value as a revision's proposal stores it (JSON)."""
     if isinstance(value, Audience):
         return value.value
     if isinstance(value, datetime):
@@ -84,7 +85,7 @@ def meta_of(table: KnowledgeTable) -> TableMeta:
 def proposal_of(table: KnowledgeTable, meta: TableMeta) -> dict[str, Any]:
     """The governed values of ``meta`` that differ from ``table``'s, as JSON for a revision."""
     return {
-        key: _to_json(getattr(meta, key))
+        key: meta_json(getattr(meta, key))
         for key in GOVERNED
         if getattr(meta, key) != getattr(table, key)
     }

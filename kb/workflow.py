@@ -213,10 +213,15 @@ def propose_meta(
     table = load(session, code)
     check(user, Action.DRAFT, table.package)
     latest = table.latest_revision
-    if latest.state is RevisionState.IN_REVIEW:
-        raise _refuse(table, "edit")
     current = tables.meta_of(table)
-    problems = tables.check_meta(tables.with_proposal(current, proposal))
+    if latest.state is RevisionState.IN_REVIEW:
+        if not tables.proposal_of(table, tables.with_proposal(current, proposal)):
+            return None  # asks for what already holds
+        raise _refuse(table, "edit")
+    pending = latest.proposed if latest.state is RevisionState.DRAFT else None
+    problems = tables.check_meta(
+        tables.with_proposal(tables.with_proposal(current, pending), proposal)
+    )
     if problems:
         raise ValidationFailed(f"Table {code} metadata is not valid.", problems=problems)
     if latest.state is RevisionState.DRAFT:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from kb import changes, hierarchy, queues, repository, tables, workflow
+from kb import changes, hierarchy, meta_changes, queues, repository, tables, workflow
 from kb.clock import frozen
 from kb.db import Database
 from kb.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -609,3 +609,24 @@ def test_allowed_transitions(
     assert table.revisions[0].state is after
     if verb == "edit" and state != "draft":
         assert [(r.number, r.state, r.based_on) for r in table.revisions[1:]] == [(2, S.DRAFT, 1)]
+
+
+def test_naming_the_current_value_withdraws_a_proposal(
+    session: Session, crew: dict[str, User]
+) -> None:
+    table = make_table(session, code="TX-GH-010", audience=Audience.INTERNAL)
+    change = meta_changes.MetaChange
+    result = meta_changes.change_meta(
+        session, crew["editor1"], "TX-GH-010", change(audience=Audience.PUBLIC)
+    )
+    assert result.proposed is not None and result.proposed.proposed == {"audience": "public"}
+    meta_changes.change_meta(
+        session, crew["editor1"], "TX-GH-010", change(audience=Audience.INTERNAL)
+    )
+    assert table.latest_revision.proposed is None
+    assert table.audience is Audience.INTERNAL
+    # Nothing to change: no draft is started for it.
+    again = meta_changes.change_meta(
+        session, crew["editor1"], "TX-GH-010", change(audience=Audience.INTERNAL)
+    )
+    assert again.proposed is None and len(table.revisions) == 2
