@@ -5,10 +5,11 @@ that the JSON Schema can check, and :mod:`kb.transfer.dates` gives it its meanin
 zone, end of day for ``valid_until``). The dumper resolves the same way, so what it writes
 reads back unchanged.
 
-Content files come from people and uploads: :func:`load` with limits refuses, before building
-anything, a document nested too deep (PyYAML would recurse past Python's stack), one with
-more aliases than a content file needs, a recursive alias, or one whose aliases expand it
-past a node budget (a 500-byte "billion laughs" file expands to 387 million values).
+Content files come from people and uploads: :func:`load` with limits refuses, while composing
+and before constructing anything, a document nested too deep (PyYAML's composer recurses:
+5,000 levels exhaust Python's stack), one with more aliases than a content file needs, a
+recursive alias, or one whose aliases expand it past a node budget (a 500-byte "billion
+laughs" file expands to 387 million values; counting them, memoized per node, is instant).
 """
 
 from __future__ import annotations
@@ -100,9 +101,7 @@ def load(text: str, limits: ImportLimits | None = None) -> Loaded:
 
     With ``limits``, raises :class:`YamlTooLarge` for a document past them, before building it.
     """
-    if limits is not None:
-        _check_events(text, limits)
-    loader = _Loader(text)
+    loader = _Loader(text) if limits is None else _BoundedLoader(text, limits)
     try:
         node = loader.get_single_node()
         if limits is not None and node is not None:
@@ -116,38 +115,49 @@ def load(text: str, limits: ImportLimits | None = None) -> Loaded:
     return Loaded(data, lines)
 
 
-def _check_events(text: str, limits: ImportLimits) -> None:
-    """Depth, alias count and recursive aliases, from the event stream (the parser is iterative)."""
-    depth = aliases = 0
-    open_anchors: list[str | None] = []
-    for event in yaml.parse(text, Loader=_Loader):
+class _BoundedLoader(_Loader):
+    """Counts depth and aliases while composing; refuses before recursing past the limits."""
+
+    def __init__(self, text: str, limits: ImportLimits) -> None:
+        super().__init__(text)
+        self.limits = limits
+        self.depth = 0
+        self.aliases = 0
+        self.open_anchors: list[str | None] = []  # of the collections being composed
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
         line = event.start_mark.line + 1 if event.start_mark is not None else 1
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            open_anchors.append(event.anchor)
-            if depth > limits.yaml_depth:
+        if isinstance(event, yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > self.limits.yaml_aliases:
                 raise YamlTooLarge(
-                    f"lists and mappings are nested more than {limits.yaml_depth} deep, the "
-                    f"limit ({SETTING['yaml_depth']})",
-                    line,
-                )
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-            open_anchors.pop()
-        elif isinstance(event, yaml.AliasEvent):
-            aliases += 1
-            if aliases > limits.yaml_aliases:
-                raise YamlTooLarge(
-                    f"more than {limits.yaml_aliases} aliases (*name), the limit "
+                    f"more than {self.limits.yaml_aliases} aliases (*name), the limit "
                     f"({SETTING['yaml_aliases']}); write the values out instead",
                     line,
                 )
-            if event.anchor in open_anchors:
+            if event.anchor in self.open_anchors:
                 raise YamlTooLarge(
                     f"alias *{event.anchor} refers to a list or mapping that contains it "
                     "(a recursive alias); write the values out instead",
                     line,
                 )
+            return super().compose_node(parent, index)
+        if not isinstance(event, yaml.CollectionStartEvent):
+            return super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > self.limits.yaml_depth:
+            raise YamlTooLarge(
+                f"lists and mappings are nested more than {self.limits.yaml_depth} deep, the "
+                f"limit ({SETTING['yaml_depth']})",
+                line,
+            )
+        self.open_anchors.append(event.anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.open_anchors.pop()
+            self.depth -= 1
 
 
 def _check_expansion(root: yaml.Node, limits: ImportLimits) -> None:

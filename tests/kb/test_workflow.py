@@ -243,7 +243,12 @@ def test_proposed_metadata_goes_live_with_its_revision(
     assert proposed.contributors == ["editor1", "admin1"]
     workflow.submit(session, crew["editor1"], "TX-GH-009")
     with pytest.raises(Conflict, match="in_review"):
+        workflow.propose_meta(session, crew["editor1"], "TX-GH-009", {"audience": "public"})
+    # Asking for what already holds needs nothing of the revision in review.
+    assert (
         workflow.propose_meta(session, crew["editor1"], "TX-GH-009", {"audience": "internal"})
+        is None
+    )
     workflow.approve(session, crew["reviewer1"], "TX-GH-009")
     assert (table.audience, table.valid_until) == (
         Audience.PUBLIC,
