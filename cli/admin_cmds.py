@@ -13,8 +13,8 @@ from kb.db import drop_schema
 from kb.hierarchy import package_path
 from kb.stats import kb_stats
 
-category_app = typer.Typer(help="Categories (知识大类).", no_args_is_help=True)
-package_app = typer.Typer(help="Packages (知识包).", no_args_is_help=True)
+category_app = typer.Typer(help="Categories (知识大类): rename.", no_args_is_help=True)
+package_app = typer.Typer(help="Packages (知识包): rename.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
