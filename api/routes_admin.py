@@ -10,10 +10,19 @@ from api import limits, schemas, views
 from api.deps import DbSession, Now, require
 from api.errors import documented
 from api.inputs import Id, PageNumber
-from kb import flags, hierarchy, listing, repository, tables, workflow
+from kb import (
+    flags,
+    hierarchy,
+    listing,
+    meta_changes,
+    renaming,
+    repository,
+    tables,
+    workflow,
+)
 from kb.errors import Conflict, NotFound
 from kb.models import Audience, TableUsage, User
-from kb.permissions import Action, check
+from kb.permissions import Action
 from kb.tables import TableContent, TableMeta
 
 router = APIRouter(
@@ -82,6 +91,22 @@ def delete_category(name: str, session: DbSession, user: Hierarchy) -> schemas.O
     """409, naming its packages, while the category has any."""
     hierarchy.delete_category(session, hierarchy.get_category(session, name), actor=user.name)
     return schemas.Ok(message=f"Category {name} deleted.")
+
+
+@router.post(
+    "/categories/{name}/rename",
+    summary="Rename a category; users' scopes naming it follow",
+    responses=documented(404, 409),
+)
+def rename_category(
+    name: str, body: schemas.RenameIn, session: DbSession, user: Hierarchy
+) -> schemas.CategoryOut:
+    category = renaming.rename_category(session, user, name, body.name)
+    return schemas.CategoryOut(
+        name=category.name,
+        description=category.description,
+        packages=[views.package_ref(p) for p in category.packages],
+    )
 
 
 # ---------------------------------------------------------------- packages
@@ -156,6 +181,18 @@ def delete_package(category: str, name: str, session: DbSession, user: Hierarchy
         session, hierarchy.get_package(session, category, name), actor=user.name
     )
     return schemas.Ok(message=f"Package {category}/{name} deleted.")
+
+
+@router.post(
+    "/packages/{category}/{name}/rename",
+    summary="Rename a package within its category; users' scopes naming it follow",
+    responses=documented(404, 409),
+)
+def rename_package(
+    category: str, name: str, body: schemas.RenameIn, session: DbSession, user: Hierarchy
+) -> schemas.PackageOut:
+    package = renaming.rename_package(session, user, f"{category}/{name}", body.name)
+    return views.package_out(package)
 
 
 # ---------------------------------------------------------------- tables
@@ -237,29 +274,26 @@ def edit_draft(
 
 @router.patch(
     "/tables/{code}",
-    summary="Change a table's metadata: audience, validity, source, related tables, package",
+    summary="Change a table's metadata; audience and validity changes are reviewed",
     responses=documented(404, 409),
 )
 def update_table(
     code: str, body: schemas.MetaIn, session: DbSession, user: Drafter, now: Now
 ) -> schemas.TableOut:
-    table = tables.get_table(session, code)
-    check(user, Action.DRAFT, table.package)
-    meta = TableMeta(
-        audience=Audience(body.audience) if body.audience else table.audience,
-        author=table.author,
-        source=body.source if body.source is not None else table.source,
-        valid_from=None if body.clear_valid_from else body.valid_from or table.valid_from,
-        valid_until=None if body.clear_valid_until else body.valid_until or table.valid_until,
-        last_verified_at=table.last_verified_at,
+    """Source, related tables and package apply at once. Audience and validity apply at once
+    only for a user who may publish (an admin); for anyone else they go onto the table's draft
+    (``latest.proposed``) and take effect when a reviewer approves it."""
+    change = meta_changes.MetaChange(
+        audience=Audience(body.audience) if body.audience else None,
+        source=body.source,
+        valid_from=body.valid_from,
+        valid_until=body.valid_until,
+        clear_valid_from=body.clear_valid_from,
+        clear_valid_until=body.clear_valid_until,
+        related=body.related,
+        package=body.package,
     )
-    tables.update_meta(session, table, meta, actor=user.name)
-    if body.related is not None:
-        tables.set_links(session, table, body.related, actor=user.name)
-    if body.package:
-        target = hierarchy.find_package(session, body.package)
-        check(user, Action.DRAFT, target)
-        tables.move_table(session, table, target, actor=user.name)
+    meta_changes.change_meta(session, user, code, change)
     return _table_out(session, code, now)
 
 

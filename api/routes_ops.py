@@ -155,22 +155,27 @@ def put_terms(
 def import_upload(
     session: DbSession,
     runtime: RuntimeDep,
-    user: CurrentUser,
+    user: Annotated[User, Depends(require(Action.IMPORT))],
     file: Annotated[UploadFile, File(description=".csv, .xlsx, or .zip of a content directory")],
     draft: Annotated[bool, Form(description="Import new and changed content as drafts")] = False,
 ) -> schemas.ImportOut:
-    """Any problem refuses the whole file: 422 with every problem (file, row or line, field)."""
-    check(user, Action.IMPORT)
+    """Any problem refuses the whole file: 422 with every problem (file, row or line, field).
+
+    The import asks for the rights its changes need, checked before anything is written: 403
+    lists each change the user may not make (a table outside their scope, a new category or
+    package, a template or the dictionary, publishing without review). As drafts
+    (``draft=true``), changed content and changes of audience or validity go to review."""
     if not draft:
         check(user, Action.PUBLISH)
     report = uploads.import_upload(
-        session, file, actor=user.name, draft=draft, zone=runtime.settings.zone
+        session, file, user=user, draft=draft, zone=runtime.settings.zone
     )
     if getattr(report, "dictionary_changed", False):
         after_commit(session, runtime.reload_dictionary)
     return schemas.ImportOut(
         created=report.created,
         revised=report.revised,
+        proposed=report.proposed,
         unchanged=report.unchanged,
         categories=report.categories,
         packages=report.packages,

@@ -306,6 +306,10 @@ class CategoryUpdate(BaseModel):
     description: str = Field(max_length=2000)
 
 
+class RenameIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="The new name")
+
+
 class PackageRef(BaseModel):
     name: str
     path: str
@@ -419,6 +423,12 @@ class RevisionOut(BaseModel):
     fields: dict[str, Any]
     template_version: int
     author: str
+    contributors: list[str] = Field(
+        description="Everyone who wrote into this revision (none of them may approve it)"
+    )
+    proposed: dict[str, Any] | None = Field(
+        None, description="Audience / validity this revision applies when it goes live"
+    )
     note: str
     based_on: int | None
     created_at: datetime
@@ -587,6 +597,10 @@ class TermsIO(BaseModel):
 class ImportOut(BaseModel):
     created: list[str]
     revised: list[str]
+    proposed: list[str] = Field(
+        default_factory=list,
+        description="Tables whose audience / validity change waits for review on a draft",
+    )
     unchanged: list[str]
     categories: int
     packages: int

@@ -71,6 +71,35 @@ class Settings(BaseSettings):
         description="A customer's query is logged (and counted on the dashboard) once per "
         "client per this many seconds; 0 logs every search.",
     )
+    # Bounds on every imported or uploaded document (kb/transfer/limits.py): a file past one
+    # is refused, naming the file, the limit and the value, before it can exhaust memory.
+    import_max_file_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="Size of one YAML, CSV or XLSX file."
+    )
+    import_max_total_bytes: int = Field(
+        100 * 1024 * 1024,
+        ge=1,
+        description="Bytes an import unpacks in all: a directory's files, a zip's or an "
+        "XLSX workbook's members (counted while decompressing, not from the zip headers).",
+    )
+    import_max_files: int = Field(2000, ge=1, description="Files in a directory or zip.")
+    import_max_zip_ratio: int = Field(
+        100, ge=1, description="Uncompressed ÷ compressed size of a zip member over 1 MiB."
+    )
+    import_max_rows: int = Field(50_000, ge=1, description="Rows of a CSV or XLSX file.")
+    import_max_columns: int = Field(200, ge=1, description="Columns of a CSV or XLSX file.")
+    import_max_cell_chars: int = Field(
+        65_536, ge=1, description="Characters in one CSV or XLSX cell."
+    )
+    import_max_yaml_depth: int = Field(
+        40, ge=4, description="Nesting of lists and mappings in a YAML file."
+    )
+    import_max_yaml_aliases: int = Field(
+        100, ge=0, description="Aliases (*name) in a YAML file; content files need none."
+    )
+    import_max_yaml_nodes: int = Field(
+        1_000_000, ge=1, description="Values in a YAML file with every alias expanded."
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     public_url: str = Field(

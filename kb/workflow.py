@@ -190,6 +190,7 @@ def edit(session: Session, user: User, code: str, change: Edit, *, note: str = "
     latest.template_version = table.package.template.version
     if note:
         latest.note = note
+    tables.note_contributor(latest, user.name)
     session.flush()
     audit.record(
         session,
@@ -202,6 +203,61 @@ def edit(session: Session, user: User, code: str, change: Edit, *, note: str = "
         detail={"changed": changed},
     )
     return latest
+
+
+def propose_meta(
+    session: Session, user: User, code: str, proposal: dict[str, Any], *, note: str = ""
+) -> Revision | None:
+    """Put an audience / validity change on the table's draft, to apply when it is approved.
+
+    The open draft carries it (its author or an admin may add to it); otherwise a new draft
+    copying the latest content is started. Returns None when nothing would change.
+    """
+    table = load_for(session, user, Action.DRAFT, code)
+    latest = table.latest_revision
+    current = tables.meta_of(table)
+    if latest.state is RevisionState.IN_REVIEW:
+        if not tables.proposal_of(table, tables.with_proposal(current, proposal)):
+            return None  # asks for what already holds
+        raise _refuse(table, "edit")
+    pending = latest.proposed if latest.state is RevisionState.DRAFT else None
+    problems = tables.check_meta(
+        tables.with_proposal(tables.with_proposal(current, pending), proposal)
+    )
+    if problems:
+        raise ValidationFailed(f"Table {code} metadata is not valid.", problems=problems)
+    if latest.state is RevisionState.DRAFT:
+        _require_author(user, latest, "edit")
+        wanted = tables.with_proposal(tables.with_proposal(current, latest.proposed), proposal)
+        merged = tables.proposal_of(table, wanted)
+        if merged == (latest.proposed or {}):
+            return None
+        latest.proposed = merged or None
+        tables.note_contributor(latest, user.name)
+        session.flush()
+        audit.record(
+            session,
+            actor=user.name,
+            action="edit",
+            object_type="table",
+            object_key=code,
+            revision=latest.number,
+            comment=note,
+            detail={"proposed": proposal},
+        )
+        return latest
+    changed = tables.proposal_of(table, tables.with_proposal(current, proposal))
+    if not changed:
+        return None
+    return tables.add_revision(
+        session,
+        table,
+        content_of(latest),
+        actor=user.name,
+        note=note or "audience / validity change",
+        based_on=latest.number,
+        proposed=changed,
+    )
 
 
 def submit(
@@ -266,10 +322,13 @@ def approve(
     revision = _in_review(table, "approve")
     if revision.reviewed_at is not None:
         raise _refuse(table, "approve")
-    if revision.author == user.name and not allow_self_approval:
+    writers = tables.writers_of(revision)
+    if user.name in writers and not allow_self_approval:
+        how = "they wrote it" if user.name == revision.author else "they edited it"
         raise PermissionDenied(
-            f"{user.name} may not approve revision {revision.number} of {code}: they wrote it, "
-            "and self-approval is off (ZHIKU_ALLOW_SELF_APPROVAL); ask another reviewer."
+            f"{user.name} may not approve revision {revision.number} of {code}: {how}, "
+            "and self-approval is off (ZHIKU_ALLOW_SELF_APPROVAL); ask another reviewer"
+            + (f" (written by {', '.join(writers)})." if len(writers) > 1 else ".")
         )
     now = utcnow()
     publish_at = ensure_utc(publish_at) if publish_at is not None else None
