@@ -213,3 +213,37 @@ def test_admin_who_edits_a_draft_may_not_approve_it(client: TestClient, env: Env
         "/api/admin/tables/TX-GH-004/approve", json={}, headers=env.auth("reviewer1")
     )
     assert other.status_code == 200
+
+
+def test_rights_are_checked_before_the_upload_the_names_and_the_state(
+    client: TestClient, env: Env
+) -> None:
+    """Import and the rename routes: whoever may not do it gets 403, before the form or body is
+    found wanting (422), the category or package is missing (404) or the name is taken (409)."""
+    agent, editor = env.auth("agent1"), env.auth("editor1")
+    imports = {
+        "no file": client.post("/api/admin/import", headers=agent),
+        "not a form": client.post("/api/admin/import", json={"file": 1}, headers=agent),
+        "a file": client.post(
+            "/api/admin/import", files={"file": ("x.csv", _csv(PUBLIC_ROW))}, headers=agent
+        ),
+    }
+    assert {k: r.status_code for k, r in imports.items()} == dict.fromkeys(imports, 403)
+    publish = client.post(
+        "/api/admin/import",
+        files={"file": ("x.csv", b"\xff not a csv")},
+        data={"draft": "false"},
+        headers=editor,
+    )
+    assert publish.status_code == 403, publish.text  # publishing without review: not the file
+    renames = {
+        (path, str(body)): client.post(path, json=body, headers=editor).status_code
+        for path in (
+            "/api/admin/categories/通信业务/rename",  # 409 for an admin: name taken
+            "/api/admin/categories/NOPE/rename",
+            "/api/admin/packages/通信业务/改号业务/rename",
+            "/api/admin/packages/NOPE/NOPE/rename",
+        )
+        for body in ({"name": "通信业务"}, {"name": "新名"}, {"name": ""}, {})
+    }
+    assert set(renames.values()) == {403}, {k: v for k, v in renames.items() if v != 403}
