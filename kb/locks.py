@@ -12,6 +12,8 @@ until this transaction ends.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
@@ -22,11 +24,15 @@ def _sqlite_write_lock(
     session: Session, model: type[KnowledgeTable | HandoffRequest], where: ColumnElement[bool]
 ) -> None:
     if session.get_bind().dialect.name == "sqlite":
-        # A write that changes nothing, only to take SQLite's write lock now.
+        # A write that changes nothing, only to take SQLite's write lock now. Columns with an
+        # ``onupdate`` (updated_at) are set to themselves too: else the lock would stamp every
+        # row it names as changed (and the index would re-encode tables an import left alone).
+        table = model.__table__
+        unchanged = {c.name: c for c in table.columns if c.primary_key or c.onupdate is not None}
         session.execute(
             update(model)
             .where(where)
-            .values(id=model.id)
+            .values(unchanged)
             .execution_options(synchronize_session=False)
         )
 
@@ -49,6 +55,40 @@ def lock_table(session: Session, code: str) -> KnowledgeTable | None:
         ).all()
         session.expire(table, ["revisions", "live_revision"])
     return table
+
+
+_LOCK_CHUNK = 500  # codes per statement: far below SQLite's bound-parameter limit
+
+
+def lock_tables(session: Session, codes: Iterable[str]) -> None:
+    """The tables among ``codes`` that exist, locked for the rest of the transaction and read
+    fresh with their revisions: what an import plans on holds until it has written.
+
+    Locked in the order of their codes, in every caller alike, so that two imports naming
+    the same tables wait for each other instead of deadlocking.
+    """
+    wanted = sorted(set(codes))
+    if not wanted:
+        return
+    _sqlite_write_lock(session, KnowledgeTable, KnowledgeTable.code.in_(wanted[:_LOCK_CHUNK]))
+    for start in range(0, len(wanted), _LOCK_CHUNK):
+        chunk = wanted[start : start + _LOCK_CHUNK]
+        found = session.scalars(
+            select(KnowledgeTable)
+            .where(KnowledgeTable.code.in_(chunk))
+            .order_by(KnowledgeTable.code)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
+        if not found:
+            continue
+        session.scalars(
+            select(Revision)
+            .where(Revision.table_id.in_([t.id for t in found]))
+            .execution_options(populate_existing=True)
+        ).all()
+        for table in found:
+            session.expire(table, ["revisions", "live_revision"])
 
 
 def lock_request(session: Session, ref: str) -> HandoffRequest | None:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from kb import audit, changes, hierarchy, tables
+from kb import audit, changes, hierarchy, locks, tables
 from kb.dictionary import replace_synonyms, replace_terms
 from kb.errors import ImportRejected, Problem
 from kb.models import Category, KnowledgeTable, Package, RevisionState, User
@@ -136,6 +136,11 @@ def apply_bundle(
             apply at once either way.
     """
     user = _user(actor)
+    # What the plan decides on (a draft to rewrite, a revision in review that refuses the
+    # import) must still hold when it writes: lock the tables it names, as every transition does.
+    locks.lock_tables(
+        session, (d.code for p in bundle.packages for d in p.tables if isinstance(d.code, str))
+    )
     plan, problems = make_plan(session, bundle, zone=zone or get_settings().zone, draft=draft)
     if problems:
         raise ImportRejected(

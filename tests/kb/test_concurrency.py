@@ -10,14 +10,16 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from kb import feedback, handoff, querylog, workflow
+from kb import feedback, handoff, locks, querylog, workflow
+from kb.clock import frozen
 from kb.db import Database, create_schema, drop_schema, open_database
-from kb.errors import Conflict
+from kb.errors import Conflict, ImportRejected
 from kb.models import (
     AuditEntry,
     HandoffRequest,
@@ -28,6 +30,7 @@ from kb.models import (
     TableUsage,
     User,
 )
+from kb.transfer import importer
 from kb.users import create_user
 from tests.factories import make_package, make_table
 
@@ -110,6 +113,90 @@ def test_concurrent_approvals_publish_each_revision_once(shared_db: Database) ->
         assert sorted(audited) == [("approve", TABLES), ("publish", TABLES)]
         live = session.scalars(select(KnowledgeTable).order_by(KnowledgeTable.code)).all()
         assert [t.live_revision.number if t.live_revision else None for t in live] == [2] * TABLES
+
+
+def test_an_import_and_a_submit_at_once_never_rewrite_a_revision_in_review(
+    shared_db: Database, tmp_path: Path
+) -> None:
+    """Per table, an import rewrites the open draft while its author submits it: the import
+    either came first (the submitted revision holds its content) or is refused, never written
+    into the revision after it went to review."""
+    with shared_db.transaction() as session:
+        package = make_package(session)
+        author = create_user(session, "editor1", "editor")
+        for i in range(TABLES):
+            code = f"RACE-{i:02d}"
+            make_table(session, package, code=code, title=f"并发导入 {i}", actor="editor1")
+            workflow.edit(session, author, code, workflow.Edit(title=f"并发导入 {i} 草稿"))
+    files = []
+    for i in range(TABLES):
+        path = tmp_path / f"race-{i:02d}.csv"
+        path.write_text(
+            f"category,package,code,title\n通信业务,改号业务,RACE-{i:02d},并发导入 {i} 导入\n",
+            encoding="utf-8",
+        )
+        files.append(path)
+
+    def load(path: Path) -> Callable[[], str]:
+        def work() -> str:
+            try:
+                with shared_db.transaction() as session:
+                    importer.import_path(session, path, actor="admin", draft=True)
+            except ImportRejected:
+                return "import refused"
+            return "imported"
+
+        return work
+
+    def submit(code: str) -> Callable[[], str]:
+        def work() -> str:
+            with shared_db.transaction() as session:
+                user = session.scalars(select(User).where(User.name == "editor1")).one()
+                workflow.submit(session, user, code)
+            return "submitted"
+
+        return work
+
+    results = race([w for i in range(TABLES) for w in (load(files[i]), submit(f"RACE-{i:02d}"))])
+    assert not [r for r in results if r.startswith("error")], results
+    assert results[1::2] == ["submitted"] * TABLES
+    with shared_db.session() as session:
+        for i in range(TABLES):
+            code = f"RACE-{i:02d}"
+            trail = [
+                e.action
+                for e in session.scalars(
+                    select(AuditEntry)
+                    .where(AuditEntry.object_key == code, AuditEntry.revision == 2)
+                    .order_by(AuditEntry.id)
+                )
+            ]
+            revision = session.scalars(
+                select(Revision)
+                .join(KnowledgeTable, Revision.table_id == KnowledgeTable.id)
+                .where(KnowledgeTable.code == code, Revision.number == 2)
+            ).one()
+            assert revision.state is RevisionState.IN_REVIEW
+            if results[2 * i] == "imported":
+                assert trail == ["revise", "edit", "submit"], (code, trail)
+                assert revision.title == f"并发导入 {i} 导入"
+            else:
+                assert trail == ["revise", "submit"], (code, trail)
+                assert revision.title == f"并发导入 {i} 草稿"
+
+
+def test_locks_change_nothing(shared_db: Database) -> None:
+    """On SQLite a lock is a write; it must not stamp the rows it names as updated (the index
+    would take every table an import merely looked at for changed)."""
+    with frozen(datetime(2026, 1, 5, tzinfo=UTC)), shared_db.transaction() as session:
+        make_table(session, make_package(session), code="LOCK-1")
+        make_table(session, make_package(session), code="LOCK-2")
+    with frozen(datetime(2026, 2, 5, tzinfo=UTC)), shared_db.transaction() as session:
+        locks.lock_table(session, "LOCK-1")
+        locks.lock_tables(session, ["LOCK-2", "LOCK-1", "NOPE"])
+    with shared_db.session() as session:
+        stamps = session.scalars(select(KnowledgeTable.updated_at)).all()
+        assert stamps == [datetime(2026, 1, 5, tzinfo=UTC)] * 2
 
 
 REQUESTS = 8
