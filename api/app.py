@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import (
+    docs,
     errors,
     pages,
     routes_admin,
@@ -25,6 +26,9 @@ from api import (
     routes_review,
     routes_usage,
 )
+from api.headers import SecurityHeaders
+from api.inputs import clean_text
+from api.ratelimit import RateLimiter
 from api.runtime import Runtime, SearchFactory, open_search
 from api.sweeper import sweep_once
 from kb.db import open_database
@@ -63,7 +67,13 @@ def create_app(
         db = open_database(config.resolved_database_url)
         try:
             search = search_factory(config, db)
-            runtime = Runtime(settings=config, db=db, service=search, started_at=time.time())
+            runtime = Runtime(
+                settings=config,
+                db=db,
+                service=search,
+                limiter=RateLimiter.from_settings(config),
+                started_at=time.time(),
+            )
             app.state.runtime = runtime
             sweep_once(runtime)
             task = asyncio.create_task(_sweep_forever(runtime, sweep_interval_s))
@@ -81,12 +91,17 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by api.docs from local files, not a CDN
         redoc_url=None,
+        # One input rule for every route, pages included (NUL, lone surrogates): api.inputs.
+        dependencies=[Depends(clean_text)],
+        responses=errors.documented(422),
     )
     errors.install(app)
     routers = (routes_agent, routes_faq, routes_admin, routes_review, routes_ops, routes_usage)
     for module in (*routers, routes_gaps, routes_requests, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    docs.install(app)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -16,9 +16,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from api import ratelimit
 from api.runtime import Runtime
 from kb import changes, users
 from kb.clock import utcnow
+from kb.errors import Unauthenticated
 from kb.models import User
 from kb.permissions import Action, check
 
@@ -66,11 +68,35 @@ _bearer = HTTPBearer(
 
 
 def current_user(
+    request: Request,
+    runtime: RuntimeDep,
     session: DbSession,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
-    """The user holding the bearer token; 401 when it is missing, unknown or revoked."""
-    return users.authenticate(session, credentials.credentials if credentials else "")
+    """The user holding the bearer token; 401 when it is missing, unknown or revoked.
+
+    Each wrong token spends the client's ``failed_auth`` budget; once it is spent, the client gets
+    429 for every token until the window frees (:mod:`api.ratelimit`).
+    """
+    client = ratelimit.client_of(request)
+    runtime.limiter.check(ratelimit.FAILED_AUTH, client)
+    token = credentials.credentials if credentials else ""
+    try:
+        return users.authenticate(session, token)
+    except Unauthenticated:
+        if token:  # a wrong token, not a page asking before anyone logged in
+            runtime.limiter.spend(ratelimit.FAILED_AUTH, client)
+        raise
+
+
+def spends(kind: str) -> Callable[[Request, Runtime], None]:
+    """A dependency that spends one request of ``kind`` from the client's budget (429 when none)."""
+
+    def dependency(request: Request, runtime: RuntimeDep) -> None:
+        runtime.limiter.spend(kind, ratelimit.client_of(request))
+
+    dependency.__name__ = f"spends_{kind}"
+    return dependency
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -6,8 +6,11 @@ Every error body has the same shape, whatever raised it::
      "problems": [{"field": "title", "value": "", "message": "...", "location": null}]}
 
 Domain errors (:class:`kb.errors.ZhikuError`) carry their own status; request-validation errors
-from FastAPI are reshaped into the same problems list; HTTP errors raised by Starlette itself
-(unknown path, wrong method) keep their status.
+from FastAPI are reshaped into the same problems list (so is a body FastAPI cannot parse at all,
+which it would answer with a bare 400); HTTP errors raised by Starlette itself (unknown path,
+wrong method) keep their status. What an error echoes of the request is made encodable first.
+
+:func:`documented` puts these bodies into the OpenAPI document, status by status.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.html import render, wants_html
+from api.inputs import printable
+from api.schemas import ErrorOut
 from kb.errors import Problem, ZhikuError
 
 log = logging.getLogger("zhiku.api")
@@ -34,16 +39,58 @@ class PayloadTooLarge(ZhikuError):
     status = 413
 
 
+class TooManyRequests(ZhikuError):
+    """A client spent its budget of some kind of request (:mod:`api.ratelimit`)."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+DESCRIPTIONS = {
+    401: "No, an unknown or a revoked API token",
+    403: "The token's user may not do this (role or scope)",
+    404: "What the path names does not exist (or the caller may not see it)",
+    409: "The state does not allow it now (the message says what is allowed), or a duplicate",
+    413: "The upload is too large",
+    422: "The request is not valid: every problem with its field, value and location",
+    429: "Too many requests of this kind from this client; `Retry-After` says when to retry",
+}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, each with the one error body."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        out[status] = {"model": ErrorOut, "description": DESCRIPTIONS[status]}
+        if status == 429:
+            out[status]["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds until the budget allows another request",
+                    "schema": {"type": "integer"},
+                }
+            }
+    return out
+
+
 def error_kind(exc: BaseException) -> str:
     """``ValidationFailed`` → ``validation_failed``: the machine-readable error name."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
 
 
 def error_body(kind: str, message: str, problems: list[Problem]) -> dict[str, Any]:
-    return {"error": kind, "message": message, "problems": [p.to_dict() for p in problems]}
+    return {
+        "error": kind,
+        "message": printable(message, limit=2000),
+        "problems": [
+            {k: printable(v, limit=2000) for k, v in p.to_dict().items()} for p in problems
+        ],
+    }
 
 
-PAGE_TITLES = {404: "没有找到这个页面", 422: "请求有误", 413: "文件太大"}
+PAGE_TITLES = {404: "没有找到这个页面", 422: "请求有误", 413: "文件太大", 429: "请求太频繁"}
 
 
 def respond(
@@ -54,7 +101,7 @@ def respond(
 ) -> Response:
     """JSON for the API; an error page for a browser on one of the web pages."""
     if wants_html(request):
-        return render(
+        page = render(
             request,
             "error.html",
             "faq",
@@ -63,6 +110,8 @@ def respond(
             message=body["message"],
             problems=body["problems"],
         )
+        page.headers.update(headers or {})
+        return page
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -71,6 +120,8 @@ def _zhiku_error(request: Request, exc: Exception) -> Response:
     if exc.status >= 500:
         log.error("%s: %s", type(exc).__name__, exc)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     body = error_body(error_kind(exc), exc.message, exc.problems)
     return respond(request, exc.status, body, headers)
 
@@ -90,7 +141,7 @@ def _validation_error(request: Request, exc: Exception) -> Response:
         value = err.get("input")
         if isinstance(value, dict | list):
             value = None  # the whole body or a container: the field name says enough
-        problems.append(Problem(err.get("msg", "invalid"), field, value, where))
+        problems.append(Problem(err.get("msg", "invalid"), field, printable(value), where))
     names = ", ".join(sorted({p.field or p.location or "request" for p in problems}))
     body = error_body("validation_failed", f"The request is not valid: {names}.", problems)
     return respond(request, 422, body)
@@ -107,6 +158,12 @@ def _integrity_error(request: Request, exc: Exception) -> Response:
 
 def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode (not UTF-8, a broken form): as invalid as
+        # a JSON syntax error, which it answers with 422.
+        message = "The request body could not be read: send UTF-8 JSON (or the form it asks for)."
+        problem = Problem(str(exc.detail), None, None, "body")
+        return respond(request, 422, error_body("validation_failed", message, [problem]))
     kinds = {404: "not_found", 405: "method_not_allowed"}
     kind = kinds.get(exc.status_code, "http_error")
     body = error_body(kind, str(exc.detail), [])

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api import limits, views
+from api import limits, ratelimit, views
 from api.deps import DbSession, Now, RuntimeDep
 from api.html import render
 from api.searching import log_search
@@ -56,6 +56,9 @@ def faq_page(
     # No max_length on the parameter: a question that is too long gets this page with a
     # sentence saying so (and a way to a person), not a validation error.
     q = q.strip()
+    client = ratelimit.client_of(request)
+    if q:
+        runtime.limiter.spend(ratelimit.ANONYMOUS_SEARCH, client)
     tree = portal.category_tree(session, now)
     context: dict[str, Any] = {
         "tree": tree,
@@ -80,6 +83,7 @@ def faq_page(
             query=q,
             result=found.result,
             latency_ms=0.0,
+            client=client,
         )
         out = views.faq_search(q, found, Format.HTML, log_id)
         strong = [h for h in out.results if h.confidence >= out.threshold]
@@ -132,10 +136,14 @@ def faq_request_lookup(
 )
 def faq_request_page(
     request: Request,
+    runtime: RuntimeDep,
     ref: str,
     session: DbSession,
     token: Annotated[str, Query(max_length=64)] = "",
 ) -> HTMLResponse:
+    # A look-up by reference and token, like the API's: from the same budget, so that guessing
+    # tokens through the page is no faster than through the API.
+    runtime.limiter.spend(ratelimit.ANONYMOUS_SEARCH, ratelimit.client_of(request))
     own = handoff.find_own(session, ref, token)
     if own is None:
         # The same answer for an unknown reference and a wrong token: nothing to learn here.

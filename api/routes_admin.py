@@ -7,17 +7,31 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from api import limits, schemas, views
-from api.deps import CurrentUser, DbSession, Now, require
-from kb import flags, hierarchy, listing, repository, tables, workflow
+from api.deps import DbSession, Now, require
+from api.errors import documented
+from api.inputs import Id, PageNumber
+from kb import (
+    flags,
+    hierarchy,
+    listing,
+    meta_changes,
+    renaming,
+    repository,
+    tables,
+    workflow,
+)
 from kb.errors import Conflict, NotFound
 from kb.models import Audience, TableUsage, User
-from kb.permissions import Action, check
+from kb.permissions import Action
 from kb.tables import TableContent, TableMeta
 
-router = APIRouter(prefix="/api/admin", tags=["admin: knowledge"])
+router = APIRouter(
+    prefix="/api/admin", tags=["admin: knowledge"], responses=documented(401, 403, 429)
+)
 
 Hierarchy = Annotated[User, Depends(require(Action.MANAGE_HIERARCHY))]
 Reader = Annotated[User, Depends(require(Action.VIEW_QUEUES))]
+Drafter = Annotated[User, Depends(require(Action.DRAFT))]  # checked before the body is
 
 
 # Shown with every template field, derived: a template read here can be sent back as it is.
@@ -43,7 +57,7 @@ def list_categories(session: DbSession, _user: Reader) -> list[schemas.CategoryO
     ]
 
 
-@router.post("/categories", status_code=201, summary="Create a category")
+@router.post("/categories", status_code=201, summary="Create a category", responses=documented(409))
 def create_category(
     body: schemas.CategoryIn, session: DbSession, user: Hierarchy
 ) -> schemas.CategoryOut:
@@ -55,7 +69,9 @@ def create_category(
     return schemas.CategoryOut(name=category.name, description=category.description, packages=[])
 
 
-@router.put("/categories/{name}", summary="Update a category's description")
+@router.put(
+    "/categories/{name}", summary="Update a category's description", responses=documented(404)
+)
 def update_category(
     name: str, body: schemas.CategoryUpdate, session: DbSession, user: Hierarchy
 ) -> schemas.CategoryOut:
@@ -68,17 +84,40 @@ def update_category(
     )
 
 
-@router.delete("/categories/{name}", summary="Delete an empty category")
+@router.delete(
+    "/categories/{name}", summary="Delete an empty category", responses=documented(404, 409)
+)
 def delete_category(name: str, session: DbSession, user: Hierarchy) -> schemas.Ok:
     """409, naming its packages, while the category has any."""
     hierarchy.delete_category(session, hierarchy.get_category(session, name), actor=user.name)
     return schemas.Ok(message=f"Category {name} deleted.")
 
 
+@router.post(
+    "/categories/{name}/rename",
+    summary="Rename a category; users' scopes naming it follow",
+    responses=documented(404, 409),
+)
+def rename_category(
+    name: str, body: schemas.RenameIn, session: DbSession, user: Hierarchy
+) -> schemas.CategoryOut:
+    category = renaming.rename_category(session, user, name, body.name)
+    return schemas.CategoryOut(
+        name=category.name,
+        description=category.description,
+        packages=[views.package_ref(p) for p in category.packages],
+    )
+
+
 # ---------------------------------------------------------------- packages
 
 
-@router.post("/packages", status_code=201, summary="Create a package with its field template")
+@router.post(
+    "/packages",
+    status_code=201,
+    summary="Create a package with its field template",
+    responses=documented(404, 409),
+)
 def create_package(
     body: schemas.PackageIn, session: DbSession, user: Hierarchy
 ) -> schemas.PackageOut:
@@ -100,7 +139,11 @@ def create_package(
     return views.package_out(package)
 
 
-@router.get("/packages/{category}/{name}", summary="A package: template and tables")
+@router.get(
+    "/packages/{category}/{name}",
+    summary="A package: template and tables",
+    responses=documented(404),
+)
 def get_package(category: str, name: str, session: DbSession, _user: Reader) -> schemas.PackageOut:
     return views.package_out(hierarchy.get_package(session, category, name))
 
@@ -108,6 +151,7 @@ def get_package(category: str, name: str, session: DbSession, _user: Reader) -> 
 @router.put(
     "/packages/{category}/{name}",
     summary="Update a package; a changed template becomes a new template version",
+    responses=documented(404),
 )
 def update_package(
     category: str, name: str, body: schemas.PackageUpdate, session: DbSession, user: Hierarchy
@@ -126,7 +170,11 @@ def update_package(
     return views.package_out(package)
 
 
-@router.delete("/packages/{category}/{name}", summary="Delete an empty package")
+@router.delete(
+    "/packages/{category}/{name}",
+    summary="Delete an empty package",
+    responses=documented(404, 409),
+)
 def delete_package(category: str, name: str, session: DbSession, user: Hierarchy) -> schemas.Ok:
     """409, naming its tables, while the package holds any (archived ones too)."""
     hierarchy.delete_package(
@@ -135,10 +183,22 @@ def delete_package(category: str, name: str, session: DbSession, user: Hierarchy
     return schemas.Ok(message=f"Package {category}/{name} deleted.")
 
 
+@router.post(
+    "/packages/{category}/{name}/rename",
+    summary="Rename a package within its category; users' scopes naming it follow",
+    responses=documented(404, 409),
+)
+def rename_package(
+    category: str, name: str, body: schemas.RenameIn, session: DbSession, user: Hierarchy
+) -> schemas.PackageOut:
+    package = renaming.rename_package(session, user, f"{category}/{name}", body.name)
+    return views.package_out(package)
+
+
 # ---------------------------------------------------------------- tables
 
 
-@router.get("/tables", summary="Find tables by package, state and text")
+@router.get("/tables", summary="Find tables by package, state and text", responses=documented(404))
 def list_tables(
     session: DbSession,
     _user: Reader,
@@ -147,7 +207,7 @@ def list_tables(
         str | None, Query(description="draft, in_review, scheduled, published…")
     ] = None,
     q: Annotated[str | None, Query(max_length=limits.MAX_QUERY_CHARS)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[int, Query(ge=1, le=limits.MAX_PAGE_SIZE)] = 50,
 ) -> schemas.TableList:
     found = listing.find_tables(
@@ -161,9 +221,14 @@ def list_tables(
     )
 
 
-@router.post("/tables", status_code=201, summary="Create a table; its first revision is a draft")
+@router.post(
+    "/tables",
+    status_code=201,
+    summary="Create a table; its first revision is a draft",
+    responses=documented(404, 409),
+)
 def create_table(
-    body: schemas.TableIn, session: DbSession, user: CurrentUser, now: Now
+    body: schemas.TableIn, session: DbSession, user: Drafter, now: Now
 ) -> schemas.TableOut:
     package = hierarchy.find_package(session, body.package)
     content = TableContent(body.title, body.questions, body.tags, body.fields)
@@ -179,7 +244,11 @@ def create_table(
     return _table_out(session, table.code, now)
 
 
-@router.get("/tables/{code}", summary="A table: metadata, live and latest revision, history")
+@router.get(
+    "/tables/{code}",
+    summary="A table: metadata, live and latest revision, history",
+    responses=documented(404),
+)
 def get_table(code: str, session: DbSession, _user: Reader, now: Now) -> schemas.TableOut:
     return _table_out(session, code, now)
 
@@ -187,9 +256,10 @@ def get_table(code: str, session: DbSession, _user: Reader, now: Now) -> schemas
 @router.put(
     "/tables/{code}/draft",
     summary="Edit the open draft, or start a new draft from the latest revision",
+    responses=documented(404, 409),
 )
 def edit_draft(
-    code: str, body: schemas.DraftIn, session: DbSession, user: CurrentUser, now: Now
+    code: str, body: schemas.DraftIn, session: DbSession, user: Drafter, now: Now
 ) -> schemas.TableOut:
     change = workflow.Edit(
         title=body.title,
@@ -204,33 +274,35 @@ def edit_draft(
 
 @router.patch(
     "/tables/{code}",
-    summary="Change a table's metadata: audience, validity, source, related tables, package",
+    summary="Change a table's metadata; audience and validity changes are reviewed",
+    responses=documented(404, 409),
 )
 def update_table(
-    code: str, body: schemas.MetaIn, session: DbSession, user: CurrentUser, now: Now
+    code: str, body: schemas.MetaIn, session: DbSession, user: Drafter, now: Now
 ) -> schemas.TableOut:
-    table = tables.get_table(session, code)
-    check(user, Action.DRAFT, table.package)
-    meta = TableMeta(
-        audience=Audience(body.audience) if body.audience else table.audience,
-        author=table.author,
-        source=body.source if body.source is not None else table.source,
-        valid_from=None if body.clear_valid_from else body.valid_from or table.valid_from,
-        valid_until=None if body.clear_valid_until else body.valid_until or table.valid_until,
-        last_verified_at=table.last_verified_at,
+    """Source, related tables and package apply at once. Audience and validity apply at once
+    only for a user who may publish (an admin); for anyone else they go onto the table's draft
+    (``latest.proposed``) and take effect when a reviewer approves it."""
+    change = meta_changes.MetaChange(
+        audience=Audience(body.audience) if body.audience else None,
+        source=body.source,
+        valid_from=body.valid_from,
+        valid_until=body.valid_until,
+        clear_valid_from=body.clear_valid_from,
+        clear_valid_until=body.clear_valid_until,
+        related=body.related,
+        package=body.package,
     )
-    tables.update_meta(session, table, meta, actor=user.name)
-    if body.related is not None:
-        tables.set_links(session, table, body.related, actor=user.name)
-    if body.package:
-        target = hierarchy.find_package(session, body.package)
-        check(user, Action.DRAFT, target)
-        tables.move_table(session, table, target, actor=user.name)
+    meta_changes.change_meta(session, user, code, change)
     return _table_out(session, code, now)
 
 
-@router.get("/tables/{code}/revisions/{number}", summary="One revision of a table")
-def get_revision(code: str, number: int, session: DbSession, _user: Reader) -> schemas.RevisionOut:
+@router.get(
+    "/tables/{code}/revisions/{number}",
+    summary="One revision of a table",
+    responses=documented(404),
+)
+def get_revision(code: str, number: Id, session: DbSession, _user: Reader) -> schemas.RevisionOut:
     table = tables.get_table(session, code)
     revision = repository.revision(session, table, number)
     if revision is None:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api import limits, schemas, schemas_agent, views
 from api.deps import CurrentUser, DbSession, Now, RuntimeDep, after_commit, require
+from api.errors import documented
 from api.presenting import FORMAT_HELP, AnswerFormat
 from api.searching import log_search
 from kb import agent_view, feedback, flags, tables
@@ -25,7 +26,7 @@ from presenters.scripts import script_of
 if TYPE_CHECKING:
     from indexer.search import SearchResult
 
-router = APIRouter(prefix="/api", tags=["agent"])
+router = APIRouter(prefix="/api", tags=["agent"], responses=documented(401, 403, 429))
 
 Searcher = Annotated[User, Depends(require(Action.SEARCH))]
 Mode = Annotated[str, Query(pattern="^(hybrid|bm25|dense)$", description="hybrid, bm25 or dense")]
@@ -165,7 +166,11 @@ def suggest(
     return schemas.SuggestOut(**out.model_dump(), turn=turn)
 
 
-@router.get("/tables/{code}", summary="The whole entry of a live table, for agents")
+@router.get(
+    "/tables/{code}",
+    summary="The whole entry of a live table, for agents",
+    responses=documented(404),
+)
 def agent_table(
     code: str,
     runtime: RuntimeDep,
@@ -209,13 +214,19 @@ def agent_table(
     "/flags",
     status_code=201,
     summary="Flag a live table as wrong, outdated, unclear or a duplicate",
+    responses=documented(404, 409),
 )
 def raise_flag(body: schemas.FlagIn, session: DbSession, user: CurrentUser) -> schemas.FlagOut:
     """The table goes to the reviewers' flagged queue."""
     return views.flag_out(flags.raise_flag(session, user, body.code, body.reason, body.comment))
 
 
-@router.post("/feedback", status_code=201, summary="Vote a suggestion helpful or not helpful")
+@router.post(
+    "/feedback",
+    status_code=201,
+    summary="Vote a suggestion helpful or not helpful",
+    responses=documented(404),
+)
 def vote(
     body: schemas.FeedbackIn, runtime: RuntimeDep, session: DbSession, _user: Searcher
 ) -> schemas.FeedbackOut:

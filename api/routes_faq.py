@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 
-from api import limits, schemas, views
+from api import limits, ratelimit, schemas, views
 from api import schemas_requests as requests_out
-from api.deps import DbSession, Now, RuntimeDep, after_commit
+from api.deps import DbSession, Now, RuntimeDep, after_commit, spends
+from api.errors import documented
 from api.searching import log_search
 from api.views_requests import customer_out, status_url
 from kb import feedback, handoff, portal
@@ -28,7 +29,11 @@ def faq_tree(session: DbSession, now: Now) -> schemas.FaqTree:
     return views.faq_tree(portal.category_tree(session, now))
 
 
-@router.get("/tables/{code}", summary="One public FAQ entry with its public fields")
+@router.get(
+    "/tables/{code}",
+    summary="One public FAQ entry with its public fields",
+    responses=documented(404),
+)
 def faq_table(
     code: str, session: DbSession, now: Now, format: FormatQ = Format.HTML
 ) -> schemas.FaqTable:
@@ -36,8 +41,14 @@ def faq_table(
     return views.faq_table(portal.public_table(session, code, now), format)
 
 
-@router.get("/search", summary="Search the public FAQ")
+@router.get(
+    "/search",
+    summary="Search the public FAQ",
+    dependencies=[Depends(spends(ratelimit.ANONYMOUS_SEARCH))],
+    responses=documented(429),
+)
 def faq_search(
+    request: Request,
     runtime: RuntimeDep,
     session: DbSession,
     now: Now,
@@ -67,11 +78,17 @@ def faq_search(
         query=q,
         result=found.result,
         latency_ms=took_ms,
+        client=ratelimit.client_of(request),
     )
     return views.faq_search(q, found, format, log_id)
 
 
-@router.post("/feedback", summary="Customer vote: did this answer help?")
+@router.post(
+    "/feedback",
+    summary="Customer vote: did this answer help?",
+    dependencies=[Depends(spends(ratelimit.ANONYMOUS_WRITE))],
+    responses=documented(404, 429),
+)
 def faq_feedback(
     runtime: RuntimeDep, session: DbSession, now: Now, body: schemas.FeedbackIn
 ) -> schemas.FeedbackOut:
@@ -90,7 +107,11 @@ def faq_feedback(
 
 
 @router.post(
-    "/requests", status_code=201, summary="Ask for a person: a request staff answer (联系人工客服)"
+    "/requests",
+    status_code=201,
+    summary="Ask for a person: a request staff answer (联系人工客服)",
+    dependencies=[Depends(spends(ratelimit.ANONYMOUS_WRITE))],
+    responses=documented(429),
 )
 def create_request(
     runtime: RuntimeDep, session: DbSession, body: requests_out.RequestIn
@@ -119,7 +140,12 @@ def create_request(
     )
 
 
-@router.get("/requests/{ref}", summary="The status of one's own request (needs its token)")
+@router.get(
+    "/requests/{ref}",
+    summary="The status of one's own request (needs its token)",
+    dependencies=[Depends(spends(ratelimit.ANONYMOUS_SEARCH))],
+    responses=documented(404, 429),
+)
 def get_request(
     ref: str,
     session: DbSession,

@@ -19,13 +19,17 @@ from sqlalchemy.orm import Session
 from api import schemas_loop as out
 from api import uploads
 from api.deps import DbSession, Now, RuntimeDep, require
+from api.errors import documented
+from api.inputs import Id
 from api.routes_usage import Days, gap_out
 from api.runtime import Runtime
 from kb import gaps, golden, hierarchy, tables, workflow
 from kb.models import GoldenQuery, Revision, User
 from kb.permissions import Action, check
 
-router = APIRouter(prefix="/api/admin", tags=["admin: usage and gaps"])
+router = APIRouter(
+    prefix="/api/admin", tags=["admin: usage and gaps"], responses=documented(401, 403, 429)
+)
 
 Reader = Annotated[User, Depends(require(Action.VIEW_QUEUES))]
 Drafter = Annotated[User, Depends(require(Action.DRAFT))]
@@ -91,9 +95,10 @@ def list_gaps(
     "/gaps/{n}/draft",
     status_code=201,
     summary="Draft a new table from gap cluster N; its queries become similar questions",
+    responses=documented(404, 409),
 )
 def draft_from_gap(
-    n: int, body: out.GapDraftIn, session: DbSession, user: Drafter, runtime: RuntimeDep, now: Now
+    n: Id, body: out.GapDraftIn, session: DbSession, user: Drafter, runtime: RuntimeDep, now: Now
 ) -> out.GapActionOut:
     """The draft then goes through submit → approve like any other."""
     package = hierarchy.find_package(session, body.package)
@@ -120,9 +125,10 @@ def draft_from_gap(
 @router.post(
     "/gaps/{n}/attach",
     summary="Add gap cluster N's queries to a table as similar questions (a draft to review)",
+    responses=documented(404, 409),
 )
 def attach_gap(
-    n: int, body: out.GapAttachIn, session: DbSession, user: Drafter, runtime: RuntimeDep, now: Now
+    n: Id, body: out.GapAttachIn, session: DbSession, user: Drafter, runtime: RuntimeDep, now: Now
 ) -> out.GapActionOut:
     table = tables.get_table(session, body.to.strip())
     check(user, Action.DRAFT, table.package)
@@ -174,6 +180,7 @@ def list_golden(session: DbSession, _user: Reader) -> out.GoldenList:
     "/golden",
     status_code=201,
     summary="Confirm that a table answers a query: add the pair to the golden set",
+    responses=documented(404, 409),
 )
 def promote_golden(body: out.GoldenIn, session: DbSession, user: Reviewer) -> out.GoldenOut:
     """Idempotent: promoting the same pair again returns the existing entry."""

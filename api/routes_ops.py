@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 
 from api import limits, schemas, uploads, views
 from api.deps import CurrentUser, DbSession, Now, RuntimeDep, after_commit, require
+from api.errors import documented
+from api.inputs import PageNumber
 from api.presenting import AnswerFormat
 from kb import dictionary, repository
 from kb.models import AuditEntry, KnowledgeTable, User
@@ -21,11 +23,26 @@ from kb.visibility import Channel
 router = APIRouter(tags=["admin: operations"])
 
 
-@router.get("/api/health", summary="Liveness and what the service holds")
-def health(session: DbSession, runtime: RuntimeDep) -> schemas.Health:
+@router.get("/api/health", summary="Liveness: the service and its database answer")
+def health(session: DbSession) -> schemas.Health:
+    """Public, so it tells nothing about the content; admins see more at /api/admin/health."""
+    session.execute(select(1))
+    return schemas.Health()
+
+
+@router.get(
+    "/api/admin/health",
+    summary="What the service holds: index, counts, last sweep (admins)",
+    responses=documented(401, 403, 429),
+)
+def health_detail(
+    session: DbSession,
+    runtime: RuntimeDep,
+    _user: Annotated[User, Depends(require(Action.VIEW_HEALTH))],
+) -> schemas.HealthDetail:
     status = getattr(runtime.service, "status", None)
     index = status() if callable(status) else {}
-    return schemas.Health(
+    return schemas.HealthDetail(
         database=runtime.db.engine.dialect.name,
         tables=repository.count(session, KnowledgeTable),
         live_tables=repository.live_revision_count(session),
@@ -35,7 +52,11 @@ def health(session: DbSession, runtime: RuntimeDep) -> schemas.Health:
     )
 
 
-@router.get("/api/me", summary="Who the bearer token belongs to, and what they may do")
+@router.get(
+    "/api/me",
+    summary="Who the bearer token belongs to, and what they may do",
+    responses=documented(401, 429),
+)
 def me(user: CurrentUser) -> schemas.Me:
     return schemas.Me(
         name=user.name,
@@ -46,14 +67,16 @@ def me(user: CurrentUser) -> schemas.Me:
     )
 
 
-@router.get("/api/admin/audit", summary="The audit trail, newest first")
+@router.get(
+    "/api/admin/audit", summary="The audit trail, newest first", responses=documented(401, 403, 429)
+)
 def audit_log(
     session: DbSession,
     _user: Annotated[User, Depends(require(Action.VIEW_AUDIT))],
     object_type: Annotated[str | None, Query(max_length=30, description="table, package…")] = None,
     key: Annotated[str | None, Query(max_length=100, description="A table code or a name")] = None,
     actor: Annotated[str | None, Query(max_length=100)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[int, Query(ge=1, le=limits.MAX_PAGE_SIZE)] = 50,
 ) -> schemas.AuditList:
     query = select(AuditEntry)
@@ -72,14 +95,22 @@ def audit_log(
     )
 
 
-@router.get("/api/admin/synonyms", summary="The synonym dictionary (同义词)")
+@router.get(
+    "/api/admin/synonyms",
+    summary="The synonym dictionary (同义词)",
+    responses=documented(401, 403, 429),
+)
 def get_synonyms(
     session: DbSession, _user: Annotated[User, Depends(require(Action.SEARCH))]
 ) -> schemas.SynonymsIO:
     return schemas.SynonymsIO(synonyms=repository.synonym_groups(session))
 
 
-@router.put("/api/admin/synonyms", summary="Replace the synonym dictionary; search uses it at once")
+@router.put(
+    "/api/admin/synonyms",
+    summary="Replace the synonym dictionary; search uses it at once",
+    responses=documented(401, 403, 429),
+)
 def put_synonyms(
     body: schemas.SynonymsIO,
     session: DbSession,
@@ -91,14 +122,20 @@ def put_synonyms(
     return schemas.SynonymsIO(synonyms=repository.synonym_groups(session))
 
 
-@router.get("/api/admin/terms", summary="The domain-term list (领域词)")
+@router.get(
+    "/api/admin/terms", summary="The domain-term list (领域词)", responses=documented(401, 403, 429)
+)
 def get_terms(
     session: DbSession, _user: Annotated[User, Depends(require(Action.SEARCH))]
 ) -> schemas.TermsIO:
     return schemas.TermsIO(terms=repository.domain_terms(session))
 
 
-@router.put("/api/admin/terms", summary="Replace the domain-term list; search uses it at once")
+@router.put(
+    "/api/admin/terms",
+    summary="Replace the domain-term list; search uses it at once",
+    responses=documented(401, 403, 429),
+)
 def put_terms(
     body: schemas.TermsIO,
     session: DbSession,
@@ -111,27 +148,34 @@ def put_terms(
 
 
 @router.post(
-    "/api/admin/import", summary="Import a CSV, XLSX or zipped YAML directory, all or nothing"
+    "/api/admin/import",
+    summary="Import a CSV, XLSX or zipped YAML directory, all or nothing",
+    responses=documented(401, 403, 409, 413, 429),
 )
 def import_upload(
     session: DbSession,
     runtime: RuntimeDep,
-    user: CurrentUser,
+    user: Annotated[User, Depends(require(Action.IMPORT))],
     file: Annotated[UploadFile, File(description=".csv, .xlsx, or .zip of a content directory")],
     draft: Annotated[bool, Form(description="Import new and changed content as drafts")] = False,
 ) -> schemas.ImportOut:
-    """Any problem refuses the whole file: 422 with every problem (file, row or line, field)."""
-    check(user, Action.IMPORT)
+    """Any problem refuses the whole file: 422 with every problem (file, row or line, field).
+
+    The import asks for the rights its changes need, checked before anything is written: 403
+    lists each change the user may not make (a table outside their scope, a new category or
+    package, a template or the dictionary, publishing without review). As drafts
+    (``draft=true``), changed content and changes of audience or validity go to review."""
     if not draft:
         check(user, Action.PUBLISH)
     report = uploads.import_upload(
-        session, file, actor=user.name, draft=draft, zone=runtime.settings.zone
+        session, file, user=user, draft=draft, zone=runtime.settings.zone
     )
     if getattr(report, "dictionary_changed", False):
         after_commit(session, runtime.reload_dictionary)
     return schemas.ImportOut(
         created=report.created,
         revised=report.revised,
+        proposed=report.proposed,
         unchanged=report.unchanged,
         categories=report.categories,
         packages=report.packages,
@@ -143,7 +187,7 @@ def import_upload(
     "/api/admin/export",
     summary="Export the knowledge base as a zip of YAML content files",
     response_class=Response,
-    responses={200: {"content": {"application/zip": {}}}},
+    responses={200: {"content": {"application/zip": {}}}, **documented(401, 403, 429)},
 )
 def export_zip(
     session: DbSession, _user: Annotated[User, Depends(require(Action.EXPORT))]
@@ -156,7 +200,11 @@ def export_zip(
     )
 
 
-@router.get("/api/admin/hit-test", summary="Hit test: one query through the live search path")
+@router.get(
+    "/api/admin/hit-test",
+    summary="Hit test: one query through the live search path",
+    responses=documented(401, 403, 429),
+)
 def hit_test(
     runtime: RuntimeDep,
     now: Now,

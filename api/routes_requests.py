@@ -14,12 +14,18 @@ from sqlalchemy.orm import Session
 from api import limits
 from api import schemas_requests as out
 from api.deps import DbSession, require
+from api.errors import documented
+from api.inputs import PageNumber
 from api.views_requests import request_out, row_out
 from kb import handoff, repository
 from kb.models import User
 from kb.permissions import Action
 
-router = APIRouter(prefix="/api/admin/requests", tags=["admin: customer requests"])
+router = APIRouter(
+    prefix="/api/admin/requests",
+    tags=["admin: customer requests"],
+    responses=documented(401, 403, 429),
+)
 
 Handler = Annotated[User, Depends(require(Action.HANDLE_REQUESTS))]
 
@@ -38,7 +44,7 @@ def list_requests(
         str, Query(description="open (new + in_progress), all, or one status")
     ] = "open",
     assignee: Annotated[str | None, Query(max_length=100)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[int, Query(ge=1, le=limits.MAX_PAGE_SIZE)] = 50,
 ) -> out.RequestList:
     found = handoff.list_requests(
@@ -62,30 +68,50 @@ def list_handlers(session: DbSession, user: Handler) -> list[out.HandlerOut]:
     ]
 
 
-@router.get("/{ref}", summary="One request: question, what was shown, contact, messages, history")
+@router.get(
+    "/{ref}",
+    summary="One request: question, what was shown, contact, messages, history",
+    responses=documented(404),
+)
 def get_request(ref: str, session: DbSession, user: Handler) -> out.RequestOut:
     return _out(session, user, ref)
 
 
-@router.post("/{ref}/assign", summary="Assign a request (a new one is then in progress)")
+@router.post(
+    "/{ref}/assign",
+    summary="Assign a request (a new one is then in progress)",
+    responses=documented(404),
+)
 def assign(ref: str, body: out.AssignIn, session: DbSession, user: Handler) -> out.RequestOut:
     handoff.assign(session, user, ref, body.to)
     return _out(session, user, ref)
 
 
-@router.post("/{ref}/reply", summary="Reply to the customer (shown on their status page)")
+@router.post(
+    "/{ref}/reply",
+    summary="Reply to the customer (shown on their status page)",
+    responses=documented(404, 409),
+)
 def reply(ref: str, body: out.TextIn, session: DbSession, user: Handler) -> out.RequestOut:
     handoff.reply(session, user, ref, body.text)
     return _out(session, user, ref)
 
 
-@router.post("/{ref}/note", summary="Add a note for staff (never shown to the customer)")
+@router.post(
+    "/{ref}/note",
+    summary="Add a note for staff (never shown to the customer)",
+    responses=documented(404),
+)
 def note(ref: str, body: out.TextIn, session: DbSession, user: Handler) -> out.RequestOut:
     handoff.note(session, user, ref, body.text)
     return _out(session, user, ref)
 
 
-@router.post("/{ref}/status", summary="Move a request: in_progress, answered, closed")
+@router.post(
+    "/{ref}/status",
+    summary="Move a request: in_progress, answered, closed",
+    responses=documented(404, 409),
+)
 def set_status(ref: str, body: out.StatusIn, session: DbSession, user: Handler) -> out.RequestOut:
     handoff.set_status(session, user, ref, body.status, comment=body.comment)
     return _out(session, user, ref)

@@ -7,15 +7,24 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from api import schemas, views
-from api.deps import CurrentUser, DbSession, Now, RuntimeDep, require
+from api.deps import DbSession, Now, RuntimeDep, require
+from api.errors import documented
+from api.inputs import Id
 from kb import diff, flags, queues, staleness, tables, workflow
-from kb.errors import Conflict
 from kb.models import KnowledgeTable, Revision, User
-from kb.permissions import Action, allowed, check
+from kb.permissions import Action, allowed
 
-router = APIRouter(prefix="/api/admin", tags=["admin: review"])
+router = APIRouter(prefix="/api/admin", tags=["admin: review"], responses=documented(401, 403, 429))
 
 QueueReader = Annotated[User, Depends(require(Action.VIEW_QUEUES))]
+# Each transition's role is checked before the body, the table or its state is looked at.
+Submitter = Annotated[User, Depends(require(Action.SUBMIT))]
+Reviewer = Annotated[User, Depends(require(Action.REVIEW))]
+Publisher = Annotated[User, Depends(require(Action.PUBLISH))]
+Archiver = Annotated[User, Depends(require(Action.ARCHIVE))]
+RollingBack = Annotated[User, Depends(require(Action.ROLLBACK))]
+Verifier = Annotated[User, Depends(require(Action.VERIFY))]
+FlagResolver = Annotated[User, Depends(require(Action.RESOLVE_FLAG))]
 
 
 def _transition(
@@ -33,24 +42,34 @@ def _transition(
     )
 
 
-@router.post("/tables/{code}/submit", summary="Send the draft to review")
-def submit(code: str, session: DbSession, user: CurrentUser) -> schemas.TransitionOut:
+@router.post(
+    "/tables/{code}/submit", summary="Send the draft to review", responses=documented(404, 409)
+)
+def submit(code: str, session: DbSession, user: Submitter) -> schemas.TransitionOut:
     """Near-duplicate titles or questions elsewhere come back as warnings in `duplicates`."""
     result = workflow.submit(session, user, code)
     return _transition(result.revision.table, result.revision, list(result.duplicates))
 
 
-@router.post("/tables/{code}/withdraw", summary="Take the revision back from review")
+@router.post(
+    "/tables/{code}/withdraw",
+    summary="Take the revision back from review",
+    responses=documented(404, 409),
+)
 def withdraw(
-    code: str, body: schemas.CommentIn, session: DbSession, user: CurrentUser
+    code: str, body: schemas.CommentIn, session: DbSession, user: Submitter
 ) -> schemas.TransitionOut:
     revision = workflow.withdraw(session, user, code, comment=body.comment)
     return _transition(revision.table, revision)
 
 
-@router.post("/tables/{code}/approve", summary="Approve the revision in review (publishes it)")
+@router.post(
+    "/tables/{code}/approve",
+    summary="Approve the revision in review (publishes it)",
+    responses=documented(404, 409),
+)
 def approve(
-    code: str, body: schemas.ApproveIn, session: DbSession, user: CurrentUser, runtime: RuntimeDep
+    code: str, body: schemas.ApproveIn, session: DbSession, user: Reviewer, runtime: RuntimeDep
 ) -> schemas.TransitionOut:
     """Goes live now, or at `publish_at` when given; reviewers may not approve their own work."""
     revision = workflow.approve(
@@ -64,52 +83,61 @@ def approve(
     return _transition(revision.table, revision)
 
 
-@router.post("/tables/{code}/reject", summary="Reject the revision in review, with a comment")
+@router.post(
+    "/tables/{code}/reject",
+    summary="Reject the revision in review, with a comment",
+    responses=documented(404, 409),
+)
 def reject(
-    code: str, body: schemas.RejectIn, session: DbSession, user: CurrentUser
+    code: str, body: schemas.RejectIn, session: DbSession, user: Reviewer
 ) -> schemas.TransitionOut:
     revision = workflow.reject(session, user, code, comment=body.comment)
     return _transition(revision.table, revision)
 
 
-@router.post("/tables/{code}/publish", summary="Publish an approved, scheduled revision now")
+@router.post(
+    "/tables/{code}/publish",
+    summary="Publish an approved, scheduled revision now",
+    responses=documented(404, 409),
+)
 def publish_now(
-    code: str, body: schemas.CommentIn, session: DbSession, user: CurrentUser
+    code: str, body: schemas.CommentIn, session: DbSession, user: Publisher
 ) -> schemas.TransitionOut:
-    table = workflow.load(session, code)
-    latest = table.latest_revision
-    if workflow.status_of(latest) != "scheduled":
-        raise Conflict(
-            f"Cannot publish table {code} now: its latest revision {latest.number} is "
-            f"{workflow.status_of(latest)}, not approved and scheduled; "
-            f"allowed now: {', '.join(workflow.allowed_actions(table))}."
-        )
-    check(user, Action.PUBLISH, table.package)
-    workflow.publish(session, latest, actor=user.name, comment=body.comment)
-    return _transition(table, latest)
+    revision = workflow.publish_now(session, user, code, comment=body.comment)
+    return _transition(revision.table, revision)
 
 
-@router.post("/tables/{code}/archive", summary="Take a live table out of service")
+@router.post(
+    "/tables/{code}/archive",
+    summary="Take a live table out of service",
+    responses=documented(404, 409),
+)
 def archive(
-    code: str, body: schemas.CommentIn, session: DbSession, user: CurrentUser
+    code: str, body: schemas.CommentIn, session: DbSession, user: Archiver
 ) -> schemas.TransitionOut:
     revision = workflow.archive(session, user, code, comment=body.comment)
     return _transition(revision.table, revision)
 
 
-@router.post("/tables/{code}/rollback", summary="Start a draft copying an earlier revision")
+@router.post(
+    "/tables/{code}/rollback",
+    summary="Start a draft copying an earlier revision",
+    responses=documented(404, 409),
+)
 def rollback(
-    code: str, body: schemas.RollbackIn, session: DbSession, user: CurrentUser
+    code: str, body: schemas.RollbackIn, session: DbSession, user: RollingBack
 ) -> schemas.TransitionOut:
     revision = workflow.rollback(session, user, code, body.to, note=body.note)
     return _transition(revision.table, revision)
 
 
 @router.post(
-    "/tables/{code}/verify", summary="Record a re-verification; optionally extend validity"
+    "/tables/{code}/verify",
+    summary="Record a re-verification; optionally extend validity",
+    responses=documented(404, 409),
 )
 def verify(
-    code: str, body: schemas.VerifyIn, session: DbSession, user: CurrentUser
+    code: str, body: schemas.VerifyIn, session: DbSession, user: Verifier
 ) -> schemas.TransitionOut:
     table = staleness.verify(session, user, code, until=body.valid_until, comment=body.comment)
     live = table.live_revision
@@ -117,17 +145,17 @@ def verify(
     return _transition(table, live)
 
 
-@router.get("/tables/{code}/diff", summary="Field-by-field difference between two revisions")
+@router.get(
+    "/tables/{code}/diff",
+    summary="Field-by-field difference between two revisions",
+    responses=documented(404),
+)
 def revision_diff(
     code: str,
     session: DbSession,
     _user: QueueReader,
-    a: Annotated[
-        int | None, Query(ge=1, description="Older revision (default: the live one)")
-    ] = None,
-    b: Annotated[
-        int | None, Query(ge=1, description="Newer revision (default: the latest)")
-    ] = None,
+    a: Annotated[Id | None, Query(description="Older revision (default: the live one)")] = None,
+    b: Annotated[Id | None, Query(description="Newer revision (default: the latest)")] = None,
 ) -> schemas.DiffOut:
     table = tables.get_table(session, code)
     latest = table.latest_revision.number
@@ -178,8 +206,12 @@ def queue(
     return schemas.QueueOut(queue=name, count=len(items), items=items)
 
 
-@router.post("/flags/{flag_id}/dismiss", summary="Dismiss an agent's flag, saying why")
+@router.post(
+    "/flags/{flag_id}/dismiss",
+    summary="Dismiss an agent's flag, saying why",
+    responses=documented(404, 409),
+)
 def dismiss_flag(
-    flag_id: int, body: schemas.RejectIn, session: DbSession, user: CurrentUser
+    flag_id: Id, body: schemas.RejectIn, session: DbSession, user: FlagResolver
 ) -> schemas.FlagOut:
     return views.flag_out(flags.dismiss(session, user, flag_id, body.comment))

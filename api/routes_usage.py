@@ -10,11 +10,15 @@ from fastapi import APIRouter, Depends, Query
 from api import limits
 from api import schemas_loop as out
 from api.deps import DbSession, Now, RuntimeDep, require
+from api.errors import documented
+from api.inputs import MAX_INT, PageNumber
 from kb import analytics, dashboard, gaps, usage
 from kb.models import User
 from kb.permissions import Action
 
-router = APIRouter(prefix="/api/admin", tags=["admin: usage and gaps"])
+router = APIRouter(
+    prefix="/api/admin", tags=["admin: usage and gaps"], responses=documented(401, 403, 429)
+)
 
 Reader = Annotated[User, Depends(require(Action.VIEW_QUEUES))]
 Days = Annotated[int, Query(ge=1, le=out.MAX_GAP_DAYS, description="Look at the last N days")]
@@ -46,7 +50,7 @@ def list_usage(
         str, Query(description=f"One of: {', '.join(usage.SORTS)}", max_length=20)
     ] = "hits",
     order: Literal["desc", "asc"] = "desc",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[int, Query(ge=1, le=limits.MAX_PAGE_SIZE)] = 50,
 ) -> out.UsageList:
     """Live tables, and tables used while they were live, in your scopes."""
@@ -62,7 +66,11 @@ def list_usage(
     )
 
 
-@router.get("/usage/{code}", summary="One table's usage, with the queries that brought it up")
+@router.get(
+    "/usage/{code}",
+    summary="One table's usage, with the queries that brought it up",
+    responses=documented(404),
+)
 def table_usage(
     code: str, session: DbSession, user: Reader, now: Now, days: Days = 30
 ) -> out.UsageDetailOut:
@@ -84,7 +92,7 @@ def stale_but_used(
     user: Reader,
     now: Now,
     within_days: Annotated[int, Query(ge=0, le=365, description="Expiring within N days")] = 14,
-    min_hits: Annotated[int, Query(ge=1, description="At least this many hits")] = 5,
+    min_hits: Annotated[int, Query(ge=1, le=MAX_INT, description="At least this many hits")] = 5,
 ) -> out.StaleList:
     items = analytics.stale_but_used(
         session, now=now, within_days=within_days, min_hits=min_hits, user=user

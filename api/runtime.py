@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from api.ratelimit import RateLimiter
 from kb.db import Database
 from kb.settings import Settings
 
@@ -58,6 +59,7 @@ class Runtime:
     settings: Settings
     db: Database
     service: Any  # indexer.service.SearchService; any object with its search/sync/reload methods
+    limiter: RateLimiter
     started_at: float = 0.0
     last_sweep: dict[str, Any] = field(default_factory=dict)
     _lock: ReadWriteLock = field(default_factory=ReadWriteLock)

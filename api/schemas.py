@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import limits
+from api.inputs import Id
 
 # ---------------------------------------------------------------- common
 
@@ -39,7 +40,14 @@ class Ok(BaseModel):
 
 
 class Health(BaseModel):
+    """What anyone may know: the service answers and its database does."""
+
     status: Literal["ok"] = "ok"
+
+
+class HealthDetail(Health):
+    """What admins may know besides: the index, counts, the last sweep."""
+
     database: str
     tables: int
     live_tables: int
@@ -199,7 +207,7 @@ class FeedbackIn(BaseModel):
     )
     helpful: bool
     query: str = Field("", max_length=limits.MAX_QUERY_CHARS)
-    query_log_id: int | None = None
+    query_log_id: Id | None = None
 
 
 class FeedbackOut(BaseModel):
@@ -296,6 +304,10 @@ class CategoryIn(BaseModel):
 
 class CategoryUpdate(BaseModel):
     description: str = Field(max_length=2000)
+
+
+class RenameIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="The new name")
 
 
 class PackageRef(BaseModel):
@@ -411,6 +423,12 @@ class RevisionOut(BaseModel):
     fields: dict[str, Any]
     template_version: int
     author: str
+    contributors: list[str] = Field(
+        description="Everyone who wrote into this revision (none of them may approve it)"
+    )
+    proposed: dict[str, Any] | None = Field(
+        None, description="Audience / validity this revision applies when it goes live"
+    )
     note: str
     based_on: int | None
     created_at: datetime
@@ -474,7 +492,7 @@ class ApproveIn(CommentIn):
 
 
 class RollbackIn(BaseModel):
-    to: int = Field(ge=1, description="Revision number to copy into a new draft")
+    to: Id = Field(description="Revision number to copy into a new draft")
     note: str = Field("", max_length=limits.MAX_COMMENT_CHARS)
 
 
@@ -579,6 +597,10 @@ class TermsIO(BaseModel):
 class ImportOut(BaseModel):
     created: list[str]
     revised: list[str]
+    proposed: list[str] = Field(
+        default_factory=list,
+        description="Tables whose audience / validity change waits for review on a draft",
+    )
     unchanged: list[str]
     categories: int
     packages: int

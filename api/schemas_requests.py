@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from api import limits
+from api.inputs import Id
 from api.schemas import Page
 from kb import handoff
 from kb.contact import MAX_EMAIL_CHARS, MAX_NAME_CHARS
@@ -34,7 +35,7 @@ class RequestIn(BaseModel):
         None, description="Whether the search found no confident answer (default: from the log)"
     )
     channel: Literal["web", "app", "wechat"] = "web"
-    query_log_id: int | None = Field(None, description="The search's query_log_id, if any")
+    query_log_id: Id | None = Field(None, description="The search's query_log_id, if any")
 
 
 class RequestCreated(BaseModel):

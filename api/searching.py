@@ -11,15 +11,31 @@ from kb import querylog
 
 
 def log_search(
-    session: Session, runtime: Runtime, *, channel: str, query: str, result: Any, latency_ms: float
+    session: Session,
+    runtime: Runtime,
+    *,
+    channel: str,
+    query: str,
+    result: Any,
+    latency_ms: float,
+    client: str | None = None,
 ) -> int | None:
-    """The query-log id of this search (None when logging is off)."""
+    """The query-log id of this search (None when logging is off, or when skipped).
+
+    With ``client`` (anonymous searches), a query that client already asked within
+    ``query_log_repeat_s`` is not logged again: one client cannot push a query up the
+    dashboard's top queries, or inflate a table's hits, by repeating it.
+    """
+    normalized = str(getattr(result, "normalized", "") or "")
+    window = runtime.settings.query_log_repeat_s
+    if client is not None and not runtime.limiter.first_time(normalized or query, client, window):
+        return None
     entry = querylog.log_search(
         session,
         enabled=runtime.settings.query_log_enabled,
         channel=channel,
         query=query,
-        normalized=str(getattr(result, "normalized", "") or ""),
+        normalized=normalized,
         results=[
             querylog.LoggedResult(s.code, s.table_id, float(s.confidence))
             for s in result.suggestions

@@ -1,4 +1,8 @@
-"""Uploaded import files: size-checked, written to a temporary directory, zips unpacked safely."""
+"""Uploaded import files: size-checked, written to a temporary directory, then read like `kb import`.
+
+Reading (zips unpacked, XML and YAML parsed) is bounded by kb.transfer.limits, as for files
+on the server.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import tempfile
 import zipfile
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import UploadFile
@@ -14,12 +19,13 @@ from sqlalchemy.orm import Session
 
 from api.errors import PayloadTooLarge
 from api.limits import MAX_UPLOAD_BYTES
-from kb.errors import ImportRejected, Problem
+from kb.errors import ImportRefused, ImportRejected, Problem, ZhikuError
+from kb.models import User
 from kb.transfer.bundle import ImportReport
 from kb.transfer.importer import apply_bundle, read_path
 
 SUFFIXES = {".csv", ".xlsx", ".zip"}
-MAX_ZIP_ENTRIES = 2000
+E = TypeVar("E", bound=ZhikuError)
 
 
 def read_limited(upload: UploadFile, limit: int = MAX_UPLOAD_BYTES) -> bytes:
@@ -45,46 +51,14 @@ def _refuse(name: str, message: str) -> ImportRejected:
 
 
 def save_upload(upload: UploadFile, workdir: Path) -> Path:
-    """Write the upload under ``workdir``; returns what to import (a file or a directory)."""
+    """Write the upload under ``workdir``; returns the file to import (a zip is read in place)."""
     name = PurePosixPath(upload.filename or "upload").name
     suffix = PurePosixPath(name).suffix.lower()
     if suffix not in SUFFIXES:
         raise _refuse(name, "upload a .csv, an .xlsx, or a .zip of a YAML content directory")
-    data = read_limited(upload)
-    if suffix != ".zip":
-        target = workdir / name
-        target.write_bytes(data)
-        return target
-    return _unzip(name, data, workdir / "content")
-
-
-def _unzip(name: str, data: bytes, root: Path) -> Path:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise _refuse(name, "the file is not a valid zip archive") from None
-    entries = archive.infolist()
-    if len(entries) > MAX_ZIP_ENTRIES:
-        raise _refuse(name, f"the archive has over {MAX_ZIP_ENTRIES} entries")
-    if sum(e.file_size for e in entries) > 10 * MAX_UPLOAD_BYTES:
-        raise _refuse(name, "the archive unpacks to more than the upload limit allows")
-    root.mkdir(parents=True)
-    for entry in entries:
-        parts = PurePosixPath(entry.filename).parts
-        if entry.filename.startswith("/") or ".." in parts:
-            raise _refuse(name, f"unsafe path in archive: {entry.filename}")
-        if entry.is_dir() or parts[0] == "__MACOSX":
-            continue
-        target = root.joinpath(*parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(archive.read(entry))
-    # A zip of the folder itself (content/…) rather than of its contents: import the folder.
-    children = [p for p in root.iterdir() if not p.name.startswith((".", "_"))]
-    if len(children) == 1 and children[0].is_dir() and not any(root.glob("*.yaml")):
-        inner = children[0]
-        if any(p.is_dir() for p in inner.iterdir()):
-            return inner
-    return root
+    target = workdir / name
+    target.write_bytes(read_limited(upload))
+    return target
 
 
 def zip_files(files: dict[Path, str]) -> bytes:
@@ -97,24 +71,24 @@ def zip_files(files: dict[Path, str]) -> bytes:
 
 
 def import_upload(
-    session: Session, upload: UploadFile, *, actor: str, draft: bool, zone: ZoneInfo
+    session: Session, upload: UploadFile, *, user: User, draft: bool, zone: ZoneInfo
 ) -> ImportReport:
-    """Apply an uploaded file all or nothing; problems point at the uploaded name, not a temp path."""
+    """Apply an uploaded file all or nothing, checked against ``user``'s rights; problems point
+    at the uploaded name, not a temp path."""
     name = PurePosixPath(upload.filename or "upload").name
     with tempfile.TemporaryDirectory(prefix="zhiku-import-") as tmp:
         try:
             bundle = read_path(save_upload(upload, Path(tmp)))
-            return apply_bundle(session, bundle, actor=actor, draft=draft, zone=zone)
-        except ImportRejected as err:
+            return apply_bundle(session, bundle, actor=user, draft=draft, zone=zone)
+        except (ImportRejected, ImportRefused) as err:
             raise _relocated(err, tmp, name) from None
 
 
-def _relocated(err: ImportRejected, tmp: str, name: str) -> ImportRejected:
+def _relocated(err: E, tmp: str, name: str) -> E:
     def fix(text: str | None) -> str | None:
         if text is None:
             return None
-        text = text.replace(f"{tmp}/content/", "").replace(f"{tmp}/content", name)
         return text.replace(f"{tmp}/", "")
 
     problems = [replace(p, location=fix(p.location)) for p in err.problems]
-    return ImportRejected(fix(err.message) or err.message, problems=problems)
+    return type(err)(fix(err.message) or err.message, problems=problems)

@@ -8,7 +8,7 @@ from typing import Any
 
 from api import schemas, schemas_agent
 from api.presenting import AnswerFormat, answer_in, rendering_out, renderings_out
-from kb import agent_view, portal, workflow
+from kb import agent_view, portal, tables, workflow
 from kb.clock import ensure_utc
 from kb.hierarchy import package_path, specs_of
 from kb.models import AuditEntry, Flag, KnowledgeTable, Package, Revision
@@ -119,6 +119,8 @@ def revision_out(revision: Revision) -> schemas.RevisionOut:
         fields=dict(revision.fields),
         template_version=revision.template_version,
         author=revision.author,
+        contributors=tables.writers_of(revision),
+        proposed=revision.proposed,
         note=revision.note,
         based_on=revision.based_on,
         created_at=revision.created_at,

@@ -13,15 +13,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.context import open_db, print_json, settings
-from kb import repository
+from kb import repository, users
 from kb.db import Database
-from kb.errors import ImportRejected, Problem
-from kb.models import KnowledgeTable
+from kb.errors import ImportRefused, ImportRejected, Problem
+from kb.models import KnowledgeTable, User
 from kb.settings import Settings
 from kb.transfer.bundle import ImportReport
 from kb.transfer.exporter import write_directory
 from kb.transfer.importer import Progress as ProgressCallback
 from kb.transfer.importer import apply_bundle, read_path
+from kb.transfer.limits import ImportLimits
 
 PROGRESS_FROM = 50  # tables; smaller imports finish before a bar would be worth drawing
 
@@ -39,19 +40,30 @@ def import_content(
         False, "--draft", help="Import new and changed content as drafts for review."
     ),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    actor: str = typer.Option("import", "--actor", help="Name recorded in the audit log."),
+    as_user: str | None = typer.Option(
+        None,
+        "--as",
+        envvar="ZHIKU_USER",
+        help="Import as this user, with their rights and scopes (as over HTTP); without it "
+        "the import runs as the local operator, who holds every right.",
+    ),
+    actor: str = typer.Option(
+        "import", "--actor", help="Name of the local operator in the audit log (without --as)."
+    ),
 ) -> None:
     """Import knowledge from files, all or nothing (tables matched by code).
 
-    Every problem is listed with file, line or row, field and reason, and nothing is written.
-    Re-importing unchanged content changes nothing; changed content becomes a new revision.
+    Every problem is listed with file, line or row, field and reason, and nothing is written;
+    so is every change the user may not make (--as). Re-importing unchanged content changes
+    nothing; changed content becomes a new revision (with --draft: a draft for review, as do
+    changes of audience and validity). A .zip of a content directory is read like the directory.
 
-    Example: kb import content/demo
+    Example: kb import content/demo; kb import changes.csv --draft --as editor1
     """
     config = settings()
     db = open_db(config)
     try:
-        _import(config, db, path, actor=actor, draft=draft, as_json=as_json)
+        _import(config, db, path, actor=actor, as_user=as_user, draft=draft, as_json=as_json)
     finally:
         db.dispose()
 
@@ -107,18 +119,26 @@ def demo_load(
 
 
 def _import(
-    config: Settings, db: Database, path: Path, *, actor: str, draft: bool, as_json: bool
+    config: Settings,
+    db: Database,
+    path: Path,
+    *,
+    actor: str,
+    draft: bool,
+    as_json: bool,
+    as_user: str | None = None,
 ) -> None:
     try:
-        bundle = read_path(path)
+        bundle = read_path(path, ImportLimits.from_settings(config))
         with (
             db.transaction() as session,
             _progress(bundle.table_count(), quiet=as_json) as progress,
         ):
+            who: str | User = users.get_user(session, as_user) if as_user else actor
             report = apply_bundle(
-                session, bundle, actor=actor, draft=draft, zone=config.zone, progress=progress
+                session, bundle, actor=who, draft=draft, zone=config.zone, progress=progress
             )
-    except ImportRejected as err:
+    except (ImportRejected, ImportRefused) as err:
         _print_rejection(err, as_json)
         raise typer.Exit(code=1) from None
     _sync_index(config, db, report)
@@ -146,7 +166,7 @@ def _progress(total: int, *, quiet: bool) -> Iterator[ProgressCallback | None]:
         yield lambda done, _total: bar.update(task, completed=done)
 
 
-def _print_rejection(err: ImportRejected, as_json: bool) -> None:
+def _print_rejection(err: ImportRejected | ImportRefused, as_json: bool) -> None:
     if as_json:
         print_json(
             {
@@ -179,15 +199,19 @@ def _summary(path: Path, report: ImportReport, draft: bool) -> str:
         f"{len(report.unchanged)} unchanged",
     ]
     extra = f"; {report.categories} categories and {report.packages} packages created or changed"
+    if report.proposed:
+        extra += f"; audience or validity changes of {len(report.proposed)} wait for review"
     if report.dictionary_changed:
         extra += "; dictionary replaced"
     return f"Imported {path} ({kind}): tables {', '.join(parts)}{extra}."
 
 
 def _sync_index(config: Settings, db: Database, report: ImportReport) -> None:
-    """Bring the search index up to date, when an indexer is installed; the import stands anyway."""
-    if not (report.changed_table_ids or report.dictionary_changed):
-        return
+    """Bring the search index up to date, when an indexer is installed; the import stands anyway.
+
+    Also when this import changed nothing: an earlier one may have been killed between its
+    commit and its index update, and re-running the import is what people do then.
+    """
     try:
         if importlib.util.find_spec("indexer.service") is None:
             return

@@ -22,6 +22,8 @@ from cli.context import ZhikuGroup
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("cli.admin_cmds", "Create the database schema."),
     "stats": ("cli.admin_cmds", "Counts per level of the hierarchy and per revision state."),
+    "category": ("cli.admin_cmds", "Categories (知识大类): rename."),
+    "package": ("cli.admin_cmds", "Packages (知识包): rename."),
     "import": (
         "cli.content_cmds",
         "Import knowledge from files, all or nothing (tables matched by code).",

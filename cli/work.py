@@ -52,7 +52,7 @@ def read() -> Iterator[tuple[Settings, Session]]:
 
 
 def sync_index(config: Settings, db: Database, changed: set[int]) -> None:
-    """Tell the indexer what changed; the committed change stands even if that fails."""
+    """Tell the indexer what changed (it also repairs drift); the change stands if that fails."""
     if not changed:
         return
     try:

@@ -148,8 +148,13 @@ class SearchService:
 
     # --- keeping in step ------------------------------------------------------------------
 
-    def sync(self, table_ids: set[int] | None = None) -> SyncReport:
-        """Re-index what changed: the given tables, or (None) whatever drifted from the DB."""
+    def sync(self, table_ids: set[int] | None = None, *, repair: bool = False) -> SyncReport:
+        """Re-index what changed: the given tables, or (None) whatever drifted from the DB.
+
+        With ``repair``, the given tables and whatever drifted (what an earlier process
+        committed but did not get to index, e.g. killed between its commit and its index
+        update).
+        """
         report = SyncReport()
         with self.db.session() as session:
             analyzer = self._analyzer(self.settings, Dictionary.from_session(session))
@@ -158,8 +163,9 @@ class SearchService:
                 self.index.rebuild_lexical(analyzer)
                 report.dictionary_rebuilt = True
             packages = _package_stamps(session)
-            if table_ids is None:
+            if table_ids is None or repair:
                 changed, gone = self._drift(session, packages)
+                changed |= set(table_ids or ())
             else:
                 changed, gone = set(table_ids), set()
             tables = repository.tables_with_ids(session, sorted(changed))
@@ -313,12 +319,13 @@ def _package_stamps(session: Any) -> dict[str, str]:
 
 
 def sync_after_commit(settings: Settings, db: Database, changed_ids: Iterable[int]) -> bool:
-    """Update the index for tables a committed unit of work changed; never raises.
+    """Update the index for tables a committed unit of work changed, and repair drift; never raises.
 
-    Without an index on disk nothing is done (the first search builds it). With no ids only a
-    changed dictionary is picked up. A failure is
-    logged: the database change stands and the next :meth:`SearchService.open` repairs the
-    drift. Returns whether the index was updated.
+    Without an index on disk nothing is done (the first search builds it). Besides the given
+    tables, whatever drifted from the database is re-indexed (a cheap comparison of stamps),
+    so a command that crashed after its commit is caught up by the next one. A failure is
+    logged: the database change stands and the next :meth:`SearchService.open` or command
+    repairs the drift. Returns whether the index was updated.
     """
     ids = set(changed_ids)
     if not (settings.index_dir / store.PARAMS).exists():
@@ -326,7 +333,7 @@ def sync_after_commit(settings: Settings, db: Database, changed_ids: Iterable[in
     started = time.perf_counter()
     try:
         service = SearchService.open(settings, db, sync=False, build=False)
-        service.sync(ids)
+        service.sync(ids, repair=True)
     except (ZhikuError, OSError) as err:
         log.warning("search index not updated (%s); the next search repairs it", err)
         return False

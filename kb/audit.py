@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session
 from kb.clock import utcnow
 from kb.models import AuditEntry
 
+KEY_LENGTH: int = getattr(AuditEntry.__table__.c.object_key.type, "length", None) or 100
+
 
 def record(
     session: Session,
@@ -22,6 +24,12 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Add one audit entry to the session (flushed with the change it describes)."""
+    limit = KEY_LENGTH
+    if len(object_key) > limit:
+        # A package's key is 'category/package': up to 201 characters for a column of 100,
+        # which PostgreSQL refuses. The entry keeps the full key in its detail.
+        detail = {**(detail or {}), "key": object_key}
+        object_key = object_key[: limit - 1] + "…"
     entry = AuditEntry(
         at=utcnow(),
         actor=actor or "system",

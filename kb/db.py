@@ -14,18 +14,23 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from kb.errors import ConfigurationError
 from kb.models import Base, SchemaVersion
 
-SCHEMA_VERSION = 2  # 2: customer handoff requests
-# Versions from which the step to SCHEMA_VERSION only adds tables: ``create_schema`` (kb init)
-# creates them and restamps, so an existing database keeps its data. 1 → 2 added
-# handoff_requests and handoff_messages.
-ADDITIVE_FROM: frozenset[int] = frozenset({1})
+SCHEMA_VERSION = 3  # 2: customer handoff requests; 3: revisions.contributors, .proposed
+# Versions from which the step to SCHEMA_VERSION only adds tables and nullable columns:
+# ``create_schema`` (kb init) adds them and restamps, so an existing database keeps its data.
+# 1 → 2 added handoff_requests and handoff_messages; 2 → 3 the columns in ADDED_COLUMNS.
+ADDITIVE_FROM: frozenset[int] = frozenset({1, 2})
+# Nullable columns added to existing tables since version 1: (table, column).
+ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("revisions", "contributors"),
+    ("revisions", "proposed"),
+)
 
 
 def make_engine(url: str) -> Engine:
@@ -59,7 +64,7 @@ def create_schema(engine: Engine) -> None:
     """Create every table and stamp the schema version (no-op when already current).
 
     A database stamped with a version in :data:`ADDITIVE_FROM` is upgraded in place: the
-    missing tables are created and the stamp moves to :data:`SCHEMA_VERSION`.
+    missing tables and columns are created and the stamp moves to :data:`SCHEMA_VERSION`.
     """
     Base.metadata.create_all(engine)
     with Session(engine) as session, session.begin():
@@ -67,7 +72,19 @@ def create_schema(engine: Engine) -> None:
         if stamp is None:
             session.add(SchemaVersion(version=SCHEMA_VERSION))
         elif stamp.version in ADDITIVE_FROM:
+            _add_columns(session, engine)
             stamp.version = SCHEMA_VERSION
+
+
+def _add_columns(session: Session, engine: Engine) -> None:
+    """Add the :data:`ADDED_COLUMNS` a database lacks (empty: they are nullable)."""
+    inspector = inspect(engine)
+    for table, name in ADDED_COLUMNS:
+        if name in {c["name"] for c in inspector.get_columns(table)}:
+            continue
+        column = Base.metadata.tables[table].c[name]
+        kind = column.type.compile(dialect=engine.dialect)
+        session.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
 
 
 def check_schema(engine: Engine) -> None:

@@ -144,7 +144,24 @@ def diff_revisions(
             found.append(_list_change(key, label, a, b))
         else:
             found.append(_text_change(key, label, str(a or ""), str(b or ""), names))
-    return [c for c in found if c is not None]
+    return [c for c in found if c is not None] + _proposed_changes(old, new)
+
+
+_META_LABELS = {"audience": "可见范围", "valid_from": "生效时间", "valid_until": "有效期至"}
+
+
+def _proposed_changes(old: Revision, new: Revision) -> list[Change]:
+    """Audience / validity ``new`` would apply when it goes live, against the table now."""
+    if not new.proposed or new.proposed == old.proposed:
+        return []
+    table = new.table
+    pending = tables.proposal_of(table, tables.with_proposal(tables.meta_of(table), new.proposed))
+    out = []
+    for key, after in pending.items():
+        before = tables.meta_json(getattr(table, key))
+        lines = [f"- {before or '（无）'}", f"+ {after or '（无）'}"]
+        out.append(Change(key, _META_LABELS.get(key, key), "changed", before, after, lines=lines))
+    return out
 
 
 def diff(session: Session, code: str, a: int, b: int) -> RevisionDiff:

@@ -6,6 +6,7 @@ ZhikuError (500)
 ├── NotFound (404)           a category, package, table, revision or user is missing
 ├── Conflict (409)           duplicate code, illegal state transition, stale edit
 ├── PermissionDenied (403)   the actor's role or scope does not allow the action
+│   └── ImportRefused (403)  an import asks for rights its actor lacks; lists each refusal
 ├── Unauthenticated (401)    no or unknown token
 └── ConfigurationError (500) settings or on-disk state Zhiku cannot work with
 """
@@ -76,6 +77,10 @@ class Conflict(ZhikuError):
 
 
 class PermissionDenied(ZhikuError):
+    status = 403
+
+
+class ImportRefused(PermissionDenied):
     status = 403
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from kb.clock import utcnow
 from kb.errors import ValidationFailed
 from kb.models import Feedback, KnowledgeTable, QueryLogEntry
-from kb.querylog import usage_row
+from kb.querylog import count_usage
 from kb.visibility import Channel
 
 
@@ -42,13 +42,9 @@ def record_vote(
         query_log_id=query_log_id,
     )
     session.add(vote)
-    if table is not None:
-        usage = usage_row(session, table.id)
-        if helpful:
-            usage.helpful += 1
-        else:
-            usage.not_helpful += 1
     session.flush()
+    if table is not None:
+        count_usage(session, table.id, helpful=int(helpful), not_helpful=int(not helpful))
     return vote
 
 

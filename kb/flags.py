@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kb import audit, tables
+from kb import audit, locks, tables
 from kb.clock import utcnow
 from kb.errors import Conflict, NotFound, ValidationFailed
 from kb.models import Flag, KnowledgeTable, User
@@ -51,7 +51,7 @@ def raise_flag(
     """Flag the live revision of table ``code``; one open flag per user and reason."""
     check(user, Action.FLAG)
     the_reason = parse_reason(reason)
-    table = tables.get_table(session, code)
+    table = locks.lock_table(session, code) or tables.get_table(session, code)
     live = table.live_revision
     if live is None:
         raise Conflict(f"Table {code} has no live revision; only published content can be flagged.")
@@ -119,8 +119,12 @@ def _close(
 
 def dismiss(session: Session, user: User, flag_id: int, comment: str) -> Flag:
     """Close an open flag without changing the table; the comment says why."""
+    check(user, Action.RESOLVE_FLAG)
     flag = get_flag(session, flag_id)
     check(user, Action.RESOLVE_FLAG, flag.table.package)
+    # Two reviewers dismissing it at once: the second waits, then finds it resolved.
+    locks.lock_table(session, flag.table.code)
+    session.refresh(flag)
     if flag.resolved_at is not None:
         raise Conflict(
             f"Flag {flag_id} on {flag.table.code} was already resolved ({flag.resolution}) "

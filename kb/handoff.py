@@ -29,7 +29,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kb import audit, feedback, portal, repository, users
+from kb import audit, feedback, locks, portal, repository, users
 from kb.clock import utcnow
 from kb.contact import Contact, check_contact, masked
 from kb.errors import Conflict, NotFound, Problem, ValidationFailed
@@ -259,16 +259,28 @@ def customer_view(request: HandoffRequest) -> CustomerView:
 # ---------------------------------------------------------------- staff
 
 
+def _missing(ref: str) -> NotFound:
+    return NotFound(f"No customer request {ref!r}; `kb requests --status all` lists them.")
+
+
 def get_request(session: Session, user: User, ref: str) -> HandoffRequest:
+    """The request ``ref``, to read (the role is checked before it is looked up)."""
     check(user, Action.HANDLE_REQUESTS)
     request = session.scalar(
-        select(HandoffRequest)
-        .where(HandoffRequest.ref == ref.strip().upper())
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        select(HandoffRequest).where(HandoffRequest.ref == ref.strip().upper())
     )
     if request is None:
-        raise NotFound(f"No customer request {ref!r}; `kb requests --status all` lists them.")
+        raise _missing(ref)
+    return request
+
+
+def _for_change(session: Session, user: User, ref: str) -> HandoffRequest:
+    """The request ``ref``, locked and read fresh: two people working it at once see each
+    other's change (the second to close it finds it closed, a reply after a close is refused)."""
+    check(user, Action.HANDLE_REQUESTS)
+    request = locks.lock_request(session, ref.strip().upper())
+    if request is None:
+        raise _missing(ref)
     return request
 
 
@@ -344,7 +356,7 @@ def _move(request: HandoffRequest, to: HandoffStatus, now: datetime) -> HandoffS
 
 def assign(session: Session, user: User, ref: str, to: str | None) -> HandoffRequest:
     """Give the request to ``to`` (None: nobody); a new request is then in progress."""
-    request = get_request(session, user, ref)
+    request = _for_change(session, user, ref)
     target = None
     if to:
         target = users.get_user(session, to)
@@ -377,7 +389,7 @@ def set_status(
     session: Session, user: User, ref: str, status: HandoffStatus | str, *, comment: str = ""
 ) -> HandoffRequest:
     """Move the request along its lifecycle; *answered* needs a reply to the customer first."""
-    request = get_request(session, user, ref)
+    request = _for_change(session, user, ref)
     try:
         to = HandoffStatus(status)
     except ValueError:
@@ -416,7 +428,7 @@ def set_status(
 def _message(
     session: Session, user: User, ref: str, text: str, *, to_customer: bool
 ) -> HandoffMessage:
-    request = get_request(session, user, ref)
+    request = _for_change(session, user, ref)
     body = _text(text, "text", MAX_MESSAGE_CHARS, what="reply" if to_customer else "note")
     now = utcnow()
     if to_customer:

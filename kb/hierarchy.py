@@ -1,25 +1,64 @@
-"""Rules for categories and packages (with their versioned field templates)."""
+"""Rules for categories and packages (with their versioned field templates).
+
+A category is a directory and a package a file in content exports (content/README.md), and
+package paths (``银行服务/信用卡``) name scopes: so names are checked to be usable as both.
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kb import audit, repository
-from kb.errors import Conflict, NotFound, ValidationFailed
+from kb.errors import Conflict, NotFound, Problem, ValidationFailed
 from kb.models import Category, FieldTemplate, Package, User
 from kb.templates import FieldSpec, parse_template, template_to_raw
 
+MAX_NAME_CHARS = 100
+# A package file is "<name>.yaml"; file systems allow 255 bytes per name.
+MAX_NAME_BYTES = 240
+# Control, format (invisible: zero-width, bidi overrides), surrogate, line/paragraph separators.
+_BAD_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 
-def _check_name(value: str, field: str) -> str:
-    name = (value or "").strip()
-    if not name or len(name) > 100 or "/" in name:
-        raise ValidationFailed.one(
-            f"{field} must be 1–100 characters without '/'", field=field, value=value
+
+def name_problems(value: Any, field: str, location: str | None = None) -> list[Problem]:
+    """Why ``value`` cannot name a category or package (``field``); empty when it can."""
+    if not isinstance(value, str) or not value.strip():
+        return [Problem(f"{field} name is empty", field, value, location)]
+    name = value.strip()
+    reasons = []
+    if len(name) > MAX_NAME_CHARS:
+        reasons.append(f"is longer than {MAX_NAME_CHARS} characters")
+    elif len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        reasons.append(f"is longer than {MAX_NAME_BYTES} bytes in UTF-8 (a file name)")
+    if name.startswith((".", "_")):
+        reasons.append("starts with '.' or '_' (such files are skipped when content is read)")
+    if "/" in name or "\\" in name:
+        reasons.append("contains '/' or '\\' (it separates category and package)")
+    bad = sorted({f"U+{ord(c):04X}" for c in name if unicodedata.category(c) in _BAD_CATEGORIES})
+    if bad:
+        reasons.append(f"contains control or invisible characters ({', '.join(bad)})")
+    if not reasons:
+        return []
+    return [
+        Problem(
+            f"{field} name {'; '.join(reasons)}: use 1–{MAX_NAME_CHARS} visible characters, "
+            "not starting with '.' or '_', without '/' or '\\'",
+            field,
+            value,
+            location,
         )
-    return name
+    ]
+
+
+def check_name(value: str, field: str) -> str:
+    problems = name_problems(value, field)
+    if problems:
+        raise ValidationFailed(problems[0].message, problems=problems)
+    return value.strip()
 
 
 def get_category(session: Session, name: str) -> Category:
@@ -34,7 +73,7 @@ def ensure_category(
     session: Session, name: str, *, description: str | None = None, actor: str = "system"
 ) -> Category:
     """The category called ``name``, created when missing; description updated when given."""
-    name = _check_name(name, "category")
+    name = check_name(name, "category")
     found = repository.category_by_name(session, name)
     if found is None:
         found = Category(name=name, description=description or "")
@@ -90,7 +129,7 @@ def ensure_package(
     actor: str = "system",
 ) -> Package:
     """Create or update a package; a changed template becomes a new template version."""
-    name = _check_name(name, "package")
+    name = check_name(name, "package")
     specs = parse_template(template)
     if review_interval_days is not None and not 0 <= review_interval_days <= 3650:
         raise ValidationFailed.one(

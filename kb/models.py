@@ -218,6 +218,13 @@ class Revision(Base):
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     template_version: Mapped[int] = mapped_column(Integer)
     author: Mapped[str] = mapped_column(String(100), default="")
+    # Everyone who wrote into this revision, its author first (an admin editing an editor's
+    # draft, an import rewriting it): none of them may approve it.
+    # Nullable: revisions from before schema version 3 have none (their author wrote them).
+    contributors: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
+    # Audience and validity this revision changes when it goes live (reviewed like its
+    # content): {"audience": "public", "valid_until": ISO or null, ...}; None: no change.
+    proposed: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     note: Mapped[str] = mapped_column(Text, default="")  # the author's change note
     based_on: Mapped[int | None] = mapped_column(Integer, default=None)  # revision number
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

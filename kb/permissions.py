@@ -39,6 +39,7 @@ class Action(StrEnum):
     MANAGE_USERS = "manage_users"
     SWEEP = "sweep"  # run the staleness sweep and scheduled publication
     HANDLE_REQUESTS = "handle_requests"  # read and work customers' contact requests
+    VIEW_HEALTH = "view_health"  # the service's internals: index, counts, last sweep
 
 
 # Actions on one package's content: a scoped user may do them only inside their scopes.
@@ -85,6 +86,16 @@ GRANTS: dict[Role, frozenset[Action]] = {
 
 # Roles that may carry scopes; an agent's or admin's work is never limited to a package.
 SCOPABLE: frozenset[Role] = frozenset({Role.EDITOR, Role.REVIEWER})
+
+
+def local_operator(name: str) -> User:
+    """Whoever runs Zhiku's commands on the server without ``--as``: every right, no scope.
+
+    Not a stored user: the shell that owns the database file can change it anyway, so the
+    local commands (``kb import`` without ``--as``, ``kb demo-load``, eval sandboxes) act as
+    this identity, recorded under ``name`` in the audit log, through the same checks.
+    """
+    return User(name=name, display_name=name, role=Role.ADMIN, scopes=[], active=True)
 
 
 def in_scope(user: User, package: Package) -> bool:

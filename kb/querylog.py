@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from kb.clock import utcnow
 from kb.models import QueryLogEntry, TableUsage
@@ -55,19 +57,48 @@ def log_search(
     )
     session.add(entry)
     if results and not abstained:
-        usage = usage_row(session, results[0].table_id)
-        usage.hits += 1
-        usage.last_hit_at = when
+        count_usage(session, results[0].table_id, hits=1, hit_at=when)
     session.flush()
     return entry
 
 
-def usage_row(session: Session, table_id: int) -> TableUsage:
-    row = session.get(TableUsage, table_id)
-    if row is None:
-        row = TableUsage(table_id=table_id, hits=0, helpful=0, not_helpful=0)
-        session.add(row)
-    return row
+def count_usage(
+    session: Session,
+    table_id: int,
+    *,
+    hits: int = 0,
+    helpful: int = 0,
+    not_helpful: int = 0,
+    hit_at: datetime | None = None,
+) -> None:
+    """Add to a table's usage counters in one statement, creating its row when missing.
+
+    ``INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n`` (PostgreSQL and SQLite): two
+    requests counting at once both count, where reading the row and writing ``n + 1`` back
+    loses one of them, and the first two votes on a table cannot both try to create its row.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(TableUsage).values(
+        table_id=table_id,
+        hits=hits,
+        helpful=helpful,
+        not_helpful=not_helpful,
+        last_hit_at=hit_at,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[TableUsage.table_id],
+        set_={
+            "hits": TableUsage.hits + stmt.excluded.hits,
+            "helpful": TableUsage.helpful + stmt.excluded.helpful,
+            "not_helpful": TableUsage.not_helpful + stmt.excluded.not_helpful,
+            "last_hit_at": func.coalesce(stmt.excluded.last_hit_at, TableUsage.last_hit_at),
+        },
+    )
+    session.execute(stmt)
+    cached = session.identity_map.get(identity_key(TableUsage, (table_id,)))
+    if cached is not None:
+        session.expire(cached)  # the row changed behind the ORM's back
 
 
 def purge(session: Session, *, retention_days: int, now: datetime | None = None) -> int:

@@ -26,6 +26,7 @@ from kb.models import (
 )
 from kb.permissions import Action, check, in_scope
 from kb.staleness import live_tables
+from kb.tables import writers_of
 
 
 @dataclass
@@ -206,12 +207,13 @@ def _pending_reviews(session: Session) -> list[Revision]:
 def awaiting_review(
     session: Session, user: User, *, allow_self_approval: bool = False
 ) -> list[ReviewItem]:
-    """Revisions ``user`` could approve now: in their scopes, not their own (unless allowed)."""
+    """Revisions ``user`` could approve now: in their scopes, not written by them (unless allowed)."""
     check(user, Action.REVIEW)
     return [
         _review_item(r)
         for r in _pending_reviews(session)
-        if in_scope(user, r.table.package) and (allow_self_approval or r.author != user.name)
+        if in_scope(user, r.table.package)
+        and (allow_self_approval or user.name not in writers_of(r))
     ]
 
 

@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -71,6 +72,59 @@ class Settings(BaseSettings):
     feedback_half_life_days: float = Field(
         30.0, gt=0, description="A vote's weight halves every this many days."
     )
+    rate_limits: bool = Field(
+        True, description="Per-client request budgets (api/ratelimit.py); off only for load tests."
+    )
+    rate_anonymous_writes: str = Field(
+        "20/minute;200/hour",
+        description="Anonymous writes (FAQ votes, contact requests) per client, as `limits` "
+        "strings: 'N/second|minute|hour|day', several joined by ';'.",
+    )
+    rate_anonymous_search: str = Field(
+        "60/minute;1000/hour",
+        description="Customer searches and request look-ups (FAQ API and page) per client.",
+    )
+    rate_failed_auth: str = Field(
+        "10/minute;100/day",
+        description="Failed token checks per client; past it every token from that client gets "
+        "429 until the window frees (a guessing client slows to this pace).",
+    )
+    query_log_repeat_s: int = Field(
+        3600,
+        ge=0,
+        le=30 * 86400,
+        description="A customer's query is logged (and counted on the dashboard) once per "
+        "client per this many seconds; 0 logs every search.",
+    )
+    # Bounds on every imported or uploaded document (kb/transfer/limits.py): a file past one
+    # is refused, naming the file, the limit and the value, before it can exhaust memory.
+    import_max_file_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="Size of one YAML, CSV or XLSX file."
+    )
+    import_max_total_bytes: int = Field(
+        100 * 1024 * 1024,
+        ge=1,
+        description="Bytes an import unpacks in all: a directory's files, a zip's or an "
+        "XLSX workbook's members (counted while decompressing, not from the zip headers).",
+    )
+    import_max_files: int = Field(2000, ge=1, description="Files in a directory or zip.")
+    import_max_zip_ratio: int = Field(
+        100, ge=1, description="Uncompressed ÷ compressed size of a zip member over 1 MiB."
+    )
+    import_max_rows: int = Field(50_000, ge=1, description="Rows of a CSV or XLSX file.")
+    import_max_columns: int = Field(200, ge=1, description="Columns of a CSV or XLSX file.")
+    import_max_cell_chars: int = Field(
+        65_536, ge=1, description="Characters in one CSV or XLSX cell."
+    )
+    import_max_yaml_depth: int = Field(
+        40, ge=4, description="Nesting of lists and mappings in a YAML file."
+    )
+    import_max_yaml_aliases: int = Field(
+        100, ge=0, description="Aliases (*name) in a YAML file; content files need none."
+    )
+    import_max_yaml_nodes: int = Field(
+        1_000_000, ge=1, description="Values in a YAML file with every alias expanded."
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     public_url: str = Field(
@@ -126,6 +180,17 @@ class Settings(BaseSettings):
                 f"ZHIKU_LEXICAL_CHANNELS={value!r}: use a non-empty subset of {', '.join(known)}"
             )
         return sorted(set(value), key=known.index)
+
+    @field_validator("rate_anonymous_writes", "rate_anonymous_search", "rate_failed_auth")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a rate; write e.g. '20/minute' or '20/minute;200/hour'"
+            ) from exc
+        return value
 
     @field_validator("encoder")
     @classmethod

@@ -19,7 +19,7 @@ from kb import audit, changes, flags, tables, visibility, workflow
 from kb.clock import ensure_utc, utcnow
 from kb.errors import Conflict, ValidationFailed
 from kb.models import KnowledgeTable, Package, User
-from kb.permissions import Action, check
+from kb.permissions import Action
 
 
 @dataclass
@@ -89,8 +89,7 @@ def verify(
     A table whose valid_until has passed needs ``until``: re-verifying alone cannot make
     content valid past the date its owner set.
     """
-    table = workflow.load(session, code)
-    check(user, Action.VERIFY, table.package)
+    table = workflow.load_for(session, user, Action.VERIFY, code)
     if table.live_revision is None:
         raise Conflict(
             f"Cannot verify table {code}: it has no live revision; "

@@ -8,7 +8,7 @@ fields valid against the package template, at most one live revision per table.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,10 +16,21 @@ from sqlalchemy.orm import Session
 
 from kb import audit, changes, repository
 from kb.clock import utcnow
+from kb.content_limits import (
+    MAX_LIST_ITEM_CHARS,
+    MAX_LIST_ITEMS,
+    MAX_QUESTION_CHARS,
+    MAX_QUESTIONS,
+    MAX_RELATED,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
+    MAX_TEXT_FIELD_CHARS,
+    MAX_TITLE_CHARS,
+)
 from kb.errors import Conflict, NotFound, Problem, ValidationFailed
 from kb.hierarchy import package_path, specs_of
 from kb.models import Audience, KnowledgeTable, Package, Revision, RevisionState, TableLink
-from kb.templates import check_fields, normalize_strings
+from kb.templates import FieldSpec, check_fields, normalize_strings
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
@@ -46,6 +57,63 @@ class TableMeta:
     last_verified_at: datetime | None = None
 
 
+# Metadata that decides who sees a table and when: changing it is reviewed like content, so a
+# change rides on a revision (``Revision.proposed``) and applies when that revision goes live.
+GOVERNED = ("audience", "valid_from", "valid_until")
+
+
+def meta_json(value: Any) -> Any:
+    """A metadata value as a revision's proposal stores it (JSON)."""
+    if isinstance(value, Audience):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def meta_of(table: KnowledgeTable) -> TableMeta:
+    return TableMeta(
+        audience=table.audience,
+        author=table.author,
+        source=table.source,
+        valid_from=table.valid_from,
+        valid_until=table.valid_until,
+        last_verified_at=table.last_verified_at,
+    )
+
+
+def proposal_of(table: KnowledgeTable, meta: TableMeta) -> dict[str, Any]:
+    """The governed values of ``meta`` that differ from ``table``'s, as JSON for a revision."""
+    return {
+        key: meta_json(getattr(meta, key))
+        for key in GOVERNED
+        if getattr(meta, key) != getattr(table, key)
+    }
+
+
+def with_proposal(meta: TableMeta, proposed: dict[str, Any] | None) -> TableMeta:
+    """``meta`` with a revision's proposed values applied."""
+    changed = replace(meta)
+    for key, value in (proposed or {}).items():
+        if key == "audience":
+            changed.audience = Audience(value)
+        elif key in ("valid_from", "valid_until"):
+            setattr(changed, key, None if value is None else datetime.fromisoformat(value))
+    return changed
+
+
+def note_contributor(revision: Revision, name: str) -> None:
+    """Record that ``name`` wrote into ``revision`` (they may not approve it)."""
+    known = list(revision.contributors or [revision.author])
+    if name not in known:
+        revision.contributors = [*known, name]
+
+
+def writers_of(revision: Revision) -> list[str]:
+    """Everyone who wrote into ``revision``, its author first."""
+    return list(revision.contributors or [revision.author])
+
+
 def check_code(code: Any, location: str | None = None) -> list[Problem]:
     if not isinstance(code, str) or not CODE_RE.match(code):
         return [
@@ -66,21 +134,83 @@ def check_content(
     """Content normalized against the package's current template, and every problem found."""
     problems: list[Problem] = []
     title = content.title.strip() if isinstance(content.title, str) else ""
-    if not title or len(title) > 300:
-        problems.append(Problem("title must be 1–300 characters", "title", content.title, location))
+    if not title or len(title) > MAX_TITLE_CHARS:
+        shown = content.title if len(str(content.title)) <= 400 else len(content.title)
+        problems.append(
+            Problem(f"title must be 1–{MAX_TITLE_CHARS} characters", "title", shown, location)
+        )
     questions, qp = normalize_strings(content.questions, field="questions", location=location)
     tags, tp = normalize_strings(content.tags, field="tags", location=location)
     questions = [q for q in questions if q != title]
     template = package.template
+    specs = specs_of(template)
     fields, fp = check_fields(
-        specs_of(template),
+        specs,
         content.fields,
         package=package_path(package),
         template_version=template.version,
         location=location,
     )
     problems += qp + tp + fp
+    problems += _list_caps(
+        "questions", "similar questions", questions, MAX_QUESTIONS, MAX_QUESTION_CHARS, location
+    )
+    problems += _list_caps("tags", "tags", tags, MAX_TAGS, MAX_TAG_CHARS, location)
+    problems += _field_caps(specs, fields, location)
     return TableContent(title=title, questions=questions, tags=tags, fields=fields), problems
+
+
+def _list_caps(
+    field: str, what: str, items: list[str], most: int, chars: int, location: str | None
+) -> list[Problem]:
+    """Too many items, or items too long; the value is a count, never the whole list."""
+    problems = []
+    if len(items) > most:
+        problems.append(
+            Problem(
+                f"at most {most} {what} per table, got {len(items):,}; keep the distinct ones",
+                field,
+                len(items),
+                location,
+            )
+        )
+    long = [i for i, item in enumerate(items) if len(item) > chars]
+    if long:
+        problems.append(
+            Problem(
+                f"{what} may be at most {chars:,} characters each; item "
+                f"{long[0] + 1} has {len(items[long[0]]):,}"
+                + (f" ({len(long)} items are too long)" if len(long) > 1 else ""),
+                f"{field}[{long[0]}]",
+                len(items[long[0]]),
+                location,
+            )
+        )
+    return problems
+
+
+def _field_caps(
+    specs: list[FieldSpec], fields: dict[str, Any], location: str | None
+) -> list[Problem]:
+    labels = {s.key: s.label for s in specs}
+    problems = []
+    for key, value in fields.items():
+        label = labels.get(key, key)
+        if isinstance(value, list):
+            problems += _list_caps(
+                key, f"items of {label}", value, MAX_LIST_ITEMS, MAX_LIST_ITEM_CHARS, location
+            )
+        elif len(value) > MAX_TEXT_FIELD_CHARS:
+            problems.append(
+                Problem(
+                    f"{label} may be at most {MAX_TEXT_FIELD_CHARS:,} characters, got "
+                    f"{len(value):,}; split the topic into several tables",
+                    key,
+                    len(value),
+                    location,
+                )
+            )
+    return problems
 
 
 def check_meta(meta: TableMeta, location: str | None = None) -> list[Problem]:
@@ -147,8 +277,14 @@ def add_revision(
     note: str = "",
     based_on: int | None = None,
     checked: bool = False,
+    proposed: dict[str, Any] | None = None,
 ) -> Revision:
-    """Append a revision; a published one goes live at once (replacing the old live one)."""
+    """Append a revision; a published one goes live at once (replacing the old live one).
+
+    Args:
+        proposed: audience / validity changes (see :func:`proposal_of`) the revision applies
+            when it goes live.
+    """
     if not checked:
         content, problems = check_content(table.package, content)
         if problems:
@@ -167,6 +303,8 @@ def add_revision(
         fields=dict(content.fields),
         template_version=table.package.template.version,
         author=actor,
+        contributors=[actor],
+        proposed=proposed or None,
         note=note,
         based_on=based_on,
         created_at=now,
@@ -211,10 +349,24 @@ def make_live(session: Session, revision: Revision, *, actor: str, comment: str 
         revision=revision.number,
         comment=comment,
     )
+    if revision.proposed:
+        update_meta(
+            session,
+            table,
+            with_proposal(meta_of(table), revision.proposed),
+            actor=actor,
+            comment=f"proposed in revision {revision.number}",
+        )
 
 
-def update_meta(session: Session, table: KnowledgeTable, meta: TableMeta, *, actor: str) -> bool:
-    """Apply changed metadata; returns whether anything changed."""
+def update_meta(
+    session: Session, table: KnowledgeTable, meta: TableMeta, *, actor: str, comment: str = ""
+) -> bool:
+    """Apply changed metadata; returns whether anything changed.
+
+    This is the primitive: callers decide whether the actor may change audience and validity
+    at once (:mod:`kb.meta_changes`, the importer).
+    """
     problems = check_meta(meta)
     if problems:
         raise ValidationFailed(f"Table {table.code} metadata is not valid.", problems=problems)
@@ -231,6 +383,7 @@ def update_meta(session: Session, table: KnowledgeTable, meta: TableMeta, *, act
         action="update",
         object_type="table",
         object_key=table.code,
+        comment=comment,
         detail={
             k: (v.isoformat() if isinstance(v, datetime) else str(v)) for k, v in changed.items()
         },
@@ -269,7 +422,13 @@ def move_table(session: Session, table: KnowledgeTable, package: Package, *, act
 
 def set_links(session: Session, table: KnowledgeTable, codes: list[str], *, actor: str) -> bool:
     """Replace a table's related-table links; unknown codes and self-links are refused."""
-    codes = [c for i, c in enumerate(codes) if c not in codes[:i]]
+    codes = list(dict.fromkeys(codes))
+    if len(codes) > MAX_RELATED:
+        raise ValidationFailed.one(
+            f"at most {MAX_RELATED} related tables per table, got {len(codes)}",
+            field="related",
+            value=len(codes),
+        )
     if table.code in codes:
         raise ValidationFailed.one(
             "a table cannot be related to itself", field="related", value=table.code

@@ -302,12 +302,9 @@ def normalize_strings(
         values = values.splitlines()
     if not isinstance(values, list) or not all(isinstance(v, str | int | float) for v in values):
         return [], [Problem("must be a list of strings", field, values, location)]
-    out: list[str] = []
-    for v in values:
-        s = str(v).strip()
-        if s and s not in out:
-            out.append(s)
-    return out, []
+    # dict keeps the first occurrence in order; a list scan here was quadratic.
+    out = dict.fromkeys(s for s in (str(v).strip() for v in values) if s)
+    return list(out), []
 
 
 def public_fields(specs: list[FieldSpec], values: dict[str, Any]) -> dict[str, Any]:

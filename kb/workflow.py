@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kb import audit, changes, flags, repository, tables
+from kb import audit, changes, flags, locks, repository, tables
 from kb.clock import ensure_utc, utcnow
 from kb.duplicates import BigramDuplicateFinder, DuplicateFinder, Similar
 from kb.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -103,20 +103,24 @@ def _refuse(table: KnowledgeTable, wanted: str) -> Conflict:
 
 
 def load(session: Session, code: str) -> KnowledgeTable:
-    """The table, its row locked for the rest of the transaction (PostgreSQL), state fresh.
+    """The table, locked for the rest of the transaction, its state fresh (:mod:`kb.locks`).
 
     Two reviewers approving at once must not both swap the live revision; the lock makes
     the second wait and then see the first one's result.
     """
-    table = session.scalar(
-        select(KnowledgeTable)
-        .where(KnowledgeTable.code == code)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    table = locks.lock_table(session, code)
     if table is None:
         raise NotFound(f"No knowledge table with code {code!r}.")
-    session.expire(table, ["revisions", "live_revision"])
+    return table
+
+
+def load_for(session: Session, user: User, action: Action, code: str) -> KnowledgeTable:
+    """:func:`load` for someone who may do ``action``: the role is checked before the table is
+    looked up and the scope right after, so a caller without the right learns nothing (no 404,
+    no revision state) about the table."""
+    check(user, action)
+    table = load(session, code)
+    check(user, action, table.package)
     return table
 
 
@@ -158,8 +162,7 @@ def create(
 
 def edit(session: Session, user: User, code: str, change: Edit, *, note: str = "") -> Revision:
     """Edit the open draft (its author or an admin), or start a new draft from the latest revision."""
-    table = load(session, code)
-    check(user, Action.DRAFT, table.package)
+    table = load_for(session, user, Action.DRAFT, code)
     latest = table.latest_revision
     if latest.state is RevisionState.IN_REVIEW:
         raise _refuse(table, "edit")
@@ -187,6 +190,7 @@ def edit(session: Session, user: User, code: str, change: Edit, *, note: str = "
     latest.template_version = table.package.template.version
     if note:
         latest.note = note
+    tables.note_contributor(latest, user.name)
     session.flush()
     audit.record(
         session,
@@ -201,6 +205,61 @@ def edit(session: Session, user: User, code: str, change: Edit, *, note: str = "
     return latest
 
 
+def propose_meta(
+    session: Session, user: User, code: str, proposal: dict[str, Any], *, note: str = ""
+) -> Revision | None:
+    """Put an audience / validity change on the table's draft, to apply when it is approved.
+
+    The open draft carries it (its author or an admin may add to it); otherwise a new draft
+    copying the latest content is started. Returns None when nothing would change.
+    """
+    table = load_for(session, user, Action.DRAFT, code)
+    latest = table.latest_revision
+    current = tables.meta_of(table)
+    if latest.state is RevisionState.IN_REVIEW:
+        if not tables.proposal_of(table, tables.with_proposal(current, proposal)):
+            return None  # asks for what already holds
+        raise _refuse(table, "edit")
+    pending = latest.proposed if latest.state is RevisionState.DRAFT else None
+    problems = tables.check_meta(
+        tables.with_proposal(tables.with_proposal(current, pending), proposal)
+    )
+    if problems:
+        raise ValidationFailed(f"Table {code} metadata is not valid.", problems=problems)
+    if latest.state is RevisionState.DRAFT:
+        _require_author(user, latest, "edit")
+        wanted = tables.with_proposal(tables.with_proposal(current, latest.proposed), proposal)
+        merged = tables.proposal_of(table, wanted)
+        if merged == (latest.proposed or {}):
+            return None
+        latest.proposed = merged or None
+        tables.note_contributor(latest, user.name)
+        session.flush()
+        audit.record(
+            session,
+            actor=user.name,
+            action="edit",
+            object_type="table",
+            object_key=code,
+            revision=latest.number,
+            comment=note,
+            detail={"proposed": proposal},
+        )
+        return latest
+    changed = tables.proposal_of(table, tables.with_proposal(current, proposal))
+    if not changed:
+        return None
+    return tables.add_revision(
+        session,
+        table,
+        content_of(latest),
+        actor=user.name,
+        note=note or "audience / validity change",
+        based_on=latest.number,
+        proposed=changed,
+    )
+
+
 def submit(
     session: Session, user: User, code: str, *, finder: DuplicateFinder | None = None
 ) -> SubmitResult:
@@ -209,11 +268,10 @@ def submit(
     Near-duplicates in other tables come back as warnings (and go into the audit entry);
     they do not stop the submission.
     """
-    table = load(session, code)
+    table = load_for(session, user, Action.SUBMIT, code)
     latest = table.latest_revision
     if latest.state is not RevisionState.DRAFT:
         raise _refuse(table, "submit")
-    check(user, Action.SUBMIT, table.package)
     _require_author(user, latest, "submit")
     # The template may have gained a required field since the draft was written.
     clean = _validated(
@@ -260,15 +318,17 @@ def approve(
     allow_self_approval: bool = False,
 ) -> Revision:
     """Approve the revision in review: it goes live now, or at ``publish_at`` via the sweep."""
-    table = load(session, code)
+    table = load_for(session, user, Action.REVIEW, code)
     revision = _in_review(table, "approve")
     if revision.reviewed_at is not None:
         raise _refuse(table, "approve")
-    check(user, Action.REVIEW, table.package)
-    if revision.author == user.name and not allow_self_approval:
+    writers = tables.writers_of(revision)
+    if user.name in writers and not allow_self_approval:
+        how = "they wrote it" if user.name == revision.author else "they edited it"
         raise PermissionDenied(
-            f"{user.name} may not approve revision {revision.number} of {code}: they wrote it, "
-            "and self-approval is off (ZHIKU_ALLOW_SELF_APPROVAL); ask another reviewer."
+            f"{user.name} may not approve revision {revision.number} of {code}: {how}, "
+            "and self-approval is off (ZHIKU_ALLOW_SELF_APPROVAL); ask another reviewer"
+            + (f" (written by {', '.join(writers)})." if len(writers) > 1 else ".")
         )
     now = utcnow()
     publish_at = ensure_utc(publish_at) if publish_at is not None else None
@@ -309,6 +369,20 @@ def publish(session: Session, revision: Revision, *, actor: str, comment: str = 
     )
 
 
+def publish_now(session: Session, user: User, code: str, *, comment: str = "") -> Revision:
+    """Publish an approved, scheduled revision before its time."""
+    table = load_for(session, user, Action.PUBLISH, code)
+    latest = table.latest_revision
+    if status_of(latest) != "scheduled":
+        raise Conflict(
+            f"Cannot publish table {code} now: its latest revision {latest.number} is "
+            f"{status_of(latest)}, not approved and scheduled; "
+            f"allowed now: {', '.join(allowed_actions(table))}."
+        )
+    publish(session, latest, actor=user.name, comment=comment)
+    return latest
+
+
 def publish_due(session: Session, now: datetime) -> list[Revision]:
     """Publish every approved revision whose scheduled time has come (called by the sweep)."""
     due = session.scalars(
@@ -320,21 +394,27 @@ def publish_due(session: Session, now: datetime) -> list[Revision]:
         )
         .order_by(Revision.publish_at, Revision.id)
     ).all()
-    for revision in due:
+    published: list[Revision] = []
+    for code, number in [(r.table.code, r.number) for r in due]:
+        # A reviewer may publish it now (or withdraw it) while the sweep runs: lock, look again.
+        table = load(session, code)
+        revision = table.latest_revision
+        if revision.number != number or status_of(revision) != "scheduled":
+            continue
         publish(
             session,
             revision,
             actor="system",
             comment=f"scheduled publication approved by {revision.reviewed_by}",
         )
-    return list(due)
+        published.append(revision)
+    return published
 
 
 def reject(session: Session, user: User, code: str, *, comment: str) -> Revision:
     """Send the revision in review back to its author; the comment says what to fix."""
-    table = load(session, code)
+    table = load_for(session, user, Action.REVIEW, code)
     revision = _in_review(table, "reject")
-    check(user, Action.REVIEW, table.package)
     comment = (comment or "").strip()
     if not comment:
         raise ValidationFailed.one(
@@ -360,9 +440,8 @@ def reject(session: Session, user: User, code: str, *, comment: str) -> Revision
 
 def withdraw(session: Session, user: User, code: str, *, comment: str = "") -> Revision:
     """Take a revision back from review (or cancel its schedule) to edit it further."""
-    table = load(session, code)
+    table = load_for(session, user, Action.SUBMIT, code)
     revision = _in_review(table, "withdraw")
-    check(user, Action.SUBMIT, table.package)
     _require_author(user, revision, "withdraw")
     revision.state = RevisionState.DRAFT
     revision.submitted_at = None
@@ -385,11 +464,10 @@ def withdraw(session: Session, user: User, code: str, *, comment: str = "") -> R
 
 def archive(session: Session, user: User, code: str, *, comment: str = "") -> Revision:
     """Take the table out of service: its live revision is archived and nothing is live."""
-    table = load(session, code)
+    table = load_for(session, user, Action.ARCHIVE, code)
     live = table.live_revision
     if live is None:
         raise _refuse(table, "archive")
-    check(user, Action.ARCHIVE, table.package)
     live.state = RevisionState.ARCHIVED
     table.live_revision = None
     session.flush()
@@ -411,8 +489,7 @@ def archive(session: Session, user: User, code: str, *, comment: str = "") -> Re
 
 def rollback(session: Session, user: User, code: str, to: int, *, note: str = "") -> Revision:
     """A new draft copying revision ``to``; it goes live only once reviewed and approved."""
-    table = load(session, code)
-    check(user, Action.ROLLBACK, table.package)
+    table = load_for(session, user, Action.ROLLBACK, code)
     latest = table.latest_revision
     if latest.state in (RevisionState.DRAFT, RevisionState.IN_REVIEW):
         raise _refuse(table, "roll back")

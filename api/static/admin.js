@@ -240,13 +240,13 @@ function renderEditor(table) {
   html += `<label for="e-title" class="req">知识标题</label><input type="text" id="e-title" value="${esc(latest.title)}">`;
   html += `<label for="e-questions">相似问法</label><textarea id="e-questions" placeholder="每行一个问法" rows="${rowsFor(latest.questions.join("\n"))}">${esc(latest.questions.join("\n"))}</textarea>`;
   html += `<label for="e-tags">标签</label><input type="text" id="e-tags" value="${esc(latest.tags.join(" "))}" placeholder="用空格分隔">`;
-  const audience = table ? table.audience : "public";
+  const { audience, until, pending } = shownMeta(table);
   html += `<label for="e-audience">可见范围</label><select id="e-audience">
     <option value="public"${audience === "public" ? " selected" : ""}>公开（客户可见）</option>
     <option value="internal"${audience === "internal" ? " selected" : ""}>仅内部</option></select>`;
-  const until = table && table.valid_until ? table.valid_until.slice(0, 10) : "";
   html += `<label for="e-until">有效期至</label><div class="row"><input type="date" id="e-until" value="${until}">
-    <span class="meta">可见范围和有效期保存后立即生效，不经审核</span></div>`;
+    <span class="meta">可见范围和有效期的修改随草稿送审，审核通过后生效（管理员保存即生效）${
+      Object.keys(pending).length ? "；本草稿已含待审修改" : ""}</span></div>`;
   html += template.map((spec) => fieldInput(spec, latest.fields[spec.key])).join("");
   document.getElementById("editor-fields").innerHTML = html;
   document.getElementById("editor-error").className = "hidden";
@@ -318,13 +318,25 @@ function relatedCodes() {
   return document.getElementById("e-related").value.split(/[\s,，、]+/).filter(Boolean);
 }
 
-// Metadata edits (audience, validity) that differ from the table as loaded.
+// Audience and validity as the editor shows them: a change waiting on the open draft for
+// review (latest.proposed) wins over the table's current values.
+function shownMeta(table) {
+  const latest = table ? table.latest : {};
+  const open = ["draft", "in_review"].includes(latest.state);
+  const pending = table && open && latest.proposed ? latest.proposed : {};
+  const audience = "audience" in pending ? pending.audience : table ? table.audience : "public";
+  const untilValue = "valid_until" in pending ? pending.valid_until : table ? table.valid_until : null;
+  return { audience, until: untilValue ? untilValue.slice(0, 10) : "", pending };
+}
+
+// Metadata edits (audience, validity) that differ from what the editor showed.
 function metaChanges(table) {
   const meta = {};
+  const shown = shownMeta(table);
   const audience = document.getElementById("e-audience").value;
-  if (audience !== table.audience) meta.audience = audience;
+  if (audience !== shown.audience) meta.audience = audience;
   const until = document.getElementById("e-until").value;
-  const was = table.valid_until ? table.valid_until.slice(0, 10) : "";
+  const was = shown.until;
   if (until !== was) {
     if (until) meta.valid_until = until + "T23:59:59+08:00";
     else meta.clear_valid_until = true;
@@ -354,14 +366,18 @@ async function saveDraft(event) {
       const code = encodeURIComponent(Admin.editing.code);
       const meta = metaChanges(Admin.editing);
       if (Object.keys(meta).length) table = await Zhiku.api("PATCH", `/api/admin/tables/${code}`, meta);
-      // Metadata alone (related tables, audience, validity) needs no new draft revision.
+      // Metadata alone needs no content edit (audience and validity ride on a draft anyway).
       const latest = Admin.editing.latest;
       const noteChanged = latest.state === "draft" && values.note !== latest.note;
       if (contentChanged(Admin.editing, values) || noteChanged) {
         table = await Zhiku.api("PUT", `/api/admin/tables/${code}/draft`, { ...values, replace_fields: true });
       } else if (table) {
         renderEditor(table);
-        message("ok", `${esc(table.code)} 的关联知识、可见范围或有效期已保存（立即生效，内容未变，无需审核）。`);
+        // Audience and validity wait on the draft for review unless an admin changed them.
+        const waiting = ["draft", "in_review"].includes(table.latest.state) && table.latest.proposed;
+        message("ok", waiting
+          ? `${esc(table.code)} 的可见范围或有效期修改已放入草稿 r${table.latest.number}，提交审核并通过后生效。`
+          : `${esc(table.code)} 的关联知识、可见范围或有效期已保存（内容未变）。`);
         return;
       } else {
         message("info", "没有改动，无需保存。");

@@ -90,6 +90,8 @@ class ImportReport:
     revised: list[str] = field(default_factory=list)  # new revision
     updated: list[str] = field(default_factory=list)  # metadata, links or package only
     unchanged: list[str] = field(default_factory=list)
+    # Codes whose audience / validity change waits for review on a draft (draft imports).
+    proposed: list[str] = field(default_factory=list)
     changed_table_ids: set[int] = field(default_factory=set)
     categories: int = 0  # created or updated
     packages: int = 0  # created or updated
@@ -104,9 +106,11 @@ class ImportReport:
             "categories": self.categories,
             "packages": self.packages,
             "dictionary_changed": self.dictionary_changed,
+            "proposed": len(self.proposed),
             "codes": {
                 "created": self.created,
                 "revised": self.revised,
                 "updated": self.updated,
+                "proposed": self.proposed,
             },
         }

@@ -8,6 +8,8 @@ in the database; the files hold the current state.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +18,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from kb import repository
-from kb.errors import Conflict, ValidationFailed
-from kb.hierarchy import package_path, specs_of
+from kb.errors import ConfigurationError, Conflict, ValidationFailed
+from kb.hierarchy import name_problems, package_path, specs_of
 from kb.models import Audience, KnowledgeTable, Package
 from kb.templates import FieldSpec
 from kb.transfer.dates import format_when
@@ -124,12 +126,13 @@ def table_document(table: KnowledgeTable) -> dict[str, Any]:
 
 
 def _check_file_name(name: str, what: str, label: str) -> None:
-    if not is_content_name(Path(name)):
-        raise ValidationFailed.one(
-            f"{what} {label} cannot be exported: names starting with '_' or '.' are not read back "
-            f"from files; rename the {what} first",
-            field=what,
-            value=name,
+    problems = name_problems(name, what)
+    if problems:
+        verb = f"kb {what} rename {label!r} NEW_NAME"
+        raise ValidationFailed(
+            f"{what} {label!r} cannot be exported: {problems[0].message}. Rename the {what} "
+            f"first ({verb}, or in the admin desk).",
+            problems=problems,
         )
 
 
@@ -149,12 +152,29 @@ def write_directory(session: Session, path: Path, *, overwrite: bool = False) ->
             f"{path} is not empty; choose a new directory or pass --force to overwrite the "
             "content files in it."
         )
-    if overwrite and path.exists():
-        _remove_stale(path, set(files))
-    for relative, text in files.items():
-        target = path / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+    # Everything is written next to the target first and moved into place once complete, so
+    # that a failure (a full disk, a name the file system refuses) leaves no half export.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.export-", dir=path.parent) as tmp:
+        staged = Path(tmp) / "content"
+        try:
+            for relative, text in files.items():
+                target = staged / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+        except (OSError, ValueError) as err:
+            raise ConfigurationError(
+                f"Nothing was exported to {path}: writing {relative} failed ({err})."
+            ) from err
+        if not path.exists() or not any(path.iterdir()):
+            if path.exists():
+                path.rmdir()
+            staged.rename(path)
+        else:
+            _remove_stale(path, set(files))
+            for relative in files:
+                (path / relative).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staged / relative, path / relative)
     summary = ExportSummary(files=len(files))
     summary.categories = sum(1 for p in files if p.name == CATEGORY_FILE)
     summary.packages = sum(1 for p in files if is_content_name(p) and len(p.parts) == 2)

@@ -9,29 +9,39 @@ flushes, never commits: the CLI or API commits.
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from kb import audit, changes, hierarchy, tables
+from kb import audit, changes, hierarchy, locks, tables
 from kb.dictionary import replace_synonyms, replace_terms
 from kb.errors import ImportRejected, Problem
-from kb.models import Category, KnowledgeTable, Package, RevisionState
+from kb.models import Category, KnowledgeTable, Package, RevisionState, User
+from kb.permissions import local_operator
 from kb.settings import get_settings
+from kb.transfer.archive import unzip
+from kb.transfer.authorize import raise_refusals, refusals
 from kb.transfer.bundle import Bundle, ImportReport
-from kb.transfer.plan import PackagePlan, Plan, TablePlan, make_plan, moves, reference_revision
+from kb.transfer.limits import ImportLimits
+from kb.transfer.plan import Action, PackagePlan, Plan, TablePlan, make_plan, reference_revision
 from kb.transfer.spreadsheet import read_csv, read_xlsx
 from kb.transfer.yaml_files import read_directory
 
 Progress = Callable[[int, int], None]  # (tables done, tables in all)
 
 
-def read_path(path: Path) -> Bundle:
-    """A content directory, a .csv or an .xlsx file, read into a Bundle."""
+def read_path(path: Path, limits: ImportLimits | None = None) -> Bundle:
+    """A content directory (or a .zip of one), a .csv or an .xlsx file, read into a Bundle.
+
+    Reading is bounded by ``limits`` (default: from the settings); see kb.transfer.limits.
+    """
+    limits = limits or ImportLimits.from_settings()
     if path.is_dir():
-        return read_directory(path)
+        return read_directory(path, limits)
     if not path.exists():
         raise ImportRejected(
             f"Nothing to import at {path}: no such file or directory.",
@@ -39,72 +49,128 @@ def read_path(path: Path) -> Bundle:
         )
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return read_csv(path)
+        return read_csv(path, limits)
     if suffix == ".xlsx":
-        return read_xlsx(path)
+        return read_xlsx(path, limits)
+    if suffix == ".zip":
+        return _read_zip(path, limits)
     hint = "save it as .xlsx" if suffix in {".xls", ".xlsm", ".et"} else "give a directory"
     raise ImportRejected(
-        f"Cannot import {path}: use a content directory, a .csv or an .xlsx file ({hint}).",
+        f"Cannot import {path}: use a content directory (or a .zip of one), a .csv or an .xlsx "
+        f"file ({hint}).",
         problems=[
             Problem(f"unsupported file type {suffix or '(none)'}", None, path.name, str(path))
         ],
     )
 
 
+def _read_zip(path: Path, limits: ImportLimits) -> Bundle:
+    """A zipped content directory, unpacked (within the limits) into a temporary directory."""
+    with tempfile.TemporaryDirectory(prefix="zhiku-zip-") as tmp:
+        root = unzip(path, Path(tmp) / "content", limits)
+        bundle = read_directory(root, limits)
+    # Problems point into the archive ("content.zip/通信业务/改号业务.yaml:3"), not the temp copy.
+    inside = f"{root}/"
+
+    def relocate(text: str | None) -> str | None:
+        if text is None:
+            return None
+        return text.replace(inside, f"{path}/").replace(str(root), str(path))
+
+    bundle.problems = [
+        dataclasses.replace(p, location=relocate(p.location)) for p in bundle.problems
+    ]
+    for package in bundle.packages:
+        package.location = relocate(package.location)
+        package.template_location = relocate(package.template_location)
+        for table in package.tables:
+            table.location = relocate(table.location)
+            table.locations = {k: relocate(v) or "" for k, v in table.locations.items()}
+    for category in bundle.categories:
+        category.location = relocate(category.location)
+    bundle.synonym_locations = [relocate(x) for x in bundle.synonym_locations]
+    bundle.terms_location = relocate(bundle.terms_location)
+    bundle.source = str(path)
+    return bundle
+
+
 def check_bundle(
-    session: Session, bundle: Bundle, *, zone: ZoneInfo | None = None
+    session: Session,
+    bundle: Bundle,
+    *,
+    zone: ZoneInfo | None = None,
+    actor: str | User | None = None,
+    draft: bool = False,
 ) -> list[Problem]:
-    """Every problem that would refuse this bundle; empty when it can be imported."""
-    _, problems = make_plan(session, bundle, zone=zone or get_settings().zone)
-    return problems
+    """Every problem that would refuse this bundle (and, given an actor, every refusal)."""
+    plan, problems = make_plan(session, bundle, zone=zone or get_settings().zone, draft=draft)
+    if problems or actor is None:
+        return problems
+    return refusals(plan, _user(actor))
+
+
+def _user(actor: str | User) -> User:
+    return actor if isinstance(actor, User) else local_operator(actor)
 
 
 def apply_bundle(
     session: Session,
     bundle: Bundle,
     *,
-    actor: str,
+    actor: str | User,
     draft: bool = False,
     zone: ZoneInfo | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Validate, then write everything (flush only); raises ImportRejected when anything is wrong.
+    """Validate and authorize, then write everything (flush only).
+
+    Raises ImportRejected listing every problem, or ImportRefused listing every change the
+    actor may not make; either way nothing is written.
 
     Args:
-        draft: new and changed content becomes draft revisions (for review) instead of being
-            published; metadata (audience, validity, links) applies at once either way.
+        actor: the user importing, whose rights are checked (kb/transfer/authorize.py); a
+            name stands for the local operator (the shell that owns the database), who
+            holds every right.
+        draft: new and changed content, and changes of audience and validity, become draft
+            revisions for review instead of being published; author, source and links
+            apply at once either way.
     """
-    plan, problems = make_plan(session, bundle, zone=zone or get_settings().zone)
+    user = _user(actor)
+    # What the plan decides on (a draft to rewrite, a revision in review that refuses the
+    # import) must still hold when it writes: lock the tables it names, as every transition does.
+    locks.lock_tables(
+        session, (d.code for p in bundle.packages for d in p.tables if isinstance(d.code, str))
+    )
+    plan, problems = make_plan(session, bundle, zone=zone or get_settings().zone, draft=draft)
     if problems:
         raise ImportRejected(
             f"Nothing was imported: {len(problems)} problem{'s' if len(problems) > 1 else ''} in "
             f"{bundle.source or 'the import'}; fix them and import again.",
             problems=problems,
         )
+    raise_refusals(plan, user, bundle.source)
+    name = user.name
     earlier = changes.pop(session)  # this session's earlier work: not part of this report
     report = ImportReport(categories=plan.category_changes)
-    categories = _write_categories(session, plan, actor)
-    packages = _write_packages(session, plan, categories, actor, report)
+    categories = _write_categories(session, plan, name)
+    packages = _write_packages(session, plan, categories, name, report)
     if plan.synonyms is not None and plan.terms is not None:
-        synonyms_changed = replace_synonyms(session, plan.synonyms, actor=actor)
-        terms_changed = replace_terms(session, plan.terms, actor=actor)
+        synonyms_changed = replace_synonyms(session, plan.synonyms, actor=name)
+        terms_changed = replace_terms(session, plan.terms, actor=name)
         report.dictionary_changed = synonyms_changed or terms_changed
-    state = RevisionState.DRAFT if draft else RevisionState.PUBLISHED
     written: list[tuple[TablePlan, KnowledgeTable]] = []
     total = len(plan.tables)
     for done, table_plan in enumerate(plan.tables, start=1):
         doc = table_plan.package.doc
         package = packages[(doc.category, doc.name)]
-        table = _write_table(
-            session, table_plan, package, state, draft, actor, bundle.source, report
-        )
+        table = _write_table(session, table_plan, package, draft, name, bundle.source, report)
         written.append((table_plan, table))
         if progress is not None:
             progress(done, total)
     # Links last: they may point at tables created further down the bundle.
     for table_plan, table in written:
         if table_plan.related is not None and tables.set_links(
-            session, table, table_plan.related, actor=actor
+            session, table, table_plan.related, actor=name
         ):
             _note_updated(report, table.code)
     report.changed_table_ids = changes.pop(session)
@@ -116,12 +182,12 @@ def import_path(
     session: Session,
     path: Path,
     *,
-    actor: str,
+    actor: str | User,
     draft: bool = False,
     zone: ZoneInfo | None = None,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Read ``path`` (directory, .csv or .xlsx) and apply it; see :func:`apply_bundle`."""
+    """Read ``path`` (directory, .zip, .csv or .xlsx) and apply it; see :func:`apply_bundle`."""
     bundle = read_path(path)
     return apply_bundle(session, bundle, actor=actor, draft=draft, zone=zone, progress=progress)
 
@@ -198,7 +264,6 @@ def _write_table(
     session: Session,
     table_plan: TablePlan,
     package: Package,
-    state: RevisionState,
     draft: bool,
     actor: str,
     source: str,
@@ -206,6 +271,7 @@ def _write_table(
 ) -> KnowledgeTable:
     code = table_plan.doc.code
     existing = table_plan.existing
+    state = RevisionState.DRAFT if draft else RevisionState.PUBLISHED
     if existing is None:
         table = tables.create_table(
             session, package, code, table_plan.content, table_plan.meta, actor=actor, state=state
@@ -213,32 +279,69 @@ def _write_table(
         report.created.append(code)
         return table
     updated = False
-    if moves(existing, table_plan.package):
+    if table_plan.moves:
         tables.move_table(session, existing, package, actor=actor)
         updated = True
-    reference = reference_revision(existing)
-    same = _same(table_plan.content, tables.content_of(reference)) or (
-        draft and _same(table_plan.content, tables.content_of(existing.latest_revision))
-    )
-    if not same:
+    note = f"import {source}".strip()
+    if table_plan.action is Action.NEW_REVISION:
         tables.add_revision(
             session,
             existing,
             table_plan.content,
             actor=actor,
             state=state,
-            note=f"import {source}".strip(),
-            based_on=reference.number,
+            note=note,
+            based_on=reference_revision(existing).number,
+            proposed=table_plan.proposal,
         )
+    elif table_plan.action is Action.REWRITE_DRAFT:
+        _rewrite_draft(session, existing, table_plan, actor=actor, note=note, publish=not draft)
+    assert table_plan.apply_meta is not None  # set for every existing table
+    updated = tables.update_meta(session, existing, table_plan.apply_meta, actor=actor) or updated
+    if table_plan.action is not Action.NONE:
         report.revised.append(code)
-    updated = tables.update_meta(session, existing, table_plan.meta, actor=actor) or updated
-    if same:
+    else:
         (report.updated if updated else report.unchanged).append(code)
+    if table_plan.proposal:
+        report.proposed.append(code)
     return existing
 
 
-def _same(a: tables.TableContent, b: tables.TableContent) -> bool:
-    return (a.title, a.questions, a.tags, a.fields) == (b.title, b.questions, b.tags, b.fields)
+def _rewrite_draft(
+    session: Session,
+    table: KnowledgeTable,
+    table_plan: TablePlan,
+    *,
+    actor: str,
+    note: str,
+    publish: bool,
+) -> None:
+    """The open draft takes the imported content and proposal (its author's or an admin's)."""
+    draft = table.latest_revision
+    changed = []
+    if table_plan.write_content:
+        content = table_plan.content
+        draft.title, draft.questions = content.title, list(content.questions)
+        draft.tags, draft.fields = list(content.tags), dict(content.fields)
+        draft.template_version = table.package.template.version
+        changed.append("content")
+    if table_plan.proposal != (draft.proposed or {}):
+        draft.proposed = table_plan.proposal or None
+        changed.append("proposed")
+    tables.note_contributor(draft, actor)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="edit",
+        object_type="table",
+        object_key=table.code,
+        revision=draft.number,
+        comment=note,
+        detail={"changed": changed},
+    )
+    if publish:
+        tables.make_live(session, draft, actor=actor)
 
 
 def _note_updated(report: ImportReport, code: str) -> None:

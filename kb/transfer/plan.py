@@ -2,7 +2,16 @@
 
 :func:`make_plan` returns every problem it finds and, when there are none, a plan the importer
 can carry out without further checks failing: content normalized against the template each
-package will have after the import, metadata parsed, related codes resolved.
+package will have after the import, metadata parsed, related codes resolved — and what each
+item would change (created, revised, re-templated, replaced), so that the whole plan can be
+checked against the actor's rights before anything is written (:mod:`kb.transfer.authorize`).
+
+What an import does to an existing table (``TablePlan.action``): nothing to its revisions,
+a new revision, or a rewrite of its open draft. A draft import puts changes of audience and
+validity on that draft (``proposal``) for review, like content; a published import (the
+publish right) applies them at once. An import never goes around a revision in review: that
+would strand it (neither approvable nor withdrawable once it is no longer the latest), so
+such a table is refused, naming the revision.
 """
 
 from __future__ import annotations
@@ -10,18 +19,38 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from kb import repository
+from kb.content_limits import MAX_RELATED
 from kb.dictionary import check_synonyms, check_terms
 from kb.errors import Problem, ValidationFailed
-from kb.hierarchy import specs_of
-from kb.models import Audience, Category, FieldTemplate, KnowledgeTable, Package, Revision
-from kb.tables import TableContent, TableMeta, check_code, check_content, check_meta, content_of
+from kb.hierarchy import name_problems, specs_of
+from kb.models import (
+    Audience,
+    Category,
+    FieldTemplate,
+    KnowledgeTable,
+    Package,
+    Revision,
+    RevisionState,
+)
+from kb.tables import (
+    TableContent,
+    TableMeta,
+    check_code,
+    check_content,
+    check_meta,
+    content_of,
+    meta_of,
+    proposal_of,
+    with_proposal,
+)
 from kb.templates import FieldSpec, parse_template, template_to_raw
 from kb.transfer.bundle import Bundle, CategoryDoc, PackageDoc, TableDoc
 from kb.transfer.dates import parse_when
@@ -38,40 +67,72 @@ class PackagePlan:
     changes: bool  # created, or some setting differs
 
 
+class Action(StrEnum):
+    """What an import does to a table's revisions."""
+
+    CREATE = "create"  # a new table with its first revision
+    NONE = "none"  # content (and, in a draft import, proposed metadata) unchanged
+    NEW_REVISION = "new_revision"
+    REWRITE_DRAFT = "rewrite_draft"  # the open draft takes the imported content / proposal
+
+
 @dataclass
 class TablePlan:
     doc: TableDoc
     package: PackagePlan
     existing: KnowledgeTable | None
     content: TableContent
-    meta: TableMeta
+    meta: TableMeta  # everything the file states
     related: list[str] | None  # None: keep the stored links
+    action: Action = Action.CREATE
+    write_content: bool = True  # the revision written or rewritten takes ``content``
+    proposal: dict[str, Any] = field(default_factory=dict)  # governed changes, for review
+    apply_meta: TableMeta | None = None  # what applies to the table at once
+    links_changed: bool = False
+    moves: bool = False
+
+    def writes(self) -> bool:
+        """Whether importing this table changes anything."""
+        existing = self.existing
+        return (
+            existing is None
+            or self.action is not Action.NONE
+            or self.links_changed
+            or self.moves
+            or (self.apply_meta is not None and self.apply_meta != meta_of(existing))
+        )
 
 
 @dataclass
 class Plan:
     categories: list[CategoryDoc] = field(default_factory=list)
     category_changes: int = 0
+    changed_categories: list[CategoryDoc] = field(default_factory=list)
     packages: list[PackagePlan] = field(default_factory=list)
     synonyms: list[list[str]] | None = None  # None: keep the stored dictionary
     terms: list[str] | None = None
+    dictionary_changes: bool = False  # the stored synonyms or terms would be replaced
+    dictionary_location: str | None = None
     tables: list[TablePlan] = field(default_factory=list)
+    draft: bool = False
 
 
-def make_plan(session: Session, bundle: Bundle, *, zone: ZoneInfo) -> tuple[Plan, list[Problem]]:
-    plan = Plan()
+def make_plan(
+    session: Session, bundle: Bundle, *, zone: ZoneInfo, draft: bool = False
+) -> tuple[Plan, list[Problem]]:
+    plan = Plan(draft=draft)
     problems = list(bundle.problems)
     problems += _categories(session, bundle, plan)
-    problems += _dictionary(bundle, plan)
+    problems += _dictionary(session, bundle, plan)
     problems += _packages(session, bundle, plan)
     problems += _tables(session, bundle, plan, zone)
-    return plan, sorted(problems, key=_place)
+    return plan, sorted(problems, key=place)
 
 
 _PLACE_RE = re.compile(r"^(?P<file>.*?)(?::(?P<line>\d+)| row (?P<row>\d+))?$")
 
 
-def _place(problem: Problem) -> tuple[str, int]:
+def place(problem: Problem) -> tuple[str, int]:
     """Order problems by file, then line or row, as a person fixes them."""
     match = _PLACE_RE.match(problem.location or "")
     if match is None:
@@ -81,9 +142,7 @@ def _place(problem: Problem) -> tuple[str, int]:
 
 
 def _check_name(value: Any, what: str, location: str | None) -> list[Problem]:
-    if not isinstance(value, str) or not value.strip() or len(value) > 100 or "/" in value:
-        return [Problem(f"{what} name must be 1–100 characters without '/'", what, value, location)]
-    return []
+    return name_problems(value, what, location)
 
 
 def _categories(session: Session, bundle: Bundle, plan: Plan) -> list[Problem]:
@@ -98,10 +157,11 @@ def _categories(session: Session, bundle: Bundle, plan: Plan) -> list[Problem]:
             or (doc.position is not None and doc.position != found.position)
         ):
             plan.category_changes += 1
+            plan.changed_categories.append(doc)
     return problems
 
 
-def _dictionary(bundle: Bundle, plan: Plan) -> list[Problem]:
+def _dictionary(session: Session, bundle: Bundle, plan: Plan) -> list[Problem]:
     if not bundle.dictionary_given:
         return []
     groups, problems = check_synonyms(bundle.synonyms)
@@ -116,6 +176,11 @@ def _dictionary(bundle: Bundle, plan: Plan) -> list[Problem]:
         located.append(dataclasses.replace(problem, location=where))
     terms, term_problems = check_terms(bundle.terms, location=bundle.terms_location)
     plan.synonyms, plan.terms = groups, terms
+    stored_terms = sorted(repository.domain_terms(session))
+    plan.dictionary_changes = groups != repository.synonym_groups(session) or terms != stored_terms
+    plan.dictionary_location = next(
+        (where for where in bundle.synonym_locations if where), bundle.terms_location
+    )
     return located + term_problems
 
 
@@ -276,7 +341,9 @@ def _tables(session: Session, bundle: Bundle, plan: Plan, zone: ZoneInfo) -> lis
             if package_plan is None or first_seen.get(doc.code) is not doc:
                 problems += check_code(doc.code, doc.where("code"))
                 continue  # reported with the package, or a duplicate code
-            table_plan, found = _table(doc, package_plan, stored.get(doc.code), known, zone)
+            table_plan, found = _table(
+                doc, package_plan, stored.get(doc.code), known, zone, draft=plan.draft
+            )
             problems += found
             if table_plan is not None:
                 plan.tables.append(table_plan)
@@ -301,6 +368,8 @@ def _table(
     existing: KnowledgeTable | None,
     known: set[str],
     zone: ZoneInfo,
+    *,
+    draft: bool,
 ) -> tuple[TablePlan | None, list[Problem]]:
     problems = check_code(doc.code, doc.where("code"))
     base = content_of(reference_revision(existing)) if existing is not None else None
@@ -320,7 +389,70 @@ def _table(
         problems += _movable(existing, package, doc)
     if problems:
         return None, problems
-    return TablePlan(doc, package, existing, content, meta, related), []
+    table_plan = TablePlan(doc, package, existing, content, meta, related, apply_meta=meta)
+    if existing is not None:
+        problems += _changes(table_plan, existing, draft=draft)
+    return (None, problems) if problems else (table_plan, [])
+
+
+def same_content(a: TableContent, b: TableContent) -> bool:
+    return (a.title, a.questions, a.tags, a.fields) == (b.title, b.questions, b.tags, b.fields)
+
+
+def _changes(plan: TablePlan, existing: KnowledgeTable, *, draft: bool) -> list[Problem]:
+    """Decide what importing ``plan`` does to ``existing``; a revision in review refuses it."""
+    reference = reference_revision(existing)
+    latest = existing.latest_revision
+    new_content = not same_content(plan.content, content_of(reference))
+    plan.moves = moves(existing, plan.package)
+    plan.links_changed = plan.related is not None and plan.related != [
+        t.code for t in existing.related
+    ]
+    if draft:
+        # Audience and validity wait for review on the draft; re-verification is a reviewer's
+        # act (approval sets it), so a file's last_verified does not apply either.
+        governed = proposal_of(existing, plan.meta)
+        plan.apply_meta = replace(
+            plan.meta,
+            audience=existing.audience,
+            valid_from=existing.valid_from,
+            valid_until=existing.valid_until,
+            last_verified_at=existing.last_verified_at,
+        )
+        if latest.state is RevisionState.DRAFT:
+            plan.write_content = new_content and not same_content(plan.content, content_of(latest))
+            current = meta_of(existing)
+            wanted = with_proposal(with_proposal(current, latest.proposed), governed)
+            plan.proposal = proposal_of(existing, wanted)
+            needed = plan.write_content or plan.proposal != (latest.proposed or {})
+        else:
+            plan.write_content = new_content
+            plan.proposal = governed
+            needed = new_content or bool(governed)
+    else:
+        plan.write_content = needed = new_content
+    if not needed:
+        plan.action = Action.NONE
+    elif latest.state is RevisionState.DRAFT:
+        plan.action = Action.REWRITE_DRAFT
+    elif latest.state is RevisionState.IN_REVIEW:
+        return [_in_review(plan.doc, latest)]
+    else:
+        plan.action = Action.NEW_REVISION
+    return []
+
+
+def _in_review(doc: TableDoc, revision: Revision) -> Problem:
+    when = revision.submitted_at.date().isoformat() if revision.submitted_at else "earlier"
+    state = "approved and scheduled" if revision.reviewed_at is not None else "in review"
+    return Problem(
+        f"table {doc.code} has revision {revision.number} {state} (submitted by "
+        f"{revision.author} on {when}); an import would strand it — have it approved or "
+        "rejected, or withdraw it, then import again",
+        "code",
+        doc.code,
+        doc.location,
+    )
 
 
 def _fields(doc: TableDoc, package: PackagePlan, base: TableContent | None) -> Any:
@@ -417,6 +549,15 @@ def _related(doc: TableDoc, known: set[str]) -> tuple[list[str] | None, list[Pro
         return None, [Problem("related must be a list of table codes", "related", raw, where)]
     codes = list(dict.fromkeys(c.strip() for c in raw if c.strip()))
     problems = []
+    if len(codes) > MAX_RELATED:
+        problems.append(
+            Problem(
+                f"at most {MAX_RELATED} related tables per table, got {len(codes)}",
+                "related",
+                len(codes),
+                where,
+            )
+        )
     if doc.code in codes:
         problems.append(Problem("a table cannot be related to itself", "related", doc.code, where))
     unknown = [c for c in codes if c not in known]

@@ -4,6 +4,10 @@ The first row names the columns. Lists inside a cell put one item per line. Colu
 the standard ones are field values, headed by a template key or label; the package's template
 (from the database) decides which, so the importer maps them. A spreadsheet need not give every
 column: a column left out keeps the stored value of an existing table.
+
+Reading is bounded (:mod:`kb.transfer.limits`): file size, rows, columns and cell length; an
+XLSX workbook is checked member by member before openpyxl parses it
+(:func:`kb.transfer.archive.check_workbook`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from kb.errors import Problem
+from kb.transfer.archive import check_workbook
 from kb.transfer.bundle import Bundle, PackageDoc, TableDoc
+from kb.transfer.limits import SETTING, ImportLimits, over
 
 REQUIRED = ("category", "package", "code", "title")
 OPTIONAL = (
@@ -33,17 +39,52 @@ OPTIONAL = (
 STANDARD = REQUIRED + OPTIONAL
 
 
-def read_csv(path: Path) -> Bundle:
+def _too_big(path: Path, limits: ImportLimits) -> Problem | None:
+    size = path.stat().st_size
+    if size <= limits.file_bytes:
+        return None
+    return Problem(
+        over("the file's size in bytes", size, limits, "file_bytes"), None, None, str(path)
+    )
+
+
+def read_csv(path: Path, limits: ImportLimits | None = None) -> Bundle:
     """Rows of a UTF-8 CSV file (a BOM is fine)."""
+    limits = limits or ImportLimits.from_settings()
     bundle = Bundle(source=str(path))
+    too_big = _too_big(path, limits)
+    if too_big is not None:
+        bundle.problems.append(too_big)
+        return bundle
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         bundle.problems.append(_not_utf8(path, raw, err))
         return bundle
-    _read_rows(path, csv.reader(io.StringIO(text, newline="")), bundle)
+    _read_rows(path, _csv_rows(path, text, limits, bundle), bundle, limits)
     return bundle
+
+
+def _csv_rows(path: Path, text: str, limits: ImportLimits, bundle: Bundle) -> Iterator[list[Any]]:
+    """The rows; a cell over the limit ends the file with a problem (the csv module's error)."""
+    # The csv module's own bound (131,072 characters by default) is process-wide; set it to
+    # ours, so that an oversized cell is its error, which is caught here.
+    csv.field_size_limit(limits.cell_chars)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    row = 0
+    try:
+        for cells in reader:
+            row += 1
+            yield cells
+    except csv.Error as err:
+        message = (
+            f"a cell is longer than {limits.cell_chars:,} characters, the limit "
+            f"({SETTING['cell_chars']})"
+            if "field larger than field limit" in str(err)
+            else f"not valid CSV ({err})"
+        )
+        bundle.problems.append(Problem(message, None, None, f"{path} row {row + 1}"))
 
 
 def _not_utf8(path: Path, raw: bytes, err: UnicodeDecodeError) -> Problem:
@@ -63,17 +104,23 @@ def _not_utf8(path: Path, raw: bytes, err: UnicodeDecodeError) -> Problem:
     )
 
 
-def read_xlsx(path: Path) -> Bundle:
+def read_xlsx(path: Path, limits: ImportLimits | None = None) -> Bundle:
     """Rows of the first sheet of an Excel workbook."""
     import zipfile
+    from xml.etree.ElementTree import ParseError
 
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    limits = limits or ImportLimits.from_settings()
     bundle = Bundle(source=str(path))
+    unsafe = [p for p in (_too_big(path, limits),) if p] or check_workbook(path, limits)
+    if unsafe:
+        bundle.problems.extend(unsafe)
+        return bundle
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as err:
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ParseError) as err:
         bundle.problems.append(
             Problem(
                 f"not a readable Excel .xlsx workbook ({err}); open it in Excel and save it as "
@@ -86,8 +133,21 @@ def read_xlsx(path: Path) -> Bundle:
         return bundle
     try:
         sheet = workbook.worksheets[0]
-        rows = ([_cell_value(c) for c in row] for row in sheet.iter_rows())
-        _read_rows(path, rows, bundle)
+        # Columns past the limit are not even materialized (a cell in column XFD would pad
+        # every row to 16,384 cells); _read_rows reports a header that long.
+        rows = (
+            [_cell_value(c) for c in row] for row in sheet.iter_rows(max_col=limits.columns + 1)
+        )
+        _read_rows(path, rows, bundle, limits)
+    except (ParseError, ValueError, TypeError, KeyError) as err:
+        bundle.problems.append(
+            Problem(
+                f"the sheet cannot be read ({err}); open it in Excel and save it again",
+                None,
+                None,
+                str(path),
+            )
+        )
     finally:
         workbook.close()
     return bundle
@@ -106,9 +166,12 @@ def _cell_value(cell: Any) -> Any:
     return value
 
 
-def _read_rows(path: Path, rows: Iterable[list[Any]], bundle: Bundle) -> None:
-    iterator = iter(rows)
+def _read_rows(path: Path, rows: Iterable[list[Any]], bundle: Bundle, limits: ImportLimits) -> None:
+    known = len(bundle.problems)
+    iterator = _bounded(path, rows, bundle, limits)
     header = next(iterator, None)
+    if header is None and len(bundle.problems) > known:
+        return  # the first row is already refused
     if header is None:
         bundle.problems.append(
             Problem(
@@ -151,6 +214,31 @@ def _read_rows(path: Path, rows: Iterable[list[Any]], bundle: Bundle) -> None:
             packages[key] = PackageDoc(category=category, name=package, location=where)
             bundle.packages.append(packages[key])
         packages[key].tables.append(doc)
+
+
+def _bounded(
+    path: Path, rows: Iterable[list[Any]], bundle: Bundle, limits: ImportLimits
+) -> Iterator[list[Any]]:
+    """The rows while they stay within the row, column and cell limits; then one problem."""
+    for number, row in enumerate(rows, start=1):
+        where = f"{path} row {number}"
+        if number > limits.rows + 1:  # the header is not a table
+            problem = over("the number of rows", number - 1, limits, "rows")
+            bundle.problems.append(Problem(f"{problem}; split the file", None, None, where))
+            return
+        width = len(row)
+        while width and row[width - 1] in (None, ""):
+            width -= 1
+        if width > limits.columns:
+            problem = over("the number of columns", width, limits, "columns")
+            bundle.problems.append(Problem(problem, None, None, where))
+            return
+        for index, value in enumerate(row[:width]):
+            if isinstance(value, str) and len(value) > limits.cell_chars:
+                problem = over("the cell's length in characters", len(value), limits, "cell_chars")
+                bundle.problems.append(Problem(f"column {index + 1}: {problem}", None, None, where))
+                return
+        yield row[:width] if width < len(row) else row
 
 
 def _columns(path: Path, names: list[str], bundle: Bundle) -> dict[int, str] | None:

@@ -3,11 +3,17 @@
 Each file is checked against its JSON Schema first; a file that breaks it contributes its
 problems (located ``file:line``) instead of its content. Cross-file rules (unique codes, known
 related codes, fields against templates) are the importer's.
+
+Reading is bounded (:mod:`kb.transfer.limits`): symbolic links and other non-regular files are
+refused without being opened (a link could point at any file on the server, whose content a
+schema error would then echo), and the number of files, their sizes and each YAML document's
+shape are limited.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +22,7 @@ import yaml
 from kb.errors import Problem
 from kb.transfer import schemas, yamlio
 from kb.transfer.bundle import Bundle, CategoryDoc, PackageDoc, TableDoc
+from kb.transfer.limits import ImportLimits, over
 
 SUFFIXES = (".yaml", ".yml")
 DICTIONARY_FILE = "_dictionary.yaml"
@@ -28,16 +35,72 @@ def is_content_name(path: Path) -> bool:
     return not path.name.startswith(("_", "."))
 
 
-def read_directory(root: Path) -> Bundle:
+@dataclass
+class _Budget:
+    """What one directory read may still open; refuses links and counts files and bytes."""
+
+    limits: ImportLimits
+    files: int = 0
+    bytes: int = 0
+    exhausted: bool = False
+
+    def admit(self, entry: Path, bundle: Bundle) -> bool:
+        """Whether ``entry`` may be read; a problem is noted for one that may not."""
+        if self.exhausted:
+            return False
+        if entry.is_symlink():
+            bundle.problems.append(
+                Problem(
+                    "a symbolic link; imports read only plain files and directories (copy the "
+                    "file in instead of linking it)",
+                    None,
+                    entry.name,
+                    str(entry),
+                )
+            )
+            return False
+        if entry.is_dir():
+            return True
+        if not entry.is_file():
+            bundle.problems.append(
+                Problem("not a plain file (a device, socket or pipe)", None, entry.name, str(entry))
+            )
+            return False
+        if entry.suffix not in SUFFIXES:
+            return True  # never opened
+        self.files += 1
+        size = entry.stat().st_size
+        self.bytes += size
+        if self.files > self.limits.files:
+            problem = over("the number of files", self.files, self.limits, "files")
+        elif size > self.limits.file_bytes:
+            problem = over("the file's size in bytes", size, self.limits, "file_bytes")
+            bundle.problems.append(Problem(problem, None, None, str(entry)))
+            return False
+        elif self.bytes > self.limits.total_bytes:
+            problem = over("the bytes of all files read", self.bytes, self.limits, "total_bytes")
+        else:
+            return True
+        self.exhausted = True  # stop here: the import is refused anyway
+        bundle.problems.append(
+            Problem(f"{problem}; nothing further was read", None, None, str(entry))
+        )
+        return False
+
+
+def read_directory(root: Path, limits: ImportLimits | None = None) -> Bundle:
     """Every category, package, table and dictionary entry under ``root``."""
     bundle = Bundle(source=str(root))
+    budget = _Budget(limits or ImportLimits.from_settings())
     for entry in sorted(root.iterdir()):
-        if entry.name == DICTIONARY_FILE:
-            _read_dictionary(entry, bundle)
-        elif not is_content_name(entry):
+        if not (is_content_name(entry) or entry.name == DICTIONARY_FILE):
             continue
+        if not budget.admit(entry, bundle):
+            continue
+        if entry.name == DICTIONARY_FILE:
+            _read_dictionary(entry, bundle, budget)
         elif entry.is_dir():
-            _read_category(entry, bundle)
+            _read_category(entry, bundle, budget)
         elif entry.suffix in SUFFIXES:
             bundle.problems.append(
                 Problem(
@@ -51,21 +114,23 @@ def read_directory(root: Path) -> Bundle:
     return bundle
 
 
-def _read_category(directory: Path, bundle: Bundle) -> None:
+def _read_category(directory: Path, bundle: Bundle, budget: _Budget) -> None:
     category = CategoryDoc(name=directory.name, location=str(directory))
     bundle.categories.append(category)
     for entry in sorted(directory.iterdir()):
+        if not (is_content_name(entry) or entry.name in (CATEGORY_FILE, DICTIONARY_FILE)):
+            continue
+        if not budget.admit(entry, bundle):
+            continue
         if entry.name == CATEGORY_FILE:
-            loaded = _load(entry, schemas.CATEGORY, bundle)
+            loaded = _load(entry, schemas.CATEGORY, bundle, budget.limits)
             if loaded is not None:
                 data = loaded.data or {}
                 category.description = data.get("description") or ""
                 category.position = data.get("position", 0)
                 category.location = f"{entry}:1"
         elif entry.name == DICTIONARY_FILE:
-            _read_dictionary(entry, bundle)
-        elif not is_content_name(entry):
-            continue
+            _read_dictionary(entry, bundle, budget)
         elif entry.is_dir():
             bundle.problems.append(
                 Problem(
@@ -77,11 +142,11 @@ def _read_category(directory: Path, bundle: Bundle) -> None:
                 )
             )
         elif entry.suffix in SUFFIXES:
-            _read_package(entry, directory.name, bundle)
+            _read_package(entry, directory.name, bundle, budget)
 
 
-def _read_package(path: Path, category: str, bundle: Bundle) -> None:
-    loaded = _load(path, schemas.PACKAGE, bundle, validate=False)
+def _read_package(path: Path, category: str, bundle: Bundle, budget: _Budget) -> None:
+    loaded = _load(path, schemas.PACKAGE, bundle, budget.limits, validate=False)
     if loaded is None:
         return
     # A table that breaks the schema is left out alone, so that the rest of the file is still
@@ -145,8 +210,8 @@ def _table(raw: dict[str, Any], at: Callable[..., str], base: tuple[str | int, .
     )
 
 
-def _read_dictionary(path: Path, bundle: Bundle) -> None:
-    loaded = _load(path, schemas.DICTIONARY, bundle)
+def _read_dictionary(path: Path, bundle: Bundle, budget: _Budget) -> None:
+    loaded = _load(path, schemas.DICTIONARY, bundle, budget.limits)
     if loaded is None:
         return
     data = loaded.data or {}
@@ -165,7 +230,7 @@ def _locator(path: Path, loaded: yamlio.Loaded) -> Callable[..., str]:
 
 
 def _load(
-    path: Path, schema: str, bundle: Bundle, *, validate: bool = True
+    path: Path, schema: str, bundle: Bundle, limits: ImportLimits, *, validate: bool = True
 ) -> yamlio.Loaded | None:
     """The file's data when it is UTF-8 YAML valid against ``schema``; else None (problems noted).
 
@@ -184,7 +249,10 @@ def _load(
         )
         return None
     try:
-        loaded = yamlio.load(text)
+        loaded = yamlio.load(text, limits)
+    except yamlio.YamlTooLarge as err:
+        bundle.problems.append(Problem(err.message, None, None, f"{path}:{err.line}"))
+        return None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else 1

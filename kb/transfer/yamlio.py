@@ -4,6 +4,12 @@ Timestamps are not resolved: ``2026-06-30`` stays a string, so every file value 
 that the JSON Schema can check, and :mod:`kb.transfer.dates` gives it its meaning (the settings
 zone, end of day for ``valid_until``). The dumper resolves the same way, so what it writes
 reads back unchanged.
+
+Content files come from people and uploads: :func:`load` with limits refuses, while composing
+and before constructing anything, a document nested too deep (PyYAML's composer recurses:
+5,000 levels exhaust Python's stack), one with more aliases than a content file needs, a
+recursive alias, or one whose aliases expand it past a node budget (a 500-byte "billion
+laughs" file expands to 387 million values; counting them, memoized per node, is instant).
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+
+from kb.transfer.limits import SETTING, ImportLimits
 
 Path_ = tuple[str | int, ...]
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
@@ -79,11 +87,25 @@ class Loaded:
         return 1
 
 
-def load(text: str) -> Loaded:
-    """Parse one YAML document; raises yaml.YAMLError (with a mark) when it is not YAML."""
-    loader = _Loader(text)
+class YamlTooLarge(yaml.YAMLError):
+    """A document over one of the import limits; ``line`` is where that was noticed (1-based)."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def load(text: str, limits: ImportLimits | None = None) -> Loaded:
+    """Parse one YAML document; raises yaml.YAMLError (with a mark) when it is not YAML.
+
+    With ``limits``, raises :class:`YamlTooLarge` for a document past them, before building it.
+    """
+    loader = _Loader(text) if limits is None else _BoundedLoader(text, limits)
     try:
         node = loader.get_single_node()
+        if limits is not None and node is not None:
+            _check_expansion(node, limits)
         data = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
@@ -91,6 +113,82 @@ def load(text: str) -> Loaded:
     if node is not None:
         _record(node, (), lines, set())
     return Loaded(data, lines)
+
+
+class _BoundedLoader(_Loader):
+    """Counts depth and aliases while composing; refuses before recursing past the limits."""
+
+    def __init__(self, text: str, limits: ImportLimits) -> None:
+        super().__init__(text)
+        self.limits = limits
+        self.depth = 0
+        self.aliases = 0
+        self.open_anchors: list[str | None] = []  # of the collections being composed
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        line = event.start_mark.line + 1 if event.start_mark is not None else 1
+        if isinstance(event, yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > self.limits.yaml_aliases:
+                raise YamlTooLarge(
+                    f"more than {self.limits.yaml_aliases} aliases (*name), the limit "
+                    f"({SETTING['yaml_aliases']}); write the values out instead",
+                    line,
+                )
+            if event.anchor in self.open_anchors:
+                raise YamlTooLarge(
+                    f"alias *{event.anchor} refers to a list or mapping that contains it "
+                    "(a recursive alias); write the values out instead",
+                    line,
+                )
+            return super().compose_node(parent, index)
+        if not isinstance(event, yaml.CollectionStartEvent):
+            return super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > self.limits.yaml_depth:
+            raise YamlTooLarge(
+                f"lists and mappings are nested more than {self.limits.yaml_depth} deep, the "
+                f"limit ({SETTING['yaml_depth']})",
+                line,
+            )
+        self.open_anchors.append(event.anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.open_anchors.pop()
+            self.depth -= 1
+
+
+def _check_expansion(root: yaml.Node, limits: ImportLimits) -> None:
+    """Refuse a document whose aliases expand it past ``yaml_nodes`` values (counted, not built)."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                total += size(key) + size(value)
+                if total > limits.yaml_nodes:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+                if total > limits.yaml_nodes:
+                    break
+        sizes[id(node)] = total
+        return total
+
+    if size(root) > limits.yaml_nodes:
+        raise YamlTooLarge(
+            f"with its aliases (*name) expanded the document holds more than "
+            f"{limits.yaml_nodes:,} values, the limit ({SETTING['yaml_nodes']}); write the "
+            "values out instead of repeating them through aliases",
+            root.start_mark.line + 1,
+        )
 
 
 def _record(node: yaml.Node, path: Path_, lines: dict[Path_, int], active: set[int]) -> None:

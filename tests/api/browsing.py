@@ -137,6 +137,18 @@ class Tab:
         self.page.click("#login-button")
         self.page.wait_for_selector("#logout-button:not(.hidden)")
 
+    def wait_for(self, expression: str, arg: Any = None, timeout_s: float = 15.0) -> None:
+        """Wait until ``expression`` (or the function, called with ``arg``) is true in the page.
+
+        Polled from here: Playwright's ``wait_for_function`` polls with ``eval`` inside the
+        page, which the app's Content-Security-Policy refuses (as it should).
+        """
+        deadline = time.monotonic() + timeout_s
+        while not self.page.evaluate(expression, arg):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still false after {timeout_s} s: {expression}")
+            time.sleep(0.05)
+
     def unexpected_errors(self) -> list[str]:
         return [e for e in self.errors if not any(a in e for a in self.allowed)]
 

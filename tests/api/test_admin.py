@@ -166,7 +166,9 @@ def test_editing_a_live_table_starts_a_new_draft(client: TestClient, env: Env) -
     )
 
 
-def test_update_metadata_hides_a_table_from_customers(client: TestClient, env: Env) -> None:
+def test_update_metadata_hides_a_table_from_customers_once_reviewed(
+    client: TestClient, env: Env
+) -> None:
     assert client.get("/api/faq/tables/TX-GH-001").status_code == 200
     response = client.patch(
         "/api/admin/tables/TX-GH-001",
@@ -174,10 +176,23 @@ def test_update_metadata_hides_a_table_from_customers(client: TestClient, env: E
         headers=env.auth("editor1"),
     )
     assert response.status_code == 200
-    assert response.json()["audience"] == "internal"
-    assert response.json()["related"] == [
-        {"code": "TX-GH-002", "title": "内部：改号计费争议处理流程"}
-    ]
+    body = response.json()
+    assert body["audience"] == "public"  # not yet: the change waits for review
+    assert (body["latest"]["number"], body["latest"]["state"], body["latest"]["proposed"]) == (
+        2,
+        "draft",
+        {"audience": "internal"},
+    )
+    assert body["related"] == [{"code": "TX-GH-002", "title": "内部：改号计费争议处理流程"}]
+    assert client.get("/api/faq/tables/TX-GH-001").status_code == 200
+    submitted = client.post("/api/admin/tables/TX-GH-001/submit", headers=env.auth("editor1"))
+    assert submitted.status_code == 200
+    approved = client.post(
+        "/api/admin/tables/TX-GH-001/approve", json={}, headers=env.auth("reviewer1")
+    )
+    assert approved.status_code == 200, approved.text
+    table = client.get("/api/admin/tables/TX-GH-001", headers=env.auth("editor1")).json()
+    assert (table["audience"], table["live_revision"]) == ("internal", 2)
     assert client.get("/api/faq/tables/TX-GH-001").status_code == 404
     bad = client.patch(
         "/api/admin/tables/TX-GH-001", json={"related": ["TX-GH-001"]}, headers=env.auth("editor1")
@@ -186,3 +201,62 @@ def test_update_metadata_hides_a_table_from_customers(client: TestClient, env: E
     assert bad.json()["problems"][0]["field"] == "related"
     agent = client.patch("/api/admin/tables/TX-GH-001", json={}, headers=env.auth("agent1"))
     assert agent.status_code == 403
+
+
+def test_category_names_are_checked_and_categories_can_be_renamed(
+    client: TestClient, env: Env
+) -> None:
+    bad = client.post("/api/admin/categories", json={"name": ".隐藏"}, headers=env.auth("admin1"))
+    assert bad.status_code == 422
+    assert [(p["field"], p["value"]) for p in bad.json()["problems"]] == [("category", ".隐藏")]
+    body = {"name": "通信服务"}
+    editor = client.post(
+        "/api/admin/categories/通信业务/rename", json=body, headers=env.auth("editor1")
+    )
+    assert editor.status_code == 403
+    renamed = client.post(
+        "/api/admin/categories/通信业务/rename", json=body, headers=env.auth("admin1")
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["packages"][0]["path"] == "通信服务/改号业务"
+    package = client.post(
+        "/api/admin/packages/通信服务/改号业务/rename",
+        json={"name": "改号"},
+        headers=env.auth("admin1"),
+    )
+    assert package.status_code == 200, package.text
+    assert package.json()["name"] == "改号"
+    table = client.get("/api/admin/tables/TX-GH-001", headers=env.auth("editor1")).json()
+    assert (table["category"], table["package"]) == ("通信服务", "改号")
+    found = client.get(
+        "/api/search",
+        params={"q": "改号后原号码是否还会产生话费", "package": "改号"},
+        headers=env.auth("agent1"),
+    ).json()
+    assert found["suggestions"][0]["path"][:2] == ["通信服务", "改号"]
+
+
+def test_draft_and_create_refuse_too_many_similar_questions(client: TestClient, env: Env) -> None:
+    many = [f"改号以后旧号码第{i}次还扣钱吗" for i in range(10_000)]
+    edit = client.put(
+        "/api/admin/tables/TX-GH-004/draft", json={"questions": many}, headers=env.auth("editor1")
+    )
+    assert edit.status_code == 422
+    assert [(p["field"], p["value"]) for p in edit.json()["problems"]] == [("questions", 10_000)]
+    body = {
+        "package": "通信业务/改号业务",
+        "code": "TX-GH-500",
+        "title": "改号",
+        "tags": [f"t{i}" for i in range(31)],
+        "fields": {"answer": "答" * 20_001},
+    }
+    created = client.post("/api/admin/tables", json=body, headers=env.auth("editor1"))
+    assert created.status_code == 422
+    assert [p["field"] for p in created.json()["problems"]] == ["tags", "answer"]
+    related = client.patch(
+        "/api/admin/tables/TX-GH-001",
+        json={"related": [f"X-{i}" for i in range(51)]},
+        headers=env.auth("editor1"),
+    )
+    assert related.status_code == 422
+    assert related.json()["problems"][0]["field"] == "related"

@@ -128,3 +128,29 @@ def test_hit_test_at_another_threshold(client: TestClient, env: Env) -> None:
     assert strict["default_threshold"] == default["default_threshold"]
     bad = client.get("/api/admin/hit-test", params={**params, "threshold": 2}, headers=headers)
     assert bad.status_code == 422
+
+
+def test_permission_is_checked_before_existence_state_and_input(
+    client: TestClient, env: Env
+) -> None:
+    """Deleting a category or package, reading a revision, hit testing at a threshold: whoever
+    may not do it gets 403, whether the thing exists, is empty or the input is valid."""
+    reviewer, agent = env.auth("reviewer1"), env.auth("agent1")
+    probes = [
+        ("DELETE", "/api/admin/categories/通信业务", reviewer),  # 409 for an admin: not empty
+        ("DELETE", "/api/admin/categories/NOPE", reviewer),
+        ("DELETE", "/api/admin/packages/通信业务/改号业务", reviewer),
+        ("DELETE", "/api/admin/packages/NOPE/NOPE", reviewer),
+        ("GET", "/api/admin/tables/TX-GH-001", agent),
+        ("GET", "/api/admin/tables/NOPE", agent),
+        ("GET", "/api/admin/tables/TX-GH-001/revisions/99", agent),
+        ("GET", "/api/admin/tables/NOPE/revisions/0", agent),
+        ("GET", "/api/admin/hit-test?q=改号&threshold=0.5", agent),
+        ("GET", "/api/admin/hit-test?q=改号&threshold=7", agent),
+        ("GET", "/api/admin/hit-test?threshold=-1", agent),
+    ]
+    seen = {
+        (method, path): client.request(method, path, headers=who).status_code
+        for method, path, who in probes
+    }
+    assert set(seen.values()) == {403}, {k: v for k, v in seen.items() if v != 403}

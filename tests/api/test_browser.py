@@ -7,6 +7,7 @@ console error or uncaught page error, and writes screenshots of what it saw to .
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ def test_agent_searches_and_copies_an_answer(tab: Callable[[], Tab], server: Ser
     assert "原号码即停止计费" in copied  # plain text for chat by default, no internal note
     assert "内部" not in copied and "**" not in copied
     first.locator("button.helpful[data-helpful='1']").click()
-    agent.page.wait_for_function("document.querySelector('.suggestion .helpful').disabled")
+    agent.wait_for("document.querySelector('.suggestion .helpful').disabled")
     first.locator("button.flag").click()
     agent.page.select_option("#flag-reason", "outdated")
     agent.page.fill("#flag-comment", "资费已调整")
@@ -97,9 +98,7 @@ def test_editor_submits_reviewer_approves_agent_sees_it(
     editor.page.click("#editor-save")
     editor.page.wait_for_selector("#admin-message.ok")
     editor.page.click("#editor-submit")
-    editor.page.wait_for_function(
-        "document.querySelector('#admin-message').textContent.includes('已提交审核')"
-    )
+    editor.wait_for("document.querySelector('#admin-message').textContent.includes('已提交审核')")
     editor.shot("admin-editor")
 
     reviewer = tab()
@@ -114,9 +113,7 @@ def test_editor_submits_reviewer_approves_agent_sees_it(
     reviewer.page.fill("#review-comment", "核对无误")
     reviewer.shot("admin-review-diff")
     reviewer.page.click("#review-approve")
-    reviewer.page.wait_for_function(
-        "document.querySelector('#admin-message').textContent.includes('已发布上线')"
-    )
+    reviewer.wait_for("document.querySelector('#admin-message').textContent.includes('已发布上线')")
 
     agent = tab()
     agent.goto("/agent")
@@ -155,7 +152,7 @@ def test_admin_queues_import_report_and_hit_test(tab: Callable[[], Tab], server:
     admin.page.wait_for_selector("#hittest-table")
     admin.shot("admin-hit-test")
     admin.page.click(".tabs button[data-tab='dictionary']")
-    admin.page.wait_for_function("document.querySelector('#synonyms-text').value.length > 0")
+    admin.wait_for("document.querySelector('#synonyms-text').value.length > 0")
     admin.page.fill("#synonyms-text", "改号 换号 更换号码\n退订 取消")
     admin.page.click("#dictionary-save")
     admin.page.wait_for_selector("#admin-message.ok")
@@ -216,7 +213,7 @@ def test_dashboard_draws_its_charts_and_drafts_from_a_gap(
     admin.shot("admin-dashboard")
 
     gap.locator("button.gap-draft").click()
-    admin.page.wait_for_function("document.querySelector('#gap-package').options.length > 0")
+    admin.wait_for("document.querySelector('#gap-package').options.length > 0")
     admin.page.select_option("#gap-package", "电商售后/退换货")
     admin.page.fill("#gap-code", "DS-THH-901")
     admin.page.fill("#gap-title", "以旧换新怎么估价")
@@ -226,9 +223,7 @@ def test_dashboard_draws_its_charts_and_drafts_from_a_gap(
     )
     admin.shot("admin-dashboard-gap-form")
     admin.page.click("#gap-submit")
-    admin.page.wait_for_function(
-        "document.querySelector('#admin-message').textContent.includes('已保存为草稿')"
-    )
+    admin.wait_for("document.querySelector('#admin-message').textContent.includes('已保存为草稿')")
     admin.page.click("#gap-open")
     admin.page.wait_for_selector("#editor-form:not(.hidden)")
     assert "DS-THH-901" in admin.page.inner_text("#editor-heading")
@@ -237,7 +232,7 @@ def test_dashboard_draws_its_charts_and_drafts_from_a_gap(
     admin.page.click(".tabs button[data-tab='dashboard']")
     admin.page.wait_for_selector("#usage-list th[data-sort='code']")
     admin.page.click("#usage-list th[data-sort='code']")
-    admin.page.wait_for_function(
+    admin.wait_for(
         "document.querySelector('#usage-list th[data-sort=\"code\"]').textContent.includes('↑')"
     )
     codes = admin.page.locator("#usage-list .usage-row").evaluate_all(
@@ -247,3 +242,37 @@ def test_dashboard_draws_its_charts_and_drafts_from_a_gap(
     admin.page.locator("#usage-list .usage-row").first.click()
     admin.page.wait_for_selector("#usage-detail:not(.hidden)")
     admin.shot("admin-dashboard-usage")
+
+
+def test_api_docs_work_offline_under_the_csp(tab: Callable[[], Tab], server: Server) -> None:
+    docs = tab()
+    outside: list[str] = []
+
+    def only_this_server(route: Any) -> None:
+        if route.request.url.startswith(server.url):
+            route.continue_()
+        else:  # a CDN, a validator badge: the product must not need them
+            outside.append(route.request.url)
+            route.abort()
+
+    docs.page.route("**/*", only_this_server)
+    # Swagger UI probes for the global object with `new Function("return this")` inside a
+    # try/catch; the CSP refuses it (logged) and the bundle falls back to `window`.
+    docs.allowed.append("'unsafe-eval' is not an allowed source of script")
+    docs.goto("/docs")
+    docs.page.wait_for_selector(".opblock-tag-section")
+    docs.page.wait_for_selector("text=Suggested answers for an agent's question")
+    docs.shot("api-docs")
+    assert outside == []
+    assert docs.page.locator(".opblock").count() >= 40
+
+
+def test_pages_cannot_be_framed(tab: Callable[[], Tab], server: Server) -> None:
+    attacker = tab()
+    attacker.allowed.append(
+        'violates the following Content Security Policy directive: "frame-ancestors'
+    )
+    attacker.page.set_content(f'<iframe id="victim" src="{server.url}/admin"></iframe>')
+    attacker.page.wait_for_timeout(1500)
+    frame = attacker.page.frame_locator("#victim")
+    assert frame.locator("#login-form").count() == 0  # blocked: the desk never rendered

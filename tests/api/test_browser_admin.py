@@ -30,15 +30,11 @@ def _open_table(desk: Tab, package: str, code: str) -> None:
     desk.page.wait_for_selector("#editor-tables .editor-row")
     desk.page.select_option("#editor-package", package)
     desk.page.click(f"#editor-tables .editor-row[data-code='{code}']")
-    desk.page.wait_for_function(
-        f"document.querySelector('#editor-heading').textContent.startsWith('{code}')"
-    )
+    desk.wait_for(f"document.querySelector('#editor-heading').textContent.startsWith('{code}')")
 
 
 def _message(desk: Tab, text: str) -> None:
-    desk.page.wait_for_function(
-        f"document.querySelector('#admin-message').textContent.includes({text!r})"
-    )
+    desk.wait_for(f"document.querySelector('#admin-message').textContent.includes({text!r})")
 
 
 def _api(desk: Tab, server: Server, method: str, path: str, user: str, **data: Any) -> Any:
@@ -152,7 +148,7 @@ def test_a_flagged_table_opens_in_its_package_and_gets_related_tables(
     reviewer.page.select_option("#editor-package", "通信业务/改号业务")
     reviewer.page.click(".tabs button[data-tab='flagged']")
     reviewer.page.click(".edit-flagged[data-code='YH-XYK-001']")
-    reviewer.page.wait_for_function(
+    reviewer.wait_for(
         "document.querySelector('#editor-heading').textContent.startsWith('YH-XYK-001')"
     )
     assert reviewer.page.input_value("#editor-package") == "银行服务/信用卡"
@@ -200,7 +196,7 @@ def test_categories_and_packages_are_created_edited_and_only_empty_ones_deleted(
     shot(admin, "admin-hierarchy-refused")
 
     admin.page.click(".edit-package[data-path='通信业务/改号业务']")
-    admin.page.wait_for_function(
+    admin.wait_for(
         "document.querySelector('#package-form-title').textContent.includes('通信业务/改号业务')"
     )
     steps = admin.page.locator(
@@ -245,16 +241,12 @@ def test_hit_test_controls_and_a_click_to_fix_the_entry(tab: TabMaker, server: S
 
     desk.page.fill("#hittest-threshold", "")
     desk.page.click("#hittest-button")
-    desk.page.wait_for_function(
-        "document.querySelector('#hittest-summary').textContent.includes('（默认）')"
-    )
+    desk.wait_for("document.querySelector('#hittest-summary').textContent.includes('（默认）')")
     first = desk.page.locator("#hittest-table tr[data-code]").first
     code = first.get_attribute("data-code")
     assert code == "TX-GH-001"
     first.locator(".hittest-open").click()
-    desk.page.wait_for_function(
-        f"document.querySelector('#editor-heading').textContent.startsWith('{code}')"
-    )
+    desk.wait_for(f"document.querySelector('#editor-heading').textContent.startsWith('{code}')")
     assert desk.page.input_value("#editor-package") == "通信业务/改号业务"
     shot(desk, "admin-hit-test-opened")
 

@@ -27,7 +27,7 @@ def _name(viewport: dict[str, int]) -> str:
 def _search(tab: Tab, query: str) -> Any:
     tab.page.fill("#agent-q", query)
     tab.page.click("#agent-search")
-    tab.page.wait_for_function(
+    tab.wait_for(
         "q => typeof Agent !== 'undefined' && Agent.last && Agent.last.query === q", arg=query
     )
     first = tab.page.locator(".suggestion").first
@@ -180,9 +180,7 @@ def test_a_traditional_question_gets_a_traditional_answer_to_copy(
     agent.page.uncheck("#agent-traditional")
     card = _card(agent, "YH-SJ-003")
     card.locator("button.copy").click()
-    agent.page.wait_for_function(
-        "navigator.clipboard.readText().then(t => t.startsWith('手机银行的转账限额'))"
-    )
+    agent.wait_for("navigator.clipboard.readText().then(t => t.startsWith('手机银行的转账限额'))")
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
@@ -204,17 +202,13 @@ def test_the_console_copies_in_the_channel_picked(
 
     agent.page.select_option("#agent-channel", "voice")
     _card(agent, "YH-SJ-003").locator("button.copy").click()
-    agent.page.wait_for_function(
-        "navigator.clipboard.readText().then(t => t.includes('第一步') || t.length > 0)"
-    )
+    agent.wait_for("navigator.clipboard.readText().then(t => t.includes('第一步') || t.length > 0)")
     voice: str = agent.page.evaluate("navigator.clipboard.readText()")
     assert voice != sms and not re.search(r"[“”\"*#|<>\[\]/-]", voice)
 
     agent.page.select_option("#agent-channel", "agent")
     _card(agent, "YH-SJ-003").locator("button.copy").click()
-    agent.page.wait_for_function(
-        "navigator.clipboard.readText().then(t => t.includes('【内部备注·内部】'))"
-    )
+    agent.wait_for("navigator.clipboard.readText().then(t => t.includes('【内部备注·内部】'))")
     full: str = agent.page.evaluate("navigator.clipboard.readText()")
     assert full.startswith("手机银行转账限额是多少，怎么调整（YH-SJ-003）")
     assert "坐席无权调整" in full

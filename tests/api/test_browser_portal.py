@@ -154,14 +154,10 @@ def test_staff_answer_and_the_customer_reads_it(tab: TabMaker, server: Server) -
     assert "TX-GH-001" in agent.page.inner_text("#request-shown")
     assert "wang_li88" in agent.page.inner_text("#request-contact")
     agent.page.click("#request-take")
-    agent.page.wait_for_function(
-        "document.querySelector('#request-meta').textContent.includes('处理人 agent1')"
-    )
+    agent.wait_for("document.querySelector('#request-meta').textContent.includes('处理人 agent1')")
     agent.page.fill("#request-text", "您好，改号后积分会自动转到新号码。")
     agent.page.click("#request-reply")
-    agent.page.wait_for_function(
-        "document.querySelector('#admin-message').textContent.includes('已回复客户')"
-    )
+    agent.wait_for("document.querySelector('#admin-message').textContent.includes('已回复客户')")
     assert "已答复" in agent.page.inner_text("#request-title")
     shot(agent, "admin-request-answered")
 

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 
 from fastapi.testclient import TestClient
 
 from api import limits
 from tests.api.conftest import Env
+from tests.kb.hostile_files import alias_bomb
 
 CSV_HEADER = "category,package,code,title,questions,标准答复\n"
 
 
-def test_health(client: TestClient) -> None:
-    response = client.get("/api/health")
+def test_health(client: TestClient, env: Env) -> None:
+    # Anyone: alive or not, nothing about the content (no index path, counts or codes).
+    public = client.get("/api/health")
+    assert (public.status_code, public.json()) == (200, {"status": "ok"})
+    assert client.get("/api/admin/health").status_code == 401
+    assert client.get("/api/admin/health", headers=env.auth("reviewer1")).status_code == 403
+    response = client.get("/api/admin/health", headers=env.auth("admin1"))
     assert response.status_code == 200
     body = response.json()
     assert (body["status"], body["database"], body["tables"], body["live_tables"]) == (
@@ -49,25 +56,25 @@ def test_audit_log(client: TestClient, env: Env) -> None:
     assert client.get("/api/admin/audit", headers=env.auth("agent1")).status_code == 403
 
 
-def _analyzer_hash(client: TestClient) -> str:
-    index = client.get("/api/health").json()["index"]
+def _analyzer_hash(client: TestClient, env: Env) -> str:
+    index = client.get("/api/admin/health", headers=env.auth("admin1")).json()["index"]
     assert index["drift"]["dictionary_changed"] is False  # the live index uses the stored one
     return str(index["analyzer_hash"])
 
 
 def test_synonyms_take_effect_without_restart(client: TestClient, env: Env) -> None:
-    before = _analyzer_hash(client)
+    before = _analyzer_hash(client, env)
     body = {"synonyms": [["改号", "换号", "更换号码"]]}
     agent = client.put("/api/admin/synonyms", json=body, headers=env.auth("agent1"))
     assert agent.status_code == 403
     response = client.put("/api/admin/synonyms", json=body, headers=env.auth("reviewer1"))
     assert response.status_code == 200
     assert response.json() == body
-    after = _analyzer_hash(client)
+    after = _analyzer_hash(client, env)
     assert after != before
     same = client.put("/api/admin/synonyms", json=body, headers=env.auth("reviewer1"))
     assert same.status_code == 200
-    assert _analyzer_hash(client) == after
+    assert _analyzer_hash(client, env) == after
     got = client.get("/api/admin/synonyms", headers=env.auth("agent1")).json()
     assert got == body
     bad = client.put(
@@ -78,12 +85,12 @@ def test_synonyms_take_effect_without_restart(client: TestClient, env: Env) -> N
 
 
 def test_terms(client: TestClient, env: Env) -> None:
-    before = _analyzer_hash(client)
+    before = _analyzer_hash(client, env)
     response = client.put(
         "/api/admin/terms", json={"terms": ["携号转网", "副卡"]}, headers=env.auth("reviewer1")
     )
     assert response.json() == {"terms": ["副卡", "携号转网"]}
-    assert _analyzer_hash(client) != before
+    assert _analyzer_hash(client, env) != before
     bad = client.put("/api/admin/terms", json={"terms": ["两个 词"]}, headers=env.auth("reviewer1"))
     assert bad.status_code == 422
 
@@ -212,3 +219,24 @@ def test_unknown_api_path_is_a_json_404(client: TestClient) -> None:
     response = client.get("/api/nope")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+def test_yaml_alias_bomb_upload_is_refused_at_once(client: TestClient, env: Env) -> None:
+    """Issue 11 #7: a 492-byte upload took the server to 5.3 GB and never returned."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("通信业务/炸弹.yaml", alias_bomb())
+    started = time.perf_counter()
+    response = client.post(
+        "/api/admin/import",
+        files={"file": ("bomb.zip", buffer.getvalue(), "application/zip")},
+        data={"draft": "true"},
+        headers=env.auth("editor1"),
+    )
+    # The document itself is refused in milliseconds (tests/kb/test_transfer_limits.py); the
+    # bound here leaves room for the request on a loaded machine.
+    assert time.perf_counter() - started < 5.0
+    assert response.status_code == 422
+    [problem] = response.json()["problems"]
+    assert problem["location"] == "bomb.zip/通信业务/炸弹.yaml:1"
+    assert "(ZHIKU_IMPORT_MAX_YAML_NODES)" in problem["message"]

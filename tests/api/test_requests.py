@@ -214,3 +214,37 @@ def test_customer_pages_link_to_no_staff_page(client: TestClient) -> None:
         assert "客服工作台" not in text and "知识管理" not in text, path
         assert "左侧" not in text, path
     assert 'href="/admin"' in client.get("/admin", headers=HTML).text
+
+
+def test_permission_is_checked_before_the_request_and_the_body(
+    client: TestClient, env: Env
+) -> None:
+    """Whoever may not handle requests learns nothing: 403 before 404, 409 or 422 (and 401
+    without a token), whatever the reference and the body."""
+    ref = _ask(client)["ref"]
+    probes = [
+        ("GET", "", None),
+        ("GET", "?status=nonsense&page=0", None),
+        ("GET", "/handlers", None),
+        ("GET", f"/{ref}", None),
+        ("GET", "/KF999999", None),
+        ("POST", "/KF999999/assign", {"to": "nobody"}),
+        ("POST", f"/{ref}/assign", {"to": 5}),
+        ("POST", "/KF999999/reply", {"text": "您好"}),
+        ("POST", f"/{ref}/reply", {}),
+        ("POST", "/KF999999/note", {"text": ""}),
+        ("POST", f"/{ref}/status", {"status": "answered"}),  # 409 for a handler: no reply yet
+        ("POST", f"/{ref}/status", {"status": "nonsense"}),
+    ]
+    for who, expected in (({}, 401), (env.auth("editor1"), 403)):
+        seen = {
+            (method, path, str(body)): client.request(
+                method, f"/api/admin/requests{path}", json=body, headers=who
+            ).status_code
+            for method, path, body in probes
+        }
+        assert set(seen.values()) == {expected}, {k: v for k, v in seen.items() if v != expected}
+    handler = client.post(
+        f"/api/admin/requests/{ref}/status", json={"status": "answered"}, headers=env.auth("agent1")
+    )
+    assert handler.status_code == 409

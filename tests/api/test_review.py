@@ -244,3 +244,50 @@ def test_dismiss_a_flag(client: TestClient, env: Env) -> None:
         ).status_code
         == 404
     )
+
+
+# Every write route, with a body that is valid for it (or not): whoever may not do the action at
+# all gets 403, before the table's existence (404), its revision state (409) or the body (422).
+PROBES = [
+    ("submit", None),
+    ("withdraw", {}),
+    ("approve", {}),
+    ("reject", {"comment": "不行"}),
+    ("reject", {}),
+    ("publish", {}),
+    ("archive", {}),
+    ("rollback", {"to": 1}),
+    ("rollback", {"to": 0}),
+    ("verify", {}),
+]
+
+
+def test_permission_is_checked_before_state_and_existence(client: TestClient, env: Env) -> None:
+    _submit(client, env)  # TX-GH-004 in review; TX-GH-001 live; TX-GH-003 expired
+    seen = {}
+    for code in ("TX-GH-001", "TX-GH-003", "TX-GH-004", "NOPE"):
+        for verb, body in PROBES:
+            response = client.post(
+                f"/api/admin/tables/{code}/{verb}", json=body, headers=env.auth("agent1")
+            )
+            seen[(code, verb, str(body))] = response.status_code
+    assert set(seen.values()) == {403}, {k: v for k, v in seen.items() if v != 403}
+    editor_probes = {
+        verb: client.post(
+            f"/api/admin/tables/{code}/{verb}", json=body, headers=env.auth("editor1")
+        ).status_code
+        for code in ("TX-GH-001", "NOPE")
+        for verb, body in [("approve", {}), ("publish", {}), ("archive", {}), ("verify", {})]
+    }
+    assert editor_probes == {"approve": 403, "publish": 403, "archive": 403, "verify": 403}
+    for body in ({"comment": "无误"}, {}):
+        flag = client.post("/api/admin/flags/999/dismiss", json=body, headers=env.auth("editor1"))
+        assert flag.status_code == 403
+    raised = client.post("/api/flags", json={"code": "NOPE", "reason": "x"}, headers={})
+    assert raised.status_code == 401
+    drafts = [
+        client.put("/api/admin/tables/NOPE/draft", json={}, headers=env.auth("agent1")),
+        client.patch("/api/admin/tables/NOPE", json={}, headers=env.auth("agent1")),
+        client.post("/api/admin/tables", json={}, headers=env.auth("agent1")),
+    ]
+    assert [r.status_code for r in drafts] == [403, 403, 403]

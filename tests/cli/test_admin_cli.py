@@ -4,9 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text, update
 from typer.testing import CliRunner
 
 from cli.main import app
+from kb.db import ADDED_COLUMNS, open_database
+from kb.models import HandoffMessage, HandoffRequest, SchemaVersion
+from tests.factories import make_table
 
 
 @pytest.fixture
@@ -36,3 +40,34 @@ def test_bad_setting_is_one_line(runner: CliRunner, monkeypatch: pytest.MonkeyPa
     result = runner.invoke(app, ["init"])
     assert result.exit_code == 1
     assert "ZHIKU_ENCODER='word2vec' is not supported" in result.output
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_init_upgrades_an_older_database_in_place(
+    runner: CliRunner, tmp_path: Path, version: int
+) -> None:
+    """`kb init` on a database an earlier Zhiku made: the missing tables and columns are added,
+    the data stays, and every other command then opens it."""
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    db = open_database(f"sqlite:///{tmp_path / 'data' / 'zhiku.db'}")
+    with db.transaction() as session:
+        make_table(session)
+        session.execute(update(SchemaVersion).values(version=version))
+    with db.engine.begin() as conn:
+        for table, column in ADDED_COLUMNS:
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    if version == 1:
+        for model in (HandoffMessage, HandoffRequest):
+            model.__table__.drop(db.engine)  # type: ignore[attr-defined]
+    db.dispose()
+    refused = runner.invoke(app, ["stats"])
+    assert refused.exit_code == 1
+    assert f"schema version is {version}, this Zhiku needs 3" in refused.output
+
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    result = runner.invoke(app, ["stats", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["tables"] == 1
+    revisions = runner.invoke(app, ["revisions", "TX-GH-001", "--json"])
+    assert revisions.exit_code == 0, revisions.output
+    assert [r["revision"] for r in json.loads(revisions.stdout)] == [1]

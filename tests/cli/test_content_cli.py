@@ -3,6 +3,7 @@ from __future__ import annotations
 import importlib.machinery
 import json
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from kb.db import open_database
+from kb.models import Category
+from kb.settings import Settings
 from tests.kb.content_files import GAIHAO, demo_dir, write
+from tests.kb.hostile_files import alias_bomb, deep_yaml, dtd_workbook, entity_bomb_workbook
 
 
 class FakeIndexer:
@@ -95,9 +100,11 @@ def test_import_json_and_idempotent_reimport(
         "categories": 0,
         "packages": 0,
         "dictionary_changed": False,
-        "codes": {"created": [], "revised": [], "updated": []},
+        "proposed": 0,
+        "codes": {"created": [], "revised": [], "updated": [], "proposed": []},
     }
-    assert indexer.calls == [{1, 2}]  # nothing changed the second time: no sync
+    # Nothing changed the second time; the index is still asked to repair any drift.
+    assert indexer.calls == [{1, 2}, set()]
 
 
 def test_bad_import_lists_every_problem_and_changes_nothing(
@@ -226,7 +233,157 @@ def test_import_of_unsupported_file(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["import", str(path)])
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"错误 error: Cannot import {path}: use a content directory, a .csv or an .xlsx file "
-        "(save it as .xlsx).",
+        f"错误 error: Cannot import {path}: use a content directory (or a .zip of one), a .csv "
+        "or an .xlsx file (save it as .xlsx).",
         f"  - {path}: unsupported file type .xls",
     ]
+
+
+def _add_bad_category(name: str) -> None:
+    """A category with a name today's rules refuse, as an older database may hold."""
+    db = open_database(Settings().resolved_database_url)
+    with db.transaction() as session:
+        session.add(Category(name=name))
+    db.dispose()
+
+
+def test_export_of_an_unexportable_name_writes_nothing_until_renamed(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    assert runner.invoke(app, ["import", str(demo_dir(tmp_path / "content"))]).exit_code == 0
+    assert runner.invoke(app, ["user", "add", "admin1", "--role", "admin"]).exit_code == 0
+    _add_bad_category("坏\x00名")
+    out = tmp_path / "exported"
+    refused = runner.invoke(app, ["export", str(out)])
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(
+        "错误 error: category '坏\\x00名' cannot be exported: category name contains control or "
+        "invisible characters (U+0000)"
+    )
+    assert "Traceback" not in refused.output
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if ".export-" in p.name] == []
+    renamed = runner.invoke(app, ["category", "rename", "坏\x00名", "好名", "--as", "admin1"])
+    assert renamed.exit_code == 0, renamed.output
+    assert renamed.stdout == "Category '坏\\x00名' is now '好名'.\n"
+    exported = runner.invoke(app, ["export", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert (out / "好名" / "_category.yaml").exists()
+
+
+def test_export_that_fails_half_way_leaves_no_directory(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runner.invoke(app, ["import", str(demo_dir(tmp_path / "content"))]).exit_code == 0
+    written: list[Path] = []
+    real = Path.write_text
+
+    def failing(self: Path, *args: Any, **kwargs: Any) -> int:
+        if len(written) == 2:
+            raise OSError(28, "No space left on device")
+        written.append(self)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", failing)
+    out = tmp_path / "exported"
+    result = runner.invoke(app, ["export", str(out)])
+    assert result.exit_code == 1
+    assert "No space left on device" in result.stderr and "Traceback" not in result.output
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["content", "data"]
+
+
+def test_rename_package_needs_the_hierarchy_right(runner: CliRunner, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["import", str(demo_dir(tmp_path / "content"))]).exit_code == 0
+    assert runner.invoke(app, ["user", "add", "editor1", "--role", "editor"]).exit_code == 0
+    refused = runner.invoke(
+        app, ["package", "rename", "通信业务/改号业务", "改号", "--as", "editor1"]
+    )
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("错误 error: editor1 (editor) may not manage_hierarchy")
+
+
+def _hostile(tmp_path: Path, kind: str) -> Path:
+    if kind == "xlsx entity bomb":
+        return entity_bomb_workbook(tmp_path / "bomb.xlsx", levels=9)
+    if kind == "xlsx with a DTD":
+        return dtd_workbook(tmp_path / "dtd.xlsx")
+    if kind == "csv cell over 131,072 characters":
+        return write(
+            tmp_path / "big.csv",
+            "category,package,code,title\n通信业务,改号业务,TX-GH-009," + "长" * 131_073 + "\n",
+        )
+    if kind == "5,000-deep yaml":
+        root = tmp_path / "deep"
+        write(root / "通信业务" / "深.yaml", deep_yaml(5000))
+        return root
+    if kind == "yaml alias bomb":
+        root = tmp_path / "bomb"
+        write(root / "通信业务" / "炸弹.yaml", alias_bomb())
+        return root
+    root = demo_dir(tmp_path / "linked")
+    secret = write(tmp_path / "passwd", "root:x:0:0:root:/root:/bin/bash\n")
+    (root / "通信业务" / "链接.yaml").symlink_to(secret)
+    return root
+
+
+HOSTILE = [
+    ("xlsx entity bomb", "xl/worksheets/sheet1.xml: the XML declares a DTD or entities"),
+    ("xlsx with a DTD", "xl/worksheets/sheet1.xml: the XML declares a DTD or entities"),
+    ("csv cell over 131,072 characters", "row 2: a cell is longer than 65,536 characters"),
+    ("5,000-deep yaml", "深.yaml:2: lists and mappings are nested more than 40 deep"),
+    ("yaml alias bomb", "炸弹.yaml:1: with its aliases (*name) expanded the document holds"),
+    ("symlinked yaml", "链接.yaml: a symbolic link; imports read only plain files"),
+]
+
+
+@pytest.mark.parametrize(("kind", "expected"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_files_get_a_clear_error_and_change_nothing(
+    runner: CliRunner, tmp_path: Path, kind: str, expected: str
+) -> None:
+    assert runner.invoke(app, ["import", str(demo_dir(tmp_path / "content"))]).exit_code == 0
+    before = _stats(runner)
+    started = time.perf_counter()
+    result = runner.invoke(app, ["import", str(_hostile(tmp_path, kind))])
+    assert time.perf_counter() - started < 5
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("错误 error: Nothing was imported: 1 problem in ")
+    assert len(lines) == 2 and expected in lines[1]
+    assert "root:x:0:0" not in result.output
+    assert _stats(runner) == before
+
+
+def test_import_as_a_user_checks_their_rights(runner: CliRunner, tmp_path: Path) -> None:
+    content = demo_dir(tmp_path / "content")
+    assert runner.invoke(app, ["import", str(content)]).exit_code == 0
+    for name, role, scope in (("card_editor", "editor", "银行服务"), ("editor1", "editor", "")):
+        args = ["user", "add", name, "--role", role] + (["--scope", scope] if scope else [])
+        if scope:
+            write(
+                tmp_path / "bank" / "银行服务" / "信用卡.yaml",
+                GAIHAO.replace("package: 改号业务", "package: 信用卡").replace("TX-GH-", "YH-"),
+            )
+            assert runner.invoke(app, ["import", str(tmp_path / "bank")]).exit_code == 0
+        assert runner.invoke(app, args).exit_code == 0, args
+    rows = write(
+        tmp_path / "rows.csv",
+        "category,package,code,title,audience,标准答复\n"
+        "通信业务,改号业务,TX-GH-002,改号需要带什么证件,public,携带机主本人有效身份证件原件到营业厅办理。\n",
+    )
+    refused = runner.invoke(app, ["import", str(rows), "--draft", "--as", "card_editor"])
+    assert refused.exit_code == 1
+    assert refused.stderr.splitlines() == [
+        f"错误 error: Nothing was imported: card_editor (editor) may not make 1 of the change "
+        f"in {rows}; leave them out, or ask someone who may.",
+        f"  - {rows} row 2: package: table TX-GH-002: card_editor (editor) may not draft in "
+        "通信业务/改号业务: their scope is 银行服务; ask a editor of that package or an admin.",
+    ]
+    published = runner.invoke(app, ["import", str(rows), "--as", "editor1"])
+    assert published.exit_code == 1
+    assert "may not publish" in published.stderr
+    drafted = runner.invoke(app, ["import", str(rows), "--draft", "--as", "editor1"])
+    assert drafted.exit_code == 0, drafted.output
+    assert drafted.stdout.endswith("; audience or validity changes of 1 wait for review.\n")

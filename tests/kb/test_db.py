@@ -3,12 +3,26 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
-from kb import repository
-from kb.db import SCHEMA_VERSION, Database, check_schema, make_engine, open_database
+from kb import repository, tables
+from kb.db import (
+    ADDED_COLUMNS,
+    SCHEMA_VERSION,
+    Database,
+    check_schema,
+    create_schema,
+    make_engine,
+    open_database,
+)
 from kb.errors import ConfigurationError
-from kb.models import HandoffMessage, HandoffRequest, KnowledgeTable, SchemaVersion
+from kb.models import (
+    HandoffMessage,
+    HandoffRequest,
+    KnowledgeTable,
+    RevisionState,
+    SchemaVersion,
+)
 from tests.factories import make_table
 
 
@@ -25,23 +39,57 @@ def test_open_refuses_other_schema_version(tmp_path) -> None:  # type: ignore[no
         check_schema(make_engine(f"sqlite:///{tmp_path}/x.db"))
 
 
-def test_init_upgrades_a_version_1_database_keeping_its_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path}/x.db"
-    db = open_database(url, create=True)
+def _downgrade(db: Database, version: int) -> None:
+    """Shape ``db`` as that schema version left it: stamp, tables and columns."""
     with db.transaction() as s:
-        make_table(s)
-        s.execute(update(SchemaVersion).values(version=1))
-    for table in (HandoffMessage.__table__, HandoffRequest.__table__):
-        table.drop(db.engine)  # type: ignore[attr-defined]
-    db.dispose()
-    with pytest.raises(ConfigurationError, match="schema version is 1, this Zhiku needs 2"):
-        open_database(url)
-    upgraded = open_database(url, create=True)  # what `kb init` does
-    with upgraded.session() as s:
-        assert s.scalar(select(SchemaVersion.version)) == SCHEMA_VERSION == 2
+        s.execute(update(SchemaVersion).values(version=version))
+    with db.engine.begin() as conn:
+        for table, column in ADDED_COLUMNS:  # 2 → 3
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    if version < 2:
+        for model in (HandoffMessage, HandoffRequest):
+            model.__table__.drop(db.engine)  # type: ignore[attr-defined]
+
+
+def test_init_upgrades_a_version_1_database_keeping_its_data(db: Database) -> None:
+    with db.transaction() as s:
+        make_table(s, state=RevisionState.DRAFT, actor="editor1")
+    _downgrade(db, 1)
+    with pytest.raises(ConfigurationError, match="schema version is 1, this Zhiku needs 3"):
+        check_schema(db.engine)
+    create_schema(db.engine)  # what `kb init` does
+    check_schema(db.engine)
+    with db.session() as s:
+        assert s.scalar(select(SchemaVersion.version)) == SCHEMA_VERSION == 3
         assert repository.count(s, KnowledgeTable) == 1
         assert repository.count(s, HandoffRequest) == 0
-    upgraded.dispose()
+        revision = tables.get_table(s, "TX-GH-001").latest_revision
+        assert (revision.author, revision.contributors, revision.proposed) == (
+            "editor1",
+            None,
+            None,
+        )
+
+
+def test_init_upgrades_a_version_2_database_adding_the_revision_columns(db: Database) -> None:
+    with db.transaction() as s:
+        make_table(s, state=RevisionState.DRAFT, actor="editor1")
+    _downgrade(db, 2)
+    with pytest.raises(ConfigurationError, match="schema version is 2, this Zhiku needs 3"):
+        check_schema(db.engine)
+    create_schema(db.engine)  # what `kb init` does
+    check_schema(db.engine)
+    with db.session() as s:
+        table = tables.get_table(s, "TX-GH-001")
+        revision = table.latest_revision
+        assert (revision.contributors, revision.proposed) == (None, None)
+        assert tables.writers_of(revision) == ["editor1"]  # its author, as before
+        tables.note_contributor(revision, "admin1")
+        s.commit()
+        assert tables.get_table(s, "TX-GH-001").latest_revision.contributors == [
+            "editor1",
+            "admin1",
+        ]
 
 
 def test_datetimes_come_back_aware_utc(db: Database) -> None:

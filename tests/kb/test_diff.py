@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 
 from kb import diff, tables
 from kb.errors import NotFound
-from kb.models import Revision
+from kb.models import Audience, Revision
 from tests.factories import make_table
 
 LONG_A = "改号完成后，原号码即停止计费。改号当月的月租按实际使用天数折算。如有疑问请拨打10000。"
@@ -139,3 +139,24 @@ def test_diff_by_code_and_rendering(session: Session) -> None:
     )
     with pytest.raises(NotFound, match="TX-GH-001 has no revision 3; it has revisions 1–2"):
         diff.diff(session, "TX-GH-001", 1, 3)
+
+
+def test_reviewers_see_the_audience_and_validity_a_revision_would_apply(
+    session: Session,
+) -> None:
+    table = make_table(session, audience=Audience.INTERNAL)
+    proposed = {"audience": "public", "valid_until": "2030-01-01T00:00:00+00:00"}
+    tables.add_revision(
+        session, table, tables.content_of(table.latest_revision), actor="e", proposed=proposed
+    )
+    found = diff.diff(session, "TX-GH-001", 1, 2)
+    assert [(c.key, c.label, c.before, c.after, c.lines) for c in found.changes] == [
+        ("audience", "可见范围", "internal", "public", ["- internal", "+ public"]),
+        (
+            "valid_until",
+            "有效期至",
+            None,
+            "2030-01-01T00:00:00+00:00",
+            ["- （无）", "+ 2030-01-01T00:00:00+00:00"],
+        ),
+    ]

@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kb import hierarchy, repository
-from kb.errors import Conflict, NotFound, ValidationFailed
-from kb.models import FieldTemplate
+from kb import changes, hierarchy, permissions, renaming, repository, users
+from kb.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from kb.models import FieldTemplate, User
 from kb.users import create_user
 from tests.factories import TEMPLATE, make_package, make_table
 
@@ -76,3 +76,72 @@ def test_a_package_someone_is_scoped_to_is_not_deleted(session: Session) -> None
     create_user(session, "rv2", "editor", ["空大类"])
     with pytest.raises(Conflict, match="Category 空大类 is the scope of user\\(s\\) rv2"):
         hierarchy.delete_category(session, lone, actor="admin1")
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        (".hidden", "starts with '.' or '_'"),
+        ("_skipped", "starts with '.' or '_'"),
+        ("a\x00b", "contains control or invisible characters (U+0000)"),
+        ("a\x07b", "contains control or invisible characters (U+0007)"),
+        ("右\u202e左", "contains control or invisible characters (U+202E)"),
+        ("a\\b", "contains '/' or '\\'"),
+        ("中" * 81, "is longer than 240 bytes in UTF-8"),
+    ],
+)
+def test_names_unusable_as_files_or_scopes_are_refused(session, name: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationFailed) as caught:
+        hierarchy.ensure_category(session, name)
+    assert caught.value.problems[0].field == "category"
+    assert reason in caught.value.message
+    category = hierarchy.ensure_category(session, "通信业务")
+    with pytest.raises(ValidationFailed) as caught:
+        hierarchy.ensure_package(session, category, name, template=TEMPLATE)
+    assert caught.value.problems[0].field == "package"
+
+
+def _user(session, name: str, role: str, scopes: list[str] | None = None) -> User:  # type: ignore[no-untyped-def]
+    return users.create_user(session, name, role, scopes=scopes or [])
+
+
+def test_rename_category_carries_scopes_and_is_audited(session) -> None:  # type: ignore[no-untyped-def]
+    package = make_package(session, "银行", "信用卡")
+    make_package(session, "通信业务", "改号业务")
+    table = make_table(session, package, code="YH-1")
+    admin = _user(session, "admin1", "admin")
+    editor = _user(session, "editor1", "editor", ["银行/信用卡", "通信业务"])
+    reviewer = _user(session, "reviewer1", "reviewer", ["银行"])
+    changes.pop(session)
+    with pytest.raises(PermissionDenied):
+        renaming.rename_category(session, reviewer, "银行", "银行服务")
+    with pytest.raises(Conflict, match="already exists"):
+        renaming.rename_category(session, admin, "银行", "通信业务")
+    with pytest.raises(ValidationFailed, match="starts with"):
+        renaming.rename_category(session, admin, "银行", ".银行")
+    renaming.rename_category(session, admin, "银行", "银行服务")
+    assert hierarchy.package_path(package) == "银行服务/信用卡"
+    assert (editor.scopes, reviewer.scopes) == (["银行服务/信用卡", "通信业务"], ["银行服务"])
+    assert changes.pop(session) == {table.id}  # re-indexed under its new path
+    [entry] = repository.audit_for(session, "category", "银行服务")
+    assert (entry.actor, entry.action, entry.detail) == (
+        "admin1",
+        "rename",
+        {"from": "银行", "to": "银行服务", "scopes_of": ["editor1", "reviewer1"]},
+    )
+    # A new category that takes the old name does not inherit the scopes.
+    hierarchy.ensure_category(session, "银行")
+    assert permissions.in_scope(reviewer, make_package(session, "银行", "贷款")) is False
+
+
+def test_rename_package(session) -> None:  # type: ignore[no-untyped-def]
+    make_package(session, "银行服务", "信用卡业务")
+    admin = _user(session, "admin1", "admin")
+    editor = _user(session, "editor1", "editor", ["银行服务/信用卡业务"])
+    package = renaming.rename_package(session, admin, "银行服务/信用卡业务", "信用卡")
+    assert hierarchy.package_path(package) == "银行服务/信用卡"
+    assert editor.scopes == ["银行服务/信用卡"]
+    [entry] = repository.audit_for(session, "package", "银行服务/信用卡")
+    assert entry.detail["from"] == "银行服务/信用卡业务"
+    with pytest.raises(PermissionDenied):
+        renaming.rename_package(session, editor, "银行服务/信用卡", "卡")

@@ -432,3 +432,27 @@ def test_audit_names_the_actor(session: Session, content: Path) -> None:
     _import(session, content)
     actors = set(session.scalars(select(AuditEntry.actor)))
     assert actors == {"importer"}
+
+
+def test_caps_and_names_are_checked_on_import(
+    session: Session, content: Path, tmp_path: Path
+) -> None:
+    _import(session, content)
+    session.commit()
+    questions = "\n".join(f"问法{i}" for i in range(201))
+    path = write(
+        tmp_path / "rows.csv",
+        f'category,package,code,title,questions,answer\n通信业务,改号业务,TX-GH-010,积分,"{questions}",有\n',
+    )
+    assert [(p.field, p.value, p.location) for p in _refused(session, path)] == [
+        ("questions", 201, f"{path} row 2")
+    ]
+    bad = demo_dir(tmp_path / "bad")
+    (bad / "通信业务").rename(bad / "通信\x07业务")
+    [problem] = _refused(session, bad)
+    assert (problem.field, problem.value, problem.location) == (
+        "category",
+        "通信\x07业务",
+        str(bad / "通信\x07业务" / "_category.yaml") + ":1",
+    )
+    assert "contains control or invisible characters (U+0007)" in problem.message

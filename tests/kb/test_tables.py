@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -7,6 +9,7 @@ from kb import changes, hierarchy, repository, tables
 from kb.db import Database
 from kb.errors import Conflict, NotFound, ValidationFailed
 from kb.models import AuditEntry, RevisionState
+from kb.tables import TableMeta
 from tests.factories import TEMPLATE, make_package, make_table
 
 
@@ -116,3 +119,68 @@ def test_update_meta_audits_only_real_changes(session) -> None:  # type: ignore[
 def test_get_table_names_the_missing_code(session) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(NotFound, match="'TX-404'"):
         tables.get_table(session, "TX-404")
+
+
+def _content(**overrides: object) -> tables.TableContent:
+    base: dict[str, object] = {
+        "title": "改号后原号码是否还会产生话费",
+        "questions": ["换号以后旧号码还扣钱吗"],
+        "tags": ["改号"],
+        "fields": {"answer": "改号完成后原号码停止计费。"},
+    }
+    return tables.TableContent(**{**base, **overrides})  # type: ignore[arg-type]
+
+
+def test_per_table_caps_name_the_field_and_count(session) -> None:  # type: ignore[no-untyped-def]
+    package = make_package(session)
+    content = _content(
+        questions=[f"问法{i}" for i in range(201)],
+        tags=["标签" * 26, *[f"t{i}" for i in range(30)]],
+        fields={"answer": "答" * 20_001, "steps": ["步"] * 101},
+    )
+    _, problems = tables.check_content(package, content)
+    assert [(p.field, p.value, p.message) for p in problems] == [
+        (
+            "questions",
+            201,
+            "at most 200 similar questions per table, got 201; keep the distinct ones",
+        ),
+        ("tags", 31, "at most 30 tags per table, got 31; keep the distinct ones"),
+        ("tags[0]", 52, "tags may be at most 50 characters each; item 1 has 52"),
+        (
+            "answer",
+            20_001,
+            "标准答复 may be at most 20,000 characters, got 20,001; split the topic into several "
+            "tables",
+        ),
+        (
+            "steps",
+            101,
+            "at most 100 items of 操作步骤 per table, got 101; keep the distinct ones",
+        ),
+    ]
+    _, fine = tables.check_content(package, _content(questions=[f"问法{i}" for i in range(200)]))
+    assert fine == []
+
+
+def test_ten_thousand_questions_are_refused_quickly(session) -> None:  # type: ignore[no-untyped-def]
+    package = make_package(session)
+    many = [f"改号以后旧号码第{i}次还扣钱吗" for i in range(10_000)]
+    started = time.perf_counter()
+    _, problems = tables.check_content(package, _content(questions=many))
+    assert time.perf_counter() - started < 0.5
+    assert [(p.field, p.value) for p in problems] == [("questions", 10_000)]
+    with pytest.raises(ValidationFailed) as caught:
+        tables.create_table(
+            session, package, "TX-CAP-1", _content(questions=many), TableMeta(), actor="e"
+        )
+    assert caught.value.problems[0].field == "questions"
+
+
+def test_related_links_are_capped(session) -> None:  # type: ignore[no-untyped-def]
+    package = make_package(session)
+    table = make_table(session, package)
+    codes = [f"R-{i}" for i in range(51)]
+    with pytest.raises(ValidationFailed) as caught:
+        tables.set_links(session, table, codes, actor="editor")
+    assert str(caught.value.problems[0]) == "related: at most 50 related tables per table, got 51"

@@ -5,11 +5,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from kb import changes, hierarchy, repository, tables, workflow
+from kb import changes, hierarchy, meta_changes, queues, repository, tables, workflow
 from kb.clock import frozen
 from kb.db import Database
 from kb.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from kb.models import KnowledgeTable, RevisionState, User
+from kb.models import Audience, KnowledgeTable, RevisionState, User
 from kb.tables import TableContent
 from kb.users import create_user, get_user
 from kb.workflow import Edit
@@ -190,6 +190,77 @@ def test_admin_is_bound_by_self_approval_too(session: Session, crew: dict[str, U
     with pytest.raises(PermissionDenied, match="they wrote it"):
         workflow.approve(session, crew["admin1"], "TX-NEW-1")
     workflow.approve(session, crew["reviewer2"], "TX-NEW-1")
+
+
+def test_no_one_who_wrote_into_a_revision_approves_it(
+    session: Session, crew: dict[str, User]
+) -> None:
+    """An admin who edits an editor's draft is one of its writers, like its author."""
+    new_draft(session, crew["editor1"])
+    workflow.edit(
+        session, crew["admin1"], "TX-NEW-1", Edit(fields={"answer": "管理员改写的答复。"})
+    )
+    workflow.edit(session, crew["editor1"], "TX-NEW-1", Edit(title="副卡怎么办理"))
+    workflow.submit(session, crew["editor1"], "TX-NEW-1")
+    table = tables.get_table(session, "TX-NEW-1")
+    assert table.latest_revision.contributors == ["editor1", "admin1"]
+    assert queues.awaiting_review(session, crew["admin1"]) == []
+    assert [i.code for i in queues.awaiting_review(session, crew["reviewer1"])] == ["TX-NEW-1"]
+    with pytest.raises(PermissionDenied) as caught:
+        workflow.approve(session, crew["admin1"], "TX-NEW-1")
+    assert str(caught.value) == (
+        "admin1 may not approve revision 1 of TX-NEW-1: they edited it, and self-approval is "
+        "off (ZHIKU_ALLOW_SELF_APPROVAL); ask another reviewer (written by editor1, admin1)."
+    )
+    # The same setting that allows approving one's own revision allows this.
+    revision = workflow.approve(session, crew["admin1"], "TX-NEW-1", allow_self_approval=True)
+    assert revision.state is S.PUBLISHED
+
+
+def test_proposed_metadata_goes_live_with_its_revision(
+    session: Session, crew: dict[str, User]
+) -> None:
+    table = make_table(session, code="TX-GH-009", audience=Audience.INTERNAL)
+    proposed = workflow.propose_meta(session, crew["editor1"], "TX-GH-009", {"audience": "public"})
+    assert proposed is not None
+    assert (proposed.number, proposed.state, proposed.proposed) == (
+        2,
+        S.DRAFT,
+        {"audience": "public"},
+    )
+    assert table.audience is Audience.INTERNAL
+    # Proposing the current value again changes nothing; a reviewer's proposal joins the
+    # editor's draft only if they may edit it (author or admin).
+    assert (
+        workflow.propose_meta(session, crew["editor1"], "TX-GH-009", {"audience": "public"}) is None
+    )
+    with pytest.raises(PermissionDenied, match="only its author or an admin"):
+        workflow.propose_meta(session, crew["reviewer1"], "TX-GH-009", {"valid_until": None})
+    workflow.propose_meta(
+        session, crew["admin1"], "TX-GH-009", {"valid_until": "2030-01-01T00:00:00+00:00"}
+    )
+    assert proposed.proposed == {"audience": "public", "valid_until": "2030-01-01T00:00:00+00:00"}
+    assert proposed.contributors == ["editor1", "admin1"]
+    workflow.submit(session, crew["editor1"], "TX-GH-009")
+    with pytest.raises(Conflict, match="in_review"):
+        workflow.propose_meta(session, crew["editor1"], "TX-GH-009", {"audience": "public"})
+    # Asking for what already holds needs nothing of the revision in review.
+    assert (
+        workflow.propose_meta(session, crew["editor1"], "TX-GH-009", {"audience": "internal"})
+        is None
+    )
+    workflow.approve(session, crew["reviewer1"], "TX-GH-009")
+    assert (table.audience, table.valid_until) == (
+        Audience.PUBLIC,
+        datetime(2030, 1, 1, tzinfo=UTC),
+    )
+    with pytest.raises(ValidationFailed, match="valid_until must be after valid_from"):
+        workflow.propose_meta(
+            session,
+            crew["editor1"],
+            "TX-GH-009",
+            {"valid_from": "2031-01-01T00:00:00+00:00"},
+        )
 
 
 @pytest.mark.parametrize(
@@ -543,3 +614,24 @@ def test_allowed_transitions(
     assert table.revisions[0].state is after
     if verb == "edit" and state != "draft":
         assert [(r.number, r.state, r.based_on) for r in table.revisions[1:]] == [(2, S.DRAFT, 1)]
+
+
+def test_naming_the_current_value_withdraws_a_proposal(
+    session: Session, crew: dict[str, User]
+) -> None:
+    table = make_table(session, code="TX-GH-010", audience=Audience.INTERNAL)
+    change = meta_changes.MetaChange
+    result = meta_changes.change_meta(
+        session, crew["editor1"], "TX-GH-010", change(audience=Audience.PUBLIC)
+    )
+    assert result.proposed is not None and result.proposed.proposed == {"audience": "public"}
+    meta_changes.change_meta(
+        session, crew["editor1"], "TX-GH-010", change(audience=Audience.INTERNAL)
+    )
+    assert table.latest_revision.proposed is None
+    assert table.audience is Audience.INTERNAL
+    # Nothing to change: no draft is started for it.
+    again = meta_changes.change_meta(
+        session, crew["editor1"], "TX-GH-010", change(audience=Audience.INTERNAL)
+    )
+    assert again.proposed is None and len(table.revisions) == 2
