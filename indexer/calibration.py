@@ -47,6 +47,13 @@ class Calibration:
     reliability: list[dict[str, float]] = field(default_factory=list)
     ece: float | None = None  # on the fitting queries
 
+    def __post_init__(self) -> None:
+        if len(self.coef) != len(FEATURES):
+            raise ValueError(
+                f"coef has {len(self.coef)} numbers; the model takes {len(FEATURES)}, "
+                f"one per feature: {', '.join(FEATURES)}"
+            )
+
     def confidence(self, features: Sequence[float]) -> float:
         z = self.intercept + sum(c * x for c, x in zip(self.coef, features, strict=True))
         return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))

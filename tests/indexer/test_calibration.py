@@ -92,3 +92,8 @@ def test_small_kb_keeps_default_calibration() -> None:
     assert index.calibration.source.startswith("default")
     assert index.calibration.coef == Calibration().coef
     assert not index.reranker.active and index.reranker.status.startswith("not trained")
+
+
+def test_a_model_with_the_wrong_number_of_coefficients_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="coef has 2 numbers; the model takes 5.*score, margin"):
+        Calibration(coef=[8.0, 0.0])
