@@ -99,7 +99,7 @@ def test_renderings_for_the_console_and_traditional_questions(client: TestClient
 def test_suggestions_are_listed_by_the_confidence_shown(client: TestClient, env: Env) -> None:
     # A confidence model that disagrees with the ranking: the lower the blend, the surer.
     index = client.app.state.runtime.service.index  # type: ignore[attr-defined]
-    index.calibration = Calibration(coef=[-8.0, 0.0, 0.0, 0.0], intercept=6.0, source="test")
+    index.calibration = Calibration(coef=[-8.0, 0.0, 0.0, 0.0, 0.0], intercept=6.0, source="test")
     body = client.get("/api/search", params={"q": "改号"}, headers=env.auth("agent1")).json()
     shown = [(s["code"], s["rank"], round(s["confidence"] * 100)) for s in body["suggestions"]]
     assert [rank for _, rank, _ in shown] == [2, 1]
