@@ -318,7 +318,7 @@ def faq_search(
         query=query,
         format=fmt.value,
         abstained=found.abstained,
-        threshold=float(getattr(found.result, "threshold", 0.0)),
+        threshold=found.result.threshold,
         results=[
             schemas.FaqHit(
                 code=h.code,
