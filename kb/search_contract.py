@@ -12,7 +12,8 @@ One request type and one result type, frozen, free of HTTP and of index internal
 :mod:`indexer.service` implements :class:`Searcher`; ``presenters.search_json`` is the one
 serializer of a result (the API's JSON and ``kb search --json``). A request that breaks a rule
 raises :class:`~kb.errors.ValidationFailed` naming the field, the value and what is accepted.
-The edges keep their own, tighter bounds (the API: :data:`MAX_QUERY_CHARS`, ``api.limits``).
+The edges keep their own, tighter bounds (the API's query length and ``k``: ``api.limits``;
+the CLI and eval read datasets, whose questions may be longer).
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ MODES = ("hybrid", "bm25", "dense")
 MAX_K = 100  # the most suggestions any caller asks for (`kb hit-test --k`); the API allows 20
 MAX_TAGS = 20
 MAX_SCOPE_CHARS = 201  # "category/package"
-MAX_QUERY_CHARS = 200  # a served question (API, portal), after trimming; the CLI and eval
-# read datasets and may ask longer ones
+ANSWER_KEY = "answer"  # kb.templates.ANSWER_KEY; not imported: the contract loads no models
 
 FieldValue = str | list[str]  # text, or the items of a steps/list field
 
@@ -201,7 +201,7 @@ class Suggestion:
     @property
     def answer(self) -> ShownField | None:
         """The standard answer (标准答复), when the channel may see it."""
-        return next((f for f in self.fields if f.key == "answer"), None)
+        return next((f for f in self.fields if f.key == ANSWER_KEY), None)
 
 
 @dataclass(frozen=True)
