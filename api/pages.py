@@ -17,7 +17,6 @@ from api.deps import DbSession, Now, RuntimeDep
 from api.html import render
 from api.searching import log_search
 from kb import handoff, portal, repository
-from kb.visibility import Channel
 from presenters.fields import Format
 
 router = APIRouter(include_in_schema=False)
@@ -79,7 +78,6 @@ def faq_page(
         log_id = log_search(
             session,
             runtime,
-            channel=Channel.CUSTOMER.value,
             query=q,
             result=found.result,
             latency_ms=0.0,

@@ -4,8 +4,7 @@ table, flags and votes."""
 from __future__ import annotations
 
 import time
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
@@ -15,16 +14,15 @@ from api.errors import documented
 from api.presenting import FORMAT_HELP, AnswerFormat
 from api.searching import log_search
 from kb import agent_view, feedback, flags, tables
+from kb.clock import utcnow
 from kb.errors import ValidationFailed
 from kb.models import User
 from kb.permissions import Action
+from kb.search_contract import Scope, SearchRequest, SearchResult
 from kb.visibility import Channel
 from presenters import options_from
 from presenters.results import as_shown
-from presenters.scripts import script_of
-
-if TYPE_CHECKING:
-    from indexer.search import SearchResult
+from presenters.search_json import search_json
 
 router = APIRouter(prefix="/api", tags=["agent"], responses=documented(401, 403, 429))
 
@@ -61,56 +59,45 @@ def search(
     """Best first by the confidence shown, with the matched field highlighted and freshness;
     internal content included. `rank` is each suggestion's place in the retriever's order."""
     started = time.perf_counter()
-    result = runtime.search(
+    request = SearchRequest(
         q.strip(),
-        channel=Channel.AGENT,
+        Channel.AGENT,
         k=k,
         mode=mode,
-        category=category,
-        package=package,
-        tags=tags or None,
+        scope=Scope(category, package, tuple(tags or ())),
         include_expired=include_expired,
-        now=now,
+        at=now,
     )
-    return _answer(
-        runtime, session, user, q, result, mode, format, renderings, now=now, started=started
-    )
+    result = runtime.search(request)
+    return _answer(runtime, session, user, request, result, format, renderings, started=started)
 
 
 def _answer(
     runtime: RuntimeDep,
     session: DbSession,
     user: User,
-    query: str,
+    request: SearchRequest,
     result: SearchResult,
-    mode: str,
     fmt: AnswerFormat,
     renderings: bool,
     *,
-    now: datetime,
     started: float,
 ) -> schemas.SearchOut:
     """Log the search as shown, and build the response with the caller's own open flags."""
     shown = as_shown(result)
     took_ms = (time.perf_counter() - started) * 1000
-    log_id = log_search(
-        session, runtime, channel=Channel.AGENT.value, query=query, result=shown, latency_ms=took_ms
-    )
+    log_id = log_search(session, runtime, query=request.query, result=shown, latency_ms=took_ms)
     mine = agent_view.open_flags_by(session, user.name, [s.code for s in shown.suggestions])
-    return views.search_out(
-        query,
+    return search_json(
         shown,
-        Channel.AGENT,
-        mode,
-        fmt,
-        now=now,
+        now=request.at or utcnow(),
         took_ms=took_ms,
-        query_log_id=log_id,
+        fmt=fmt,
         options=options_from(runtime.settings),
         renderings=renderings,
-        script=script_of(query),
         traditional_variant=runtime.settings.traditional_variant,
         flags=mine,
+        query_log_id=log_id,
     )
 
 
@@ -140,27 +127,17 @@ def suggest(
         raise ValidationFailed.one(
             "the last customer turn is empty", field=f"transcript.{turn}.text", value=""
         )
-    result = runtime.search(
-        query,
-        channel=Channel.AGENT,
-        k=body.k,
-        mode="hybrid",
-        category=body.category,
-        package=body.package,
-        tags=None,
-        include_expired=False,
-        now=now,
+    request = SearchRequest(
+        query, Channel.AGENT, k=body.k, scope=Scope(body.category, body.package), at=now
     )
     out = _answer(
         runtime,
         session,
         user,
-        query,
-        result,
-        "hybrid",
+        request,
+        runtime.search(request),
         AnswerFormat(body.format),
         body.renderings,
-        now=now,
         started=started,
     )
     return schemas.SuggestOut(**out.model_dump(), turn=turn)

@@ -74,7 +74,6 @@ def faq_search(
     log_id = log_search(
         session,
         runtime,
-        channel=Channel.CUSTOMER.value,
         query=q,
         result=found.result,
         latency_ms=took_ms,

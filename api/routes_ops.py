@@ -13,12 +13,13 @@ from api import limits, schemas, uploads, views
 from api.deps import CurrentUser, DbSession, Now, RuntimeDep, after_commit, require
 from api.errors import documented
 from api.inputs import PageNumber
-from api.presenting import AnswerFormat
 from kb import dictionary, repository
 from kb.models import AuditEntry, KnowledgeTable, User
 from kb.permissions import GRANTS, Action, check
+from kb.search_contract import SearchRequest
 from kb.transfer.exporter import export_files
 from kb.visibility import Channel
+from presenters.search_json import search_json
 
 router = APIRouter(tags=["admin: operations"])
 
@@ -226,22 +227,13 @@ def hit_test(
     With `threshold`, `abstained` says what the search would have done at that threshold.
     """
     started = time.perf_counter()
-    result = runtime.search(
-        q.strip(),
-        channel=channel,
-        k=k,
-        mode=mode,
-        category=None,
-        package=None,
-        tags=None,
-        include_expired=include_expired and channel is Channel.AGENT,
-        now=now,
+    request = SearchRequest(
+        q.strip(), channel, k=k, mode=mode, include_expired=include_expired, at=now
     )
+    result = runtime.search(request)
     took_ms = (time.perf_counter() - started) * 1000
-    out = views.search_out(
-        q, result, channel, mode, AnswerFormat.PLAIN, now=now, took_ms=took_ms, query_log_id=None
-    )
-    calibrated = float(getattr(result, "threshold", 0.0))
+    out = search_json(result, now=now, took_ms=took_ms)
+    calibrated = result.threshold
     used = calibrated if threshold is None else threshold
     # Without a threshold of its own the search's verdict stands; with one, the search's rule
     # (abstain when its first suggestion is less confident than that) at the threshold given.

@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from threading import Condition
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from api.ratelimit import RateLimiter
 from kb.db import Database
+from kb.search_contract import Searcher, SearchRequest, SearchResult
 from kb.settings import Settings
 
 log = logging.getLogger("zhiku.api")
@@ -54,20 +55,31 @@ class ReadWriteLock:
                 self._cond.notify_all()
 
 
+class LiveSearch(Searcher, Protocol):
+    """What the service holds for search: answers requests, follows committed changes.
+
+    :class:`indexer.service.SearchService` is one; tests may pass another.
+    """
+
+    def sync(self, table_ids: set[int]) -> object: ...
+
+    def reload_dictionary(self) -> None: ...
+
+
 @dataclass
 class Runtime:
     settings: Settings
     db: Database
-    service: Any  # indexer.service.SearchService; any object with its search/sync/reload methods
+    service: LiveSearch
     limiter: RateLimiter
     started_at: float = 0.0
     last_sweep: dict[str, Any] = field(default_factory=dict)
     _lock: ReadWriteLock = field(default_factory=ReadWriteLock)
 
-    def search(self, query: str, **options: Any) -> Any:
-        """``SearchService.search`` while no index update is under way."""
+    def search(self, request: SearchRequest) -> SearchResult:
+        """The service's answer to ``request``, while no index update is under way."""
         with self._lock.reading():
-            return self.service.search(query, **options)
+            return self.service.search(request)
 
     def sync(self, table_ids: Iterable[int]) -> None:
         """Bring the index up to date for ``table_ids`` after their change was committed.
@@ -109,10 +121,10 @@ class Runtime:
             log.exception("post-commit step %s failed", getattr(action, "__name__", action))
 
 
-SearchFactory = Callable[[Settings, Database], Any]
+SearchFactory = Callable[[Settings, Database], LiveSearch]
 
 
-def open_search(settings: Settings, db: Database) -> Any:
+def open_search(settings: Settings, db: Database) -> LiveSearch:
     """The production search service (imported here so that importing ``api`` stays cheap)."""
     from indexer.service import SearchService
 

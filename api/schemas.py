@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import limits
 from api.inputs import Id
+from presenters import search_json
 
 # ---------------------------------------------------------------- common
 
@@ -67,87 +68,14 @@ class Me(BaseModel):
 # ---------------------------------------------------------------- search
 
 
-class Snippet(BaseModel):
-    field: str = Field(
-        description="The field that matched best: title, questions or a template key"
-    )
-    label: str = Field(description="What people call that field (标题, 相似问法, 标准答复…)")
-    text: str = Field(description="Plain text of the match")
-    html: str = Field(
-        description="The same with the match wrapped in <mark>; everything else escaped"
-    )
-
-
-class Freshness(BaseModel):
-    expires_at: datetime | None
-    last_verified_at: datetime | None
-    valid_until: datetime | None
-    expired: bool
-    expiring_soon: bool
-
-
-class RenderingOut(BaseModel):
-    """An answer made ready for one output channel (see the `presenters` package)."""
-
-    channel: str = Field(description="agent, web, sms, wechat or voice")
-    text: str = Field(description="What to copy or send")
-    parts: list[str] = Field(description="SMS: the 70-character segments; else the text")
-    truncated: bool = Field(description="Cut to the channel's limit, with a pointer to the rest")
-    html: str | None = Field(None, description="web only: the same as safe HTML")
-
-
-class MyFlag(BaseModel):
-    id: int
-    reason: str
-    comment: str
-    raised_at: datetime
-
-
-class Suggestion(BaseModel):
-    code: str
-    title: str
-    path: list[str] = Field(description="category › package › table title")
-    audience: str
-    confidence: float
-    rank: int = Field(
-        description="Place in the retriever's order; suggestions are listed by the confidence "
-        "shown (whole percent), which can differ"
-    )
-    unsure: bool = Field(
-        description="Confidence under `unsure_below`: more likely wrong than right"
-    )
-    scores: dict[str, Any] = Field(
-        description="Per retriever scores and ranks: bm25, dense, fused, lexical_rank, dense_rank…"
-    )
-    match: Snippet | None
-    answer: str = Field(description="The standard answer (标准答复) in the requested format")
-    answer_format: str
-    freshness: Freshness
-    renderings: dict[str, RenderingOut] | None = Field(
-        None, description="With `renderings=true`: the answer for every output channel"
-    )
-    traditional: dict[str, RenderingOut] | None = Field(
-        None,
-        description="With `renderings=true` and a question in Traditional Chinese: the same, "
-        "converted to Traditional (OpenCC)",
-    )
-    my_flags: list[MyFlag] = Field(
-        default_factory=list, description="Open flags the caller raised on this table"
-    )
-
-
-class SearchOut(BaseModel):
-    query: str
-    channel: str
-    mode: str
-    script: str = Field("simplified", description="simplified or traditional: the question's")
-    abstained: bool = Field(description="True when no suggestion is confident enough")
-    threshold: float = Field(0.0, description="Confidence under which the service abstains")
-    unsure_below: float = Field(0.5, description="Confidence under which a suggestion is 无把握")
-    filtered: int = Field(description="Hits hidden by the channel's visibility rules")
-    suggestions: list[Suggestion]
-    query_log_id: int | None = None
-    took_ms: float
+# The search response is the JSON of presenters.search_json, shared with `kb search --json`.
+Snippet = search_json.Snippet
+Freshness = search_json.Freshness
+RenderingOut = search_json.RenderingOut
+MyFlag = search_json.MyFlag
+Scores = search_json.ScoresOut
+Suggestion = search_json.SuggestionOut
+SearchOut = search_json.SearchOut
 
 
 class Turn(BaseModel):

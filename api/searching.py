@@ -2,45 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.orm import Session
 
 from api.runtime import Runtime
 from kb import querylog
+from kb.search_contract import SearchResult
 
 
 def log_search(
     session: Session,
     runtime: Runtime,
     *,
-    channel: str,
     query: str,
-    result: Any,
+    result: SearchResult,
     latency_ms: float,
     client: str | None = None,
 ) -> int | None:
     """The query-log id of this search (None when logging is off, or when skipped).
 
+    ``query``: as the caller asked it; ``result``: as shown (:func:`presenters.results.as_shown`).
+
     With ``client`` (anonymous searches), a query that client already asked within
     ``query_log_repeat_s`` is not logged again: one client cannot push a query up the
     dashboard's top queries, or inflate a table's hits, by repeating it.
     """
-    normalized = str(getattr(result, "normalized", "") or "")
+    normalized = result.normalized
     window = runtime.settings.query_log_repeat_s
     if client is not None and not runtime.limiter.first_time(normalized or query, client, window):
         return None
     entry = querylog.log_search(
         session,
         enabled=runtime.settings.query_log_enabled,
-        channel=channel,
+        channel=result.channel.value,
         query=query,
         normalized=normalized,
         results=[
-            querylog.LoggedResult(s.code, s.table_id, float(s.confidence))
-            for s in result.suggestions
+            querylog.LoggedResult(s.code, s.table_id, s.confidence) for s in result.suggestions
         ],
-        abstained=bool(result.abstained),
+        abstained=result.abstained,
         latency_ms=latency_ms,
     )
     return entry.id if entry is not None else None

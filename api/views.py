@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from api import schemas, schemas_agent
-from api.presenting import AnswerFormat, answer_in, rendering_out, renderings_out
 from kb import agent_view, portal, tables, workflow
-from kb.clock import ensure_utc
 from kb.hierarchy import package_path, specs_of
 from kb.models import AuditEntry, Flag, KnowledgeTable, Package, Revision
+from kb.search_contract import Suggestion
 from kb.templates import FieldSpec
-from kb.visibility import Channel, expires_at, is_stale
+from kb.visibility import expires_at, is_stale
 from presenters import Entry, PresentOptions, present
 from presenters.fields import Format, render_value
-from presenters.html import highlight
-from presenters.results import UNSURE_BELOW, entry_of, unsure
 from presenters.scripts import Script, script_of, to_simplified, to_traditional
+from presenters.search_json import (
+    EXPIRING_SOON_DAYS,
+    AnswerFormat,
+    my_flags,
+    rendering_out,
+    renderings_out,
+    snippet_of,
+)
 
 
 def faq_tree(tree: list[portal.CategoryNode]) -> schemas.FaqTree:
@@ -268,19 +273,12 @@ def audit_out(entry: AuditEntry) -> schemas.AuditOut:
 
 # ---------------------------------------------------------------- search results
 
-EXPIRING_SOON_DAYS = 14
 
-
-def match_of(suggestion: Any) -> portal.Match | None:
+def match_of(suggestion: Suggestion) -> portal.Match:
     """The suggestion's best-matching field as a Match (snippet text and highlighted HTML)."""
-    matched = suggestion.matched
-    if matched is None:
-        return None
+    snippet = snippet_of(suggestion)
     return portal.Match(
-        field=matched.key,
-        label=matched.label,
-        text=matched.snippet,
-        html=highlight(matched.snippet, [tuple(s) for s in matched.spans]),
+        field=snippet.field, label=snippet.label, text=snippet.text, html=snippet.html
     )
 
 
@@ -299,7 +297,7 @@ def in_script_of(query: str, match: portal.Match | None) -> portal.Match | None:
     return portal.Match(field=match.field, label=match.label, text=text, html=marked)
 
 
-def customer_match_of(query: str) -> Callable[[Any], portal.Match | None]:
+def customer_match_of(query: str) -> Callable[[Suggestion], portal.Match | None]:
     """:func:`match_of` for the customer portal: the match line in the question's script."""
     return lambda suggestion: in_script_of(query, match_of(suggestion))
 
@@ -308,111 +306,6 @@ def _snippet(match: portal.Match | None) -> schemas.Snippet | None:
     if match is None:
         return None
     return schemas.Snippet(field=match.field, label=match.label, text=match.text, html=match.html)
-
-
-def _when(value: str | datetime | None) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return ensure_utc(datetime.fromisoformat(value))
-
-
-def freshness(suggestion: Any, now: datetime) -> schemas.Freshness:
-    end = _when(suggestion.expires_at)
-    expired = bool(suggestion.expired)
-    return schemas.Freshness(
-        expires_at=end,
-        last_verified_at=_when(suggestion.last_verified_at),
-        valid_until=_when(suggestion.valid_until),
-        expired=expired,
-        expiring_soon=end is not None
-        and not expired
-        and end - now <= timedelta(days=EXPIRING_SOON_DAYS),
-    )
-
-
-def my_flags(found: Sequence[Any]) -> list[schemas.MyFlag]:
-    return [
-        schemas.MyFlag(id=f.id, reason=f.reason, comment=f.comment, raised_at=f.raised_at)
-        for f in found
-    ]
-
-
-def suggestion_out(
-    suggestion: Any,
-    fmt: AnswerFormat,
-    now: datetime,
-    *,
-    options: PresentOptions | None = None,
-    renderings: bool = False,
-    traditional: str | None = None,
-    flags: Sequence[Any] = (),
-) -> schemas.Suggestion:
-    """One suggestion; ``traditional`` (an OpenCC variant) adds the renderings in Traditional."""
-    options = options or PresentOptions()
-    entry = entry_of(suggestion)
-    return schemas.Suggestion(
-        code=suggestion.code,
-        title=suggestion.title,
-        path=[suggestion.category, suggestion.package, suggestion.title],
-        audience=str(suggestion.audience),
-        confidence=round(float(suggestion.confidence), 4),
-        rank=int(suggestion.rank),
-        unsure=unsure(float(suggestion.confidence)),
-        scores=dict(suggestion.scores),
-        match=_snippet(match_of(suggestion)),
-        answer=answer_in(entry, fmt, options),
-        answer_format=fmt.value,
-        freshness=freshness(suggestion, now),
-        renderings=renderings_out(entry, options) if renderings else None,
-        traditional=renderings_out(entry, options, traditional)
-        if renderings and traditional
-        else None,
-        my_flags=my_flags(flags),
-    )
-
-
-def search_out(
-    query: str,
-    result: Any,
-    channel: Channel,
-    mode: str,
-    fmt: AnswerFormat,
-    *,
-    now: datetime,
-    took_ms: float,
-    query_log_id: int | None,
-    options: PresentOptions | None = None,
-    renderings: bool = False,
-    script: Script = Script.SIMPLIFIED,
-    traditional_variant: str = "s2twp",
-    flags: Mapping[str, Sequence[Any]] | None = None,
-) -> schemas.SearchOut:
-    """``result`` as shown (:func:`presenters.results.as_shown` has ordered it)."""
-    traditional = traditional_variant if script is Script.TRADITIONAL else None
-    return schemas.SearchOut(
-        query=query,
-        channel=channel.value,
-        mode=mode,
-        script=script.value,
-        abstained=bool(result.abstained),
-        threshold=float(result.threshold),
-        unsure_below=UNSURE_BELOW,
-        filtered=int(result.filtered),
-        suggestions=[
-            suggestion_out(
-                s,
-                fmt,
-                now,
-                options=options,
-                renderings=renderings,
-                traditional=traditional,
-                flags=(flags or {}).get(s.code, ()),
-            )
-            for s in result.suggestions
-        ],
-        query_log_id=query_log_id,
-        took_ms=round(took_ms, 2),
-    )
 
 
 CONTACT = "没有找到合适的答案？请拨打客服热线 10000，或在 App「我的 › 在线客服」联系人工客服。"
@@ -425,7 +318,7 @@ def faq_search(
         query=query,
         format=fmt.value,
         abstained=found.abstained,
-        threshold=float(getattr(found.result, "threshold", 0.0)),
+        threshold=found.result.threshold,
         results=[
             schemas.FaqHit(
                 code=h.code,

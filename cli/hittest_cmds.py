@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -20,7 +21,7 @@ from cli.context import open_db, print_json, settings
 from kb.channels import Channel
 
 if TYPE_CHECKING:
-    from indexer.search import SearchResult, Suggestion
+    from kb.search_contract import SearchResult, Suggestion
 
 
 def register(app: typer.Typer) -> None:
@@ -43,16 +44,24 @@ def hit_test(
     Example: kb hit-test "改号后原号码还扣钱吗" --channel customer
     """
     from indexer.service import SearchService
+    from kb.clock import utcnow
+    from kb.search_contract import SearchRequest
+    from presenters.search_json import search_json
 
     config = settings()
+    now = utcnow()
+    request = SearchRequest(query, channel, k=k, at=now)
     db = open_db(config)
     try:
         service = SearchService.open(config, db)
-        result = service.search(query, channel=channel, k=k)
+        started = time.perf_counter()
+        result = service.search(request)
+        took_ms = (time.perf_counter() - started) * 1000
     finally:
         db.dispose()
     if as_json:
-        print_json(result.to_json())
+        # In the retriever's order (not as shown): what the hit test is for.
+        print_json(search_json(result, now=now, took_ms=took_ms).model_dump(mode="json"))
         return
     # Piped into a file or log without COLUMNS, keep a wide layout (rich would assume 80).
     wide = sys.stdout.isatty() or "COLUMNS" in os.environ
@@ -70,12 +79,12 @@ def _ranked(rank: Any, score: Any, digits: int) -> str:
 def _scores(s: Suggestion) -> str:
     sc = s.scores
     lines = [
-        f"bm25  {_ranked(sc.get('lexical_rank'), sc.get('bm25'), 2)}",
-        f"dense {_ranked(sc.get('dense_rank'), sc.get('dense'), 3)}",
-        f"fused {_num(sc.get('fused'))}",
+        f"bm25  {_ranked(sc.lexical_rank, sc.bm25, 2)}",
+        f"dense {_ranked(sc.dense_rank, sc.dense, 3)}",
+        f"fused {_num(sc.fused)}",
     ]
-    if sc.get("feedback"):
-        lines.append(f"votes {sc['feedback']:+.3f}")
+    if sc.feedback:
+        lines.append(f"votes {sc.feedback:+.3f}")
     return "\n".join(lines)
 
 

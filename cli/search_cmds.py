@@ -6,6 +6,7 @@ and ``kb search --help`` answer at once.
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +19,11 @@ from rich.table import Table
 from cli.context import open_db, print_json, settings
 from cli.progress import progress_bar
 from kb.channels import Channel
+from kb.clock import utcnow
 
 if TYPE_CHECKING:
-    from indexer.search import SearchResult, Suggestion
+    from kb.search_contract import SearchRequest, SearchResult, Suggestion
+    from kb.settings import Settings
     from presenters import Rendering
 
 
@@ -84,7 +87,16 @@ def search(
         "(the whole entry), web, sms (70-character segments), wechat, voice. A question in "
         "Traditional Chinese gets the channel's answer in Traditional.",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Machine-readable output: the API's /api/search response, field for field.",
+    ),
+    renderings: bool = typer.Option(
+        False,
+        "--renderings",
+        help="With --json: add every output channel's rendering of each answer.",
+    ),
 ) -> None:
     """Suggested answers for a question, best first, with confidence.
 
@@ -96,10 +108,19 @@ def search(
     """
     from cli.work import option_date
     from indexer.service import SearchService
+    from kb.search_contract import Scope, SearchRequest
     from presenters.results import as_shown
 
     config = settings()
-    now = option_date(at, config, option="--at")
+    request = SearchRequest(
+        query,
+        channel,
+        k=k,
+        mode=mode.value,
+        scope=Scope(category, package, tuple(tag)),
+        include_expired=include_expired,
+        at=option_date(at, config, option="--at") or utcnow(),
+    )
     db = open_db(config)
     console = Console(stderr=True)
     try:
@@ -109,30 +130,17 @@ def search(
                 service = SearchService.open(config, db, progress=progress)
         else:
             service = SearchService.open(config, db)
-        result = service.search(
-            query,
-            channel=channel,
-            k=k,
-            mode=mode.value,
-            category=category,
-            package=package,
-            tags=tag or None,
-            include_expired=include_expired,
-            now=now,
-        )
+        started = time.perf_counter()
+        result = service.search(request)
+        took_ms = (time.perf_counter() - started) * 1000
     finally:
         db.dispose()
     shown = as_shown(result)
-    renderings = _renderings(shown, output, config) if output is not Output.LIST else {}
     if as_json:
-        data = shown.to_json()
-        for item in data["suggestions"]:
-            if item["code"] in renderings:
-                item["rendering"] = renderings[item["code"]].to_json()
-        print_json(data)
+        print_json(search_output(shown, request, config, output, renderings, took_ms))
         return
     if output is not Output.LIST:
-        _print_renderings(Console(), shown, renderings)
+        _print_renderings(Console(), shown, _renderings(shown, output, config))
         return
     fusion = service.index.fusion.to_json()
     hub = service.index.dense.hub
@@ -143,6 +151,31 @@ def search(
         fusion=fusion,
         hub_of=lambda table_id: float(hub.get(table_id, 0.0)),
     )
+
+
+def search_output(
+    shown: SearchResult,
+    request: SearchRequest,
+    config: Settings,
+    output: Output,
+    renderings: bool,
+    took_ms: float,
+) -> dict[str, Any]:
+    """``kb search --json``: the API's response (:func:`presenters.search_json.search_json`)."""
+    from presenters import options_from
+    from presenters.search_json import AnswerFormat, search_json
+
+    fmt = AnswerFormat.PLAIN if output is Output.LIST else AnswerFormat(output.value)
+    out = search_json(
+        shown,
+        now=request.at or utcnow(),
+        took_ms=took_ms,
+        fmt=fmt,
+        options=options_from(config),
+        renderings=renderings,
+        traditional_variant=config.traditional_variant,
+    )
+    return out.model_dump(mode="json")
 
 
 def _renderings(result: SearchResult, output: Output, config: Any) -> dict[str, Rendering]:
@@ -255,15 +288,16 @@ def _print_explain(
 
     sc = s.scores
     console.print(
-        f"   [dim]bm25 {sc['bm25']:.2f} (rank {sc['lexical_rank']}) · dense {sc['dense']:.4f} "
-        f"(rank {sc['dense_rank']}, {sc['dense_match']}) · coverage {sc['coverage']:.4f} · "
-        f"fused {sc['fused']:.4f} · confidence {s.confidence:.4f}[/]"
+        f"   [dim]bm25 {sc.bm25:.2f} (rank {sc.lexical_rank}) · dense {sc.dense:.4f} "
+        f"(rank {sc.dense_rank}, {sc.dense_match}) · coverage {sc.coverage:.4f} · "
+        f"fused {sc.fused:.4f} · confidence {s.confidence:.4f}[/]"
     )
-    terms = score_terms(sc, fusion, mode=mode, hub=hub)
-    console.print(f"   [dim]{escape(explain_line(terms, float(sc['score'])))}[/]")
-    if sc.get("rerank") is not None and mode == "hybrid":
-        blend = score_terms({**sc, "rerank": None, "feedback": 0.0}, fusion, mode=mode, hub=hub)
-        console.print(f"   [dim]blend: {escape(explain_line(blend, float(sc['fused'])))}[/]")
+    parts = sc.as_dict()
+    terms = score_terms(parts, fusion, mode=mode, hub=hub)
+    console.print(f"   [dim]{escape(explain_line(terms, sc.score))}[/]")
+    if sc.rerank is not None and mode == "hybrid":
+        blend = score_terms({**parts, "rerank": None, "feedback": 0.0}, fusion, mode=mode, hub=hub)
+        console.print(f"   [dim]blend: {escape(explain_line(blend, sc.fused))}[/]")
 
 
 def _marked_full(s: Suggestion, answer_plain: str) -> str:

@@ -30,6 +30,7 @@ from typing import Any
 
 from eval.environment import git_commit, machine, peak_rss_mb, rss_mb
 from kb.db import open_database
+from kb.search_contract import SearchRequest
 from kb.settings import Settings
 from kb.transfer.bundle import Bundle, TableDoc
 from kb.transfer.importer import apply_bundle, read_path
@@ -126,13 +127,13 @@ def run(
     service = SearchService.open(config, db, build=False)
     load = time.perf_counter() - started
     params = dict(service.params)
-    service.search("开通流量包", channel=Channel.AGENT)  # warm-up, not a measured query
+    service.search(SearchRequest("开通流量包", Channel.AGENT))  # warm-up, not a measured query
     parts: dict[str, list[float]] = {}
     abstained = 0
     for _ in range(repeats):
         for i, query in enumerate(queries):
             channel = Channel.CUSTOMER if i % 2 else Channel.AGENT
-            result = service.search(query, channel=channel, k=5)
+            result = service.search(SearchRequest(query, channel, k=5))
             abstained += result.abstained
             for name, ms in result.timings.items():
                 parts.setdefault(name, []).append(ms)

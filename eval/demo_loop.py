@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from time import perf_counter
-from typing import Any
 
 import numpy as np
 import typer
@@ -34,6 +33,7 @@ from kb.clock import utcnow
 from kb.db import Database, open_database
 from kb.errors import ZhikuError
 from kb.models import KnowledgeTable, Role
+from kb.search_contract import Searcher, SearchRequest
 from kb.settings import Settings, get_settings
 from kb.transfer.importer import import_path
 from kb.visibility import Channel
@@ -104,25 +104,25 @@ def throwaway_kb(settings: Settings) -> Iterator[tuple[Settings, Database]]:
             db.dispose()
 
 
-def ask(service: Any, db: Database, queries: Sequence[tuple[str, int]]) -> list[Outcome]:
+def ask(service: Searcher, db: Database, queries: Sequence[tuple[str, int]]) -> list[Outcome]:
     """Search each query ``times`` times as a customer, logging each search as the FAQ does."""
     outcomes: list[Outcome] = []
     with db.transaction() as session:
         for query, times in queries:
             for _ in range(times):
                 started = perf_counter()
-                result = service.search(query, channel=Channel.CUSTOMER, k=5)
+                result = service.search(SearchRequest(query, Channel.CUSTOMER, k=5))
                 querylog.log_search(
                     session,
                     enabled=True,
                     channel=Channel.CUSTOMER.value,
                     query=query,
-                    normalized=str(result.normalized),
+                    normalized=result.normalized,
                     results=[
-                        querylog.LoggedResult(s.code, s.table_id, float(s.confidence))
+                        querylog.LoggedResult(s.code, s.table_id, s.confidence)
                         for s in result.suggestions
                     ],
-                    abstained=bool(result.abstained),
+                    abstained=result.abstained,
                     latency_ms=(perf_counter() - started) * 1000,
                 )
             top = result.suggestions[0] if result.suggestions else None
@@ -133,7 +133,7 @@ def ask(service: Any, db: Database, queries: Sequence[tuple[str, int]]) -> list[
                     top_code=top.code if top else None,
                     top_title=top.title if top else "",
                     confidence=float(top.confidence) if top else 0.0,
-                    abstained=bool(result.abstained),
+                    abstained=result.abstained,
                     threshold=float(result.threshold),
                 )
             )

@@ -20,6 +20,7 @@ from eval.datasets import Dataset
 from eval.errors import EvalError
 from eval.sandbox import EvalKB
 from kb import feedback, tables
+from kb.search_contract import SearchRequest
 from kb.visibility import Channel
 
 VOTED = "voted"
@@ -65,7 +66,7 @@ def cast_votes(
             if query.qid not in voted:
                 continue
             count.queries += 1
-            result = service.search(query.query, channel=Channel(channel), k=k, mode="hybrid")
+            result = service.search(SearchRequest(query.query, Channel(channel), k=k))
             shown = [s.code for s in result.suggestions]
             relevant = {dataset.codes[r] for r in query.relevant if r not in held}
             votes = user_votes(shown, relevant, mistaken=query.qid in wrong)

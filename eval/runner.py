@@ -39,6 +39,7 @@ from eval.datasets import Dataset, Query
 from eval.errors import EvalError
 from eval.extras import require
 from eval.sandbox import EvalKB, shared_cache, temporary_kb
+from kb.search_contract import SearchRequest, Suggestion
 from kb.settings import Settings
 from kb.visibility import Channel
 
@@ -304,10 +305,10 @@ def _run_queries(
     channel = Channel(config.channel)
     service = kb.open_service()
     # the first search initializes lazily loaded state; keep it out of the timings
-    service.search(WARM_UP, channel=channel, k=config.k, mode=mode)
+    service.search(SearchRequest(WARM_UP, channel, k=config.k, mode=mode))
     for query in dataset.queries:
         started = perf_counter()
-        result = service.search(query.query, channel=channel, k=config.k, mode=mode)
+        result = service.search(SearchRequest(query.query, channel, k=config.k, mode=mode))
         elapsed_ms = (perf_counter() - started) * 1000
         top = [_suggestion(s, kb.codes) for s in result.suggestions]
         yield _query_record(
@@ -342,18 +343,17 @@ def _query_record(
     }
 
 
-def _suggestion(suggestion: Any, codes: dict[str, str]) -> dict[str, Any]:
+def _suggestion(suggestion: Suggestion, codes: dict[str, str]) -> dict[str, Any]:
     """The parts of a suggestion a report needs, with the dataset id for its table code.
 
-    ``score`` is the service's ranking score for the mode (``scores["score"]``, as rounded by
+    ``score`` is the service's ranking score for the mode (``scores.score``, as rounded by
     the service): suggestions with equal scores count as tied in the metrics.
     """
-    score = suggestion.scores.get("score")
     return {
         "id": codes.get(suggestion.code, suggestion.code),
-        "confidence": float(suggestion.confidence),
-        "score": None if score is None else float(score),
-        "field": suggestion.matched.key if suggestion.matched is not None else None,
+        "confidence": suggestion.confidence,
+        "score": suggestion.scores.score,
+        "field": suggestion.matched.key,
     }
 
 

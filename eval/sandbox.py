@@ -19,6 +19,7 @@ from typing import Any
 
 from eval.datasets import Dataset, to_bundle
 from kb.db import Database, open_database
+from kb.search_contract import Searcher
 from kb.settings import Settings
 from kb.transfer.importer import apply_bundle
 
@@ -41,7 +42,7 @@ class EvalKB:
     # A search service with the index loaded afresh from disk (or a fake with the same
     # ``search``): each mode gets its own, so that no mode's timings profit from query
     # vectors another mode left in the in-process cache.
-    open_service: Callable[[], Any]
+    open_service: Callable[[], Searcher]
     codes: dict[str, str]  # table code → dataset entry id
     import_s: float = 0.0
     index_s: float = 0.0

@@ -1,4 +1,5 @@
-"""Search results: suggestions with path, matched field and snippet, field values, scores.
+"""Search: a :class:`~kb.search_contract.SearchRequest` answered with suggestions (path,
+matched field and snippet, field values, scores) from a :class:`HybridIndex`.
 
 Visibility is decided here, at query time, by :mod:`kb.visibility` over each candidate's
 indexed metadata, so a table that went stale a second ago is already gone. What the channel
@@ -12,139 +13,73 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
 
 from indexer.analysis import normalize, normalize_char
 from indexer.documents import DocField, IndexDocument, is_markdown
 from indexer.index import Candidate, HybridIndex
 from kb.clock import utcnow
 from kb.markup import plain_text
-from kb.templates import ANSWER_KEY
+from kb.search_contract import (
+    MatchedField,
+    Scope,
+    Scores,
+    SearchRequest,
+    SearchResult,
+    ShownField,
+    Suggestion,
+)
 from kb.visibility import Channel
 
 SNIPPET_CHARS = 80
 _HAN = re.compile(r"[\u3400-\u9fff]")
 
 
-@dataclass
-class MatchedField:
-    key: str  # title | questions | a template field key
-    label: str
-    snippet: str
-    spans: list[tuple[int, int]]  # highlighted [start, end) offsets into snippet
-
-    def marked(self, before: str = "【", after: str = "】") -> str:
-        out, last = [], 0
-        for start, end in self.spans:
-            out += [self.snippet[last:start], before, self.snippet[start:end], after]
-            last = end
-        out.append(self.snippet[last:])
-        return "".join(out)
-
-
-@dataclass
-class Suggestion:
-    code: str
-    title: str
-    path: str
-    category: str
-    package: str
-    matched: MatchedField
-    fields: list[DocField]  # what the channel may see, in template order
-    scores: dict[str, Any]
-    confidence: float
-    audience: str
-    valid_until: str | None
-    expires_at: str | None
-    last_verified_at: str | None
-    expired: bool
-    table_id: int = 0
-    rank: int = 0  # 1-based place in the retrieval's order (shown order may differ: presenters)
-
-    @property
-    def answer(self) -> DocField | None:
-        """The standard answer (标准答复), when the channel may see it."""
-        return next((f for f in self.fields if f.key == ANSWER_KEY), None)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["matched"]["marked"] = self.matched.marked()
-        return data
-
-
-@dataclass
-class SearchResult:
-    query: str
-    normalized: str
-    channel: str
-    mode: str
-    suggestions: list[Suggestion]
-    abstained: bool
-    threshold: float
-    filtered: int  # candidates hidden by visibility and scope rules
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["suggestions"] = [s.to_json() for s in self.suggestions]
-        return data
-
-
 def run_search(
     index: HybridIndex,
-    query: str,
+    request: SearchRequest,
     *,
-    channel: Channel = Channel.AGENT,
-    k: int = 5,
-    mode: str = "hybrid",
-    category: str | None = None,
-    package: str | None = None,
-    tags: list[str] | None = None,
-    include_expired: bool = False,
-    now: datetime | None = None,
     feedback: Mapping[int, float] | None = None,
 ) -> SearchResult:
-    """Search ``index`` as ``channel`` would see it (see the module docstring).
+    """Answer ``request`` from ``index`` as its channel would see it (see the module docstring).
 
     ``feedback``: per-table vote adjustments for this query (:mod:`indexer.feedback_boost`);
     the index applies them to visible tables only.
     """
     started = time.perf_counter()
-    now = now or utcnow()
-    channel = Channel(channel)
-    include_expired = include_expired and channel is Channel.AGENT
-    scope = _scope(index, category, package, tags)
+    now = request.at or utcnow()
+    channel = request.channel
+    include_expired = request.expired_shown
+    scope = _scope(index, request.scope)
 
     def allowed(doc: IndexDocument) -> bool:
         return doc.visible(channel, now, include_expired=include_expired)
 
-    query = query.strip()
+    query = request.query.strip()
     if not query:
-        return SearchResult(query, "", channel.value, mode, [], True, 0.0, 0)
+        return SearchResult.empty(request)
     retrieval = index.retrieve(
         query,
         channel=channel.value,
-        mode=mode,
-        k=k,
+        mode=request.mode,
+        k=request.k,
         allowed=allowed,
         scope=scope,
         feedback=feedback,
     )
     threshold = index.calibration.thresholds.get(channel.value, 0.5)
-    suggestions = [
+    suggestions = tuple(
         _suggestion(index, c, query, channel, now, rank)
         for rank, c in enumerate(retrieval.candidates, 1)
-    ]
+    )
     abstained = not suggestions or suggestions[0].confidence < threshold
     timings = dict(retrieval.timings)
     timings["total_ms"] = (time.perf_counter() - started) * 1000
     return SearchResult(
         query=query,
         normalized=normalize(query),
-        channel=channel.value,
-        mode=mode,
+        channel=channel,
+        mode=request.mode,
         suggestions=suggestions,
         abstained=abstained,
         threshold=threshold,
@@ -153,12 +88,11 @@ def run_search(
     )
 
 
-def _scope(
-    index: HybridIndex, category: str | None, package: str | None, tags: list[str] | None
-) -> set[int] | None:
-    if not (category or package or tags):
+def _scope(index: HybridIndex, scope: Scope) -> set[int] | None:
+    if scope.empty:
         return None
-    wanted = {normalize(t) for t in tags or []}
+    category, package = scope.category, scope.package
+    wanted = {normalize(t) for t in scope.tags}
     out = set()
     for table_id, doc in index.docs.items():
         if category and doc.category != category:
@@ -171,6 +105,11 @@ def _scope(
     return out
 
 
+def _shown(f: DocField) -> ShownField:
+    value = [str(v) for v in f.value] if isinstance(f.value, list) else str(f.value)
+    return ShownField(f.key, f.label, f.type, f.audience, value)
+
+
 def _suggestion(
     index: HybridIndex, c: Candidate, query: str, channel: Channel, now: datetime, rank: int
 ) -> Suggestion:
@@ -180,28 +119,27 @@ def _suggestion(
     return Suggestion(
         code=doc.code,
         title=doc.title,
-        path=doc.path,
         category=doc.category,
         package=doc.package,
         matched=best_field(index, doc, fields, query, c),
-        fields=fields,
-        scores={
-            "score": round(c.score, 4),
-            "fused": round(c.fused, 4),
-            "rerank": None if c.rerank is None else round(c.rerank, 4),
-            "dense": round(c.dense, 4),
-            "dense_rank": c.dense_rank,
-            "dense_match": c.dense_kind,
-            "dense_kinds": {k: round(v, 4) for k, v in c.kinds.items()},
-            "hub": round(c.hub, 4),
-            "bm25": round(c.bm25, 4),
-            "coverage": round(c.coverage, 4),
-            "coverage_head": round(c.lexical_head, 4),
-            "coverage_body": round(c.lexical_body, 4),
-            "covered": round(c.covered, 4),
-            "lexical_rank": c.lexical_rank,
-            "feedback": round(c.feedback, 4),
-        },
+        fields=tuple(_shown(f) for f in fields),
+        scores=Scores(
+            score=round(c.score, 4),
+            fused=round(c.fused, 4),
+            rerank=None if c.rerank is None else round(c.rerank, 4),
+            dense=round(c.dense, 4),
+            dense_rank=c.dense_rank,
+            dense_match=c.dense_kind,
+            dense_kinds={k: round(v, 4) for k, v in c.kinds.items()},
+            hub=round(c.hub, 4),
+            bm25=round(c.bm25, 4),
+            coverage=round(c.coverage, 4),
+            coverage_head=round(c.lexical_head, 4),
+            coverage_body=round(c.lexical_body, 4),
+            covered=round(c.covered, 4),
+            lexical_rank=c.lexical_rank,
+            feedback=round(c.feedback, 4),
+        ),
         confidence=round(c.confidence, 4),
         audience=doc.audience,
         valid_until=doc.valid_until,
@@ -289,7 +227,7 @@ def best_field(
             if candidate.dense_ref == ref:
                 score += 1.5  # the vector that matched best says this is the text
         snippet, shifted = _window(text, spans)
-        found = MatchedField(key, label, snippet, shifted)
+        found = MatchedField(key, label, snippet, tuple(shifted))
         if best is None or score > best[0]:
             best = (score, -order, found)
     assert best is not None

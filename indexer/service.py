@@ -7,7 +7,7 @@ saw them are re-indexed, tables no longer live are dropped. After a write the ed
 :func:`sync_after_commit` with the ids ``kb.changes`` collected, which touches only those.
 
     service = SearchService.open(settings, db)
-    result = service.search("改号后旧号码还扣费吗", channel=Channel.CUSTOMER)
+    result = service.search(SearchRequest("改号后旧号码还扣费吗", channel=Channel.CUSTOMER))
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ from indexer.encoders import encoder_from_settings
 from indexer.errors import IndexNotBuilt
 from indexer.feedback_boost import FeedbackParams, Vote, VoteBook, query_key
 from indexer.index import HybridIndex, Progress
-from indexer.search import SearchResult, run_search
+from indexer.search import run_search
 from kb import feedback, repository
 from kb.clock import utcnow
 from kb.db import Database
 from kb.errors import ZhikuError
 from kb.models import KnowledgeTable
+from kb.search_contract import SearchRequest, SearchResult
 from kb.settings import Settings
 from kb.visibility import Channel
 
@@ -256,37 +257,16 @@ class SearchService:
 
     # --- searching ------------------------------------------------------------------------
 
-    def search(
-        self,
-        query: str,
-        *,
-        channel: Channel = Channel.AGENT,
-        k: int = 5,
-        mode: str = "hybrid",
-        category: str | None = None,
-        package: str | None = None,
-        tags: list[str] | None = None,
-        include_expired: bool = False,
-        now: datetime | None = None,
-    ) -> SearchResult:
-        """Suggestions for ``query`` as ``channel`` may see them (see :mod:`indexer.search`).
+    def search(self, request: SearchRequest) -> SearchResult:
+        """Suggestions for ``request`` as its channel may see them (see :mod:`indexer.search`).
 
         With ``feedback_ranking`` on, hybrid results take the votes given on this query into
         account (:mod:`indexer.feedback_boost`).
         """
-        channel = Channel(channel)
         return run_search(
             self.index,
-            query,
-            channel=channel,
-            k=k,
-            mode=mode,
-            category=category,
-            package=package,
-            tags=tags,
-            include_expired=include_expired,
-            now=now,
-            feedback=self._feedback(query, channel, mode, now),
+            request,
+            feedback=self._feedback(request.query, request.channel, request.mode, request.at),
         )
 
     def document(self, table_id: int) -> IndexDocument | None:

@@ -8,10 +8,10 @@ fields. Drafts, rejected, archived, expired, not-yet-valid and internal content 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -20,6 +20,7 @@ from kb import repository
 from kb.errors import NotFound
 from kb.hierarchy import specs_of
 from kb.models import Audience, FieldTemplate, KnowledgeTable, Package, Revision
+from kb.search_contract import Scope, Searcher, SearchRequest, SearchResult, Suggestion
 from kb.templates import FieldSpec, FieldType, public_fields
 from kb.visibility import Channel, expires_at, visible
 
@@ -188,17 +189,6 @@ def strip_internal(revision: Revision, values: dict[str, Any]) -> dict[str, Any]
 # ---------------------------------------------------------------- search
 
 
-class Hit(Protocol):
-    """What :func:`customer_search` reads from a search suggestion."""
-
-    code: str
-    confidence: float
-
-
-class Searcher(Protocol):
-    def search(self, query: str, **options: Any) -> Any: ...
-
-
 @dataclass(frozen=True)
 class Match:
     field: str
@@ -222,7 +212,7 @@ class CustomerHit:
 class CustomerResults:
     hits: list[CustomerHit]
     abstained: bool
-    result: Any  # the searcher's own result, for logging
+    result: SearchResult  # the search's own result, for logging
 
 
 SAFE_MATCH_FIELDS = {"title", "questions", "question", "tags"}
@@ -245,7 +235,7 @@ def customer_search(
     k: int,
     now: datetime,
     category: str | None = None,
-    match_of: Any = None,
+    match_of: Callable[[Suggestion], Match | None] | None = None,
 ) -> CustomerResults:
     """Search on the customer channel, then re-check every hit against the portal's rules.
 
@@ -258,15 +248,7 @@ def customer_search(
             searcher's snippet format.
     """
     result = searcher.search(
-        query,
-        channel=Channel.CUSTOMER,
-        k=k,
-        mode="hybrid",
-        category=category,
-        package=None,
-        tags=None,
-        include_expired=False,
-        now=now,
+        SearchRequest(query, Channel.CUSTOMER, k=k, scope=Scope(category=category), at=now)
     )
     suggestions = list(result.suggestions)
     rows = {t.code: t for t in _live_tables(session, [s.code for s in suggestions])}

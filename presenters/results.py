@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from presenters.base import Entry
 
 if TYPE_CHECKING:
-    from indexer.search import SearchResult, Suggestion
+    from kb.search_contract import SearchResult, Suggestion
 
 UNSURE_BELOW = 0.5
 
@@ -40,7 +40,7 @@ def as_shown(result: SearchResult) -> SearchResult:
     threshold (what the query log and usage counters record, too)."""
     ordered = shown_order(result.suggestions)
     abstained = not ordered or ordered[0].confidence < result.threshold
-    return replace(result, suggestions=ordered, abstained=abstained)
+    return replace(result, suggestions=tuple(ordered), abstained=abstained)
 
 
 def entry_of(suggestion: Suggestion, *, public: bool | None = None) -> Entry:

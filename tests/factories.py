@@ -11,6 +11,15 @@ from sqlalchemy.orm import Session
 
 from kb import hierarchy, querylog, tables
 from kb.models import Audience, KnowledgeTable, Package, RevisionState
+from kb.search_contract import (
+    MatchedField,
+    Scope,
+    Scores,
+    SearchRequest,
+    ShownField,
+    Suggestion,
+)
+from kb.visibility import Channel
 
 TEMPLATE: list[dict[str, Any]] = [
     {"key": "question", "label": "问题描述"},
@@ -87,3 +96,75 @@ def char_embed(texts: Sequence[str]) -> np.ndarray:
         for c in t:
             out[i, vocab.index(c)] += 1
     return out
+
+
+def ask(
+    query: str,
+    *,
+    channel: Channel = Channel.AGENT,
+    k: int = 5,
+    mode: str = "hybrid",
+    category: str | None = None,
+    package: str | None = None,
+    tags: Sequence[str] = (),
+    include_expired: bool = False,
+    now: datetime | None = None,
+) -> SearchRequest:
+    """A :class:`SearchRequest` from keyword arguments (the scope's filters among them)."""
+    return SearchRequest(
+        query,
+        channel,
+        k=k,
+        mode=mode,
+        scope=Scope(category, package, tuple(tags)),
+        include_expired=include_expired,
+        at=now,
+    )
+
+
+def make_scores(score: float = 0.5, **overrides: Any) -> Scores:
+    values: dict[str, Any] = {
+        "score": score,
+        "fused": score,
+        "rerank": None,
+        "dense": 0.5,
+        "dense_rank": 1,
+        "dense_match": "title",
+        "dense_kinds": {"title": 0.5},
+        "hub": 0.0,
+        "bm25": 1.0,
+        "coverage": 0.5,
+        "coverage_head": 0.5,
+        "coverage_body": 0.0,
+        "covered": 0.5,
+        "lexical_rank": 1,
+        "feedback": 0.0,
+    }
+    return Scores(**{**values, **overrides})
+
+
+def make_suggestion(
+    code: str = "TX-GH-001", rank: int = 1, confidence: float = 0.8, **overrides: Any
+) -> Suggestion:
+    """A suggestion with a public answer and an internal note (``overrides`` replace fields)."""
+    values: dict[str, Any] = {
+        "code": code,
+        "title": f"标题{code}",
+        "category": "a",
+        "package": "b",
+        "matched": MatchedField("title", "标题", f"标题{code}", ((0, 2),)),
+        "fields": (
+            ShownField("answer", "标准答复", "markdown", "public", "**答**"),
+            ShownField("note", "内部备注", "text", "internal", "内"),
+        ),
+        "scores": make_scores(1.0 - rank / 10),
+        "confidence": confidence,
+        "audience": "public",
+        "valid_until": None,
+        "expires_at": None,
+        "last_verified_at": None,
+        "expired": False,
+        "table_id": rank,
+        "rank": rank,
+    }
+    return Suggestion(**{**values, **overrides})

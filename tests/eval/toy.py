@@ -6,11 +6,12 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from eval.datasets import Dataset
 from eval.sandbox import EvalKB
+from kb.search_contract import MatchedField, SearchRequest, SearchResult
+from tests.factories import make_scores, make_suggestion
 
 ENTRIES = [
     {"id": "e1", "question": "怎么改号", "answer": "到营业厅办理改号。", "category": "通信"},
@@ -62,36 +63,29 @@ class FakeService:
         self.calls = [] if calls is None else calls
         self.rankings = RANKINGS if rankings is None else rankings
 
-    def search(
-        self,
-        query: str,
-        *,
-        channel: Any = None,
-        k: int = 5,
-        mode: str = "hybrid",
-        category: str | None = None,
-        package: str | None = None,
-        tags: list[str] | None = None,
-        include_expired: bool = False,
-        now: Any = None,
-    ) -> Any:
-        self.calls.append((query, mode, k))
+    def search(self, request: SearchRequest) -> SearchResult:
+        query, k = request.query, request.k
+        self.calls.append((query, request.mode, k))
         rows = [r for r in self.rankings.get(query, []) if r[0] not in self.held_out][:k]
-        suggestions = [
-            SimpleNamespace(
-                code=f"T-{entry}",
+        suggestions = tuple(
+            make_suggestion(
+                f"T-{entry}",
+                i,
+                conf,
                 title=entry,
-                confidence=conf,
-                scores={"score": score, "bm25": score, "lexical_rank": i, "dense_rank": None},
-                matched=SimpleNamespace(key="title", label="标题", snippet=entry),
+                scores=make_scores(score, bm25=score, lexical_rank=i, dense_rank=None),
+                matched=MatchedField("title", "标题", entry, ()),
             )
             for i, (entry, score, conf) in enumerate(rows, start=1)
-        ]
+        )
         abstained = not suggestions or suggestions[0].confidence < self.threshold
-        return SimpleNamespace(
+        return SearchResult(
+            query=query,
+            normalized=query,
+            channel=request.channel,
+            mode=request.mode,
             suggestions=suggestions,
             abstained=abstained,
-            normalized=query,
             threshold=self.threshold,
             filtered=0,
             timings={"total_ms": 0.1},

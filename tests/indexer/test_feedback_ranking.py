@@ -17,6 +17,7 @@ from kb.clock import frozen, utcnow
 from kb.db import Database
 from kb.settings import Settings
 from kb.visibility import Channel
+from tests.factories import ask
 
 QUERY = "信用卡"  # agents: BK-XY-001 (1.22) then the internal BK-IN-009 (0.49), fake encoder
 
@@ -46,7 +47,7 @@ def vote(
 
 
 def ranked(result: SearchResult) -> list[tuple[str, float]]:
-    return [(s.code, s.scores["feedback"]) for s in result.suggestions]
+    return [(s.code, s.scores.feedback) for s in result.suggestions]
 
 
 def test_feedback_ranking_is_off_by_default(
@@ -55,26 +56,26 @@ def test_feedback_ranking_is_off_by_default(
     monkeypatch.delenv("ZHIKU_FEEDBACK_RANKING", raising=False)
     assert Settings().feedback_ranking is False
     service = SearchService.open(settings, filled_db)
-    before = service.search(QUERY)
+    before = service.search(ask(QUERY))
     vote(filled_db, "BK-IN-009", True, n=5)
     vote(filled_db, "BK-XY-001", False, n=5)
     assert service.refresh_feedback() == 0
-    after = SearchService.open(settings, filled_db).search(QUERY)
+    after = SearchService.open(settings, filled_db).search(ask(QUERY))
     assert ranked(after) == ranked(before)
-    assert {s.scores["feedback"] for s in after.suggestions} == {0.0}
+    assert {s.scores.feedback for s in after.suggestions} == {0.0}
 
 
 def test_votes_reorder_the_query_they_were_given_on(on: Settings, filled_db: Database) -> None:
     service = SearchService.open(on, filled_db)
-    before = service.search(QUERY)
+    before = service.search(ask(QUERY))
     assert [s.code for s in before.suggestions[:2]] == ["BK-XY-001", "BK-IN-009"]
     vote(filled_db, "BK-IN-009", True)
     vote(filled_db, "BK-XY-001", False)
     assert service.refresh_feedback() == 2
-    after = service.search(QUERY)
+    after = service.search(ask(QUERY))
     assert ranked(after)[:2] == [("BK-IN-009", 0.4), ("BK-XY-001", -0.4)]
     top = after.suggestions[0]
-    assert top.scores["score"] == pytest.approx(top.scores["fused"] + 0.4, abs=1e-3)
+    assert top.scores.score == pytest.approx(top.scores.fused + 0.4, abs=1e-3)
     # the confidence is the model's, without votes: feedback reorders, it does not reassure;
     # a table voted below another shows no more confidence than that one
     confidence = {s.code: s.confidence for s in before.suggestions}
@@ -88,30 +89,30 @@ def test_near_identical_queries_share_votes_other_queries_keep_their_ranking(
     on: Settings, filled_db: Database
 ) -> None:
     service = SearchService.open(on, filled_db)
-    other_before = ranked(service.search("信用卡额度"))
+    other_before = ranked(service.search(ask("信用卡额度")))
     vote(filled_db, "BK-IN-009", True)
     vote(filled_db, "BK-XY-001", False)
     service.refresh_feedback()
     for same in ("信用卡？", " 信用卡 ", "信用卡!"):
-        adjusted = {code: f for code, f in ranked(service.search(same)) if f}
+        adjusted = {code: f for code, f in ranked(service.search(ask(same))) if f}
         assert adjusted == {"BK-IN-009": 0.4, "BK-XY-001": -0.4}
-    assert ranked(service.search("信用卡额度")) == other_before
+    assert ranked(service.search(ask("信用卡额度"))) == other_before
 
 
 def test_a_vote_never_lifts_a_table_the_channel_may_not_see(
     on: Settings, filled_db: Database
 ) -> None:
     service = SearchService.open(on, filled_db)
-    customer_before = service.search(QUERY, channel=Channel.CUSTOMER)
-    agent_before = service.search(QUERY)
+    customer_before = service.search(ask(QUERY, channel=Channel.CUSTOMER))
+    agent_before = service.search(ask(QUERY))
     # agents' votes count for customers too, but BK-IN-009 is internal and BK-DR-010 a draft
     vote(filled_db, "BK-IN-009", True, n=20)
     vote(filled_db, "BK-DR-010", True, n=20)
     service.refresh_feedback()
-    customer = service.search(QUERY, channel=Channel.CUSTOMER)
+    customer = service.search(ask(QUERY, channel=Channel.CUSTOMER))
     assert ranked(customer) == ranked(customer_before)
     assert customer.filtered == customer_before.filtered
-    agent = service.search(QUERY)
+    agent = service.search(ask(QUERY))
     assert "BK-DR-010" not in [s.code for s in agent.suggestions]
     assert agent.filtered == agent_before.filtered
 
@@ -119,17 +120,17 @@ def test_a_vote_never_lifts_a_table_the_channel_may_not_see(
 def test_a_voted_table_outside_the_scope_stays_out(on: Settings, filled_db: Database) -> None:
     vote(filled_db, "TX-GH-001", True, n=3)
     service = SearchService.open(on, filled_db)
-    scoped = service.search(QUERY, category="银行业务")
+    scoped = service.search(ask(QUERY, category="银行业务"))
     assert "TX-GH-001" not in [s.code for s in scoped.suggestions]
 
 
 def test_customer_votes_do_not_move_agent_results(on: Settings, filled_db: Database) -> None:
     service = SearchService.open(on, filled_db)
-    agent_before = ranked(service.search(QUERY))
+    agent_before = ranked(service.search(ask(QUERY)))
     vote(filled_db, "TX-5G-002", True, channel="customer")
     service.refresh_feedback()
-    assert ranked(service.search(QUERY)) == agent_before
-    customer = dict(ranked(service.search(QUERY, channel=Channel.CUSTOMER)))
+    assert ranked(service.search(ask(QUERY))) == agent_before
+    customer = dict(ranked(service.search(ask(QUERY, channel=Channel.CUSTOMER))))
     assert customer["TX-5G-002"] == 0.4
 
 
@@ -137,11 +138,11 @@ def test_many_votes_move_a_table_by_the_cap_at_most(on: Settings, filled_db: Dat
     service = SearchService.open(on, filled_db)
     vote(filled_db, "TX-GH-001", True, n=100)
     service.refresh_feedback()
-    result = service.search(QUERY)
+    result = service.search(ask(QUERY))
     codes = [s.code for s in result.suggestions]
     lifted = result.suggestions[codes.index("TX-GH-001")]
-    assert lifted.scores["feedback"] == 0.8
-    assert lifted.scores["score"] == pytest.approx(lifted.scores["fused"] + 0.8, abs=1e-3)
+    assert lifted.scores.feedback == 0.8
+    assert lifted.scores.score == pytest.approx(lifted.scores.fused + 0.8, abs=1e-3)
     # lifted past BK-IN-009 (0.49) but, capped, not past the top (1.22 > 0.13 + 0.8)
     assert codes[:3] == ["BK-XY-001", "TX-GH-001", "BK-IN-009"]
 
@@ -150,11 +151,13 @@ def test_old_votes_weigh_less(on: Settings, filled_db: Database) -> None:
     with frozen(utcnow() - timedelta(days=60)):  # two half-lives ago
         vote(filled_db, "BK-IN-009", True)
     service = SearchService.open(on, filled_db)
-    assert dict(ranked(service.search(QUERY)))["BK-IN-009"] == pytest.approx(0.1, abs=1e-3)
+    assert dict(ranked(service.search(ask(QUERY))))["BK-IN-009"] == pytest.approx(0.1, abs=1e-3)
 
 
 def test_votes_apply_to_the_hybrid_mode_only(on: Settings, filled_db: Database) -> None:
     vote(filled_db, "BK-IN-009", True)
     service = SearchService.open(on, filled_db)
     for mode in ("bm25", "dense"):
-        assert {s.scores["feedback"] for s in service.search(QUERY, mode=mode).suggestions} == {0.0}
+        assert {s.scores.feedback for s in service.search(ask(QUERY, mode=mode)).suggestions} == {
+            0.0
+        }

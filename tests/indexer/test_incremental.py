@@ -14,11 +14,11 @@ from kb.db import Database
 from kb.models import RevisionState
 from kb.settings import Settings
 from kb.visibility import Channel
-from tests.factories import make_table
+from tests.factories import ask, make_table
 
 
 def _codes(service: SearchService, query: str, **kwargs: object) -> list[str]:
-    return [s.code for s in service.search(query, k=10, **kwargs).suggestions]  # type: ignore[arg-type]
+    return [s.code for s in service.search(ask(query, k=10, **kwargs)).suggestions]
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_a_new_revision_replaces_the_old_text(
 
     _commit(filled_db, settings, revise)
     reopened = SearchService.open(settings, filled_db, sync=False)
-    top = reopened.search("5G套餐如何退订").suggestions[0]
+    top = reopened.search(ask("5G套餐如何退订")).suggestions[0]
     assert top.code == "TX-5G-002" and top.title == "5G套餐如何退订"
     assert top.answer is not None and top.answer.value == "在APP中退订5G套餐。"
 
@@ -105,7 +105,7 @@ def test_validity_change_applies_without_rebuild(
     _commit(filled_db, settings, expire)
     reopened = SearchService.open(settings, filled_db, sync=False)
     assert "TX-GH-001" not in _codes(reopened, "改号后旧号码还扣费吗", channel=Channel.CUSTOMER)
-    flagged = reopened.search("改号后旧号码还扣费吗", include_expired=True).suggestions[0]
+    flagged = reopened.search(ask("改号后旧号码还扣费吗", include_expired=True)).suggestions[0]
     assert flagged.code == "TX-GH-001" and flagged.expired
 
 
@@ -118,7 +118,7 @@ def test_open_repairs_drift_it_was_not_told_about(
         tables.add_revision(s, table, content, actor="editor", state=RevisionState.PUBLISHED)
         changes.pop(s)  # nobody tells the index
     repaired = SearchService.open(settings, filled_db)
-    assert repaired.search("PayPal提现").suggestions[0].title == "PayPal提现到信用卡"
+    assert repaired.search(ask("PayPal提现")).suggestions[0].title == "PayPal提现到信用卡"
     assert repaired.status()["drift"]["tables_to_update"] == 0
 
 

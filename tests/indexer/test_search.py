@@ -6,12 +6,14 @@ import pytest
 
 from indexer.service import SearchService
 from kb.db import Database
+from kb.errors import ValidationFailed
 from kb.settings import Settings
 from kb.visibility import Channel
+from tests.factories import ask
 
 
 def _codes(service: SearchService, query: str, **kwargs: object) -> list[str]:
-    return [s.code for s in service.search(query, k=4, **kwargs).suggestions]  # type: ignore[arg-type]
+    return [s.code for s in service.search(ask(query, k=4, **kwargs)).suggestions]
 
 
 def test_traditional_query_finds_what_its_simplified_twin_finds(
@@ -21,7 +23,7 @@ def test_traditional_query_finds_what_its_simplified_twin_finds(
     pairs = [("改號後舊號碼還扣費嗎", "改号后旧号码还扣费吗"), ("信用卡境外消費", "信用卡境外消费")]
     for traditional, simplified in pairs:
         assert _codes(service, traditional) == _codes(service, simplified)
-    result = service.search("改號後舊號碼還扣費嗎")
+    result = service.search(ask("改號後舊號碼還扣費嗎"))
     assert result.normalized == "改号后旧号码还扣费吗"
     assert result.suggestions[0].code == "TX-GH-001"
 
@@ -30,7 +32,7 @@ def test_suggestion_carries_path_field_answer_scores(
     settings: Settings, filled_db: Database
 ) -> None:
     service = SearchService.open(settings, filled_db)
-    top = service.search("换号以后旧号码还扣钱吗", mode="hybrid").suggestions[0]
+    top = service.search(ask("换号以后旧号码还扣钱吗", mode="hybrid")).suggestions[0]
     assert top.path == "通信业务 › 改号业务 › 改号后原号码是否还会产生话费"
     assert top.matched.key == "questions" and top.matched.label == "相似问法"
     assert top.matched.marked() == "【换号以后旧号码还扣钱吗】"
@@ -41,7 +43,7 @@ def test_suggestion_carries_path_field_answer_scores(
     assert [f.key for f in top.fields] == ["answer", "internal_note"]
     assert top.rank == 1
     assert 0.0 <= top.confidence <= 1.0
-    assert top.scores["dense_rank"] == 1 and top.scores["lexical_rank"] == 1
+    assert top.scores.dense_rank == 1 and top.scores.lexical_rank == 1
     assert top.expires_at is not None and top.expired is False
 
 
@@ -49,7 +51,7 @@ def test_a_markdown_answer_matched_shows_its_text_without_markup(
     settings: Settings, filled_db: Database
 ) -> None:
     service = SearchService.open(settings, filled_db)
-    top = service.search("改号完成后停止计费").suggestions[0]
+    top = service.search(ask("改号完成后停止计费")).suggestions[0]
     assert top.code == "TX-GH-001" and top.matched.key == "answer"
     assert top.matched.snippet == "改号完成后原号码停止计费。"
     assert "**" not in top.matched.marked()
@@ -60,13 +62,14 @@ def test_modes_and_english_tokens(settings: Settings, filled_db: Database) -> No
     for mode in ("bm25", "dense", "hybrid"):
         assert _codes(service, "PayPal", mode=mode)[0] == "BK-XY-001"
     assert _codes(service, "5G", mode="bm25")[0] == "TX-5G-002"
-    with pytest.raises(ValueError, match="mode"):
-        service.search("5G", mode="sparse")
+    with pytest.raises(ValidationFailed, match="mode 'sparse'") as raised:
+        service.search(ask("5G", mode="sparse"))
+    assert raised.value.problems[0].field == "mode"
 
 
 def test_empty_query_abstains(settings: Settings, filled_db: Database) -> None:
-    result = SearchService.open(settings, filled_db).search("   ")
-    assert result.abstained and result.suggestions == []
+    result = SearchService.open(settings, filled_db).search(ask("   "))
+    assert result.abstained and result.suggestions == ()
 
 
 @pytest.mark.slow

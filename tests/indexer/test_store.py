@@ -13,6 +13,7 @@ from indexer.errors import IndexMismatch, IndexNotBuilt
 from indexer.service import SearchService
 from kb.db import Database
 from kb.settings import Settings
+from tests.factories import ask
 
 
 def test_params_describe_the_index(settings: Settings, filled_db: Database) -> None:
@@ -34,8 +35,8 @@ def test_saved_index_answers_like_the_built_one(settings: Settings, filled_db: D
     built = SearchService.build(settings, filled_db)
     loaded = SearchService.open(settings, filled_db, sync=False, build=False)
     for query in ("改號後舊號碼還扣費嗎", "PayPal", "5G套餐"):
-        a = [(s.code, s.confidence) for s in built.search(query).suggestions]
-        b = [(s.code, s.confidence) for s in loaded.search(query).suggestions]
+        a = [(s.code, s.confidence) for s in built.search(ask(query)).suggestions]
+        b = [(s.code, s.confidence) for s in loaded.search(ask(query)).suggestions]
         assert a == b
 
 

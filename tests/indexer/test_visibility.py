@@ -9,10 +9,11 @@ from kb.clock import utcnow
 from kb.db import Database
 from kb.settings import Settings
 from kb.visibility import Channel
+from tests.factories import ask
 
 
 def _codes(service: SearchService, query: str, **kwargs: object) -> list[str]:
-    result = service.search(query, k=10, **kwargs)  # type: ignore[arg-type]
+    result = service.search(ask(query, k=10, **kwargs))
     return [s.code for s in result.suggestions]
 
 
@@ -33,10 +34,10 @@ def test_internal_fields_never_reach_a_customer_result(
 ) -> None:
     service = SearchService.open(settings, filled_db)
     now = utcnow()
-    customer = service.search("工单编号规则 KX9", channel=Channel.CUSTOMER, k=10, now=now)
-    text = str(customer.to_json()["suggestions"])
+    customer = service.search(ask("工单编号规则 KX9", channel=Channel.CUSTOMER, k=10, now=now))
+    text = repr(customer.suggestions)
     assert "KX9" not in text and "工单编号" not in text
-    agent = service.search("工单编号规则 KX9", channel=Channel.AGENT, k=3, now=now)
+    agent = service.search(ask("工单编号规则 KX9", channel=Channel.AGENT, k=3, now=now))
     top = agent.suggestions[0]
     assert top.code == "TX-GH-001"
     assert top.matched.key == "internal_note" and "KX9" in top.matched.snippet
@@ -47,33 +48,35 @@ def test_stale_tables_disappear_at_query_time_without_a_sweep(
 ) -> None:
     service = SearchService.open(settings, filled_db)
     later = utcnow() + timedelta(days=3650)  # far past the 180-day review interval
-    assert service.search("5G套餐怎么办理", channel=Channel.CUSTOMER, now=later).suggestions == []
-    assert service.search("5G套餐怎么办理", channel=Channel.AGENT, now=later).suggestions == []
+    assert (
+        service.search(ask("5G套餐怎么办理", channel=Channel.CUSTOMER, now=later)).suggestions == ()
+    )
+    assert service.search(ask("5G套餐怎么办理", channel=Channel.AGENT, now=later)).suggestions == ()
     marked = service.search(
-        "5G套餐怎么办理", channel=Channel.AGENT, now=later, include_expired=True
+        ask("5G套餐怎么办理", channel=Channel.AGENT, now=later, include_expired=True)
     )
     assert marked.suggestions[0].code == "TX-5G-002"
     assert marked.suggestions[0].expired is True
     # Customers cannot ask for expired content.
     asked = service.search(
-        "5G套餐怎么办理", channel=Channel.CUSTOMER, now=later, include_expired=True
+        ask("5G套餐怎么办理", channel=Channel.CUSTOMER, now=later, include_expired=True)
     )
-    assert asked.suggestions == []
+    assert asked.suggestions == ()
 
 
 def test_visibility_filter_is_counted(settings: Settings, filled_db: Database) -> None:
     service = SearchService.open(settings, filled_db)
     now = utcnow()
-    result = service.search("信用卡额度内部调整口径", channel=Channel.CUSTOMER, now=now)
+    result = service.search(ask("信用卡额度内部调整口径", channel=Channel.CUSTOMER, now=now))
     assert result.filtered >= 1
 
 
 def test_scope_filters(settings: Settings, filled_db: Database) -> None:
     service = SearchService.open(settings, filled_db)
     now = utcnow()
-    scoped = service.search("信用卡", category="通信业务", now=now, k=10)
+    scoped = service.search(ask("信用卡", category="通信业务", now=now, k=10))
     assert {s.category for s in scoped.suggestions} == {"通信业务"}
-    by_package = service.search("办理", package="通信业务/改号业务", now=now, k=10)
+    by_package = service.search(ask("办理", package="通信业务/改号业务", now=now, k=10))
     assert {s.package for s in by_package.suggestions} == {"改号业务"}
-    tagged = service.search("号码", tags=["改号"], now=now, k=10)
+    tagged = service.search(ask("号码", tags=["改号"], now=now, k=10))
     assert [s.code for s in tagged.suggestions] == ["TX-GH-001"]

@@ -13,6 +13,7 @@ from indexer.service import SearchService
 from kb.db import open_database
 from kb.settings import Settings
 from presenters.explain import explain_line, score_terms
+from tests.factories import ask
 from tests.indexer.conftest import fill_kb
 
 
@@ -27,15 +28,15 @@ def service(tmp_path: Path) -> Iterator[SearchService]:
 def _check(service: SearchService, mode: str) -> None:
     fusion = service.index.fusion.to_json()
     for query in ("改号后旧号码还扣钱吗", "信用卡 PayPal", "5G套餐"):
-        for s in service.search(query, mode=mode, k=4).suggestions:
+        for s in service.search(ask(query, mode=mode, k=4)).suggestions:
             hub = service.index.dense.hub.get(s.table_id, 0.0)
-            terms = score_terms(s.scores, fusion, mode=mode, hub=hub)
+            terms = score_terms(s.scores.as_dict(), fusion, mode=mode, hub=hub)
             # scores are rounded to 4 places: the sum agrees to that
-            assert sum(t.contribution for t in terms) == pytest.approx(s.scores["score"], abs=4e-4)
-            line = explain_line(terms, s.scores["score"])
+            assert sum(t.contribution for t in terms) == pytest.approx(s.scores.score, abs=4e-4)
+            line = explain_line(terms, s.scores.score)
             shown = [float(x) for x in re.findall(r"(?:= | )([+-]\d+\.\d{4}) \(", line)]
             assert len(shown) == len(terms)
-            assert sum(shown) == pytest.approx(s.scores["score"], abs=5e-4 * len(terms))
+            assert sum(shown) == pytest.approx(s.scores.score, abs=5e-4 * len(terms))
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-from indexer.documents import DocField
-from indexer.search import MatchedField, SearchResult, Suggestion
+from kb.channels import Channel
+from kb.search_contract import SearchResult, Suggestion
 from presenters.results import as_shown, entry_of, percent, shown_order
+from tests.factories import make_suggestion
 
 
 def _suggestion(code: str, rank: int, confidence: float) -> Suggestion:
-    answer = DocField("answer", "标准答复", "markdown", "public", True, 1.0, "**答**")
-    note = DocField("note", "内部备注", "text", "internal", False, 1.0, "内")
-    return Suggestion(
-        code=code,
-        title=f"标题{code}",
-        path="a › b › t",
-        category="a",
-        package="b",
-        matched=MatchedField("title", "标题", "t", []),
-        fields=[answer, note],
-        scores={"score": 1.0 - rank / 10},
-        confidence=confidence,
-        audience="public",
-        valid_until=None,
-        expires_at=None,
-        last_verified_at=None,
-        expired=False,
-        table_id=rank,
-        rank=rank,
-    )
+    return make_suggestion(code, rank, confidence)
 
 
 def _result(*suggestions: Suggestion, threshold: float = 0.3) -> SearchResult:
-    return SearchResult("q", "q", "agent", "hybrid", list(suggestions), False, threshold, 0)
+    return SearchResult("q", "q", Channel.AGENT, "hybrid", suggestions, False, threshold, 0)
 
 
 def test_shown_order_follows_the_shown_percent_and_keeps_ties_in_retrieval_order() -> None:
