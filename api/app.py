@@ -55,7 +55,7 @@ async def _sweep_forever(runtime: Runtime, interval_s: float) -> None:
         await asyncio.to_thread(sweep_once, runtime)
 
 
-def _follows(db: Database) -> bool:
+def can_have_replicas(db: Database) -> bool:
     """Whether other processes can write this database (not one in this process's memory)."""
     url = db.engine.url
     return not (url.get_backend_name() == "sqlite" and url.database in {None, "", ":memory:"})
@@ -88,7 +88,7 @@ def create_app(
             )
             app.state.runtime = runtime
             sweep_once(runtime)
-            if _follows(db):
+            if can_have_replicas(db):
                 runtime.replica = Follower(
                     runtime, start, interval_s=config.sync_interval, listen=config.sync_listen
                 )

@@ -22,6 +22,8 @@ from kb.clock import utcnow
 
 log = logging.getLogger("zhiku.api")
 BATCH = 1000  # entries read per round
+# A dropped listener reconnects within this (the poll covers the time between).
+RECONNECT_MAX_S = 5.0
 
 
 class Follower:
@@ -91,7 +93,7 @@ class Follower:
             noted,
             self._stop,
             on_state=state,
-            retry_s=max(1.0, self.interval_s),
+            retry_s=min(max(self.interval_s, 0.5), RECONNECT_MAX_S),
         )
 
     # --- applying -------------------------------------------------------------------------
