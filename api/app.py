@@ -29,9 +29,11 @@ from api import (
 from api.headers import SecurityHeaders
 from api.inputs import clean_text
 from api.ratelimit import RateLimiter
+from api.replica import Follower
 from api.runtime import Runtime, SearchFactory, open_search
 from api.sweeper import sweep_once
-from kb.db import open_database
+from kb import change_feed
+from kb.db import Database, open_database
 from kb.settings import Settings, get_settings
 
 log = logging.getLogger("zhiku.api")
@@ -53,6 +55,12 @@ async def _sweep_forever(runtime: Runtime, interval_s: float) -> None:
         await asyncio.to_thread(sweep_once, runtime)
 
 
+def can_have_replicas(db: Database) -> bool:
+    """Whether other processes can write this database (not one in this process's memory)."""
+    url = db.engine.url
+    return not (url.get_backend_name() == "sqlite" and url.database in {None, "", ":memory:"})
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -66,6 +74,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = open_database(config.resolved_database_url)
         try:
+            with db.session() as session:
+                # Read before the index opens: opening repairs drift up to now, the follower
+                # applies what commits after.
+                start = change_feed.head(session)
             search = search_factory(config, db)
             runtime = Runtime(
                 settings=config,
@@ -76,6 +88,11 @@ def create_app(
             )
             app.state.runtime = runtime
             sweep_once(runtime)
+            if can_have_replicas(db):
+                runtime.replica = Follower(
+                    runtime, start, interval_s=config.sync_interval, listen=config.sync_listen
+                )
+                runtime.replica.start()
             task = asyncio.create_task(_sweep_forever(runtime, sweep_interval_s))
             try:
                 yield
@@ -83,6 +100,8 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+                if runtime.replica is not None:
+                    await asyncio.to_thread(runtime.replica.stop)
         finally:
             db.dispose()
 

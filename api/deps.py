@@ -52,9 +52,10 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
         raise
     finally:
         changed = changes.pop(session)
+        stamp = changes.pop_stamp(session)
         actions: list[Callable[[], None]] = session.info.pop(_AFTER_COMMIT, [])
         session.close()
-    runtime.sync(changed)
+    runtime.sync(changed, stamp)
     for action in actions:
         runtime.guarded(action)
 

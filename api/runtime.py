@@ -74,27 +74,42 @@ class Runtime:
     limiter: RateLimiter
     started_at: float = 0.0
     last_sweep: dict[str, Any] = field(default_factory=dict)
+    replica: Any = None  # api.replica.Follower while the service follows the change feed
     _lock: ReadWriteLock = field(default_factory=ReadWriteLock)
+    # Change-feed stamps of this process's own commits, already applied to its index (the
+    # follower skips them), and whether an own update failed (the follower then repairs).
+    own_stamps: set[int] = field(default_factory=set)
+    repair_due: bool = False
 
     def search(self, request: SearchRequest) -> SearchResult:
         """The service's answer to ``request``, while no index update is under way."""
         with self._lock.reading():
             return self.service.search(request)
 
-    def sync(self, table_ids: Iterable[int]) -> None:
+    def sync(self, table_ids: Iterable[int], stamp: int | None = None) -> None:
         """Bring the index up to date for ``table_ids`` after their change was committed.
 
-        A failure is logged, not raised: the database change stands and the index repairs
-        itself on its next sync or start (the database is the source of truth).
+        ``stamp`` is the change-feed entry the commit wrote (:func:`kb.changes.pop_stamp`):
+        the follower need not apply it again. A failure is logged, not raised: the database
+        change stands and the follower repairs the index (the database is the source of truth).
         """
         ids = sorted(set(table_ids))
         if not ids:
             return
+        if stamp is not None:
+            self.own_stamps.add(stamp)
         try:
             with self._lock.writing():
                 self.service.sync(set(ids))
         except Exception:
-            log.exception("index sync failed for %d table(s); it is repaired on restart", len(ids))
+            self.repair_due = True
+            log.exception("index sync failed for %d table(s); the follower repairs it", len(ids))
+
+    def apply_changes(self, table_ids: set[int] | None) -> None:
+        """Apply what other processes committed: ``table_ids`` (and the dictionary, which
+        every sync compares), or with None whatever drifted from the database. Raises."""
+        with self._lock.writing():
+            self.service.sync(table_ids)
 
     def reload_dictionary(self) -> None:
         """Rebuild the analyzer from the stored synonyms and terms (after they were committed)."""

@@ -55,6 +55,11 @@ class HealthDetail(Health):
     index: dict[str, Any]
     uptime_s: float
     last_sweep: dict[str, Any]
+    replica: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Where this process stands in the change feed it follows: last and head "
+        "stamp, lag in seconds, whether it listens (empty when it follows none).",
+    )
 
 
 class Me(BaseModel):

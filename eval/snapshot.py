@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from kb.db import create_schema, make_engine
 from kb.errors import ConfigurationError
-from kb.models import ApiToken, Base, SchemaVersion
+from kb.models import ApiToken, Base, ChangeCounter, SchemaVersion
 
 BATCH = 1000
 
@@ -78,7 +78,9 @@ def copy_rows(source_url: str, target: Path) -> None:
             # Rows go in table by table; links between tables (a table's live revision, a
             # revision's table) point both ways, so no order satisfies every foreign key.
             dst.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            dst.execute(delete(SchemaVersion))  # the source's stamp is copied with the rest
+            # The source's stamp and change counter are copied with the rest.
+            dst.execute(delete(SchemaVersion))
+            dst.execute(delete(ChangeCounter))
             for table in Base.metadata.tables.values():
                 if table is ApiToken.__table__:
                     continue

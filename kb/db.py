@@ -18,14 +18,17 @@ from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from kb import change_feed
 from kb.errors import ConfigurationError
 from kb.models import Base, SchemaVersion
 
-SCHEMA_VERSION = 3  # 2: customer handoff requests; 3: revisions.contributors, .proposed
+SCHEMA_VERSION = 4  # 2: customer handoff requests; 3: revisions.contributors, .proposed;
+# 4: the change feed replicas follow (change_counter, change_feed)
 # Versions from which the step to SCHEMA_VERSION only adds tables and nullable columns:
 # ``create_schema`` (kb init) adds them and restamps, so an existing database keeps its data.
-# 1 → 2 added handoff_requests and handoff_messages; 2 → 3 the columns in ADDED_COLUMNS.
-ADDITIVE_FROM: frozenset[int] = frozenset({1, 2})
+# 1 → 2 added handoff_requests and handoff_messages; 2 → 3 the columns in ADDED_COLUMNS;
+# 3 → 4 change_counter and change_feed.
+ADDITIVE_FROM: frozenset[int] = frozenset({1, 2, 3})
 # Nullable columns added to existing tables since version 1: (table, column).
 ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("revisions", "contributors"),
@@ -74,6 +77,7 @@ def create_schema(engine: Engine) -> None:
         elif stamp.version in ADDITIVE_FROM:
             _add_columns(session, engine)
             stamp.version = SCHEMA_VERSION
+        change_feed.ensure_counter(session)
 
 
 def _add_columns(session: Session, engine: Engine) -> None:
@@ -109,7 +113,10 @@ def drop_schema(engine: Engine) -> None:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions whose commits also write the change feed other replicas follow."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    change_feed.install(factory)
+    return factory
 
 
 @contextmanager

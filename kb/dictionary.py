@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from kb import audit
+from kb import audit, changes
 from kb.errors import Problem, ValidationFailed
 from kb.models import DomainTerm, SynonymGroup
 
@@ -71,6 +71,7 @@ def replace_synonyms(session: Session, groups: list[list[str]], *, actor: str) -
     session.execute(delete(SynonymGroup))
     session.add_all(SynonymGroup(terms=g) for g in clean)
     session.flush()
+    changes.mark_dictionary(session)
     audit.record(
         session,
         actor=actor,
@@ -93,6 +94,7 @@ def replace_terms(session: Session, terms: list[str], *, actor: str) -> bool:
     session.execute(delete(DomainTerm))
     session.add_all(DomainTerm(term=t) for t in clean)
     session.flush()
+    changes.mark_dictionary(session)
     audit.record(
         session,
         actor=actor,

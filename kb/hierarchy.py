@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kb import audit, repository
+from kb import changes as marks
 from kb.errors import Conflict, NotFound, Problem, ValidationFailed
 from kb.models import Category, FieldTemplate, Package, User
 from kb.templates import FieldSpec, parse_template, template_to_raw
@@ -175,6 +176,8 @@ def ensure_package(
         changes["template_version"] = version
     if changes:
         session.flush()
+        if "review_interval_days" in changes or "template_version" in changes:
+            marks.mark_packages(session, found.id)  # its tables' documents carry them
         audit.record(
             session,
             actor=actor,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from kb.models import HandoffRequest, KnowledgeTable, Revision
@@ -104,3 +104,17 @@ def lock_request(session: Session, ref: str) -> HandoffRequest | None:
     if request is not None:
         session.expire(request, ["messages"])
     return request
+
+
+# Any constant both sides agree on: the key of PostgreSQL's advisory lock for the sweep.
+_SWEEP_LOCK_KEY = 0x5A4B5357  # "ZKSW"
+
+
+def lock_sweep(session: Session) -> None:
+    """One staleness sweep at a time across replicas, for the rest of the transaction.
+
+    On PostgreSQL a transaction-scoped advisory lock: a second replica's sweep waits, then
+    reads what the first recorded (and records nothing twice). SQLite has one writer anyway.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_SWEEP_LOCK_KEY)))

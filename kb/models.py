@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Enum,
     ForeignKey,
@@ -445,3 +446,27 @@ class SchemaVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChangeCounter(Base):
+    """The last stamp handed to a change-feed entry: one row, taken by every writer at commit.
+
+    Its row lock orders the writers, so stamps are handed out in commit order without gaps
+    (:mod:`kb.change_feed`).
+    """
+
+    __tablename__ = "change_counter"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ChangeFeedEntry(Base):
+    """One committed unit of work that changed what search serves, for other replicas to apply."""
+
+    __tablename__ = "change_feed"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    tables: Mapped[list[Any]] = mapped_column(JSON, default=list)  # knowledge_tables ids
+    dictionary: Mapped[bool] = mapped_column(default=False)  # synonyms or domain terms changed

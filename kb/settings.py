@@ -125,6 +125,18 @@ class Settings(BaseSettings):
     import_max_yaml_nodes: int = Field(
         1_000_000, ge=1, description="Values in a YAML file with every alias expanded."
     )
+    sync_interval: float = Field(
+        2.0,
+        gt=0,
+        le=3600,
+        description="Seconds within which a change committed elsewhere (another `kb serve` "
+        "replica, the CLI) is served here: the change feed is polled this often (api/replica.py).",
+    )
+    sync_listen: bool = Field(
+        True,
+        description="On PostgreSQL, also LISTEN for change notifications, so other replicas' "
+        "changes arrive in milliseconds; the poll stays as the fallback.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     public_url: str = Field(

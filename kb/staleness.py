@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from kb import audit, changes, flags, tables, visibility, workflow
+from kb import audit, changes, flags, locks, tables, visibility, workflow
 from kb.clock import ensure_utc, utcnow
 from kb.errors import Conflict, ValidationFailed
 from kb.models import KnowledgeTable, Package, User
@@ -48,6 +48,7 @@ def live_tables(session: Session) -> Sequence[KnowledgeTable]:
 def sweep(session: Session, now: datetime | None = None) -> SweepReport:
     """Publish due scheduled revisions, then record tables that went stale (or came back)."""
     now = now or utcnow()
+    locks.lock_sweep(session)
     report = SweepReport(published=[r.table.code for r in workflow.publish_due(session, now)])
     for table in live_tables(session):
         stale = visibility.is_stale(table, now)

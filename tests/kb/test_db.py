@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, text, update
 
-from kb import repository, tables
+from kb import change_feed, repository, tables
 from kb.db import (
     ADDED_COLUMNS,
     SCHEMA_VERSION,
@@ -17,6 +17,8 @@ from kb.db import (
 )
 from kb.errors import ConfigurationError
 from kb.models import (
+    ChangeCounter,
+    ChangeFeedEntry,
     HandoffMessage,
     HandoffRequest,
     KnowledgeTable,
@@ -43,6 +45,10 @@ def _downgrade(db: Database, version: int) -> None:
     """Shape ``db`` as that schema version left it: stamp, tables and columns."""
     with db.transaction() as s:
         s.execute(update(SchemaVersion).values(version=version))
+    for model in (ChangeFeedEntry, ChangeCounter):  # 3 → 4
+        model.__table__.drop(db.engine)  # type: ignore[attr-defined]
+    if version == 3:
+        return
     with db.engine.begin() as conn:
         for table, column in ADDED_COLUMNS:  # 2 → 3
             conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
@@ -55,12 +61,12 @@ def test_init_upgrades_a_version_1_database_keeping_its_data(db: Database) -> No
     with db.transaction() as s:
         make_table(s, state=RevisionState.DRAFT, actor="editor1")
     _downgrade(db, 1)
-    with pytest.raises(ConfigurationError, match="schema version is 1, this Zhiku needs 3"):
+    with pytest.raises(ConfigurationError, match="schema version is 1, this Zhiku needs 4"):
         check_schema(db.engine)
     create_schema(db.engine)  # what `kb init` does
     check_schema(db.engine)
     with db.session() as s:
-        assert s.scalar(select(SchemaVersion.version)) == SCHEMA_VERSION == 3
+        assert s.scalar(select(SchemaVersion.version)) == SCHEMA_VERSION == 4
         assert repository.count(s, KnowledgeTable) == 1
         assert repository.count(s, HandoffRequest) == 0
         revision = tables.get_table(s, "TX-GH-001").latest_revision
@@ -75,7 +81,7 @@ def test_init_upgrades_a_version_2_database_adding_the_revision_columns(db: Data
     with db.transaction() as s:
         make_table(s, state=RevisionState.DRAFT, actor="editor1")
     _downgrade(db, 2)
-    with pytest.raises(ConfigurationError, match="schema version is 2, this Zhiku needs 3"):
+    with pytest.raises(ConfigurationError, match="schema version is 2, this Zhiku needs 4"):
         check_schema(db.engine)
     create_schema(db.engine)  # what `kb init` does
     check_schema(db.engine)
@@ -90,6 +96,22 @@ def test_init_upgrades_a_version_2_database_adding_the_revision_columns(db: Data
             "editor1",
             "admin1",
         ]
+
+
+def test_init_upgrades_a_version_3_database_adding_the_change_feed(db: Database) -> None:
+    with db.transaction() as s:
+        make_table(s, state=RevisionState.DRAFT, actor="editor1")
+    _downgrade(db, 3)
+    with pytest.raises(ConfigurationError, match="schema version is 3, this Zhiku needs 4"):
+        check_schema(db.engine)
+    create_schema(db.engine)  # what `kb init` does
+    check_schema(db.engine)
+    with db.transaction() as s:
+        assert change_feed.head(s) == 0
+        table = make_table(s, code="TX-GH-002")
+    with db.session() as s:
+        assert repository.count(s, KnowledgeTable) == 2
+        assert [(e.seq, e.tables) for e in change_feed.since(s, 0)] == [(1, [table.id])]
 
 
 def test_datetimes_come_back_aware_utc(db: Database) -> None:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kb.db import Database, open_database
-from kb.models import Base, SchemaVersion
+from kb.models import Base, ChangeCounter, SchemaVersion
 from kb.tables import CODE_RE
 from kb.transfer.bundle import Bundle, CategoryDoc, PackageDoc, TableDoc
 from kb.transfer.dates import parse_when
@@ -163,7 +163,8 @@ def pair() -> Iterator[tuple[Database, Database]]:
 def _wipe(db: Database) -> None:
     with db.transaction() as session:
         for table in reversed(Base.metadata.sorted_tables):
-            if table.name != SchemaVersion.__tablename__:
+            # Bookkeeping a fresh database has too: its schema stamp and change counter.
+            if table.name not in {SchemaVersion.__tablename__, ChangeCounter.__tablename__}:
                 session.execute(table.delete())
 
 
