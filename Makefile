@@ -54,7 +54,7 @@ lock: | $(BIN)/python
 	$(BIN)/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
 	  -o requirements.lock pyproject.toml
 	$(BIN)/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
-	  --extra eval --extra test --extra st --find-links /opt/wheels \
+	  --extra eval --extra test --extra st --extra milvus --find-links /opt/wheels \
 	  -o requirements-dev.lock pyproject.toml
 
 bench: $(TEST_STAMP)
