@@ -337,9 +337,6 @@ class HybridIndex:
         if not docs:
             return
         self.analyzer.add_words(self._vocabulary(docs))
-        old = [self.docs[d.table_id] for d in docs if d.table_id in self.docs]
-        if old and not isinstance(self.backend, EmbeddedBackend):
-            self.backend.remove(old)  # the in-process engine replaces in place
         for doc in docs:
             self.docs[doc.table_id] = doc
         self.backend.add(docs, self.embed(docs), self.analyzer)

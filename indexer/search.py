@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from indexer.analysis import normalize, normalize_char
+from indexer.backends.base import Filters, in_scope
 from indexer.documents import DocField, IndexDocument, is_markdown
 from indexer.index import Candidate, HybridIndex
 from kb.clock import utcnow
@@ -131,6 +132,14 @@ def run_search(
         allowed=allowed,
         scope=scope,
         feedback=feedback,
+        filters=Filters(
+            channel=channel.value,
+            now=now,
+            include_expired=include_expired,
+            category=category,
+            package=package,
+            tags=tuple(tags or ()),
+        ),
     )
     threshold = index.calibration.thresholds.get(channel.value, 0.5)
     suggestions = [
@@ -158,17 +167,7 @@ def _scope(
 ) -> set[int] | None:
     if not (category or package or tags):
         return None
-    wanted = {normalize(t) for t in tags or []}
-    out = set()
-    for table_id, doc in index.docs.items():
-        if category and doc.category != category:
-            continue
-        if package and package not in {doc.package, f"{doc.category}/{doc.package}"}:
-            continue
-        if wanted and not wanted <= {normalize(t) for t in doc.tags}:
-            continue
-        out.add(table_id)
-    return out
+    return {t for t, doc in index.docs.items() if in_scope(doc, category, package, tags or [])}
 
 
 def _suggestion(

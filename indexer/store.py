@@ -125,6 +125,14 @@ def read_params(directory: Path) -> dict[str, Any]:
     return data
 
 
+def saved_bm25(directory: Path) -> BM25Params | None:
+    """The BM25 parameters an index directory was built with (None: no readable index)."""
+    try:
+        return BM25Params(**read_params(directory)["bm25"])
+    except (IndexNotBuilt, IndexMismatch, KeyError, TypeError):
+        return None
+
+
 def check_params(
     params: dict[str, Any],
     directory: Path,

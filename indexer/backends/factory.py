@@ -24,8 +24,7 @@ def create(
             from indexer.backends.milvus import MilvusBackend
         except ImportError as err:  # the optional extra is not installed
             raise BackendUnavailable(
-                "ZHIKU_SEARCH_BACKEND=milvus needs pymilvus: pip install 'zhiku[milvus]' "
-                f"({err})."
+                f"ZHIKU_SEARCH_BACKEND=milvus needs pymilvus: pip install 'zhiku[milvus]' ({err})."
             ) from err
         return MilvusBackend.from_settings(settings, analyzer, dim, bm25)
     raise BackendUnavailable(f"Unknown search backend {name!r}; use one of {', '.join(BACKENDS)}.")
