@@ -230,7 +230,9 @@ class Settings(BaseSettings):
     def _known_milvus_analyzer(cls, value: str) -> str:
         if value in {"zhiku", "jieba"}:
             return value
-        raise ValueError(f"ZHIKU_MILVUS_ANALYZER={value!r} is not supported; use 'zhiku' or 'jieba'")
+        raise ValueError(
+            f"ZHIKU_MILVUS_ANALYZER={value!r} is not supported; use 'zhiku' or 'jieba'"
+        )
 
     @field_validator("encoder")
     @classmethod

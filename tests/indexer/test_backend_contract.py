@@ -234,3 +234,12 @@ def test_search_results_match_the_embedded_index(
             assert a.scores["score"] == pytest.approx(b.scores["score"], abs=1e-4)
             assert a.confidence == pytest.approx(b.confidence, abs=1e-4)
         assert got.filtered == ref.filtered
+
+
+def test_unknown_backend_is_refused_with_the_choices() -> None:
+    from pydantic import ValidationError
+
+    from kb.settings import Settings
+
+    with pytest.raises(ValidationError, match="'embedded' or 'milvus'"):
+        Settings(search_backend="elastic")
