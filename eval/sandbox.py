@@ -68,10 +68,11 @@ _PARAMS_KEPT = (
     "vector_kinds",
     "fusion",
     "bm25",
+    "backend",  # the search backend the run searched through (kb eval --backend)
     "tuning",  # what self-tuning chose, from how many pseudo-queries of which kind
 )
 # The settings a build depends on beyond the encoder (the ablation variants change them).
-SETTINGS_KEPT = ("vector_kinds", "lexical_channels", "self_tune", "rerank", "search_backend")
+SETTINGS_KEPT = ("vector_kinds", "lexical_channels", "self_tune", "rerank")
 
 
 @contextmanager
