@@ -11,7 +11,7 @@ PIP := $(BIN)/python -m pip install -q --require-hashes
 LINTED := kb indexer api eval cli presenters tests
 PG_URL = $${ZHIKU_TEST_PG_URL:-$$(bash .ci/postgres.sh)}
 
-.PHONY: run port-free test test-future lint lock bench clean-data
+.PHONY: run port-free test test-future test-milvus lint lock bench clean-data
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,14 @@ test: lint
 test-future: $(TEST_STAMP)
 	ZHIKU_TEST_PG_URL="$(PG_URL)" faketime -f '+365d' $(BIN)/python -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
 
+# The search, visibility and API tests again with the Milvus backend (milvus-lite, in process,
+# one file per test's data directory); tests/indexer/test_backend_contract.py runs both always.
+MILVUS_TESTS ?= tests/indexer tests/api/test_agent.py tests/api/test_faq.py \
+  tests/api/test_feedback_ranking.py tests/api/test_ops.py tests/api/test_match_script.py \
+  tests/api/test_loop.py tests/api/test_security.py
+test-milvus: $(TEST_STAMP)
+	ZHIKU_SEARCH_BACKEND=milvus $(BIN)/python -m pytest -n 2 -p no:cacheprovider $(MILVUS_TESTS) $(PYTEST_ARGS)
+
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
@@ -54,7 +62,7 @@ lock: | $(BIN)/python
 	$(BIN)/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
 	  -o requirements.lock pyproject.toml
 	$(BIN)/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
-	  --extra eval --extra test --extra st --find-links /opt/wheels \
+	  --extra eval --extra test --extra st --extra milvus --find-links /opt/wheels \
 	  -o requirements-dev.lock pyproject.toml
 
 bench: $(TEST_STAMP)

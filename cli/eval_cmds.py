@@ -110,6 +110,12 @@ def run(
         "-selftune, words-only, -pinyin) and search it in hybrid mode; the report gets an "
         "ablation table with paired differences to the full configuration.",
     ),
+    backend: str | None = typer.Option(
+        None,
+        "--backend",
+        help="Search backend of the throwaway KBs: embedded or milvus "
+        "[default: ZHIKU_SEARCH_BACKEND].",
+    ),
     with_baselines: bool = typer.Option(
         False,
         "--baselines",
@@ -130,6 +136,8 @@ def run(
     Example: kb eval ../shared/bench/cmdd --mode all --ablate --baselines --out reports/cmdd
 
     Example: kb eval --golden --mode hybrid --out reports/golden
+
+    Example: kb eval ../shared/bench/bq --mode hybrid --backend milvus --out reports/bq-milvus
     """
     modes = MODES if mode == "all" else (mode,)
     if mode != "all" and mode not in MODES:
@@ -149,6 +157,10 @@ def run(
             param_hint="--ablate",
         )
     config = settings()
+    if backend is not None:
+        if backend not in {"embedded", "milvus"}:
+            raise typer.BadParameter("use embedded or milvus", param_hint="--backend")
+        config = config.model_copy(update={"search_backend": backend})
     loaded = [load_dataset(path) for path in datasets or []]  # all checked before the long work
     run_config = RunConfig(
         modes=modes,
@@ -178,7 +190,10 @@ def run(
         print_json(doc)
         return
     console = _console()
-    table = Table(*report.SUMMARY_COLUMNS, title=f"kb eval (encoder {config.encoder}, k={k})")
+    table = Table(
+        *report.SUMMARY_COLUMNS,
+        title=f"kb eval (encoder {config.encoder}, backend {config.search_backend}, k={k})",
+    )
     for row in report.summary_rows(records):
         table.add_row(*row)
     console.print(table)

@@ -143,13 +143,12 @@ def search(
         _print_renderings(Console(), shown, _renderings(shown, output, config))
         return
     fusion = service.index.fusion.to_json()
-    hub = service.index.dense.hub
     _print_result(
         Console(),
         shown,
         explain=explain,
         fusion=fusion,
-        hub_of=lambda table_id: float(hub.get(table_id, 0.0)),
+        hub_of=service.index.hub,
     )
 
 

@@ -69,6 +69,7 @@ _PARAMS_KEPT = (
     "vector_kinds",
     "fusion",
     "bm25",
+    "backend",  # the search backend the run searched through (kb eval --backend)
     "tuning",  # what self-tuning chose, from how many pseudo-queries of which kind
 )
 # The settings a build depends on beyond the encoder (the ablation variants change them).
@@ -90,6 +91,9 @@ def temporary_kb(
                 "data_dir": Path(tmp),
                 "database_url": "",
                 "embedding_cache": shared_cache(settings),
+                # A Milvus server named by ZHIKU_MILVUS_URI keeps its KB's collections: the
+                # throwaway KB gets its own (milvus-lite puts them in the temporary directory).
+                "milvus_collection": f"{settings.milvus_collection}_eval",
             }
         )
         db = open_database(config.resolved_database_url, create=True)

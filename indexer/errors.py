@@ -3,7 +3,8 @@
 IndexerError (500)
 ├── IndexNotBuilt (503)   no index on disk yet
 ├── IndexMismatch (409)   the index on disk was built for other settings or another format
-└── EncoderUnavailable (500)  the configured encoder cannot be loaded
+├── EncoderUnavailable (500)  the configured encoder cannot be loaded
+└── BackendUnavailable (503)  the search backend is not installed or cannot be reached
 """
 
 from __future__ import annotations
@@ -25,3 +26,7 @@ class IndexMismatch(IndexerError):
 
 class EncoderUnavailable(IndexerError):
     status = 500
+
+
+class BackendUnavailable(IndexerError):
+    status = 503

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from indexer.analysis import Analyzer, to_simplified
+from indexer.backends.base import CandidateParams, Filters, QueryState, SearchBackend
+from indexer.backends.embedded import EmbeddedBackend
 from indexer.bm25 import BM25Params
 from indexer.calibration import Calibration, ranked_confidences
 from indexer.dense import KIND_CODES, KINDS, DenseIndex, TableVectors
@@ -46,8 +48,8 @@ from indexer.features import (
     fused_score,
     lexical_score,
 )
-from indexer.fusion import FusionParams, ranking, rrf
-from indexer.lexical import LexicalIndex, LexicalScores
+from indexer.fusion import FusionParams, rrf
+from indexer.lexical import LexicalIndex
 from indexer.rerank import Reranker, pool_scores
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -85,16 +87,6 @@ class Retrieval:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
-class QueryState:
-    """A query analyzed and encoded once, for every step that needs it."""
-
-    text: str
-    tokens: list[str]
-    vector: np.ndarray
-    lexical: LexicalScores
-
-
 class HybridIndex:
     def __init__(
         self,
@@ -107,6 +99,7 @@ class HybridIndex:
         reranker: Reranker | None = None,
         bm25_params: BM25Params | None = None,
         kinds: Iterable[str] = VECTOR_KINDS,
+        backend: SearchBackend | None = None,
     ) -> None:
         self.encoder = encoder
         self.cache = cache or EmbeddingCache(None)
@@ -117,13 +110,34 @@ class HybridIndex:
         self.allow_rerank = True  # self-tuning may keep a reranker (ZHIKU_RERANK)
         self.tuning: dict[str, Any] = {}  # what self-tuning chose, and from what
         self.docs: dict[int, IndexDocument] = {}
-        self.lexical = LexicalIndex(analyzer, bm25_params)
-        self.dense = DenseIndex(encoder.dim)
+        self._analyzer = analyzer
+        self.bm25_params = bm25_params or BM25Params()
+        self.backend: SearchBackend = backend or EmbeddedBackend(
+            analyzer, encoder.dim, self.bm25_params
+        )
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     def analyzer(self) -> Analyzer:
-        return self.lexical.analyzer
+        return self._analyzer
+
+    @property
+    def embedded(self) -> EmbeddedBackend:
+        """The in-process engine (the backend, or the one self-tuning runs on)."""
+        if not isinstance(self.backend, EmbeddedBackend):
+            raise TypeError(f"the {self.backend.name} backend has no in-process lexical index")
+        return self.backend
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        return self.embedded.lexical
+
+    @property
+    def dense(self) -> DenseIndex:
+        return self.embedded.dense
+
+    def hub(self, table_id: int) -> float:
+        return self.backend.hub(table_id)
 
     def _vocabulary(self, docs: Iterable[IndexDocument]) -> list[str]:
         docs = list(docs)
@@ -134,7 +148,8 @@ class HybridIndex:
     def rebuild_lexical(self, analyzer: Analyzer) -> None:
         """Re-analyze every document with a new analyzer (the dictionary changed)."""
         analyzer.add_words(self._vocabulary(self.docs.values()))
-        self.lexical.rebuild(analyzer, list(self.docs.values()))
+        self._analyzer = analyzer
+        self.backend.reanalyze(analyzer, list(self.docs.values()))
 
     # --- dense ----------------------------------------------------------------------------
 
@@ -203,7 +218,7 @@ class HybridIndex:
             if code == KIND_CODES["title"]:
                 mask |= codes == KIND_CODES["question"]
             if mask.any():
-                centered[mask] = self.dense.center(raw[mask], kind=code)
+                centered[mask] = self.backend.center(raw[mask], kind=code)
         owners = np.asarray(owner, np.int64)
         sims = np.einsum("ij,ij->i", centered, queries[owners])
         flat = out.reshape(-1)
@@ -216,7 +231,7 @@ class HybridIndex:
         found = self._query_vectors.get(key)
         if found is None:
             raw = self.encoder.encode([key], "query")
-            found = self.dense.center(raw)[0]
+            found = self.backend.center(raw)[0]
             self._remember_query(key, found)
         else:
             self._query_vectors.move_to_end(key)
@@ -237,7 +252,7 @@ class HybridIndex:
         if not keys:
             return
         raw = self.cache.encode(self.encoder, keys, "query")
-        for key, vector in zip(keys, self.dense.center(raw), strict=True):
+        for key, vector in zip(keys, self.backend.center(raw), strict=True):
             self._remember_query(key, vector)
 
     # --- building and editing -------------------------------------------------------------
@@ -255,18 +270,37 @@ class HybridIndex:
         docs = sorted(docs, key=lambda d: d.table_id)
         self.docs = {d.table_id: d for d in docs}
         self.analyzer.add_words(self._vocabulary(docs))
-        with self.lexical.memo():
-            self.lexical.build(docs, progress)
+        served = self.backend
+        # Every backend is loaded from the in-process engine's build: the same means, hub
+        # scores and term statistics, and self-tuning runs on it (thousands of pseudo-queries).
+        engine = (
+            served
+            if isinstance(served, EmbeddedBackend)
+            else EmbeddedBackend(self.analyzer, self.encoder.dim, self.bm25_params)
+        )
+        with engine.lexical.memo():
+            engine.docs = dict(self.docs)
+            engine.lexical.analyzer = self.analyzer
+            engine.lexical.build(docs, progress)
         embedded = self.embed(docs, progress)
-        self.dense = DenseIndex(self.encoder.dim)
+        engine.dense = DenseIndex(self.encoder.dim)
         if embedded:
-            self.dense.set_means(
+            engine.dense.set_means(
                 np.vstack([e.vectors for e in embedded]),
                 np.asarray([KIND_CODES[k] for e in embedded for k in e.kinds], np.int8),
             )
-        self.dense.add_tables(embedded)
-        self.dense.compute_hubs()
+        engine.dense.add_tables(embedded)
+        engine.dense.compute_hubs()
         self._query_vectors.clear()
+        self.backend = engine
+        try:
+            self._finish_build(progress, calibrate=calibrate)
+        finally:
+            self.backend = served
+        if served is not engine:
+            served.load_from(engine, docs, self.analyzer)
+
+    def _finish_build(self, progress: Progress | None, *, calibrate: bool) -> None:
         if calibrate:
             self.tune(progress)
         else:
@@ -276,10 +310,27 @@ class HybridIndex:
             self.calibration = Calibration(source=off)
 
     def tune(self, progress: Progress | None = None) -> None:
-        """Choose fusion weights, train the reranker and fit confidence on pseudo-queries."""
+        """Choose fusion weights, train the reranker and fit confidence on pseudo-queries.
+
+        Self-tuning reads the in-process engine; another backend has one built for the while
+        from the documents (their vectors come from the embedding cache).
+        """
         from indexer.selftune import tune
 
-        tune(self, progress=progress)
+        if isinstance(self.backend, EmbeddedBackend):
+            tune(self, progress=progress)
+            return
+        engine = EmbeddedBackend(self.analyzer, self.encoder.dim, self.bm25_params)
+        docs = sorted(self.docs.values(), key=lambda d: d.table_id)
+        engine.build(docs, self.embed(docs), self.analyzer)
+        served = self.backend
+        self.backend = engine
+        self._query_vectors.clear()
+        try:
+            tune(self, progress=progress)
+        finally:
+            self.backend = served
+            self._query_vectors.clear()
 
     def upsert(self, docs: Sequence[IndexDocument]) -> None:
         """Add or replace the given tables' documents (incremental: nothing else is touched)."""
@@ -288,77 +339,54 @@ class HybridIndex:
         self.analyzer.add_words(self._vocabulary(docs))
         for doc in docs:
             self.docs[doc.table_id] = doc
-            self.lexical.add(doc)
-        self.dense.add_tables(self.embed(docs))
-        self.dense.compute_hubs([d.table_id for d in docs])
+        self.backend.add(docs, self.embed(docs), self.analyzer)
 
     def remove(self, table_ids: Iterable[int]) -> None:
-        for table_id in table_ids:
-            self.docs.pop(table_id, None)
-            self.lexical.remove(table_id)
-            self.dense.remove_table(table_id)
+        gone = [self.docs.pop(t) for t in table_ids if t in self.docs]
+        self.backend.remove(gone)
 
     # --- retrieval ------------------------------------------------------------------------
 
     def query_state(self, query: str, channel: str) -> QueryState:
         tokens = self.analyzer.tokens(query)
         return QueryState(
-            query, tokens, self.encode_query(query), self.lexical.scores(tokens, channel)
+            query, tokens, self.encode_query(query), self.backend.prepare(tokens, channel)
+        )
+
+    def candidate_params(self) -> CandidateParams:
+        return CandidateParams(
+            n=self.fusion.candidates,
+            lexical_body=self.fusion.lexical_body,
+            kind_weights=tuple(self.fusion.kind_weights),
         )
 
     def candidate_lists(
-        self,
-        state: QueryState,
-        *,
-        channel: str,
-        mode: str,
-        visible_rows: np.ndarray | None = None,
+        self, state: QueryState, *, channel: str, mode: str
     ) -> tuple[list[int], list[int]]:
-        """The lexical and the dense top tables (``visible_rows``: rows the channel may see)."""
-        n = self.fusion.candidates
-        lexical: list[int] = []
-        if mode != "dense":
-            coverage = state.lexical.coverage(self.fusion.lexical_body)
-            table = self.lexical.row_table
-            scored = np.where((table >= 0) & (coverage > 0), coverage, -1.0)
-            if visible_rows is not None:
-                scored = np.where(visible_rows, scored, -1.0)
-            if len(scored):
-                top = np.argpartition(-scored, min(n, len(scored) - 1))[:n]
-                top = top[np.argsort(-scored[top], kind="stable")]
-                lexical = [int(table[r]) for r in top if scored[r] > 0]
-        dense: list[int] = []
-        if mode != "bm25":
-            hits = self.dense.search(
-                state.vector,
-                n,
-                public_only=channel == "customer",
-                weights=self.fusion.kind_weights,
-            )
-            dense = [t for t, _ in ranking({t: h.score for t, h in hits.items()})][: n * 3]
-        return lexical, dense
+        """The lexical and the dense top tables, unfiltered (self-tuning's pools)."""
+        found = self.backend.candidates(
+            state, mode=mode, params=self.candidate_params(), filters=Filters(channel=channel)
+        )
+        return found.lexical, found.dense
 
     def signals(self, tables: Sequence[int], state: QueryState, *, channel: str) -> PoolSignals:
         """The pool's raw signals (see :mod:`indexer.features`)."""
-        rows = np.asarray([self.lexical.row[t] for t in tables], np.int64)
-        kinds, refs = self.dense.kind_scores(
-            state.vector, tables, public_only=channel == "customer"
-        )
+        scores = self.backend.score(tables, state, channel=channel)
         docs = [self.docs[t] for t in tables]
         return PoolSignals(
             tables=list(tables),
-            kinds=kinds,
-            head=state.lexical.head[rows] if len(rows) else np.zeros(0),
-            body=state.lexical.body[rows] if len(rows) else np.zeros(0),
-            hub=np.asarray([self.dense.hub.get(t, 0.0) for t in tables], np.float64),
-            head_attainable=state.lexical.head_attainable,
-            body_attainable=state.lexical.body_attainable,
-            head_covered=self.lexical.head_covered(state.tokens, tables),
+            kinds=scores.kinds,
+            head=scores.head,
+            body=scores.body,
+            hub=scores.hub,
+            head_attainable=scores.head_attainable,
+            body_attainable=scores.body_attainable,
+            head_covered=scores.head_covered,
             query_chars=len(state.text),
             title_chars=np.asarray([len(d.title) for d in docs], np.float64),
             body_chars=np.asarray([_body_chars(d) for d in docs], np.float64),
             questions=np.asarray([len(d.questions) for d in docs], np.float64),
-            refs=refs,
+            refs=scores.refs,
         )
 
     def hybrid_scores(self, sig: PoolSignals) -> tuple[np.ndarray, np.ndarray | None]:
@@ -378,32 +406,45 @@ class HybridIndex:
         allowed: Callable[[IndexDocument], bool] | None = None,
         scope: set[int] | None = None,
         feedback: Mapping[int, float] | None = None,
+        filters: Filters | None = None,
     ) -> Retrieval:
         """Scored candidates, best first, among tables ``allowed`` (and in ``scope``) only.
 
         ``feedback`` (table id → adjustment, see :mod:`indexer.feedback_boost`) is added to the
         hybrid score of tables that passed ``allowed`` and ``scope`` (scaled to the reranker's
         units where one ranks); a table with a positive adjustment that neither retriever
-        found joins the pool on the same terms.
+        found joins the pool on the same terms. ``filters``: the same rules as values, for the
+        backend to apply while it generates candidates (``allowed`` is checked again).
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
+        filters = filters or Filters(channel=channel)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         tokens = self.analyzer.tokens(query)
-        lexical_scores = self.lexical.scores(tokens, channel)
+        lexical_scores = self.backend.prepare(tokens, channel)
         timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
         state = QueryState(query, tokens, self.encode_query(query), lexical_scores)
         timings["encode_ms"] = (time.perf_counter() - t1) * 1000
         t2 = time.perf_counter()
-        lex_list, dense_list = self.candidate_lists(state, channel=channel, mode=mode)
-        pool = set(lex_list) | set(dense_list)
-        if scope is not None:
+        found = self.backend.candidates(
+            state, mode=mode, params=self.candidate_params(), filters=filters
+        )
+        # What the filters hid stays in the count of filtered candidates, as it always did.
+        pool = set(found.lexical) | set(found.dense) | found.hidden
+        if scope is not None and self.backend.exhaustive_scope:
             pool = set(scope)
+        elif scope is not None:
+            pool &= scope | found.hidden
         filtered = 0
         if allowed is not None:
-            kept = {t for t in pool if t in self.docs and allowed(self.docs[t])}
+            # Defence in depth: whatever the backend filtered, every table is checked again.
+            kept = {
+                t
+                for t in pool
+                if t in self.docs and allowed(self.docs[t]) and (scope is None or t in scope)
+            }
             filtered = len(pool) - len(kept)
             if len(kept) < k and scope is None:
                 # Too much of the pool is hidden from this channel: score everything it may see.
@@ -412,7 +453,7 @@ class HybridIndex:
                 kept = everything
             pool = kept
         else:
-            pool = {t for t in pool if t in self.docs}
+            pool = {t for t in pool if t in self.docs and (scope is None or t in scope)}
         votes = self._feedback_for(feedback, mode, allowed, scope)
         pool |= {t for t, a in votes.items() if a > 0}
         tables = sorted(pool)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from indexer.analysis import normalize, normalize_char
+from indexer.backends.base import Filters, in_scope
 from indexer.documents import DocField, IndexDocument, is_markdown
 from indexer.index import Candidate, HybridIndex
 from kb.clock import utcnow
@@ -66,6 +67,14 @@ def run_search(
         allowed=allowed,
         scope=scope,
         feedback=feedback,
+        filters=Filters(
+            channel=channel.value,
+            now=now,
+            include_expired=include_expired,
+            category=request.scope.category or None,
+            package=request.scope.package or None,
+            tags=tuple(request.scope.tags),
+        ),
     )
     threshold = index.calibration.thresholds.get(channel.value, 0.5)
     suggestions = tuple(
@@ -91,18 +100,11 @@ def run_search(
 def _scope(index: HybridIndex, scope: Scope) -> set[int] | None:
     if scope.empty:
         return None
-    category, package = scope.category, scope.package
-    wanted = {normalize(t) for t in scope.tags}
-    out = set()
-    for table_id, doc in index.docs.items():
-        if category and doc.category != category:
-            continue
-        if package and package not in {doc.package, f"{doc.category}/{doc.package}"}:
-            continue
-        if wanted and not wanted <= {normalize(t) for t in doc.tags}:
-            continue
-        out.add(table_id)
-    return out
+    return {
+        t
+        for t, doc in index.docs.items()
+        if in_scope(doc, scope.category, scope.package, scope.tags)
+    }
 
 
 def _shown(f: DocField) -> ShownField:

@@ -154,7 +154,7 @@ def _examples(
     index: HybridIndex, queries: Sequence[pseudo.PseudoQuery], progress: Progress | None
 ) -> list[Example]:
     """Each pseudo-query searched as a user's would be, what it came from masked out."""
-    from indexer.index import QueryState
+    from indexer.backends.base import QueryState
 
     index.prime_queries([q.text for q in queries])
     searched = []

@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from indexer import selftune, store
 from indexer.analysis import Analyzer, Dictionary
+from indexer.backends import factory
 from indexer.documents import IndexDocument, document_for, package_stamp, table_stamp
 from indexer.embedding_cache import EmbeddingCache
 from indexer.encoders import encoder_from_settings
@@ -101,13 +102,17 @@ class SearchService:
         encoder = encoder_from_settings(settings)
         with db.session() as session:
             dictionary = Dictionary.from_session(session)
+        analyzer = cls._analyzer(settings, dictionary)
         try:
             index, params = store.load(
                 settings.index_dir,
                 encoder,
-                cls._analyzer(settings, dictionary),
+                analyzer,
                 cls._cache(settings),
                 kinds=settings.vector_kinds,
+                backend=factory.create(
+                    settings, analyzer, encoder.dim, store.saved_bm25(settings.index_dir)
+                ),
             )
         except IndexNotBuilt:
             if not build:
@@ -130,12 +135,20 @@ class SearchService:
             docs = [d for d in (document_for(t) for t in tables) if d is not None]
             packages = _package_stamps(session)
         index = HybridIndex(
-            encoder, analyzer, cache=cls._cache(settings), kinds=settings.vector_kinds
+            encoder,
+            analyzer,
+            cache=cls._cache(settings),
+            kinds=settings.vector_kinds,
+            backend=factory.create(settings, analyzer, encoder.dim),
         )
         index.allow_rerank = settings.rerank
         index.build(docs, progress=progress, calibrate=settings.self_tune)
         params = store.save(index, settings.index_dir, package_stamps=packages)
         return cls(settings, db, index, params)
+
+    def close(self) -> None:
+        """Release the search backend's connections (a remote engine's)."""
+        self.index.backend.close()
 
     def save(self, package_stamps: dict[str, str] | None = None) -> None:
         self.params = store.save(
@@ -313,7 +326,10 @@ def sync_after_commit(settings: Settings, db: Database, changed_ids: Iterable[in
     started = time.perf_counter()
     try:
         service = SearchService.open(settings, db, sync=False, build=False)
-        service.sync(ids, repair=True)
+        try:
+            service.sync(ids, repair=True)
+        finally:
+            service.close()
     except (ZhikuError, OSError) as err:
         log.warning("search index not updated (%s); the next search repairs it", err)
         return False

@@ -6,9 +6,10 @@
                         parameters, calibration, reranker status, what self-tuning chose,
                         the slot maps (JSON, ensure_ascii=False)
       documents.json    the indexed documents (live revisions, visibility metadata)
+      reranker.txt      the reranker in LightGBM's text format (when one was kept)
+    and what the search backend keeps locally (:meth:`SearchBackend.save`); the embedded one:
       vocabulary.json   BM25 terms of the head and body indexes, in term-id order
       refs.json         what each dense vector stands for (title, q0, answer, ...)
-      reranker.txt      the reranker in LightGBM's text format (when one was kept)
       *.npy             BM25 postings (CSC), dense vectors, ids, hub scores, means
 
 A directory written by another format version, encoder or dimension is refused with the
@@ -27,37 +28,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from indexer.analysis import Analyzer
+from indexer.backends.base import SearchBackend
+from indexer.backends.embedded import EmbeddedBackend
 from indexer.bm25 import BM25Params
 from indexer.calibration import Calibration
-from indexer.dense import DenseIndex
 from indexer.documents import IndexDocument
 from indexer.embedding_cache import EmbeddingCache
 from indexer.encoders import Encoder
 from indexer.errors import IndexMismatch, IndexNotBuilt
 from indexer.fusion import FusionParams
 from indexer.index import HybridIndex
-from indexer.lexical import ARRAY_NAMES as _ARRAYS_LEXICAL
-from indexer.lexical import LexicalIndex
 from indexer.rerank import Reranker
 
 FORMAT_VERSION = 2
 PARAMS = "params.json"
 RERANKER = "reranker.txt"
-_ARRAYS_DENSE = (
-    "dense_vectors",
-    "dense_ids",
-    "dense_table",
-    "dense_kind",
-    "dense_public",
-    "dense_mean_q",
-    "dense_mean_p",
-    "dense_mean_e",
-    "hub_table",
-    "hub_score",
-)
 REBUILD = "run `kb index build` to rebuild it from the database"
 
 
@@ -87,14 +73,9 @@ def save(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    terms, lexical_arrays = index.lexical.to_arrays()
-    refs, dense_arrays = index.dense.to_arrays()
-    for name, array in {**lexical_arrays, **dense_arrays}.items():
-        np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+    engine = dict(index.backend.save(tmp))
     if index.reranker.model is not None:
         (tmp / RERANKER).write_text(index.reranker.model, encoding="utf-8")
-    _write_json(tmp / "vocabulary.json", terms)
-    _write_json(tmp / "refs.json", refs)
     _write_json(tmp / "documents.json", [d.to_json() for d in index.docs.values()])
     now = datetime.now(UTC).isoformat(timespec="seconds")
     params = {
@@ -105,22 +86,20 @@ def save(
         "content_hash": content_hash(index.docs),
         "built_at": built_at or now,
         "updated_at": now,
+        "backend": index.backend.name,
         "counts": {
             "tables": len(index.docs),
-            "vectors": int(index.dense.alive.sum()),
-            "terms": {name: len(t) for name, t in terms.items()},
-            "bm25_documents": {
-                "head": index.lexical.head.size,
-                "body": index.lexical.body.size,
-            },
+            "vectors": engine.pop("vectors"),
+            "terms": engine.pop("terms"),
+            "bm25_documents": engine.pop("bm25_documents"),
         },
         "vector_kinds": sorted(index.kinds),
         "fusion": index.fusion.to_json(),
-        "bm25": vars(index.lexical.params),
+        "bm25": vars(index.bm25_params),
         "calibration": index.calibration.to_json(),
         "reranker": index.reranker.to_json(),
         "tuning": index.tuning,
-        "slots": index.lexical.slot_maps_json(),
+        **engine,  # the embedded engine's slot maps; another's connection (no secrets)
         "package_stamps": package_stamps or {},
     }
     _write_json(tmp / PARAMS, params, indent=1)
@@ -146,10 +125,23 @@ def read_params(directory: Path) -> dict[str, Any]:
     return data
 
 
+def saved_bm25(directory: Path) -> BM25Params | None:
+    """The BM25 parameters an index directory was built with (None: no readable index)."""
+    try:
+        return BM25Params(**read_params(directory)["bm25"])
+    except (IndexNotBuilt, IndexMismatch, KeyError, TypeError):
+        return None
+
+
 def check_params(
-    params: dict[str, Any], directory: Path, encoder: Encoder, kinds: Sequence[str] | None = None
+    params: dict[str, Any],
+    directory: Path,
+    encoder: Encoder,
+    kinds: Sequence[str] | None = None,
+    backend: str | None = None,
 ) -> None:
-    """Refuse an index this code, this encoder or these vector kinds cannot use, saying how."""
+    """Refuse an index this code, this encoder, these vector kinds or this backend cannot use,
+    saying how."""
     found = params.get("format_version")
     if found != FORMAT_VERSION:
         raise IndexMismatch(
@@ -169,6 +161,12 @@ def check_params(
             f"{', '.join(params.get('vector_kinds', []))}, but ZHIKU_VECTOR_KINDS gives "
             f"{', '.join(kinds)}. Either set it back, or {REBUILD}."
         )
+    found_backend = params.get("backend", "embedded")
+    if backend is not None and found_backend != backend:
+        raise IndexMismatch(
+            f"The search index at {directory} was built for the {found_backend} search backend, "
+            f"but ZHIKU_SEARCH_BACKEND gives {backend}. Either set it back, or {REBUILD}."
+        )
 
 
 def load(
@@ -178,19 +176,16 @@ def load(
     cache: EmbeddingCache | None = None,
     *,
     kinds: Sequence[str] | None = None,
+    backend: SearchBackend | None = None,
 ) -> tuple[HybridIndex, dict[str, Any]]:
-    """The index in ``directory``; raises IndexNotBuilt / IndexMismatch."""
+    """The index in ``directory`` (``backend``: the engine to read, embedded when None);
+    raises IndexNotBuilt / IndexMismatch."""
     params = read_params(directory)
-    check_params(params, directory, encoder, kinds)
+    backend = backend or EmbeddedBackend(analyzer, encoder.dim, BM25Params(**params["bm25"]))
+    check_params(params, directory, encoder, kinds, backend.name)
     try:
-        arrays = {
-            name: np.load(directory / f"{name}.npy", allow_pickle=False)
-            for name in (*_ARRAYS_LEXICAL, *_ARRAYS_DENSE)
-        }
         model_path = directory / RERANKER
         model = model_path.read_text(encoding="utf-8") if model_path.exists() else None
-        terms = json.loads((directory / "vocabulary.json").read_text(encoding="utf-8"))
-        refs = json.loads((directory / "refs.json").read_text(encoding="utf-8"))
         docs = json.loads((directory / "documents.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise IndexMismatch(
@@ -206,10 +201,10 @@ def load(
         reranker=Reranker.from_json(params.get("reranker", {}), model),
         bm25_params=bm25_params,
         kinds=params.get("vector_kinds", ()),
+        backend=backend,
     )
     index.tuning = dict(params.get("tuning") or {})
-    index.lexical = LexicalIndex.from_arrays(analyzer, bm25_params, terms, arrays, params["slots"])
-    index.dense = DenseIndex.from_arrays(refs, arrays)
     index.docs = {d["table_id"]: IndexDocument.from_json(d) for d in docs}
     index.analyzer.add_words(index._vocabulary(index.docs.values()))
+    backend.load(directory, params, analyzer, index.docs)
     return index, params

@@ -55,6 +55,30 @@ class Settings(BaseSettings):
     rerank: bool = Field(
         True, description="Let self-tuning keep a reranker when it beats the blend."
     )
+    search_backend: str = Field(
+        "embedded",
+        description="Where candidates are searched: 'embedded' (BM25 and FAISS in each "
+        "process) or 'milvus' (a Milvus 2.5+ server or milvus-lite; pip install "
+        "'zhiku[milvus]'). Fusion, reranking, confidence and visibility stay in Zhiku.",
+    )
+    milvus_uri: str = Field(
+        "",
+        description="Milvus to use with ZHIKU_SEARCH_BACKEND=milvus: http://host:19530 for a "
+        "server or cluster, or a local file (milvus-lite); empty means data_dir/milvus.db.",
+    )
+    milvus_token: str = Field(
+        "", description="Milvus credentials ('user:password' or an API key); empty for none."
+    )
+    milvus_collection: str = Field(
+        "zhiku",
+        description="Prefix of the Milvus collections (<prefix>_tables, <prefix>_vectors): one "
+        "per knowledge base sharing a cluster.",
+    )
+    milvus_analyzer: str = Field(
+        "zhiku",
+        description="Text Milvus's BM25 candidate search reads: 'zhiku' (this analyzer's tokens, "
+        "the same terms as the embedded index) or 'jieba' (raw text, Milvus's jieba tokenizer).",
+    )
     timezone: str = Field("Asia/Shanghai", description="Zone for date-only validity values.")
     allow_self_approval: bool = Field(False, description="Let reviewers approve their own work.")
     query_log_enabled: bool = True
@@ -204,6 +228,24 @@ class Settings(BaseSettings):
             ) from exc
         return value
 
+    @field_validator("search_backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value in {"embedded", "milvus"}:
+            return value
+        raise ValueError(
+            f"ZHIKU_SEARCH_BACKEND={value!r} is not supported; use 'embedded' or 'milvus'"
+        )
+
+    @field_validator("milvus_analyzer")
+    @classmethod
+    def _known_milvus_analyzer(cls, value: str) -> str:
+        if value in {"zhiku", "jieba"}:
+            return value
+        raise ValueError(
+            f"ZHIKU_MILVUS_ANALYZER={value!r} is not supported; use 'zhiku' or 'jieba'"
+        )
+
     @field_validator("encoder")
     @classmethod
     def _known_encoder(cls, value: str) -> str:
@@ -222,6 +264,10 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def resolved_milvus_uri(self) -> str:
+        return self.milvus_uri or str(self.data_dir / "milvus.db")
 
     @property
     def embedding_cache_path(self) -> Path:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from indexer import store
+from indexer.backends import factory
 from indexer.encoders import FakeEncoder
 from indexer.errors import IndexMismatch, IndexNotBuilt
 from indexer.service import SearchService
@@ -27,8 +28,10 @@ def test_params_describe_the_index(settings: Settings, filled_db: Database) -> N
     assert params["built_at"].endswith("+00:00")
     assert {"analyzer_hash", "content_hash", "fusion", "calibration"} <= set(params)
     assert not list(settings.index_dir.glob("*.pkl"))
-    vectors = np.load(settings.index_dir / "dense_vectors.npy", allow_pickle=False)
-    assert vectors.shape[1] == 64
+    assert params["backend"] == settings.search_backend
+    if settings.search_backend == "embedded":  # the in-process engine's own files
+        vectors = np.load(settings.index_dir / "dense_vectors.npy", allow_pickle=False)
+        assert vectors.shape[1] == 64
 
 
 def test_saved_index_answers_like_the_built_one(settings: Settings, filled_db: Database) -> None:
@@ -65,7 +68,8 @@ def test_other_format_version_is_refused(settings: Settings, filled_db: Database
 
 def test_truncated_index_is_refused(settings: Settings, filled_db: Database) -> None:
     SearchService.build(settings, filled_db)
-    (settings.index_dir / "dense_vectors.npy").unlink()
+    engine_file = "dense_vectors.npy" if settings.search_backend == "embedded" else "milvus.json"
+    (settings.index_dir / engine_file).unlink()
     with pytest.raises(IndexMismatch, match="incomplete"):
         SearchService.open(settings, filled_db)
 
@@ -101,7 +105,11 @@ def test_a_kept_reranker_is_saved_as_text_and_ranks_the_same_after_loading(
     assert params["reranker"]["status"] == index.reranker.status
     assert params["tuning"] == json.loads(json.dumps(index.tuning))
     loaded, _ = store.load(
-        settings.index_dir, index.encoder, index.analyzer, kinds=settings.vector_kinds
+        settings.index_dir,
+        index.encoder,
+        index.analyzer,
+        kinds=settings.vector_kinds,
+        backend=factory.create(settings, index.analyzer, index.encoder.dim),
     )
     assert loaded.reranker.active
     for query in ("请问改号怎么查", "信用卡能取消吗", "快递到底要多久"):

@@ -1,0 +1,1 @@
+"""Retrieval backends: candidate generation and pool scoring behind one contract (base.py)."""

@@ -1,0 +1,203 @@
+"""The in-process backend (the default): head and body BM25 and FAISS in this process's memory.
+
+It is the engine :class:`indexer.index.HybridIndex` has always had (:mod:`indexer.lexical`,
+:mod:`indexer.dense`), behind the backend contract; scores are unchanged. Filters are applied
+to its top lists after the cut, so a pool holds what it always held less what the rules hide.
+It is also the engine self-tuning reads (masked documents scored under the index's statistics).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexer.analysis import Analyzer
+from indexer.backends.base import (
+    CandidateParams,
+    Candidates,
+    Filters,
+    PoolScores,
+    QueryState,
+    SearchBackend,
+)
+from indexer.bm25 import BM25Params
+from indexer.dense import KIND_CODES, DenseIndex, TableVectors
+from indexer.documents import IndexDocument
+from indexer.errors import IndexMismatch
+from indexer.fusion import ranking
+from indexer.lexical import ARRAY_NAMES as LEXICAL_ARRAYS
+from indexer.lexical import LexicalIndex, LexicalScores
+
+DENSE_ARRAYS = (
+    "dense_vectors",
+    "dense_ids",
+    "dense_table",
+    "dense_kind",
+    "dense_public",
+    "dense_mean_q",
+    "dense_mean_p",
+    "dense_mean_e",
+    "hub_table",
+    "hub_score",
+)
+
+
+class EmbeddedBackend(SearchBackend):
+    """:class:`LexicalIndex` + :class:`DenseIndex` in this process."""
+
+    name = "embedded"
+    exhaustive_scope = True
+
+    def __init__(self, analyzer: Analyzer, dim: int, bm25: BM25Params | None = None) -> None:
+        self.lexical = LexicalIndex(analyzer, bm25)
+        self.dense = DenseIndex(dim)
+        self.docs: dict[int, IndexDocument] = {}
+
+    # --- editing --------------------------------------------------------------------------
+
+    def build(
+        self, docs: Sequence[IndexDocument], vectors: Sequence[TableVectors], analyzer: Analyzer
+    ) -> None:
+        self.docs = {d.table_id: d for d in docs}
+        self.lexical.analyzer = analyzer
+        with self.lexical.memo():
+            self.lexical.build(docs)
+        self.dense = DenseIndex(self.dense.dim)
+        if vectors:
+            self.dense.set_means(
+                np.vstack([v.vectors for v in vectors]),
+                np.asarray([KIND_CODES[k] for v in vectors for k in v.kinds], np.int8),
+            )
+        self.dense.add_tables(vectors)
+        self.dense.compute_hubs()
+
+    def add(
+        self, docs: Sequence[IndexDocument], vectors: Sequence[TableVectors], analyzer: Analyzer
+    ) -> None:
+        self.lexical.analyzer = analyzer
+        for doc in docs:
+            self.docs[doc.table_id] = doc
+            self.lexical.add(doc)
+        self.dense.add_tables(vectors)
+        self.dense.compute_hubs([d.table_id for d in docs])
+
+    def remove(self, docs: Sequence[IndexDocument]) -> None:
+        for doc in docs:
+            self.docs.pop(doc.table_id, None)
+            self.lexical.remove(doc.table_id)
+            self.dense.remove_table(doc.table_id)
+
+    def reanalyze(self, analyzer: Analyzer, docs: Sequence[IndexDocument]) -> None:
+        self.lexical.rebuild(analyzer, docs)
+
+    # --- querying -------------------------------------------------------------------------
+
+    def center(self, vectors: np.ndarray, *, kind: int = 0) -> np.ndarray:
+        return self.dense.center(vectors, kind=kind)
+
+    def prepare(self, tokens: Sequence[str], channel: str) -> LexicalScores:
+        return self.lexical.scores(tokens, channel)
+
+    def _lexical(self, state: QueryState, params: CandidateParams) -> list[int]:
+        lexical = state.lexical
+        if lexical is None:
+            lexical = self.prepare(state.tokens, "agent")
+        n = params.n
+        coverage = lexical.coverage(params.lexical_body)
+        table = self.lexical.row_table
+        scored = np.where((table >= 0) & (coverage > 0), coverage, -1.0)
+        if not len(scored):
+            return []
+        top = np.argpartition(-scored, min(n, len(scored) - 1))[:n]
+        top = top[np.argsort(-scored[top], kind="stable")]
+        return [int(table[r]) for r in top if scored[r] > 0]
+
+    def candidates(
+        self, state: QueryState, *, mode: str, params: CandidateParams, filters: Filters
+    ) -> Candidates:
+        lexical = self._lexical(state, params) if mode != "dense" else []
+        dense: list[int] = []
+        if mode != "bm25":
+            hits = self.dense.search(
+                state.vector,
+                params.n,
+                public_only=filters.public_only,
+                weights=params.kind_weights,
+            )
+            dense = [t for t, _ in ranking({t: h.score for t, h in hits.items()})][: params.n * 3]
+        hidden = {
+            t for t in (*lexical, *dense) if t in self.docs and not filters.admits(self.docs[t])
+        }
+        return Candidates(
+            [t for t in lexical if t not in hidden], [t for t in dense if t not in hidden], hidden
+        )
+
+    def score(self, tables: Sequence[int], state: QueryState, *, channel: str) -> PoolScores:
+        lexical = state.lexical
+        if lexical is None:
+            lexical = self.prepare(state.tokens, channel)
+        rows = np.asarray([self.lexical.row[t] for t in tables], np.int64)
+        kinds, refs = self.dense.kind_scores(
+            state.vector, tables, public_only=channel == "customer"
+        )
+        return PoolScores(
+            kinds=kinds,
+            refs=refs,
+            head=lexical.head[rows] if len(rows) else np.zeros(0),
+            body=lexical.body[rows] if len(rows) else np.zeros(0),
+            head_attainable=lexical.head_attainable,
+            body_attainable=lexical.body_attainable,
+            head_covered=self.lexical.head_covered(state.tokens, tables),
+            hub=np.asarray([self.dense.hub.get(t, 0.0) for t in tables], np.float64),
+        )
+
+    def hub(self, table_id: int) -> float:
+        return float(self.dense.hub.get(table_id, 0.0))
+
+    # --- persistence ----------------------------------------------------------------------
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        terms, lexical_arrays = self.lexical.to_arrays()
+        refs, dense_arrays = self.dense.to_arrays()
+        for name, array in {**lexical_arrays, **dense_arrays}.items():
+            np.save(directory / f"{name}.npy", array, allow_pickle=False)
+        _write_json(directory / "vocabulary.json", terms)
+        _write_json(directory / "refs.json", refs)
+        return {
+            "vectors": int(self.dense.alive.sum()),
+            "terms": {name: len(t) for name, t in terms.items()},
+            "bm25_documents": {"head": self.lexical.head.size, "body": self.lexical.body.size},
+            "slots": self.lexical.slot_maps_json(),
+        }
+
+    def load(
+        self,
+        directory: Path,
+        params: dict[str, Any],
+        analyzer: Analyzer,
+        docs: dict[int, IndexDocument],
+    ) -> None:
+        self.docs = dict(docs)
+        try:
+            arrays = {
+                name: np.load(directory / f"{name}.npy", allow_pickle=False)
+                for name in (*LEXICAL_ARRAYS, *DENSE_ARRAYS)
+            }
+            terms = json.loads((directory / "vocabulary.json").read_text(encoding="utf-8"))
+            refs = json.loads((directory / "refs.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise IndexMismatch(
+                f"The search index at {directory} is incomplete ({err}); run `kb index build` "
+                "to rebuild it from the database."
+            ) from err
+        bm25 = BM25Params(**params["bm25"])
+        self.lexical = LexicalIndex.from_arrays(analyzer, bm25, terms, arrays, params["slots"])
+        self.dense = DenseIndex.from_arrays(refs, arrays)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
