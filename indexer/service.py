@@ -107,6 +107,7 @@ class SearchService:
                 cls._analyzer(settings, dictionary),
                 cls._cache(settings),
                 kinds=settings.vector_kinds,
+                mmap=settings.index_mmap,
             )
         except IndexNotBuilt:
             if not build:

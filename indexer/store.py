@@ -9,7 +9,14 @@
       vocabulary.json   BM25 terms of the head and body indexes, in term-id order
       refs.json         what each dense vector stands for (title, q0, answer, ...)
       reranker.txt      the reranker in LightGBM's text format (when one was kept)
-      *.npy             BM25 postings (CSC), dense vectors, ids, hub scores, means
+      *.npy             BM25 postings (CSC, and each slot's terms), dense vectors, ids, hub
+                        scores, means
+      dense.faiss       the FAISS index over the live vectors (when it holds exactly them)
+
+Loaded with ``mmap`` (``ZHIKU_INDEX_MMAP``, the default), the postings, the vectors and the
+FAISS codes are read-only file mappings: the worker processes of one host share one copy in
+the page cache instead of holding one each. A save writes a new directory and renames it into
+place, so a mapping of the old files stays valid (Linux keeps a mapped file until unmapped).
 
 A directory written by another format version, encoder or dimension is refused with the
 command that fixes it; the service rebuilds the lexical part by itself when only the
@@ -25,7 +32,7 @@ import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -46,6 +53,9 @@ from indexer.rerank import Reranker
 FORMAT_VERSION = 2
 PARAMS = "params.json"
 RERANKER = "reranker.txt"
+FAISS = "dense.faiss"
+# Written since the mmap loader; an older directory without them is read the slower way.
+_ARRAYS_OPTIONAL = ("head_bm25_row_terms", "body_bm25_row_terms")
 _ARRAYS_DENSE = (
     "dense_vectors",
     "dense_ids",
@@ -91,6 +101,7 @@ def save(
     refs, dense_arrays = index.dense.to_arrays()
     for name, array in {**lexical_arrays, **dense_arrays}.items():
         np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+    index.dense.save_faiss(tmp / FAISS)
     if index.reranker.model is not None:
         (tmp / RERANKER).write_text(index.reranker.model, encoding="utf-8")
     _write_json(tmp / "vocabulary.json", terms)
@@ -178,15 +189,25 @@ def load(
     cache: EmbeddingCache | None = None,
     *,
     kinds: Sequence[str] | None = None,
+    mmap: bool = False,
 ) -> tuple[HybridIndex, dict[str, Any]]:
-    """The index in ``directory``; raises IndexNotBuilt / IndexMismatch."""
+    """The index in ``directory``; raises IndexNotBuilt / IndexMismatch.
+
+    With ``mmap``, arrays and FAISS codes are mapped read-only rather than read (see above).
+    """
     params = read_params(directory)
     check_params(params, directory, encoder, kinds)
+    mode: Literal["r"] | None = "r" if mmap else None
     try:
         arrays = {
-            name: np.load(directory / f"{name}.npy", allow_pickle=False)
+            name: np.load(directory / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
             for name in (*_ARRAYS_LEXICAL, *_ARRAYS_DENSE)
         }
+        for name in _ARRAYS_OPTIONAL:
+            if (directory / f"{name}.npy").exists():
+                arrays[name] = np.load(
+                    directory / f"{name}.npy", mmap_mode=mode, allow_pickle=False
+                )
         model_path = directory / RERANKER
         model = model_path.read_text(encoding="utf-8") if model_path.exists() else None
         terms = json.loads((directory / "vocabulary.json").read_text(encoding="utf-8"))
@@ -210,6 +231,10 @@ def load(
     index.tuning = dict(params.get("tuning") or {})
     index.lexical = LexicalIndex.from_arrays(analyzer, bm25_params, terms, arrays, params["slots"])
     index.dense = DenseIndex.from_arrays(refs, arrays)
+    try:
+        index.dense.load_faiss(directory / FAISS, mmap=mmap)
+    except RuntimeError:  # a FAISS file it cannot read: the first search builds the index
+        pass
     index.docs = {d["table_id"]: IndexDocument.from_json(d) for d in docs}
     index.analyzer.add_words(index._vocabulary(index.docs.values()))
     return index, params
