@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -39,9 +40,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from eval.environment import git_commit, machine, peak_rss_mb, rss_mb
 from kb.db import open_database
@@ -49,6 +48,9 @@ from kb.settings import Settings
 from kb.transfer.bundle import Bundle, TableDoc
 from kb.transfer.importer import apply_bundle, read_path
 from kb.visibility import Channel
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEMO = Path(__file__).resolve().parents[1] / "content" / "demo"
 REGIONS = (
@@ -95,6 +97,8 @@ _LABEL = re.compile(r"^(\w+?(?:" + "|".join(LINES) + r"))[：:](.*)$", re.DOTALL
 
 
 def _unit(seed: str, dim: int) -> np.ndarray:
+    import numpy as np
+
     digest = hashlib.blake2b(seed.encode("utf-8"), digest_size=8).digest()
     vector = np.random.default_rng(int.from_bytes(digest, "little")).standard_normal(dim)
     return np.asarray(vector / np.linalg.norm(vector), np.float32)
@@ -102,6 +106,8 @@ def _unit(seed: str, dim: int) -> np.ndarray:
 
 def seed_stand_in_vectors(config: Settings, db: Any) -> dict[str, int]:
     """Cache a derived vector for every variant text the cache lacks (see the docstring)."""
+    import numpy as np
+
     from indexer.analysis import to_simplified
     from indexer.documents import QUERY_FORM_KINDS, dense_texts, document_for
     from indexer.embedding_cache import EmbeddingCache, text_sha
@@ -261,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         help="derive the variant texts' vectors from the demo's real ones (see above)",
     )
     args = parser.parse_args(argv)
+    # As `kb serve` runs its searches: one BLAS thread (set before numpy loads).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     settings = Settings()
     with tempfile.TemporaryDirectory(prefix="zhiku-scale-") as tmp:
         data_dir = args.keep or Path(tmp)
