@@ -31,7 +31,7 @@ from api.inputs import clean_text
 from api.ratelimit import RateLimiter
 from api.replica import Follower
 from api.runtime import Runtime, SearchFactory, open_search
-from api.sweeper import sweep_once
+from api.sweeper import SweepTurn, sweep_once
 from kb import change_feed
 from kb.db import Database, open_database
 from kb.settings import Settings, get_settings
@@ -49,10 +49,11 @@ public. Errors are JSON: `{"error", "message", "problems": [{field, value, messa
 """
 
 
-async def _sweep_forever(runtime: Runtime, interval_s: float) -> None:
+async def _sweep_forever(runtime: Runtime, interval_s: float, turn: SweepTurn) -> None:
     while True:
         await asyncio.sleep(interval_s)
-        await asyncio.to_thread(sweep_once, runtime)
+        if turn.mine():
+            await asyncio.to_thread(sweep_once, runtime)
 
 
 def can_have_replicas(db: Database) -> bool:
@@ -87,13 +88,17 @@ def create_app(
                 started_at=time.time(),
             )
             app.state.runtime = runtime
-            sweep_once(runtime)
+            # Several worker processes (kb serve --workers): one sweeps; each follows the
+            # change feed, so what one worker commits reaches the others' indexes.
+            turn = SweepTurn(config.data_dir / "sweep.lock" if config.workers > 1 else None)
+            if turn.mine():
+                sweep_once(runtime)
             if can_have_replicas(db):
                 runtime.replica = Follower(
                     runtime, start, interval_s=config.sync_interval, listen=config.sync_listen
                 )
                 runtime.replica.start()
-            task = asyncio.create_task(_sweep_forever(runtime, sweep_interval_s))
+            task = asyncio.create_task(_sweep_forever(runtime, sweep_interval_s, turn))
             try:
                 yield
             finally:
@@ -102,6 +107,7 @@ def create_app(
                     await task
                 if runtime.replica is not None:
                     await asyncio.to_thread(runtime.replica.stop)
+                turn.release()
         finally:
             db.dispose()
 

@@ -146,7 +146,7 @@ def index_kb(
     }
     del built
     return EvalKB(
-        open_service=lambda: SearchService.open(config, db, build=False, sync=False),
+        open_service=lambda: _measured(SearchService.open(config, db, build=False, sync=False)),
         codes=codes,
         import_s=import_s,
         index_s=perf_counter() - started,
@@ -193,3 +193,13 @@ def variant_settings(config: Settings, overrides: dict[str, Any]) -> Settings:
             "embedding_cache": config.embedding_cache_path,
         }
     )
+
+
+def _measured(service: Any) -> Any:
+    """The service with its query vectors cached in memory only: every run (and every mode)
+    pays for encoding its queries, as a new question does, rather than finding them in the
+    shared embedding cache an earlier run wrote."""
+    from indexer.embedding_cache import EmbeddingCache
+
+    service.index.cache = EmbeddingCache(None)
+    return service

@@ -102,6 +102,11 @@ def _weighted_tf(
     return tf, length
 
 
+def _row_terms(rows: np.ndarray, cols: np.ndarray, n_terms: int) -> np.ndarray:
+    """The terms of unique (slot, term) pairs in slot-major order."""
+    return np.sort(rows * max(n_terms, 1) + cols) % max(n_terms, 1)
+
+
 def _stable_argsort(keys: np.ndarray) -> np.ndarray:
     """``np.argsort(keys, kind="stable")`` for non-negative int64 keys, several times faster.
 
@@ -223,9 +228,16 @@ class BM25Index:
         return index
 
     def _set_base(
-        self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, *, by_term: bool = False
+        self,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        vals: np.ndarray,
+        *,
+        by_term: bool = False,
+        row_terms: np.ndarray | None = None,
     ) -> None:
-        """Make (slot, term, tf) triples the base; ``by_term``: already in term-major order."""
+        """Make (slot, term, tf) triples the base; ``by_term``: already in term-major order;
+        ``row_terms``: their terms in slot-major order, when known (a saved index has them)."""
         n_terms = len(self.vocab)
         self._base_slots = len(self._doc_len)
         if not by_term:
@@ -235,7 +247,7 @@ class BM25Index:
         counts = np.bincount(cols, minlength=n_terms)
         self._b_indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         # (slot, term) pairs are unique: sorting their keys is their slot-major order.
-        self._r_terms = np.sort(rows * max(n_terms, 1) + cols) % max(n_terms, 1)
+        self._r_terms = _row_terms(rows, cols, n_terms) if row_terms is None else row_terms
         self._r_indptr = np.concatenate(
             [[0], np.cumsum(np.bincount(rows, minlength=self._base_slots))]
         ).astype(np.int64)
@@ -470,6 +482,7 @@ class BM25Index:
             "bm25_tf": vals[order],
             "bm25_doc_len": np.asarray(self._doc_len, np.float64),
             "bm25_alive": np.asarray(self._alive, np.bool_),
+            "bm25_row_terms": _row_terms(rows, cols, len(self.vocab)),
         }
 
     @classmethod
@@ -482,5 +495,13 @@ class BM25Index:
         index._alive = arrays["bm25_alive"].tolist()
         indptr = arrays["bm25_indptr"]
         cols = np.repeat(np.arange(len(terms), dtype=np.int64), np.diff(indptr))
-        index._set_base(arrays["bm25_slots"].astype(np.int64), cols, arrays["bm25_tf"])
+        # Saved term-major (to_arrays), so no re-sort: the postings stay as loaded, file
+        # mappings when loaded with mmap (shared by every worker process).
+        index._set_base(
+            np.asarray(arrays["bm25_slots"], np.int64),
+            cols,
+            np.asarray(arrays["bm25_tf"], np.float64),
+            by_term=True,
+            row_terms=arrays.get("bm25_row_terms"),
+        )
         return index

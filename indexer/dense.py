@@ -15,12 +15,18 @@ and the candidates it returns are re-scored exactly from the float vectors, so s
 exact. HNSW only pays off in the hundreds of thousands of vectors (see :data:`HNSW_MIN_VECTORS`;
 building it takes ~9 s at 88,000 vectors), where it is used instead and removed vectors are
 filtered out (HNSW cannot delete).
+
+The FAISS index is saved beside the vectors (``dense.faiss``) when it holds exactly the live
+vectors, and loaded from there rather than rebuilt (an HNSW graph takes minutes at scale).
+Loaded with ``mmap``, its codes and the vectors are read-only file mappings that every worker
+process on the host shares; the first edit in a process makes that process a private copy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -87,6 +93,7 @@ class DenseIndex:
         self._faiss: faiss.Index | None = None
         self._hnsw = False
         self._approximate = False  # SQ8 or HNSW: re-score what the scan returns
+        self._mapped = False  # _faiss is a read-only file mapping: copy before editing
 
     # --- geometry -------------------------------------------------------------------------
 
@@ -155,7 +162,7 @@ class DenseIndex:
             self._rows[item.table_id] = list(range(start, start + len(item.vectors)))
             start += len(item.vectors)
         if self._faiss is not None:
-            self._faiss.add_with_ids(centered, ids)
+            self._own_faiss().add_with_ids(centered, ids)
 
     def remove_table(self, table_id: int) -> None:
         rows = self._rows.pop(table_id, None)
@@ -164,7 +171,16 @@ class DenseIndex:
             return
         self.alive[rows] = False
         if self._faiss is not None and not self._hnsw:
-            self._faiss.remove_ids(self.ids[rows])  # type: ignore[arg-type]  # faiss takes arrays
+            self._own_faiss().remove_ids(self.ids[rows])  # type: ignore[arg-type]  # faiss takes arrays
+
+    def _own_faiss(self) -> faiss.Index:
+        """The FAISS index, copied out of its file mapping first (FAISS aborts the process on
+        an edit of mapped codes)."""
+        assert self._faiss is not None
+        if self._mapped:
+            self._faiss = faiss.deserialize_index(faiss.serialize_index(self._faiss))
+            self._mapped = False
+        return self._faiss
 
     def table_ids(self) -> set[int]:
         return set(self._rows)
@@ -296,6 +312,32 @@ class DenseIndex:
             "hub_score": np.asarray([self.hub[int(t)] for t in hub_ids], np.float64),
         }
 
+    def save_faiss(self, path: Path) -> bool:
+        """Write the FAISS index to ``path`` when it holds exactly the live vectors (an HNSW
+        graph with removed vectors in it does not: the loader builds a fresh one)."""
+        index = self._index()
+        if index.ntotal != int(self.alive.sum()):
+            return False
+        faiss.write_index(index, str(path))
+        return True
+
+    def load_faiss(self, path: Path, *, mmap: bool) -> bool:
+        """Use the FAISS index saved at ``path`` (mapped read-only with ``mmap``) if it holds
+        exactly these vectors; otherwise the first search builds one."""
+        if not path.exists():
+            return False
+        flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        index = faiss.read_index(str(path), flags)
+        if index.ntotal != len(self.ids) or index.d != self.dim:
+            return False
+        faiss.omp_set_num_threads(1)  # as _index()
+        # Saved as IndexIDMap2 over the base index (see _index()).
+        base = faiss.downcast_index(faiss.downcast_index(index).index)  # type: ignore[attr-defined]
+        self._hnsw = isinstance(base, faiss.IndexHNSW)
+        self._approximate = not isinstance(base, faiss.IndexFlat)
+        self._faiss, self._mapped = index, mmap
+        return True
+
     @classmethod
     def from_arrays(cls, refs: list[str], arrays: dict[str, np.ndarray]) -> DenseIndex:
         vectors = arrays["dense_vectors"]
@@ -305,11 +347,12 @@ class DenseIndex:
             arrays["dense_mean_p"],
             arrays["dense_mean_e"],
         )
+        # No copies: arrays loaded with mmap stay file mappings, shared between processes.
         index.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        index.ids = arrays["dense_ids"].astype(np.int64)
-        index.table = arrays["dense_table"].astype(np.int64)
-        index.kind = arrays["dense_kind"].astype(np.int8)
-        index.public = arrays["dense_public"].astype(np.bool_)
+        index.ids = np.asarray(arrays["dense_ids"], np.int64)
+        index.table = np.asarray(arrays["dense_table"], np.int64)
+        index.kind = np.asarray(arrays["dense_kind"], np.int8)
+        index.public = np.asarray(arrays["dense_public"], np.bool_)
         index.alive = np.ones(len(index.ids), np.bool_)
         index.refs = list(refs)
         index._next_id = int(index.ids.max()) + 1 if len(index.ids) else 0

@@ -9,12 +9,16 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from indexer.encoders import Encoder, Kind
+
+if TYPE_CHECKING:
+    from indexer.encode_pool import EncodePool
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
@@ -34,7 +38,7 @@ def text_sha(text: str) -> str:
 class EmbeddingCache:
     """Persistent vector cache; ``path=None`` keeps it in memory (tests, benchmarks)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, pool: EncodePool | None = None) -> None:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -42,10 +46,15 @@ class EmbeddingCache:
             ":memory:" if path is None else str(path), check_same_thread=False
         )
         self._conn.execute("PRAGMA journal_mode=WAL")
+        # A cache: a crash may lose the last commits (they are encoded again), never corrupt
+        # it under WAL. Without an fsync per commit, a new query's vector costs ~0.1 ms to
+        # keep, not a disk flush.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute(_SCHEMA)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        self.pool = pool  # bulk encoding in worker processes (indexer.encode_pool)
 
     def close(self) -> None:
         self._conn.close()
@@ -74,6 +83,19 @@ class EmbeddingCache:
                 ],
             )
 
+    def one(self, encoder: Encoder, text: str, kind: Kind) -> np.ndarray:
+        """The vector of one text, from the cache or encoded and kept (not counted in
+        :attr:`hits` / :attr:`misses`, which describe builds): the query path's second level,
+        shared by every process on this file, so that a query one worker encoded is a lookup
+        for the others and survives restarts."""
+        sha = text_sha(text)
+        found = self.get_many(encoder.id, kind, [sha]).get(sha)
+        if found is not None and found.shape[0] == encoder.dim:
+            return found
+        vector: np.ndarray = encoder.encode([text], kind)[0]
+        self.put_many(encoder.id, kind, {sha: vector})
+        return vector
+
     def encode(
         self,
         encoder: Encoder,
@@ -100,10 +122,10 @@ class EmbeddingCache:
             progress(len(texts) - sum(1 for s in shas if s in todo))
         new: dict[str, np.ndarray] = {}
         pending = list(todo.items())
-        for start in range(0, len(pending), batch):
-            chunk = pending[start : start + batch]
-            vectors = encoder.encode([t for _, t in chunk], kind)
-            fresh = {sha: vectors[i] for i, (sha, _) in enumerate(chunk)}
+        chunks = [pending[start : start + batch] for start in range(0, len(pending), batch)]
+        # Each batch is kept as it arrives: an interrupted build resumes from here.
+        for i, vectors in self._batches(encoder, chunks, kind):
+            fresh = {sha: vectors[row] for row, (sha, _) in enumerate(chunks[i])}
             new.update(fresh)
             self.put_many(encoder.id, kind, fresh)
             if progress is not None:
@@ -112,3 +134,15 @@ class EmbeddingCache:
             if sha in new:
                 out[row] = new[sha]
         return out
+
+    def _batches(
+        self, encoder: Encoder, chunks: list[list[tuple[str, str]]], kind: Kind
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """``(i, vectors of chunks[i])``: in worker processes when there is a pool for this
+        encoder and more than one batch of work, else here in order."""
+        pool = self.pool
+        if pool is not None and pool.encoder_id == encoder.id and len(chunks) > 1:
+            yield from pool.encode_batches([[t for _, t in c] for c in chunks], kind)
+            return
+        for i, chunk in enumerate(chunks):
+            yield i, encoder.encode([t for _, t in chunk], kind)

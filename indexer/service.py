@@ -27,6 +27,7 @@ from indexer.analysis import Analyzer, Dictionary
 from indexer.backends import factory
 from indexer.documents import IndexDocument, document_for, package_stamp, table_stamp
 from indexer.embedding_cache import EmbeddingCache
+from indexer.encode_pool import EncodePool
 from indexer.encoders import encoder_from_settings
 from indexer.errors import IndexNotBuilt
 from indexer.feedback_boost import FeedbackParams, Vote, VoteBook, query_key
@@ -82,7 +83,8 @@ class SearchService:
 
     @staticmethod
     def _cache(settings: Settings) -> EmbeddingCache:
-        return EmbeddingCache(settings.embedding_cache_path)
+        pool = EncodePool.from_settings(settings, encoder_from_settings(settings))
+        return EmbeddingCache(settings.embedding_cache_path, pool=pool)
 
     @staticmethod
     def _analyzer(settings: Settings, dictionary: Dictionary) -> Analyzer:

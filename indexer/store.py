@@ -10,7 +10,14 @@
     and what the search backend keeps locally (:meth:`SearchBackend.save`); the embedded one:
       vocabulary.json   BM25 terms of the head and body indexes, in term-id order
       refs.json         what each dense vector stands for (title, q0, answer, ...)
-      *.npy             BM25 postings (CSC), dense vectors, ids, hub scores, means
+      *.npy             BM25 postings (CSC, and each slot's terms), dense vectors, ids, hub
+                        scores, means
+      dense.faiss       the FAISS index over the live vectors (when it holds exactly them)
+
+Loaded with ``mmap`` (``ZHIKU_INDEX_MMAP``, the default), the embedded backend's postings,
+vectors and FAISS codes are read-only file mappings: the worker processes of one host share one
+copy in the page cache instead of holding one each. A save writes a new directory and renames it
+into place, so a mapping of the old files stays valid (Linux keeps a mapped file until unmapped).
 
 A directory written by another format version, encoder or dimension is refused with the
 command that fixes it; the service rebuilds the lexical part by itself when only the
@@ -19,11 +26,13 @@ dictionary changed (that needs no encoder work).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -104,12 +113,24 @@ def save(
     }
     _write_json(tmp / PARAMS, params, indent=1)
     old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-    if directory.exists():
-        directory.rename(old)
-    tmp.rename(directory)
+    # Worker processes of one server save the same directory: one swap at a time.
+    with _locked(directory.with_name(f".{directory.name}.lock")):
+        if directory.exists():
+            directory.rename(old)
+        tmp.rename(directory)
     if old.exists():
         shutil.rmtree(old)
     return params
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def read_params(directory: Path) -> dict[str, Any]:
@@ -177,11 +198,14 @@ def load(
     *,
     kinds: Sequence[str] | None = None,
     backend: SearchBackend | None = None,
+    mmap: bool = False,
 ) -> tuple[HybridIndex, dict[str, Any]]:
-    """The index in ``directory`` (``backend``: the engine to read, embedded when None);
-    raises IndexNotBuilt / IndexMismatch."""
+    """The index in ``directory`` (``backend``: the engine to read; None: the embedded one,
+    its arrays mapped read-only with ``mmap``, see above); raises IndexNotBuilt / IndexMismatch."""
     params = read_params(directory)
-    backend = backend or EmbeddedBackend(analyzer, encoder.dim, BM25Params(**params["bm25"]))
+    backend = backend or EmbeddedBackend(
+        analyzer, encoder.dim, BM25Params(**params["bm25"]), mmap=mmap
+    )
     check_params(params, directory, encoder, kinds, backend.name)
     try:
         model_path = directory / RERANKER

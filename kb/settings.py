@@ -30,6 +30,19 @@ class Settings(BaseSettings):
         "1 keeps query latency steady on a shared two-core box; on dedicated cores 2 halves "
         "a query's encoding (measured: p50 19 → 10 ms idle, but p95 25 → 33–89 ms under load).",
     )
+    encode_workers: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Worker processes that encode a build's texts in parallel (each with its "
+        "own encoder of ZHIKU_ENCODER_THREADS threads); 0 means one per core less one. Each "
+        "batch is kept in the embedding cache as it arrives, so an interrupted build resumes.",
+    )
+    index_mmap: bool = Field(
+        True,
+        description="Map the saved index's arrays and FAISS codes read-only instead of reading "
+        "them: the worker processes of `kb serve --workers N` share one copy in memory.",
+    )
     embedding_cache: Path | None = Field(
         None,
         description="SQLite file of cached embeddings (by encoder and text hash); empty means "
@@ -163,6 +176,13 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes of `kb serve` (--workers); they share the port, the "
+        "database and, through memory-mapped index files, one copy of the index.",
+    )
     public_url: str = Field(
         "",
         description="Base URL customers reach the FAQ at (e.g. https://kb.example.cn); SMS and "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from indexer.fusion import ranking
 from indexer.lexical import ARRAY_NAMES as LEXICAL_ARRAYS
 from indexer.lexical import LexicalIndex, LexicalScores
 
+FAISS = "dense.faiss"
+# Written since the mmap loader; an older directory without them is read the slower way.
+OPTIONAL_ARRAYS = ("head_bm25_row_terms", "body_bm25_row_terms")
 DENSE_ARRAYS = (
     "dense_vectors",
     "dense_ids",
@@ -52,7 +55,10 @@ class EmbeddedBackend(SearchBackend):
     name = "embedded"
     exhaustive_scope = True
 
-    def __init__(self, analyzer: Analyzer, dim: int, bm25: BM25Params | None = None) -> None:
+    def __init__(
+        self, analyzer: Analyzer, dim: int, bm25: BM25Params | None = None, *, mmap: bool = False
+    ) -> None:
+        self.mmap = mmap  # load arrays and FAISS codes as read-only file mappings
         self.lexical = LexicalIndex(analyzer, bm25)
         self.dense = DenseIndex(dim)
         self.docs: dict[int, IndexDocument] = {}
@@ -165,6 +171,7 @@ class EmbeddedBackend(SearchBackend):
         refs, dense_arrays = self.dense.to_arrays()
         for name, array in {**lexical_arrays, **dense_arrays}.items():
             np.save(directory / f"{name}.npy", array, allow_pickle=False)
+        self.dense.save_faiss(directory / FAISS)
         _write_json(directory / "vocabulary.json", terms)
         _write_json(directory / "refs.json", refs)
         return {
@@ -182,11 +189,17 @@ class EmbeddedBackend(SearchBackend):
         docs: dict[int, IndexDocument],
     ) -> None:
         self.docs = dict(docs)
+        mode: Literal["r"] | None = "r" if self.mmap else None
         try:
             arrays = {
-                name: np.load(directory / f"{name}.npy", allow_pickle=False)
+                name: np.load(directory / f"{name}.npy", mmap_mode=mode, allow_pickle=False)
                 for name in (*LEXICAL_ARRAYS, *DENSE_ARRAYS)
             }
+            for name in OPTIONAL_ARRAYS:
+                if (directory / f"{name}.npy").exists():
+                    arrays[name] = np.load(
+                        directory / f"{name}.npy", mmap_mode=mode, allow_pickle=False
+                    )
             terms = json.loads((directory / "vocabulary.json").read_text(encoding="utf-8"))
             refs = json.loads((directory / "refs.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as err:
@@ -197,6 +210,10 @@ class EmbeddedBackend(SearchBackend):
         bm25 = BM25Params(**params["bm25"])
         self.lexical = LexicalIndex.from_arrays(analyzer, bm25, terms, arrays, params["slots"])
         self.dense = DenseIndex.from_arrays(refs, arrays)
+        try:
+            self.dense.load_faiss(directory / FAISS, mmap=self.mmap)
+        except RuntimeError:  # a FAISS file it cannot read: the first search builds the index
+            pass
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -18,7 +18,7 @@ def create(
     """The backend ``settings.search_backend`` names (the Milvus one connects lazily)."""
     name = settings.search_backend
     if name == "embedded":
-        return EmbeddedBackend(analyzer, dim, bm25)
+        return EmbeddedBackend(analyzer, dim, bm25, mmap=settings.index_mmap)
     if name == "milvus":
         try:
             from indexer.backends.milvus import MilvusBackend

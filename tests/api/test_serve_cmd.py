@@ -3,12 +3,15 @@ with a progress bar on a first start; uvicorn itself is replaced here."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from typer.testing import CliRunner
@@ -17,6 +20,7 @@ from cli import serve_cmds
 from cli.main import app
 from kb import users
 from kb.db import open_database
+from kb.models import Role
 from tests.factories import make_table
 
 
@@ -136,3 +140,85 @@ def test_a_first_start_builds_the_index_with_a_progress_bar(
     assert result.output.index("Building the search index") < result.output.index("http://")
     again = CliRunner().invoke(app, ["serve"])
     assert "Building the search index" not in again.output
+
+
+def test_workers_run_from_the_app_factory_after_one_drift_repair(
+    data_dir: Path, served: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = open_database(f"sqlite:///{data_dir / 'zhiku.db'}")
+    with db.transaction() as session:
+        make_table(session)
+    db.dispose()
+    monkeypatch.delenv("ZHIKU_WORKERS", raising=False)
+    result = CliRunner().invoke(app, ["serve", "--workers", "3"])
+    assert result.exit_code == 0, result.output
+    assert served["app"] == "api.app:create_app" and served["factory"] is True
+    assert served["workers"] == 3 and os.environ["ZHIKU_WORKERS"] == "3"
+    monkeypatch.delenv("ZHIKU_WORKERS")
+    assert (data_dir / "index" / "params.json").exists()
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    found = []
+    for task in tasks.iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _maps(pid: int, name: str) -> bool:
+    try:
+        return name in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc (Linux)")
+def test_two_workers_answer_from_one_mapped_index(data_dir: Path) -> None:
+    db = open_database(f"sqlite:///{data_dir / 'zhiku.db'}")
+    with db.transaction() as session:
+        make_table(session)
+        user = users.create_user(session, "w-agent", Role.AGENT, actor="test")
+        _, token = users.issue_token(session, user, label="test", actor="test")
+    db.dispose()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "ZHIKU_RATE_LIMITS": "false"}
+    root = Path(__file__).resolve().parents[2]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "2"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        workers: list[int] = []
+        for _ in range(240):  # both workers up, each with the index mapped
+            workers = [c for c in _children(server.pid) if _maps(c, "dense_vectors.npy")]
+            if len(workers) == 2:
+                break
+            time.sleep(0.5)
+        assert len(workers) == 2
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+            for _ in range(120):
+                try:
+                    if client.get("/api/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.5)
+            answers = {
+                client.get("/api/search", params={"q": "改号后旧号码还扣费吗"}).json()[
+                    "suggestions"
+                ][0]["code"]
+                for _ in range(10)
+            }
+        assert answers == {"TX-GH-001"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

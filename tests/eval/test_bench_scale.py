@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from eval import bench_scale
 from eval.bench_scale import variant_bundle
+from indexer.analysis import to_simplified
+from indexer.documents import entry_text
 
 
 def test_variants_fill_up_to_the_asked_size_with_distinct_codes_and_titles() -> None:
@@ -22,3 +26,18 @@ def test_variants_fill_up_to_the_asked_size_with_distinct_codes_and_titles() -> 
 def test_a_size_below_the_demo_is_refused() -> None:
     with pytest.raises(SystemExit, match="at least"):
         variant_bundle(10)
+
+
+def test_stand_in_vectors_find_the_demo_text_a_variant_varies() -> None:
+    bundle = variant_bundle(300)
+    variant = next(t for p in bundle.packages for t in p.tables if "-V" in str(t.code))
+    base_title = variant.title.split("：", 1)[1]
+    for text in (variant.title, entry_text(variant.title, "改号后原号码停止计费。")):
+        match = bench_scale._LABEL.match(to_simplified(text))
+        assert match is not None
+        assert match.group(1) == "北京个人客户"
+        assert match.group(2) == to_simplified(text).split(":", 1)[1]
+    assert bench_scale._LABEL.match(to_simplified(base_title)) is None
+    label = bench_scale._unit("北京个人客户", 384)
+    assert label.shape == (384,) and abs(float(label @ label) - 1) < 1e-5
+    np.testing.assert_array_equal(label, bench_scale._unit("北京个人客户", 384))

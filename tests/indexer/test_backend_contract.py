@@ -223,15 +223,17 @@ def test_search_results_match_the_embedded_index(
     index: HybridIndex, reference: HybridIndex, channel: str
 ) -> None:
     from indexer.search import run_search
+    from kb.search_contract import SearchRequest
     from kb.visibility import Channel
 
     now = utcnow()
     for query in [*QUERIES, "工单编号规则 KX9", "ETC办理"]:
-        got = run_search(index, query, channel=Channel(channel), k=5, now=now)
-        ref = run_search(reference, query, channel=Channel(channel), k=5, now=now)
+        request = SearchRequest(query, channel=Channel(channel), k=5, at=now)
+        got = run_search(index, request)
+        ref = run_search(reference, request)
         assert [s.code for s in got.suggestions] == [s.code for s in ref.suggestions]
         for a, b in zip(got.suggestions, ref.suggestions, strict=True):
-            assert a.scores["score"] == pytest.approx(b.scores["score"], abs=1e-4)
+            assert a.scores.score == pytest.approx(b.scores.score, abs=1e-4)
             assert a.confidence == pytest.approx(b.confidence, abs=1e-4)
         assert got.filtered == ref.filtered
 

