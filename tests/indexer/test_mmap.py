@@ -21,6 +21,13 @@ from kb.visibility import Channel
 QUERIES = ("改號後舊號碼還扣費嗎", "PayPal", "5G套餐", "额度调整", "ETC设备怎么激活")
 
 
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Memory mapping is the embedded backend's: tested on it whatever ZHIKU_SEARCH_BACKEND says
+    (``make test-milvus`` runs tests/indexer through Milvus)."""
+    return Settings(data_dir=tmp_path / "data", encoder="fake", search_backend="embedded")
+
+
 @pytest.fixture(params=["flat", "sq8", "hnsw"])
 def faiss_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Each FAISS index type the size thresholds pick, at test size."""
