@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ import pytest
 
 from kb.db import Database, create_schema, drop_schema, open_database
 from kb.settings import Settings
+from tests.api.browsing import free_port
 from tests.api.conftest import seed
 
 pytestmark = [pytest.mark.slow]
@@ -40,13 +40,6 @@ CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,"
     "response_schema_conformance"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -83,7 +76,7 @@ def target(
         create_schema(db.engine)
     tokens = seed(db)
     db.dispose()
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="critical", ws="none"
     )

@@ -8,7 +8,6 @@ after the first change, so it also shows that a replica started later catches up
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 
 from api import replicabench
 from kb.db import Database, create_schema, drop_schema
+from tests.api.browsing import free_port
 from tests.api.conftest import seed
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -29,13 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 INTERVAL_S = 1.0
 # The configured poll interval, plus one index update and one search on a shared two-core box.
 BOUND_S = INTERVAL_S + 2.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -53,7 +46,7 @@ class Cluster:
     replicas: list[Replica]
 
     def start(self, name: str, **env: str) -> Replica:
-        port = _free_port()
+        port = free_port()
         data = self.base / name
         data.mkdir()
         log = self.base / f"{name}.log"

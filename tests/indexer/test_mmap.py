@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from indexer import dense, store
-from indexer.backends import embedded
 from indexer.analysis import Analyzer
+from indexer.backends import embedded
 from indexer.documents import IndexDocument
 from indexer.encoders import FakeEncoder
 from indexer.index import HybridIndex
