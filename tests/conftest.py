@@ -13,6 +13,7 @@ runs (it passes under ``faketime`` a year ahead: ``make test-future``).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -45,6 +46,17 @@ def fixed_calendar() -> Iterator[None]:
         os.environ.pop(clock.OFFSET_ENV, None)
     else:
         os.environ[clock.OFFSET_ENV] = saved
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_timer_outlives_the_session() -> Iterator[None]:
+    """Cancel timers left running when the session ends (the rate limiter's in-memory storage
+    re-arms a 10 ms ``threading.Timer``). The interpreter waits for them at exit, and under
+    ``faketime`` (make test-future) a timed wait may not wake: a worker hung after its last test."""
+    yield
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
 
 
 @pytest.fixture(scope="session")
