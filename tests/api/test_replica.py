@@ -25,6 +25,9 @@ from kb.models import ChangeFeedEntry
 from kb.settings import Settings
 from tests.api.conftest import Env, seed
 
+# The follower polls and waits on timers: real time (see the marker in pyproject.toml).
+pytestmark = pytest.mark.realtime
+
 
 def _until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout

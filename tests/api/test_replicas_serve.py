@@ -23,7 +23,7 @@ from kb.db import Database, create_schema, drop_schema
 from tests.api.browsing import free_port
 from tests.api.conftest import seed
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.realtime]
 
 ROOT = Path(__file__).resolve().parents[2]
 INTERVAL_S = 1.0
