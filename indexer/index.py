@@ -285,19 +285,9 @@ class HybridIndex:
             if isinstance(served, EmbeddedBackend)
             else EmbeddedBackend(self.analyzer, self.encoder.dim, self.bm25_params)
         )
-        with engine.lexical.memo():
-            engine.docs = dict(self.docs)
-            engine.lexical.analyzer = self.analyzer
-            engine.lexical.build(docs, progress)
+        engine.build_lexical(docs, self.analyzer, progress)
         embedded = self.embed(docs, progress)
-        engine.dense = DenseIndex(self.encoder.dim)
-        if embedded:
-            engine.dense.set_means(
-                np.vstack([e.vectors for e in embedded]),
-                np.asarray([KIND_CODES[k] for e in embedded for k in e.kinds], np.int8),
-            )
-        engine.dense.add_tables(embedded)
-        engine.dense.compute_hubs()
+        engine.build_dense(embedded)
         self._query_vectors.clear()
         self.backend = engine
         try:

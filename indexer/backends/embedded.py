@@ -9,7 +9,7 @@ It is also the engine self-tuning reads (masked documents scored under the index
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,10 +68,23 @@ class EmbeddedBackend(SearchBackend):
     def build(
         self, docs: Sequence[IndexDocument], vectors: Sequence[TableVectors], analyzer: Analyzer
     ) -> None:
+        self.build_lexical(docs, analyzer)
+        self.build_dense(vectors)
+
+    def build_lexical(
+        self,
+        docs: Sequence[IndexDocument],
+        analyzer: Analyzer,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        """The BM25 half of :meth:`build` (the index encodes between the two, with progress)."""
         self.docs = {d.table_id: d for d in docs}
         self.lexical.analyzer = analyzer
         with self.lexical.memo():
-            self.lexical.build(docs)
+            self.lexical.build(docs, progress)
+
+    def build_dense(self, vectors: Sequence[TableVectors]) -> None:
+        """The FAISS half of :meth:`build`: means per kind, the vectors, hub scores."""
         self.dense = DenseIndex(self.dense.dim)
         if vectors:
             self.dense.set_means(
