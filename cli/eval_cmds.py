@@ -86,6 +86,15 @@ def run(
         help="Share of entries left out of the index to test abstention "
         "[default: 0.1 for datasets, 0 for --golden].",
     ),
+    confirm_share: float = typer.Option(
+        0.0,
+        "--confirm-share",
+        min=0.0,
+        max=0.9,
+        help="Share of the queries (those with one indexed answer) confirmed into the KB's "
+        "golden set before the build, as staff confirm logged queries: self-tuning fits "
+        "confidence on them. They are not measured.",
+    ),
     simulate_votes: float = typer.Option(
         0.0,
         "--simulate-votes",
@@ -137,6 +146,8 @@ def run(
 
     Example: kb eval --golden --mode hybrid --out reports/golden
 
+    Example: kb eval ../shared/bench/bq --mode hybrid --confirm-share 0.3 --out reports/bq-confirmed
+
     Example: kb eval ../shared/bench/bq --mode hybrid --backend milvus --out reports/bq-milvus
     """
     modes = MODES if mode == "all" else (mode,)
@@ -167,6 +178,7 @@ def run(
         k=k,
         seed=seed,
         holdout=0.1 if holdout is None else holdout,
+        confirm_share=confirm_share,
         vote_share=simulate_votes,
         vote_noise=vote_noise,
         ablate=ablate,

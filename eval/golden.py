@@ -15,7 +15,7 @@ cache is copied too, so an unchanged encoder re-encodes nothing.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +57,12 @@ class GoldenSnapshot:
         *,
         held_out: frozenset[str] = frozenset(),
         progress: Callable[[int, int], None] | None = None,
+        confirmed: Sequence[tuple[str, str]] = (),
     ) -> Iterator[EvalKB]:
-        """A :data:`eval.runner.KBFactory` over the copy, under the copy's own settings."""
+        """A :data:`eval.runner.KBFactory` over the copy, under the copy's own settings.
+
+        The copy's index is tuned on the ``confirmed`` golden queries only (``--confirm-share``),
+        never on the ones it measures."""
         del settings  # the copy's settings were made from these, with its own data directory
         if progress is not None:  # nothing to import: the copy is the KB
             progress(len(dataset.entries), len(dataset.entries))
@@ -68,6 +72,7 @@ class GoldenSnapshot:
             codes={code: entry_id for entry_id, code in dataset.codes.items()},
             import_s=self.copy_s,
             leave_out=frozenset(dataset.codes[e] for e in held_out),
+            confirmed=[(query, dataset.codes[entry]) for query, entry in confirmed],
         )
 
 

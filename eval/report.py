@@ -121,6 +121,12 @@ def _dataset_section(name: str, runs: Sequence[dict[str, Any]], seed: int) -> li
         f"{ds['queries_with_hard_negatives']} with hard negatives. "
         f"Build: {build_text(full[0]['build'])}.",
     ]
+    confirmed = ds.get("confirmed_queries")
+    if confirmed:
+        lines.append(
+            f"{confirmed} more queries were confirmed into the KB's golden set before the build "
+            "(self-tuning fits confidence on them) and are not measured (`--confirm-share`)."
+        )
     tuning = tuning_lines(full[0]["params"]["index"])
     if tuning:
         lines += ["", "What the index holds and what self-tuning chose:", "", *tuning]

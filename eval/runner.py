@@ -10,6 +10,12 @@ whose relevant entries are all held out should get "no confident answer" and are
 for abstention. The ranking metrics cover the other (answerable) queries, with their relevant
 ids restricted to the indexed entries.
 
+With a ``confirm_share``, that share of the queries is drawn (seeded), and those with one
+indexed relevant entry are confirmed into the KB's golden set before the build, as staff would
+confirm logged queries (:mod:`kb.golden`): self-tuning fits confidence (and may tune the
+ranking) on them. No drawn query is measured: every metric is on the other queries, which keep
+the dataset's share of unanswerable ones.
+
 With a ``vote_share``, simulated votes are cast on that share of the queries before the runs
 (:mod:`eval.feedback_sim`), and each mode reports two datasets: ``NAME:voted`` (those queries
 asked again) and ``NAME:other``.
@@ -57,6 +63,7 @@ class RunConfig:
     holdout: float = 0.1
     bootstrap_samples: int = metrics.BOOTSTRAP_SAMPLES
     channel: str = Channel.AGENT.value
+    confirm_share: float = 0.0  # queries confirmed into the golden set, not measured
     vote_share: float = 0.0  # queries voted on before the runs (eval.feedback_sim)
     vote_noise: float = 0.0  # share of those voted on wrongly
     ablate: bool = False  # also every eval.ablation variant, hybrid mode
@@ -72,6 +79,30 @@ def held_out_ids(dataset: Dataset, share: float, seed: int) -> frozenset[str]:
     return frozenset(random.Random(seed).sample(ids, count))
 
 
+def confirmed_queries(
+    dataset: Dataset, held: frozenset[str], share: float, seed: int
+) -> tuple[list[tuple[Query, str]], frozenset[str]]:
+    """What the KB's staff would have confirmed (the golden set), and what is not measured.
+
+    A seeded ``share`` of all the queries is drawn; of those, the ones with exactly one
+    indexed relevant entry are confirmed (with that entry's id). None of the drawn is
+    measured: the rest of them (no answer in the index, or several) are set aside too, so the
+    measured queries keep the dataset's share of unanswerable ones and abstention precision
+    stays comparable with a run that confirms nothing.
+    """
+    if not 0 <= share < 1:
+        raise ValueError("confirm_share must be in [0, 1)")
+    drawn = random.Random(f"confirm:{seed}").sample(
+        list(dataset.queries), round(share * len(dataset.queries))
+    )
+    confirmed = []
+    for query in drawn:
+        indexed = [r for r in query.relevant if r not in held]
+        if len(indexed) == 1:
+            confirmed.append((query, indexed[0]))
+    return confirmed, frozenset(q.qid for q in drawn)
+
+
 def evaluate(
     dataset: Dataset,
     config: RunConfig,
@@ -83,6 +114,9 @@ def evaluate(
     """The run records of ``dataset``: one per mode of ``config``, then per ablation variant
     and per baseline when asked for."""
     held = held_out_ids(dataset, config.holdout, config.seed)
+    confirmed, drawn = confirmed_queries(dataset, held, config.confirm_share, config.seed)
+    if drawn:
+        dataset = replace(dataset, queries=[q for q in dataset.queries if q.qid not in drawn])
     if config.baselines:  # say what is missing before the long work
         require("rank_bm25", "kb eval --baselines")
     with _progress(console) as progress:
@@ -93,12 +127,9 @@ def evaluate(
         importing = progress.add_task(
             f"{dataset.name}: import", total=len(dataset.entries) - len(held)
         )
-        with open_kb(
-            dataset,
-            settings,
-            held_out=held,
-            progress=imported,
-        ) as kb:
+        # Only a run that confirms queries says so: other KB factories need not know of it.
+        extra = {"confirmed": [(q.query, entry) for q, entry in confirmed]} if confirmed else {}
+        with open_kb(dataset, settings, held_out=held, progress=imported, **extra) as kb:
             # one line per stage as well: logs of non-interactive runs (make bench) show no bars
             progress.console.print(
                 f"{dataset.name}: imported in {kb.import_s:.1f} s, index built in {kb.index_s:.1f} s"
@@ -153,6 +184,7 @@ def _run_modes(
         "encoder": kb.encoder,
         "index_params": kb.index_params,
         "build": build,
+        "confirmed": kb.confirmed,
     }
     label = dataset.name if variant == ablation.FULL else f"{dataset.name} {variant}"
     records = []
@@ -382,6 +414,7 @@ def _record(
             "held_out_entries": len(held),
             "answerable_queries": len(answerable),
             "held_out_queries": len(per_query) - len(answerable),
+            "confirmed_queries": system.get("confirmed", 0),
         },
         "mode": mode,
         "variant": system["variant"],

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+from sqlalchemy import select
+
 from eval.datasets import Dataset, to_bundle
 from kb.db import Database, open_database
+from kb.models import KnowledgeTable
 from kb.search_contract import Searcher
 from kb.settings import Settings
 from kb.transfer.importer import apply_bundle
@@ -51,6 +54,8 @@ class EvalKB:
     # The throwaway KB's database, for steps that write to it (simulated votes); None when
     # the KB cannot take writes (a fake).
     db: Database | None = None
+    # Queries confirmed into the KB's golden set for self-tuning (not measured).
+    confirmed: int = 0
     # Texts the build looked up in the embedding cache: {"path", "hits", "misses"}.
     embedding_cache: dict[str, Any] = field(default_factory=dict)
     # The same KB indexed again under settings overrides (eval.ablation); None when the KB
@@ -83,8 +88,10 @@ def temporary_kb(
     *,
     held_out: frozenset[str] = frozenset(),
     progress: Progress | None = None,
+    confirmed: Sequence[tuple[str, str]] = (),
 ) -> Iterator[EvalKB]:
-    """Import ``dataset`` (less ``held_out``) into a fresh KB and build its index."""
+    """Import ``dataset`` (less ``held_out``) into a fresh KB and build its index, tuned on
+    the ``confirmed`` (query, entry id) pairs as its golden set."""
     with tempfile.TemporaryDirectory(prefix="zhiku-eval-") as tmp:
         config = settings.model_copy(
             update={
@@ -112,6 +119,7 @@ def temporary_kb(
                 db,
                 codes={code: entry_id for entry_id, code in dataset.codes.items()},
                 import_s=perf_counter() - started,
+                confirmed=[(query, dataset.codes[entry]) for query, entry in confirmed],
             )
         finally:
             db.dispose()
@@ -124,16 +132,23 @@ def index_kb(
     codes: dict[str, str],
     import_s: float,
     leave_out: frozenset[str] = frozenset(),
+    confirmed: Sequence[tuple[str, str]] = (),
 ) -> EvalKB:
     """Build the index of the KB in ``db`` under ``config.data_dir``, less the ``leave_out`` codes.
 
     Tables left out are removed from the built index (as an archive would remove them), so
-    they stay in the database but no search finds them.
+    they stay in the database but no search finds them. Self-tuning learns from the
+    ``confirmed`` (query, table code) pairs only, never from a golden set the database holds:
+    a run measures queries no build has seen.
     """
     from indexer.service import SearchService  # heavy: model and FAISS load on first use
 
     started = perf_counter()
-    built = SearchService.build(config, db)
+    with db.session() as session:
+        rows = session.execute(select(KnowledgeTable.code, KnowledgeTable.id)).all()
+        ids = {str(code): int(id_) for code, id_ in rows}
+    pairs = [(query, ids[code]) for query, code in confirmed if code in ids]
+    built = SearchService.build(config, db, confirmed=pairs)
     if leave_out:
         built.index.remove([t for t, doc in built.index.docs.items() if doc.code in leave_out])
         built.save()
@@ -153,6 +168,7 @@ def index_kb(
         encoder=str(params.get("encoder", config.encoder)),
         index_params=recorded_params(params, config),
         db=db,
+        confirmed=len(pairs),
         embedding_cache=embedding_cache,
         rebuild=lambda overrides: index_kb(
             variant_settings(config, overrides),
@@ -160,6 +176,7 @@ def index_kb(
             codes=codes,
             import_s=0.0,
             leave_out=leave_out,
+            confirmed=confirmed,
         ),
     )
 

@@ -110,6 +110,9 @@ class HybridIndex:
         self.kinds = frozenset(kinds)
         self.allow_rerank = True  # self-tuning may keep a reranker (ZHIKU_RERANK)
         self.tuning: dict[str, Any] = {}  # what self-tuning chose, and from what
+        # Users' queries confirmed against their table (the golden set: query, table id):
+        # self-tuning's labelled real wordings, set by whoever builds or re-tunes the index.
+        self.confirmed: list[tuple[str, int]] = []
         self.docs: dict[int, IndexDocument] = {}
         self._analyzer = analyzer
         self.bm25_params = bm25_params or BM25Params()
@@ -457,13 +460,18 @@ class HybridIndex:
         sig = self.signals(tables, state, channel=channel)
         timings["signals_ms"] = (time.perf_counter() - t2) * 1000
         t3 = time.perf_counter()
-        candidates = self._rank(sig, mode, votes, k)
+        candidates = self._rank(sig, mode, votes, k, timings)
         timings["rank_ms"] = (time.perf_counter() - t3) * 1000
         timings["fuse_ms"] = (time.perf_counter() - t2) * 1000
         return Retrieval(candidates, filtered, timings)
 
     def _rank(
-        self, sig: PoolSignals, mode: str, votes: Mapping[int, float], k: int
+        self,
+        sig: PoolSignals,
+        mode: str,
+        votes: Mapping[int, float],
+        k: int,
+        timings: dict[str, float] | None = None,
     ) -> list[Candidate]:
         tables = sig.tables
         if not tables:
@@ -471,7 +479,10 @@ class HybridIndex:
         fused = fused_score(sig, self.fusion)
         dense = dense_score(sig, self.fusion)
         lexical = lexical_score(sig, self.fusion)
+        started = time.perf_counter()
         hybrid, reranked = self.hybrid_scores(sig)
+        if reranked is not None and timings is not None:  # the reranker's share of the latency
+            timings["rerank_ms"] = (time.perf_counter() - started) * 1000
         # Votes on the blend's scale; in reranker units where a reranker ranks.
         scale = self.reranker.scale if reranked is not None else 1.0
         adjust = np.asarray([votes.get(t, 0.0) * scale for t in tables])

@@ -13,6 +13,10 @@ It has content, and three kinds of it stand in for users' questions:
   text before it: a question in the title's words, said loosely and with context, as customers
   type it. Nothing is masked: the title is what it should find.
 
+Besides these, a KB may have real users' queries with their answer: the golden set, queries
+staff confirmed against the table that answers them (:func:`confirmed`, source
+``confirmed``). They are not made from the content, so nothing is masked for them.
+
 Every draw is seeded by the table codes, so the same KB gives the same queries on every
 machine and every build.
 """
@@ -30,8 +34,9 @@ from indexer.analysis import normalize
 from indexer.documents import DocField, IndexDocument
 
 SOURCES = ("question", "answer", "title")
+CONFIRMED = "confirmed"
 # At most this many pseudo-queries of each source (a share of the tables when the KB is big).
-CAP = {"question": 300, "answer": 300, "title": 150}
+CAP = {"question": 300, "answer": 300, "title": 150, CONFIRMED: 2000}
 SPAN_MIN_CHARS = 6  # Han characters or ASCII letters/digits
 SPAN_MAX_CHARS = 60
 SPAN_CLAUSES = (1, 2, 3)
@@ -48,7 +53,7 @@ Words = Callable[[str], list[str]]
 class PseudoQuery:
     text: str
     table_id: int
-    source: str  # one of SOURCES
+    source: str  # one of SOURCES, or CONFIRMED
     question: int | None = None  # the similar question masked from the table
     field: str | None = None  # the field a span is masked from …
     span: str | None = None  # … and the span
@@ -163,3 +168,23 @@ def generate(
     if "title" in sources:
         out += _from_titles(docs, words, seed)
     return out
+
+
+def confirmed(
+    pairs: Sequence[tuple[str, int]], docs: Sequence[IndexDocument], *, seed: int = 0
+) -> list[PseudoQuery]:
+    """Users' queries confirmed against their table (the golden set), as labelled queries.
+
+    Only queries confirmed for exactly one indexed table are kept (one right answer is what
+    the ranking and confidence are judged on); at most ``CAP["confirmed"]`` of them, a seeded
+    draw that does not depend on the order they were confirmed in.
+    """
+    indexed = {d.table_id for d in docs}
+    tables: dict[str, set[int]] = {}
+    for text, table_id in pairs:
+        if text.strip():
+            tables.setdefault(text.strip(), set()).add(table_id)
+    single = [(text, ids.pop()) for text, ids in tables.items() if len(ids) == 1]
+    kept = [(text, t) for text, t in single if t in indexed]
+    kept.sort(key=lambda p: (zlib.crc32(f"{seed}:{CONFIRMED}:{p[0]}".encode()), p[0]))
+    return [PseudoQuery(text, t, CONFIRMED) for text, t in kept[: CAP[CONFIRMED]]]

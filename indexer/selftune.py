@@ -11,11 +11,13 @@ weights cannot serve both. At each build (and when the KB has drifted enough) th
    table best, moving from the defaults only for a clear gain;
 3. trains a LambdaRank reranker (:mod:`indexer.rerank`) on two folds of the queries (split by
    table) and keeps it only if, on the fold it was not trained on, it beats the blend;
-4. fits the confidence model (:mod:`indexer.calibration`) on the held-out similar questions as
-   they were ranked out of fold, a share of them asked with their table taken out of the index
-   (no answer exists), and picks each channel's threshold for its target precision; without
-   enough similar questions the defaults stay (answer spans rank well enough to tune on, but
-   confidence fitted on them did not carry over to real questions).
+4. fits the confidence model (:mod:`indexer.calibration`) on real users' wordings as they were
+   ranked out of fold: held-out similar questions and the queries staff confirmed against
+   their table (the golden set, ``HybridIndex.confirmed``), a share of them asked with their
+   table taken out of the index (no answer exists), and picks each channel's threshold for its
+   target precision; without enough of them the defaults stay (answer spans rank well enough
+   to tune on, but confidence fitted on them did not carry over to real questions, and no
+   fixed model carries over from one KB to another: README, Benchmarks).
 
 Everything is seeded and deterministic. What was chosen, and from how many queries of which
 kind, is kept in ``HybridIndex.tuning`` (``kb index status``, every ``kb eval`` record).
@@ -57,8 +59,11 @@ MIN_FUSION_GAIN = 0.01  # MRR@10 on pseudo-queries, for weights to leave the def
 MIN_RERANK_GAIN = 0.005  # MRR@10 on the fold a model was not trained on
 UNANSWERABLE_SHARE = 0.15  # queries asked with their table taken out, for confidence
 TOP = 10
-GROUNDED = frozenset({"question", "answer"})  # sources that can tune on their own
-CALIBRATING = frozenset({"question"})  # real users' wordings: what confidence is fitted on
+# Sources that can tune on their own.
+GROUNDED = frozenset({"question", "answer", pseudo.CONFIRMED})
+# Real users' wordings: what confidence is fitted on.
+CALIBRATING = frozenset({"question", pseudo.CONFIRMED})
+UNMASKED = frozenset({"title", pseudo.CONFIRMED})  # not made from the content: nothing to mask
 MIN_CALIBRATION = 100
 # Incremental updates re-tune once this many tables (and this share of the KB) changed.
 RETUNE_MIN_CHANGES = 20
@@ -101,6 +106,7 @@ def tune(index: HybridIndex, *, progress: Progress | None = None) -> None:
 
     docs = list(index.docs.values())
     queries = pseudo.generate(docs, index.analyzer.words, seed=SEED)
+    queries += pseudo.confirmed(index.confirmed, docs, seed=SEED)
     counts = dict(Counter(q.source for q in queries))
     report: dict[str, Any] = {
         "seed": SEED,
@@ -122,7 +128,8 @@ def tune(index: HybridIndex, *, progress: Progress | None = None) -> None:
     grounded = sum(e.query.source in GROUNDED for e in answerable)
     if grounded < MIN_QUERIES:
         why = (
-            f"{grounded} pseudo-queries from similar questions or answers found their table "
+            f"{grounded} pseudo-queries from similar questions, answers or confirmed queries found "
+            "their table "
             f"among the candidates ({MIN_QUERIES} needed): defaults kept"
         )
         report["fusion"] = {"source": f"default ({why})"}
@@ -174,7 +181,7 @@ def _examples(
         masking = [
             i
             for i, (q, *_, gold, _l, _d) in enumerate(searched)
-            if gold >= 0 and q.source != "title"
+            if gold >= 0 and q.source not in UNMASKED
         ]
         masked_docs = [searched[i][0].masked(index.docs[searched[i][0].table_id]) for i in masking]
         vectors = np.asarray([searched[i][1].vector for i in masking], np.float32)
@@ -402,10 +409,12 @@ def _scale(reranked: list[np.ndarray], blend: list[np.ndarray]) -> float:
 def _calibrate(
     examples: list[Example], scores: list[np.ndarray], index: HybridIndex
 ) -> Calibration:
-    """Fit confidence on held-out similar questions (real wordings) as they were ranked (out
-    of fold), some asked without their table; the defaults where there are too few."""
+    """Fit confidence on real users' wordings (held-out similar questions, confirmed queries)
+    as they were ranked (out of fold), some asked without their table; the defaults where
+    there are too few."""
     rows, correct = [], []
     unanswerable = 0
+    by_source: Counter[str] = Counter()
     for e, s in zip(examples, scores, strict=True):
         if e.query.source not in CALIBRATING or not len(s):
             continue
@@ -414,15 +423,25 @@ def _calibrate(
         rows.append(confidence_features(sig)[best])
         correct.append(best == gold)
         unanswerable += e.unanswerable
+        by_source[e.query.source] += 1
+    what = _wordings(by_source)
     positives = sum(correct)
     if len(correct) < MIN_CALIBRATION or positives < 10 or len(correct) - positives < 10:
         return Calibration(
-            source=f"default ({len(correct)} held-out similar questions, "
-            f"{MIN_CALIBRATION} needed with 10 right and 10 wrong at least)"
+            source=f"default ({what}, {MIN_CALIBRATION} needed with 10 right and 10 wrong at least)"
         )
     return calibrating.fit(
         np.asarray(rows),
         correct,
-        source=f"{len(correct)} held-out similar questions ranked as users' would be "
-        f"({unanswerable} asked without their table)",
+        source=f"{what} ranked as users' would be ({unanswerable} asked without their table)",
     )
+
+
+def _wordings(by_source: Counter[str]) -> str:
+    """``120 held-out similar questions and 300 confirmed queries``, as counted."""
+    parts = []
+    if by_source["question"] or not by_source[pseudo.CONFIRMED]:
+        parts.append(f"{by_source['question']} held-out similar questions")
+    if by_source[pseudo.CONFIRMED]:
+        parts.append(f"{by_source[pseudo.CONFIRMED]} confirmed queries (golden set)")
+    return " and ".join(parts)

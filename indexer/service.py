@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,7 +33,7 @@ from indexer.errors import IndexNotBuilt
 from indexer.feedback_boost import FeedbackParams, Vote, VoteBook, query_key
 from indexer.index import HybridIndex, Progress
 from indexer.search import run_search
-from kb import feedback, repository
+from kb import feedback, golden, repository
 from kb.clock import utcnow
 from kb.db import Database
 from kb.errors import ZhikuError
@@ -127,15 +127,26 @@ class SearchService:
 
     @classmethod
     def build(
-        cls, settings: Settings, db: Database, *, progress: Progress | None = None
+        cls,
+        settings: Settings,
+        db: Database,
+        *,
+        progress: Progress | None = None,
+        confirmed: Sequence[tuple[str, int]] | None = None,
     ) -> SearchService:
-        """Index every live table from scratch and save the index directory."""
+        """Index every live table from scratch and save the index directory.
+
+        Self-tuning learns from the golden set's confirmed queries, or from ``confirmed``
+        (query, table id) when given (``kb eval``: only the queries it does not measure).
+        """
         encoder = encoder_from_settings(settings)
         with db.session() as session:
             analyzer = cls._analyzer(settings, Dictionary.from_session(session))
             tables = repository.all_tables(session)
             docs = [d for d in (document_for(t) for t in tables) if d is not None]
             packages = _package_stamps(session)
+            if confirmed is None:
+                confirmed = golden.confirmed_pairs(session)
         index = HybridIndex(
             encoder,
             analyzer,
@@ -144,6 +155,7 @@ class SearchService:
             backend=factory.create(settings, analyzer, encoder.dim),
         )
         index.allow_rerank = settings.rerank
+        index.confirmed = list(confirmed)
         index.build(docs, progress=progress, calibrate=settings.self_tune)
         params = store.save(index, settings.index_dir, package_stamps=packages)
         return cls(settings, db, index, params)
@@ -192,6 +204,8 @@ class SearchService:
         self.index.upsert(docs)
         report.upserted, report.removed = len(docs), len(gone)
         if self.settings.self_tune and selftune.note_changes(self.index, len(docs) + len(gone)):
+            with self.db.session() as session:
+                self.index.confirmed = golden.confirmed_pairs(session)
             self.index.tune()
             report.retuned = True
         if report.changed or packages != self.params.get("package_stamps"):

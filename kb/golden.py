@@ -49,6 +49,18 @@ def all_golden(session: Session) -> list[GoldenQuery]:
     return list(session.scalars(select(GoldenQuery).order_by(GoldenQuery.id)))
 
 
+def confirmed_pairs(session: Session) -> list[tuple[str, int]]:
+    """(query, table id) of every golden query whose table is live: the labelled real
+    wordings self-tuning fits confidence (and may tune the ranking) on."""
+    rows = session.execute(
+        select(GoldenQuery.query, GoldenQuery.table_id)
+        .join(KnowledgeTable, KnowledgeTable.id == GoldenQuery.table_id)
+        .where(KnowledgeTable.live_revision_id.is_not(None))
+        .order_by(GoldenQuery.id)
+    ).all()
+    return [(str(query), int(table_id)) for query, table_id in rows]
+
+
 def dataset(session: Session) -> tuple[list[dict[str, str]], list[dict[str, object]]]:
     """Rows of entries.jsonl (every live table) and queries.jsonl (golden pairs still live)."""
     live = [t for t in repository.all_tables(session) if t.live_revision is not None]

@@ -181,3 +181,27 @@ def test_row_copy_from_postgresql(postgres_url: str, tmp_path: Path) -> None:
     copy.dispose()
     assert titles == ["套餐变更规则", "家庭宽带故障报修", "改号后原号码是否还会产生话费"]
     assert tokens == 0
+
+
+def test_the_kb_index_learns_from_the_golden_set_and_eval_never_from_what_it_measures(
+    kb_dir: Path,
+) -> None:
+    from indexer.service import SearchService
+    from kb.settings import Settings
+
+    _promote(kb_dir)
+    settings = Settings()
+    db = open_database(settings.resolved_database_url)
+    try:
+        # the KB's own build: the golden set is self-tuning's confirmed queries
+        built = SearchService.build(settings, db)
+        assert built.index.tuning["pseudo_queries"]["confirmed"] == len(GOLDEN)
+        assert sorted(q for q, _ in built.index.confirmed) == sorted(q for q, _ in GOLDEN)
+    finally:
+        db.dispose()
+    # kb eval --golden measures those queries: its copy is tuned without them
+    result = CliRunner().invoke(app, ["eval", "--golden", "--mode", "hybrid", "--json"])
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads(result.stdout)["runs"]
+    assert "confirmed" not in run["params"]["index"]["tuning"]["pseudo_queries"]
+    assert run["dataset"]["confirmed_queries"] == 0

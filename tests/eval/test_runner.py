@@ -80,6 +80,7 @@ def test_record_carries_provenance_sizes_and_queries(tmp_path: Path) -> None:
         "held_out_entries": 0,
         "answerable_queries": 4,
         "held_out_queries": 0,
+        "confirmed_queries": 0,
     }
     assert run["variant"] == "full"
     assert run["params"] == {
@@ -89,6 +90,7 @@ def test_record_carries_provenance_sizes_and_queries(tmp_path: Path) -> None:
         "holdout": 0.0,
         "bootstrap_samples": 1000,
         "channel": "agent",
+        "confirm_share": 0.0,
         "vote_share": 0.0,
         "vote_noise": 0.0,
         "ablate": False,
@@ -245,3 +247,43 @@ def test_ablation_needs_a_kb_that_can_be_re_indexed(tmp_path: Path) -> None:
             open_kb=fixed,
             console=QUIET,
         )
+
+
+def test_confirmed_queries_go_to_the_build_and_no_drawn_query_is_measured(tmp_path: Path) -> None:
+    from eval.runner import confirmed_queries
+
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+    held = frozenset({"e5"})
+    confirmed, drawn = confirmed_queries(dataset, held, 1.0 - 1e-9, seed=0)
+    # every query drawn; confirmed only where one indexed entry answers it: q3 has two and
+    # q4's entry is held out, so both are set aside unmeasured
+    assert drawn == {"q1", "q2", "q3", "q4"}
+    assert sorted((q.qid, entry) for q, entry in confirmed) == [("q1", "e1"), ("q2", "e2")]
+    assert confirmed_queries(dataset, held, 0.5, seed=0) == confirmed_queries(
+        dataset, held, 0.5, seed=0
+    )
+    assert confirmed_queries(dataset, held, 0.0, seed=0) == ([], frozenset())
+
+    given: list[Any] = []
+
+    @contextmanager
+    def recording_kb(*args: Any, confirmed: Any = (), **kwargs: Any) -> Iterator[EvalKB]:
+        given.append(list(confirmed))
+        with fake_kb(*args, **kwargs) as kb:
+            yield replace(kb, confirmed=len(confirmed))
+
+    records = evaluate(
+        dataset,
+        RunConfig(holdout=0.0, modes=("hybrid",), confirm_share=0.5),
+        settings=Settings(encoder="fake"),
+        open_kb=recording_kb,
+        console=QUIET,
+    )
+    _, drawn = confirmed_queries(dataset, frozenset(), 0.5, seed=0)
+    measured = {q["qid"] for q in records[0]["queries"]}
+    assert len(drawn) == 2 and not measured & drawn
+    assert measured | drawn == {"q1", "q2", "q3", "q4"}
+    texts = {q.qid: q.query for q in dataset.queries}
+    assert {text for text, _ in given[0]} <= {texts[qid] for qid in drawn}
+    assert records[0]["dataset"]["confirmed_queries"] == len(given[0])
+    assert records[0]["params"]["confirm_share"] == 0.5

@@ -42,6 +42,14 @@ def test_reliability_table_ece_and_thresholds() -> None:
     assert choose_thresholds(conf, correct) == {"customer": 0.16, "agent": 0.05}
 
 
+def test_a_target_no_threshold_reaches_is_the_threshold_itself() -> None:
+    # right 30% of the time at any confidence: no threshold gives customers 85% precision,
+    # so only what the fitted model is 85% sure of is answered
+    conf = np.linspace(0.05, 0.95, 100)
+    correct = (np.arange(100) % 10 < 3).astype(float)
+    assert choose_thresholds(conf, correct)["customer"] == 0.85
+
+
 def test_confidence_is_a_probability_and_grows_with_score_and_margin() -> None:
     cal = Calibration()
     assert 0.0 < cal.confidence([0.0] * 5) < 1.0

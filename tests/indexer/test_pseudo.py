@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from indexer.analysis import Analyzer
 from indexer.documents import DocField, IndexDocument
-from indexer.pseudo import CAP, generate, spans
+from indexer.pseudo import CAP, CONFIRMED, confirmed, generate, spans
 
 
 def doc(i: int, title: str, answer: str, questions: list[str] | None = None) -> IndexDocument:
@@ -71,3 +71,23 @@ def test_a_span_shared_by_two_tables_is_not_a_question_of_either() -> None:
     queries = generate(docs, Analyzer().words, seed=0, sources=("answer",))
     assert all(shared not in q.text for q in queries)
     assert {q.table_id for q in queries} == {1, 2}
+
+
+def test_confirmed_queries_keep_one_indexed_answer_each() -> None:
+    pairs = [
+        ("年费怎么算", 1),
+        ("年费怎么算", 1),  # confirmed twice: one query
+        (" 原号码还扣钱吗 ", 2),
+        ("两个表都答", 1),
+        ("两个表都答", 4),  # two answers: not a query with one right table
+        ("已下架的表", 99),  # not indexed
+        ("   ", 3),
+    ]
+    made = confirmed(pairs, DOCS, seed=0)
+    assert sorted((q.text, q.table_id) for q in made) == [("原号码还扣钱吗", 2), ("年费怎么算", 1)]
+    assert {q.source for q in made} == {CONFIRMED}
+    assert all(q.masked(DOCS[0]) is DOCS[0] for q in made)  # nothing to mask
+    # the draw does not depend on the order they were confirmed in
+    assert confirmed(list(reversed(pairs)), DOCS, seed=0) == made
+    many = [(f"问题{i}", 1 + i % 4) for i in range(CAP[CONFIRMED] + 10)]
+    assert len(confirmed(many, DOCS, seed=0)) == CAP[CONFIRMED]

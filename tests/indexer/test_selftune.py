@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from indexer.analysis import Analyzer
+from indexer.calibration import Calibration
 from indexer.documents import DocField, IndexDocument
 from indexer.encoders import FakeEncoder
 from indexer.index import HybridIndex
@@ -123,6 +124,44 @@ def test_titles_alone_do_not_tune() -> None:
     assert index.tuning["fusion"]["source"].startswith("default")
     assert index.calibration.source.startswith("default")
     assert not index.reranker.active
+
+
+def _question_only() -> list[IndexDocument]:
+    return [
+        IndexDocument(i, f"Q{i:03d}", f"{t}{a}", [], [], "类", "包", 1, "public", 1, i, [])
+        for i, (t, a) in enumerate((t, a) for t in TOPICS for a in ACTIONS)
+    ]
+
+
+def test_confirmed_queries_calibrate_a_question_only_kb() -> None:
+    # Titles alone teach nothing (above); users' queries confirmed against their table (the
+    # golden set) are real wordings with a known answer: confidence is fitted on them.
+    docs = _question_only()
+    index = HybridIndex(FakeEncoder(), Analyzer())
+    index.confirmed = [(f"请问一下{d.title}", d.table_id) for d in docs] + [
+        (f"{d.title[2:]}的事，{d.title[:2]}", d.table_id) for d in docs
+    ]
+    index.build(docs)
+    report = index.tuning
+    assert report["pseudo_queries"]["confirmed"] == 240
+    cal = index.calibration
+    assert cal.source.startswith("240 confirmed queries (golden set)"), cal.source
+    assert "held-out similar questions" not in cal.source  # there are none to speak of
+    assert cal.fitted_on == 240 and cal.ece is not None
+    assert cal.coef != Calibration().coef
+    # some were asked as if their table were not in the KB: the model saw wrong answers too
+    assert 0 < sum(r["n"] * (1 - r["accuracy"]) for r in cal.reliability)
+
+
+def test_confirmed_queries_are_not_masked_and_do_not_change_their_tables() -> None:
+    docs = _question_only()
+    index = HybridIndex(FakeEncoder(), Analyzer())
+    index.confirmed = [(d.title, d.table_id) for d in docs]
+    index.build(docs)
+    # asked as they are (a title), each one that kept its table finds it first
+    found = index.tuning["fusion"]["by_source"]["confirmed"]
+    assert found["queries"] >= 90 and found["default_mrr"] == 1.0
+    assert [d.title for d in index.docs.values()] == [d.title for d in docs]
 
 
 def test_enough_drift_calls_for_tuning_again(tuned: HybridIndex) -> None:
