@@ -340,19 +340,33 @@ class BM25Index:
         """Per slot, the share of its documents' idf mass that ``query`` contains: how much of a
         title the question says, however much else it says (coverage the other way round)."""
         idf = np.maximum(self._stats()[0], 0.0)
-        wanted = {tid for tid in (self.vocab.get(t) for t in query) if tid is not None}
         out = np.zeros(len(slots))
-        for i, slot in enumerate(slots):
-            if not self._alive[slot]:
-                continue
-            if slot < self._base_slots:
-                terms = self._r_terms[self._r_indptr[slot] : self._r_indptr[slot + 1]]
-            else:
-                terms = np.asarray(self._d_terms.get(slot, []), np.int64)
-            mass = float(idf[terms].sum())
-            if mass > 0:
-                hit = np.fromiter((t in wanted for t in terms.tolist()), np.bool_, len(terms))
-                out[i] = float(idf[terms[hit]].sum()) / mass
+        wanted = [tid for tid in (self.vocab.get(t) for t in query) if tid is not None]
+        if not wanted or not len(slots):
+            return out
+        want = np.zeros(len(idf), np.bool_)
+        want[wanted] = True
+        at = np.asarray(slots, np.int64)
+        alive = np.asarray([self._alive[s] for s in at.tolist()], np.bool_)
+        # The base slots' term lists in one gather (a loop over the pool was a fifth of a
+        # query at 10,000 tables), summed per slot.
+        base = np.flatnonzero(alive & (at < self._base_slots))
+        starts = self._r_indptr[at[base]]
+        lengths = self._r_indptr[at[base] + 1] - starts
+        if lengths.sum():
+            owner = np.repeat(np.arange(len(base)), lengths)
+            first = np.cumsum(lengths) - lengths
+            terms = self._r_terms[np.repeat(starts - first, lengths) + np.arange(len(owner))]
+            weights = idf[terms]
+            mass = np.bincount(owner, weights=weights, minlength=len(base))
+            hit = np.bincount(owner, weights=weights * want[terms], minlength=len(base))
+            some = mass > 0
+            out[base[some]] = hit[some] / mass[some]
+        for i in np.flatnonzero(alive & (at >= self._base_slots)).tolist():
+            added = np.asarray(self._d_terms.get(int(at[i]), []), np.int64)
+            total = float(idf[added].sum())
+            if total > 0:
+                out[i] = float(idf[added[want[added]]].sum()) / total
         return out
 
     def covered_bags(self, query: Sequence[str], fields: Iterable[BagField]) -> float:

@@ -16,8 +16,8 @@ table (the golden set, ``kb golden add``), some with their table taken out of th
 answer is not in the KB: the top suggestion is wrong by construction). Pseudo-queries made
 from answers are not used for this: they serve the ranking, but they are not questions, and
 confidence fitted on them did not transfer to real questions. Nor does a model carry from one
-KB to another: fitted on two of the benchmarks, it was off by an ECE of 0.12–0.15 on the third
-(README, Benchmarks), so a KB is calibrated on its own wordings as soon as it has 100 of them.
+KB to another: fitted on two of the benchmarks, its ECE on the third was 0.05–0.22 (README,
+Benchmarks), so a KB is calibrated on its own wordings as soon as it has 100 of them.
 
 The abstain threshold per channel is the lowest confidence at which the fitting queries'
 answered top-1s reach the channel's target precision (customers: 0.85 — a wrong answer to a

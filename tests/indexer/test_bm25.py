@@ -154,3 +154,25 @@ def test_bulk_build_equals_the_per_token_build_bit_for_bit(seed: int) -> None:
         added.add(fields)
     query = [str(t) for t in rng.choice(words, 8)]
     assert added.scores(query).tobytes() == built.scores(query).tobytes()
+
+
+def test_covered_is_the_share_of_each_documents_idf_mass_the_query_contains(
+    tokenized: tuple[list[list[str]], list[list[str]]],
+) -> None:
+    docs, queries = tokenized
+    index = BM25Index.build([[(doc, 1.0)] for doc in docs[:5]])  # base slots 0-4
+    for doc in docs[5:]:
+        index.add([(doc, 1.0)])  # added slots 5, 6
+    index.remove(1)
+    idf = {t: max(index.idf(t), 0.0) for doc in docs for t in doc}
+    slots = [6, 0, 1, 3, 5, 2, 4, 0]  # any order, dead slot 1, repeats
+    for query in queries:
+        got = index.covered(query, slots)
+        for at, slot in zip(got, slots, strict=True):
+            terms = set(docs[slot])
+            mass = sum(idf[t] for t in terms)
+            hit = sum(idf[t] for t in terms if t in query)
+            expected = 0.0 if slot == 1 or mass <= 0 else hit / mass
+            assert at == pytest.approx(expected, abs=1e-12), (query, slot)
+    assert list(index.covered([], slots)) == [0.0] * len(slots)
+    assert len(index.covered(queries[0], [])) == 0
