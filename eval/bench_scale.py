@@ -59,7 +59,20 @@ REGIONS = (
     "广东 海南 四川 贵州 云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门 深圳 厦门 "
     "大连 青岛 宁波 苏州 杭州 成都 武汉 西安 长沙 郑州 南京 合肥 福州 昆明"
 ).split()
-LINES = ("个人客户", "企业客户", "校园客户", "银发客户", "新入网客户", "老客户")
+# 50 regions × 10 lines: variants for up to 233 × 501 = 116,733 tables; lines are only ever
+# appended, so a smaller KB keeps the variants (and cached vectors) it always had.
+LINES = (
+    "个人客户",
+    "企业客户",
+    "校园客户",
+    "银发客户",
+    "新入网客户",
+    "老客户",
+    "家庭客户",
+    "政企客户",
+    "小微客户",
+    "境外客户",
+)
 
 
 def variant_bundle(tables: int, source: Path = DEMO) -> Bundle:
