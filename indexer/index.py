@@ -344,6 +344,7 @@ class HybridIndex:
 
     def remove(self, table_ids: Iterable[int]) -> None:
         gone = [self.docs.pop(t) for t in table_ids if t in self.docs]
+        self._body_chars.forget(d.table_id for d in gone)
         self.backend.remove(gone)
 
     # --- retrieval ------------------------------------------------------------------------
@@ -593,3 +594,7 @@ class _BodyChars:
             known = (doc, _body_chars(doc))
             self._known[doc.table_id] = known
         return known[1]
+
+    def forget(self, table_ids: Iterable[int]) -> None:
+        for table_id in table_ids:
+            self._known.pop(table_id, None)
