@@ -86,8 +86,9 @@ def _answer(
     """Log the search as shown, and build the response with the caller's own open flags."""
     shown = as_shown(result)
     took_ms = (time.perf_counter() - started) * 1000
-    log_id = log_search(session, runtime, query=request.query, result=shown, latency_ms=took_ms)
     mine = agent_view.open_flags_by(session, user.name, [s.code for s in shown.suggestions])
+    # Last: logging commits (api.searching.log_search), and the flags are read before it.
+    log_id = log_search(session, runtime, query=request.query, result=shown, latency_ms=took_ms)
     return search_json(
         shown,
         now=request.at or utcnow(),
