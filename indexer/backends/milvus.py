@@ -652,6 +652,9 @@ class MilvusBackend(SearchBackend):
         for name in (self.tables, self.vectors):
             if not self.client.has_collection(name):
                 raise IndexMismatch(f"Milvus at {self.uri} has no collection {name}; {rebuild}.")
+            # A restarted server, or another process on a milvus-lite file, leaves collections
+            # released; searching one fails until it is loaded (a no-op when it is).
+            self.client.load_collection(name)
         counted = self.client.query(self.tables, filter="", output_fields=["count(*)"])
         if int(counted[0]["count(*)"]) != len(docs):
             raise IndexMismatch(

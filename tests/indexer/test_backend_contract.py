@@ -194,6 +194,27 @@ def test_save_and_load_round_trip(index: HybridIndex, tmp_path: Path) -> None:
     backend.close()
 
 
+def test_a_loaded_index_searches_collections_a_restart_released(
+    index: HybridIndex, tmp_path: Path
+) -> None:
+    # A Milvus restart, or a new process on a milvus-lite file (`kb index build`, then
+    # `kb serve`), finds the collections released: opening the index loads them.
+    from indexer import store
+
+    if index.backend.name != "milvus":
+        pytest.skip("only a Milvus collection can be released")
+    directory = tmp_path / "index"
+    store.save(index, directory)
+    client = index.backend.client  # type: ignore[attr-defined]
+    for name in (index.backend.tables, index.backend.vectors):  # type: ignore[attr-defined]
+        client.release_collection(name)
+    backend = _backend("milvus", tmp_path, Analyzer())
+    loaded, _ = store.load(directory, FakeEncoder(), Analyzer(), backend=backend)
+    found = _candidates(loaded, QUERIES[0], Filters())
+    assert found and found == _candidates(index, QUERIES[0], Filters())
+    backend.close()
+
+
 def test_a_loaded_index_refuses_another_backend(index: HybridIndex, tmp_path: Path) -> None:
     from indexer import store
     from indexer.errors import IndexMismatch
