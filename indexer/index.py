@@ -433,13 +433,15 @@ class HybridIndex:
         found = self.backend.candidates(
             state, mode=mode, params=self.candidate_params(), filters=filters
         )
-        # What the filters hid stays in the count of filtered candidates, as it always did.
-        pool = set(found.lexical) | set(found.dense) | found.hidden
+        pool = set(found.lexical) | set(found.dense)
+        # What the filters hid counts as filtered, as it always did (not where every table in
+        # scope is scored: there, what the rules remove from the scope is the count).
+        hidden = found.hidden - pool
         if scope is not None and self.backend.exhaustive_scope:
-            pool = set(scope)
+            pool, hidden = set(scope), set()
         elif scope is not None:
-            pool &= scope | found.hidden
-        filtered = 0
+            pool &= scope
+        filtered = len(hidden)
         if allowed is not None:
             # Defence in depth: whatever the backend filtered, every table is checked again.
             kept = {
@@ -447,7 +449,7 @@ class HybridIndex:
                 for t in pool
                 if t in self.docs and allowed(self.docs[t]) and (scope is None or t in scope)
             }
-            filtered = len(pool) - len(kept)
+            filtered += len(pool) - len(kept)
             if len(kept) < k and scope is None:
                 # Too much of the pool is hidden from this channel: score everything it may see.
                 everything = {t for t, d in self.docs.items() if allowed(d)}

@@ -2,8 +2,10 @@
 
 It is the engine :class:`indexer.index.HybridIndex` has always had (:mod:`indexer.lexical`,
 :mod:`indexer.dense`), behind the backend contract; scores are unchanged. Filters are applied
-to its top lists after the cut, so a pool holds what it always held less what the rules hide.
-It is also the engine self-tuning reads (masked documents scored under the index's statistics).
+to its top lists after the cut, so a pool holds what it always held less what the rules hide;
+where they hid more than half of a list (a family of expired or internal tables on top), the
+cut is widened (:data:`WIDEN`, up to :data:`WIDEN_LIMIT` times) until it is at least half full
+of tables the rules allow. It is also the engine self-tuning reads (masked documents scored under the index's statistics).
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ from indexer.lexical import ARRAY_NAMES as LEXICAL_ARRAYS
 from indexer.lexical import LexicalIndex, LexicalScores
 
 FAISS = "dense.faiss"
+# A top list the filters emptied by more than half is fetched again this many times deeper, at
+# most WIDEN_LIMIT times the usual depth; below that the index scores every visible table.
+WIDEN = 4
+WIDEN_LIMIT = 64
 # Written since the mmap loader; an older directory without them is read the slower way.
 OPTIONAL_ARRAYS = ("head_bm25_row_terms", "body_bm25_row_terms")
 DENSE_ARRAYS = (
@@ -121,12 +127,11 @@ class EmbeddedBackend(SearchBackend):
     def prepare(self, tokens: Sequence[str], channel: str) -> LexicalScores:
         return self.lexical.scores(tokens, channel)
 
-    def _lexical(self, state: QueryState, params: CandidateParams) -> list[int]:
+    def _lexical(self, state: QueryState, n: int, lexical_body: float) -> list[int]:
         lexical = state.lexical
         if lexical is None:
             lexical = self.prepare(state.tokens, "agent")
-        n = params.n
-        coverage = lexical.coverage(params.lexical_body)
+        coverage = lexical.coverage(lexical_body)
         table = self.lexical.row_table
         scored = np.where((table >= 0) & (coverage > 0), coverage, -1.0)
         if not len(scored):
@@ -135,25 +140,53 @@ class EmbeddedBackend(SearchBackend):
         top = top[np.argsort(-scored[top], kind="stable")]
         return [int(table[r]) for r in top if scored[r] > 0]
 
+    def _dense(
+        self, state: QueryState, n: int, params: CandidateParams, public_only: bool
+    ) -> list[int]:
+        hits = self.dense.search(
+            state.vector, n, public_only=public_only, weights=params.kind_weights
+        )
+        return [t for t, _ in ranking({t: h.score for t, h in hits.items()})][: n * 3]
+
     def candidates(
         self, state: QueryState, *, mode: str, params: CandidateParams, filters: Filters
     ) -> Candidates:
-        lexical = self._lexical(state, params) if mode != "dense" else []
-        dense: list[int] = []
-        if mode != "bm25":
-            hits = self.dense.search(
-                state.vector,
-                params.n,
-                public_only=filters.public_only,
-                weights=params.kind_weights,
-            )
-            dense = [t for t, _ in ranking({t: h.score for t, h in hits.items()})][: params.n * 3]
-        hidden = {
-            t for t in (*lexical, *dense) if t in self.docs and not filters.admits(self.docs[t])
-        }
-        return Candidates(
-            [t for t in lexical if t not in hidden], [t for t in dense if t not in hidden], hidden
+        hidden: set[int] = set()
+
+        def admitted(found: list[int]) -> list[int]:
+            out = []
+            for t in found:
+                if t in self.docs and not filters.admits(self.docs[t]):
+                    hidden.add(t)
+                else:
+                    out.append(t)
+            return out
+
+        def top(fetch: Callable[[int], list[int]]) -> list[int]:
+            """The list at the usual depth, less what the filters hide, widened while they
+            hid more than half of it and a deeper list could hold more."""
+            depth = params.n
+            found = fetch(depth)
+            wanted = len(found)
+            kept = admitted(found)
+            while 2 * len(kept) < wanted and depth < WIDEN_LIMIT * params.n:
+                depth *= WIDEN
+                deeper = fetch(depth)
+                kept = admitted(deeper)
+                if len(deeper) <= len(found):
+                    break  # nothing more to find
+                found = deeper
+            return kept[:wanted]
+
+        lexical = (
+            top(lambda n: self._lexical(state, n, params.lexical_body)) if mode != "dense" else []
         )
+        dense = (
+            top(lambda n: self._dense(state, n, params, filters.public_only))
+            if mode != "bm25"
+            else []
+        )
+        return Candidates(lexical, dense, hidden)
 
     def score(self, tables: Sequence[int], state: QueryState, *, channel: str) -> PoolScores:
         lexical = state.lexical

@@ -23,6 +23,9 @@ from indexer.index import HybridIndex
 from kb import repository
 from kb.clock import utcnow
 from kb.db import Database
+from kb.models import Audience
+from tests.factories import make_package, make_table
+from tests.indexer.conftest import TEMPLATE
 
 BACKENDS = ["embedded", "milvus"]
 QUERIES = ["改号后旧号码还扣费吗", "信用卡额度内部调整口径", "5G套餐怎么办理", "PayPal 信用卡"]
@@ -149,6 +152,59 @@ def test_expired_excluded_unless_asked(index: HybridIndex) -> None:
         index, "5G套餐怎么办理", Filters(channel="agent", now=later, include_expired=True)
     )
     assert "TX-5G-002" in lexical and "TX-5G-002" in dense
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_hidden_family_on_top_leaves_the_visible_tables_in_the_lists(
+    backend: str, tmp_path: Path, kb_db: Database
+) -> None:
+    # Many internal variants of one answer outrank the public tables for a customer: the lists
+    # hold the visible tables that come next, not what is left of an unfiltered cut.
+    with kb_db.transaction() as s:
+        package = make_package(s, "通信业务", "国际漫游", template=TEMPLATE)
+        for i in range(24):  # unrelated tables: the query's words are rare, as in a real KB
+            make_table(
+                s,
+                package,
+                code=f"OT-{i:02d}",
+                title=f"宽带故障报修第{i}类",
+                questions=[],
+                fields={"answer": "拨打客服热线报修"},
+            )
+        for i in range(8):
+            make_table(
+                s,
+                package,
+                code=f"IN-{i:02d}",
+                title=f"国际漫游开通内部口径第{i}版",
+                questions=["国际漫游怎么开通"],
+                fields={"answer": "国际漫游开通内部口径"},
+                audience=Audience.INTERNAL,
+            )
+        for i in range(3):
+            make_table(
+                s,
+                package,
+                code=f"PUB-{i}",
+                title=f"漫游业务说明{i}",
+                questions=[],
+                fields={"answer": "出境前可在APP开通国际漫游"},
+            )
+    index = _index(backend, tmp_path, kb_db)
+    try:
+        state = index.query_state("国际漫游怎么开通", "customer")
+        found = index.backend.candidates(
+            state,
+            mode="hybrid",
+            params=CandidateParams(3, 0.5, (1.0, 1.0, 1.0, 1.0)),
+            filters=Filters(channel="customer", now=utcnow()),
+        )
+        public = {"PUB-0", "PUB-1", "PUB-2"}
+        assert set(_codes(index, found.lexical)) == public
+        assert set(_codes(index, found.dense)[:3]) == public
+        assert {c for c in _codes(index, sorted(found.hidden)) if c.startswith("IN-")}
+    finally:
+        index.backend.close()
 
 
 def test_scope_filters(index: HybridIndex) -> None:
