@@ -15,7 +15,7 @@ from kb.clock import ensure_utc
 from kb.hierarchy import specs_of
 from kb.models import Audience, KnowledgeTable, Package
 from kb.templates import FieldSpec, FieldType
-from kb.visibility import Channel, visible
+from kb.visibility import Channel, Window, window
 
 CHUNK_CHARS = 160
 # Long answers (bank FAQs run to 900 characters) are embedded whole up to this many chunks.
@@ -81,6 +81,7 @@ class IndexDocument:
     review_interval_days: int = 0
     stamp: str = ""
     _probe: _Probe | None = field(default=None, repr=False, compare=False)
+    _window: Window | None = field(default=None, repr=False, compare=False)
 
     @property
     def path(self) -> str:
@@ -105,7 +106,7 @@ class IndexDocument:
     def to_json(self) -> dict[str, Any]:
         # Shallow by hand: dataclasses.asdict deep-copies every value and was a third of the
         # time it took to save a 10,000-table index.
-        data = {k: v for k, v in vars(self).items() if k != "_probe"}
+        data = {k: v for k, v in vars(self).items() if not k.startswith("_")}
         data["fields"] = [vars(f) for f in self.fields]
         return data
 
@@ -114,6 +115,7 @@ class IndexDocument:
         data = dict(data)
         data["fields"] = [DocField(**f) for f in data.get("fields", [])]
         data.pop("_probe", None)
+        data.pop("_window", None)
         return cls(**data)
 
     # --- visibility -----------------------------------------------------------------------
@@ -136,28 +138,22 @@ class IndexDocument:
             )
         return cast(KnowledgeTable, self._probe)
 
+    def window(self) -> Window:
+        """The visibility rules' values for this document (computed once: every query asks
+        them of every candidate)."""
+        if self._window is None:
+            self._window = window(self._visibility_probe(), self.review_interval_days)
+        return self._window
+
     def visible(self, channel: Channel, now: datetime, *, include_expired: bool = False) -> bool:
-        return visible(
-            self._visibility_probe(),
-            channel,
-            now,
-            include_expired=include_expired,
-            review_interval_days=self.review_interval_days,
-        )
+        return self.window().visible(channel, now, include_expired=include_expired)
 
     def expired(self, now: datetime) -> bool:
         """Live but outside validity (stale or not yet valid) at ``now``."""
-        return not visible(
-            self._visibility_probe(),
-            Channel.AGENT,
-            now,
-            review_interval_days=self.review_interval_days,
-        )
+        return not self.window().visible(Channel.AGENT, now)
 
     def expires_at(self) -> datetime | None:
-        from kb.visibility import expires_at
-
-        return expires_at(self._visibility_probe(), self.review_interval_days)
+        return self.window().expires_at
 
 
 def _dt(value: str | None) -> datetime | None:

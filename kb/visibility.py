@@ -8,6 +8,7 @@ disappears at once even if no sweep has run; the sweep only records what already
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kb.channels import Channel as Channel  # re-exported: where it always was
@@ -44,6 +45,40 @@ def not_yet_valid(table: KnowledgeTable, now: datetime) -> bool:
     return table.valid_from is not None and now < table.valid_from
 
 
+@dataclass(frozen=True)
+class Window:
+    """What the visibility rules read of a table, reduced to values: live or not, public or
+    not, and the validity interval [valid_from, expires_at). The search index keeps one per
+    indexed document and asks it for every candidate of every query."""
+
+    live: bool
+    public: bool
+    valid_from: datetime | None
+    expires_at: datetime | None
+
+    def in_validity(self, now: datetime) -> bool:
+        if self.valid_from is not None and now < self.valid_from:
+            return False
+        return self.expires_at is None or now < self.expires_at
+
+    def visible(self, channel: Channel, now: datetime, *, include_expired: bool = False) -> bool:
+        """See :func:`visible`."""
+        if not self.live:
+            return False
+        if channel is Channel.CUSTOMER:
+            return self.public and self.in_validity(now)
+        return include_expired or self.in_validity(now)
+
+
+def window(table: KnowledgeTable, review_interval_days: int | None = None) -> Window:
+    return Window(
+        live=table.live_revision_id is not None,
+        public=table.audience is Audience.PUBLIC,
+        valid_from=table.valid_from,
+        expires_at=expires_at(table, review_interval_days),
+    )
+
+
 def visible(
     table: KnowledgeTable,
     channel: Channel,
@@ -57,9 +92,6 @@ def visible(
     Customers: public tables, live, in validity. Agents: internal too; stale or not-yet-valid
     content only when ``include_expired`` is asked for. Drafts are never visible here.
     """
-    if table.live_revision_id is None:
-        return False
-    in_validity = not not_yet_valid(table, now) and not is_stale(table, now, review_interval_days)
-    if channel is Channel.CUSTOMER:
-        return table.audience is Audience.PUBLIC and in_validity
-    return in_validity or include_expired
+    return window(table, review_interval_days).visible(
+        channel, now, include_expired=include_expired
+    )

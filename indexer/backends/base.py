@@ -31,6 +31,7 @@ from indexer.analysis import Analyzer, normalize
 from indexer.dense import TableVectors
 from indexer.documents import IndexDocument
 from indexer.lexical import LexicalScores
+from kb.visibility import Channel
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,6 @@ class Filters:
 
     def admits(self, doc: IndexDocument) -> bool:
         """Whether ``doc`` passes these filters (the rule every backend implements)."""
-        from kb.visibility import Channel
-
         if self.now is not None and not doc.visible(
             Channel(self.channel), self.now, include_expired=self.include_expired
         ):

@@ -56,3 +56,30 @@ def test_channel_rules(session) -> None:  # type: ignore[no-untyped-def]
     ]
     assert with_expired == ["TX-GH-001", "TX-2", "TX-3", "TX-4"]
     assert not visible(expired, Channel.CUSTOMER, NOW, include_expired=True)
+
+
+def test_the_index_documents_window_agrees_with_the_rules(session) -> None:  # type: ignore[no-untyped-def]
+    # The search index asks a cached Window of each document; at every boundary it must say
+    # what the rules say of the table.
+    from indexer.documents import document_for
+
+    package = make_package(session, review_interval_days=30)
+    tables = [
+        make_table(session, package=package, last_verified_at=NOW - timedelta(days=29)),
+        make_table(
+            session, package=package, code="TX-2", title="内部口径", audience=Audience.INTERNAL
+        ),
+        make_table(session, package=package, code="TX-3", title="旧活动", valid_until=NOW),
+        make_table(session, package=package, code="TX-4", title="新活动", valid_from=NOW),
+    ]
+    times = [NOW + timedelta(seconds=s) for s in (-1, 0, 1)] + [NOW + timedelta(days=1)]
+    for table in tables:
+        doc = document_for(table)
+        assert doc is not None
+        for at in times:
+            for channel in Channel:
+                for include_expired in (False, True):
+                    expected = visible(table, channel, at, include_expired=include_expired)
+                    assert doc.visible(channel, at, include_expired=include_expired) is expected
+            assert doc.expired(at) is not visible(table, Channel.AGENT, at)
+        assert doc.expires_at() == expires_at(table)
