@@ -58,14 +58,22 @@ class Reranker:
     def active(self) -> bool:
         return self.model is not None
 
+    def ready(self) -> Reranker:
+        """Parse the model now (importing LightGBM takes a second: not the first query's)."""
+        if self.model is not None and self._booster is None:
+            import lightgbm
+
+            try:
+                self._booster = lightgbm.Booster(model_str=self.model)
+            except lightgbm.basic.LightGBMError as err:
+                raise ValueError(f"the reranker model does not parse ({err})") from err
+        return self
+
     def score(self, x: np.ndarray) -> np.ndarray:
         """Model scores of the rows of ``x`` (columns :data:`FEATURES`)."""
         if self.model is None:
             raise ValueError("no reranker model: check Reranker.active first")
-        if self._booster is None:
-            import lightgbm
-
-            self._booster = lightgbm.Booster(model_str=self.model)
+        self.ready()
         return np.asarray(self._booster.predict(x, num_threads=1), np.float64)
 
     def to_json(self) -> dict[str, Any]:

@@ -216,13 +216,17 @@ def load(
             f"The search index at {directory} is incomplete ({err}); {REBUILD}."
         ) from err
     bm25_params = BM25Params(**params["bm25"])
+    try:
+        reranker = Reranker.from_json(params.get("reranker", {}), model).ready()
+    except ValueError as err:
+        raise IndexMismatch(f"The search index at {directory}: {err}; {REBUILD}.") from err
     index = HybridIndex(
         encoder,
         analyzer,
         cache=cache,
         fusion=FusionParams.from_json(params["fusion"]),
         calibration=Calibration.from_json(params["calibration"]),
-        reranker=Reranker.from_json(params.get("reranker", {}), model),
+        reranker=reranker,
         bm25_params=bm25_params,
         kinds=params.get("vector_kinds", ()),
         backend=backend,

@@ -121,6 +121,33 @@ def test_a_kept_reranker_is_saved_as_text_and_ranks_the_same_after_loading(
         assert all(c.rerank is not None for c in b)
 
 
+def test_an_unreadable_reranker_model_is_refused_at_load_with_the_fix(
+    settings: Settings, filled_db: Database
+) -> None:
+    # The model is parsed when the index opens (not by the first query): a damaged file
+    # stops the load with the command that repairs it.
+    from tests.indexer.test_selftune import ACTIONS, TOPICS, _doc
+
+    built = SearchService.build(settings, filled_db)
+    index = built.index
+    index.remove(list(index.docs))
+    index.upsert(
+        [_doc(1000 + i, t, a) for i, (t, a) in enumerate((t, a) for t in TOPICS for a in ACTIONS)]
+    )
+    index.tune()
+    assert index.reranker.active
+    built.save()
+    (settings.index_dir / store.RERANKER).write_text("tree\nnot a model\n", encoding="utf-8")
+    with pytest.raises(IndexMismatch, match="reranker model does not parse.*kb index build"):
+        store.load(
+            settings.index_dir,
+            index.encoder,
+            index.analyzer,
+            kinds=settings.vector_kinds,
+            backend=factory.create(settings, index.analyzer, index.encoder.dim),
+        )
+
+
 def test_a_model_for_another_feature_list_is_dropped_with_a_reason(
     settings: Settings, filled_db: Database
 ) -> None:
