@@ -140,7 +140,7 @@ class BM25Index:
         self._d_post: dict[int, dict[int, float]] = {}
         self._d_terms: dict[int, list[int]] = {}
         self._d_arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._cache: tuple[np.ndarray, np.ndarray] | None = None
 
     # --- building -------------------------------------------------------------------------
 
@@ -315,8 +315,8 @@ class BM25Index:
     def alive(self) -> list[bool]:
         return self._alive
 
-    def _stats(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """idf per term, each slot's length normalization and liveness, as arrays."""
+    def _stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """idf per term and each slot's length normalization (infinite once removed)."""
         if self._cache is None:
             n = self.size
             df = self._df.astype(np.float64)
@@ -333,7 +333,10 @@ class BM25Index:
             k1, b = self.params.k1, self.params.b
             # Once per slot rather than once per posting of every query token (same values).
             norm = k1 * (1 - b + b * lengths / avgdl)
-            self._cache = (idf, norm, np.asarray(self._alive, np.float64))
+            # A removed slot's normalization is infinite: its postings score tf / (tf + inf) = 0
+            # without a liveness gather per posting of every query token.
+            norm[~np.asarray(self._alive, np.bool_)] = np.inf
+            self._cache = (idf, norm)
         return self._cache
 
     def covered(self, query: Sequence[str], slots: Sequence[int]) -> np.ndarray:
@@ -407,7 +410,7 @@ class BM25Index:
         out = np.zeros(self.slots, np.float64)
         if not self.slots:
             return out
-        idf, norms, alive = self._stats()
+        idf, norms = self._stats()
         k1 = self.params.k1
         n_base_terms = len(self._b_indptr) - 1
         for token, count in Counter(query).items():
@@ -418,9 +421,7 @@ class BM25Index:
             if tid < n_base_terms:
                 lo, hi = self._b_indptr[tid], self._b_indptr[tid + 1]
                 if hi > lo:
-                    parts.append(
-                        (self._b_slots[lo:hi], self._b_tf[lo:hi] * alive[self._b_slots[lo:hi]])
-                    )
+                    parts.append((self._b_slots[lo:hi], self._b_tf[lo:hi]))
             delta = self._delta(tid)
             if delta is not None:
                 parts.append(delta)
