@@ -248,12 +248,24 @@ class DenseIndex:
         scores, ids = index.search(query.reshape(1, -1), fetch)
         rows = np.searchsorted(self.ids, ids[0][ids[0] >= 0])
         exact = self.vectors[rows] @ query if self._approximate else scores[0][: len(rows)]
-        hits: dict[int, DenseHit] = {}
-        for row, score in zip(rows, exact, strict=True):
-            if not self.alive[row] or (public_only and not self.public[row]):
-                continue
-            self._offer(hits, int(row), float(score) * weights[self.kind[row]])
-        return hits
+        keep = self.alive[rows] & (self.public[rows] if public_only else True)
+        rows = rows[keep]
+        weighted = exact[keep] * np.asarray(weights, np.float64)[self.kind[rows]]
+        tables = self.table[rows]
+        # Each table's best row: by table, then best weighted score, then fetch order (the
+        # first of equal scores wins, as a row-by-row scan keeps it).
+        order = np.lexsort((np.arange(len(rows)), -weighted, tables))
+        first = order[np.r_[True, tables[order][1:] != tables[order][:-1]]] if len(order) else order
+        return {
+            int(t): DenseHit(int(t), float(w), KIND_NAMES[int(k)], self.refs[int(r)])
+            for t, w, k, r in zip(
+                tables[first].tolist(),
+                weighted[first].tolist(),
+                self.kind[rows[first]].tolist(),
+                rows[first].tolist(),
+                strict=True,
+            )
+        }
 
     def kind_scores(
         self, query: np.ndarray, table_ids: Sequence[int], *, public_only: bool
@@ -282,14 +294,6 @@ class DenseIndex:
         for c, row in zip(cell[best_rows].tolist(), rows[best_rows].tolist(), strict=True):
             refs[c // n_kinds][c % n_kinds] = self.refs[row]
         return out.reshape(len(table_ids), n_kinds), refs
-
-    def _offer(self, hits: dict[int, DenseHit], row: int, score: float) -> None:
-        table_id = int(self.table[row])
-        best = hits.get(table_id)
-        if best is None or score > best.score:
-            hits[table_id] = DenseHit(
-                table_id, score, KIND_NAMES[int(self.kind[row])], self.refs[row]
-            )
 
     def rows_of(self, table_id: int) -> list[int]:
         return list(self._rows.get(table_id, ()))

@@ -81,3 +81,31 @@ def test_center_equals_the_norm_formulation_bit_for_bit() -> None:
         norms = np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         expected = np.asarray(out / norms, dtype=np.float32)
         assert DenseIndex(48, mean).center(vectors).tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("public_only", [False, True])
+def test_each_table_s_hit_is_its_best_weighted_vector_among_those_fetched(
+    public_only: bool,
+) -> None:
+    # The best row per table, read with numpy, against a row-by-row scan of the same fetch:
+    # removed tables and (for customers) internal vectors left out, kind weights applied, and
+    # of two equal scores the one fetched first.
+    index = _index(np.random.default_rng(3))
+    index.remove_table(5)
+    weights = (1.0, 0.7, 0.9, 0.8)
+    rng = np.random.default_rng(11)
+    for _ in range(10):
+        q = _query(rng)
+        got = index.search(q, 60, public_only=public_only, weights=weights)
+        scores, ids = index._index().search(q.reshape(1, -1), 60 * (3 if public_only else 1))
+        rows = np.searchsorted(index.ids, ids[0][ids[0] >= 0])
+        expected: dict[int, tuple[float, str]] = {}
+        for row, score in zip(rows.tolist(), scores[0].tolist(), strict=False):
+            if not index.alive[row] or (public_only and not index.public[row]):
+                continue
+            table = int(index.table[row])
+            weighted = float(np.float32(score)) * weights[index.kind[row]]
+            if table not in expected or weighted > expected[table][0]:
+                expected[table] = (weighted, dense.KIND_NAMES[int(index.kind[row])])
+        assert got and 5 not in got
+        assert {t: (h.score, h.kind) for t, h in got.items()} == expected
