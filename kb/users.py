@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from kb import audit, repository
 from kb.clock import utcnow
@@ -187,7 +187,11 @@ def authenticate(session: Session, token: str) -> User:
     """The active user holding ``token``; Unauthenticated for a missing, unknown or revoked one."""
     if not token:
         raise Unauthenticated("No API token given; send `Authorization: Bearer zk_...`.")
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    row = session.scalar(
+        select(ApiToken)
+        .options(joinedload(ApiToken.user))  # every request: one query, not two
+        .where(ApiToken.token_hash == hash_token(token))
+    )
     if row is None or row.revoked_at is not None or not row.user.active:
         # One message for every case, so that a caller cannot probe which tokens exist.
         raise Unauthenticated(

@@ -97,3 +97,26 @@ def test_revoked_token_and_deactivated_user_are_refused(session: Session) -> Non
     assert actions == ["create", "token-issue", "token-issue", "token-revoke", "update"]
     with pytest.raises(NotFound, match="No API token with id 99"):
         users.revoke_token(session, 99)
+
+
+def test_authenticating_a_token_is_one_statement(session: Session) -> None:
+    # Every API request authenticates: the token and its user come back in one query.
+    from sqlalchemy import event
+
+    user = users.create_user(session, "wang", "agent")
+    _, token = users.issue_token(session, user)
+    session.commit()
+    session.expire_all()
+    statements: list[str] = []
+    engine = session.get_bind()
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        found = users.authenticate(session, token)
+        assert found.name == "wang" and found.active
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1, statements
