@@ -452,9 +452,8 @@ class HybridIndex:
             filtered += len(pool) - len(kept)
             if len(kept) < k and scope is None:
                 # Too much of the pool is hidden from this channel: score everything it may see.
-                everything = {t for t, d in self.docs.items() if allowed(d)}
-                filtered += len(pool - kept - everything)
-                kept = everything
+                # (What the rules removed from the pool is counted above, once.)
+                kept = {t for t, d in self.docs.items() if allowed(d)}
             pool = kept
         else:
             pool = {t for t in pool if t in self.docs and (scope is None or t in scope)}
