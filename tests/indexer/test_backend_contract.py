@@ -160,35 +160,36 @@ def test_a_hidden_family_on_top_leaves_the_visible_tables_in_the_lists(
 ) -> None:
     # Many internal variants of one answer outrank the public tables for a customer: the lists
     # hold the visible tables that come next, not what is left of an unfiltered cut.
+    # (code, title, questions, answer, audience); the unrelated tables keep the query's words
+    # rare, as in a real KB.
+    rows = [
+        (f"OT-{i:02d}", f"宽带故障报修第{i}类", [], "拨打客服热线报修", None) for i in range(24)
+    ]
+    rows += [
+        (
+            f"IN-{i}",
+            f"国际漫游开通内部口径第{i}版",
+            ["国际漫游怎么开通"],
+            "国际漫游开通内部口径",
+            Audience.INTERNAL,
+        )
+        for i in range(8)
+    ]
+    rows += [
+        (f"PUB-{i}", f"漫游业务说明{i}", [], "出境前可在APP开通国际漫游", None) for i in range(3)
+    ]
     with kb_db.transaction() as s:
         package = make_package(s, "通信业务", "国际漫游", template=TEMPLATE)
-        for i in range(24):  # unrelated tables: the query's words are rare, as in a real KB
+        for code, title, questions, answer, audience in rows:
+            extra = {"audience": audience} if audience else {}
             make_table(
                 s,
                 package,
-                code=f"OT-{i:02d}",
-                title=f"宽带故障报修第{i}类",
-                questions=[],
-                fields={"answer": "拨打客服热线报修"},
-            )
-        for i in range(8):
-            make_table(
-                s,
-                package,
-                code=f"IN-{i:02d}",
-                title=f"国际漫游开通内部口径第{i}版",
-                questions=["国际漫游怎么开通"],
-                fields={"answer": "国际漫游开通内部口径"},
-                audience=Audience.INTERNAL,
-            )
-        for i in range(3):
-            make_table(
-                s,
-                package,
-                code=f"PUB-{i}",
-                title=f"漫游业务说明{i}",
-                questions=[],
-                fields={"answer": "出境前可在APP开通国际漫游"},
+                code=code,
+                title=title,
+                questions=questions,
+                fields={"answer": answer},
+                **extra,
             )
     index = _index(backend, tmp_path, kb_db)
     try:
