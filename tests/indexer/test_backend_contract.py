@@ -162,8 +162,9 @@ def test_a_hidden_family_on_top_leaves_the_visible_tables_in_the_lists(
     # hold the visible tables that come next, not what is left of an unfiltered cut.
     # (code, title, questions, answer, audience); the unrelated tables keep the query's words
     # rare, as in a real KB.
-    rows = [
-        (f"OT-{i:02d}", f"宽带故障报修第{i}类", [], "拨打客服热线报修", None) for i in range(24)
+    rows: list[tuple[str, str, list[str], str, Audience]] = [
+        (f"OT-{i:02d}", f"宽带故障报修第{i}类", [], "拨打客服热线报修", Audience.PUBLIC)
+        for i in range(24)
     ]
     rows += [
         (
@@ -176,12 +177,12 @@ def test_a_hidden_family_on_top_leaves_the_visible_tables_in_the_lists(
         for i in range(8)
     ]
     rows += [
-        (f"PUB-{i}", f"漫游业务说明{i}", [], "出境前可在APP开通国际漫游", None) for i in range(3)
+        (f"PUB-{i}", f"漫游业务说明{i}", [], "出境前可在APP开通国际漫游", Audience.PUBLIC)
+        for i in range(3)
     ]
     with kb_db.transaction() as s:
         package = make_package(s, "通信业务", "国际漫游", template=TEMPLATE)
         for code, title, questions, answer, audience in rows:
-            extra = {"audience": audience} if audience else {}
             make_table(
                 s,
                 package,
@@ -189,7 +190,7 @@ def test_a_hidden_family_on_top_leaves_the_visible_tables_in_the_lists(
                 title=title,
                 questions=questions,
                 fields={"answer": answer},
-                **extra,
+                audience=audience,
             )
     index = _index(backend, tmp_path, kb_db)
     try:
