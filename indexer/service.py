@@ -12,10 +12,12 @@ saw them are re-indexed, tables no longer live are dropped. After a write the ed
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -106,16 +108,17 @@ class SearchService:
             dictionary = Dictionary.from_session(session)
         analyzer = cls._analyzer(settings, dictionary)
         try:
-            index, params = store.load(
-                settings.index_dir,
-                encoder,
-                analyzer,
-                cls._cache(settings),
-                kinds=settings.vector_kinds,
-                backend=factory.create(
-                    settings, analyzer, encoder.dim, store.saved_bm25(settings.index_dir)
-                ),
-            )
+            with long_lived():
+                index, params = store.load(
+                    settings.index_dir,
+                    encoder,
+                    analyzer,
+                    cls._cache(settings),
+                    kinds=settings.vector_kinds,
+                    backend=factory.create(
+                        settings, analyzer, encoder.dim, store.saved_bm25(settings.index_dir)
+                    ),
+                )
         except IndexNotBuilt:
             if not build:
                 raise
@@ -353,3 +356,20 @@ def sync_after_commit(settings: Settings, db: Database, changed_ids: Iterable[in
         "index updated for %d table(s) in %.0f ms", len(ids), (time.perf_counter() - started) * 1000
     )
     return True
+
+
+@contextmanager
+def long_lived() -> Iterator[None]:
+    """Objects made inside live as long as the index: Python's cyclic collector does not run
+    while they are made, and then leaves them out of its passes (``gc.freeze``; reference
+    counting still frees them). At 100,000 tables a loaded index is 1.5 million objects: the
+    first full collection after the load paused one query for 1.4 s, and loading took 10-15%
+    longer with the collector running."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.freeze()

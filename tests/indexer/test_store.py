@@ -155,3 +155,35 @@ def test_a_model_for_another_feature_list_is_dropped_with_a_reason(
 
     loaded = Reranker.from_json({"features": ["fused", "dense"], "status": "old"}, "tree\n")
     assert not loaded.active and "rebuild the index" in loaded.status
+
+
+def test_a_loaded_index_is_left_out_of_the_cyclic_collector(
+    settings: Settings, filled_db: Database
+) -> None:
+    # At 100,000 tables the first full collection after a load paused a query for over a
+    # second: what a load makes is frozen (gc.freeze), and the collector runs again after.
+    import gc
+
+    SearchService.build(settings, filled_db)
+    gc.unfreeze()
+    try:
+        service = SearchService.open(settings, filled_db)
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0
+        assert service.search(ask("改号后旧号码还扣费吗")).suggestions
+    finally:
+        gc.unfreeze()
+
+
+def test_the_collector_is_back_on_when_a_load_fails(
+    settings: Settings, filled_db: Database
+) -> None:
+    import gc
+
+    assert gc.isenabled()
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    (settings.index_dir / store.PARAMS).write_text("{not json", encoding="utf-8")
+    with pytest.raises(IndexMismatch):
+        SearchService.open(settings, filled_db, build=False)
+    assert gc.isenabled()
+    gc.unfreeze()
