@@ -80,8 +80,8 @@ class IndexDocument:
     published_at: str | None = None
     review_interval_days: int = 0
     stamp: str = ""
-    _probe: _Probe | None = field(default=None, repr=False, compare=False)
     _window: Window | None = field(default=None, repr=False, compare=False)
+    _body_chars: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def path(self) -> str:
@@ -114,29 +114,35 @@ class IndexDocument:
     def from_json(cls, data: dict[str, Any]) -> IndexDocument:
         data = dict(data)
         data["fields"] = [DocField(**f) for f in data.get("fields", [])]
-        data.pop("_probe", None)
         data.pop("_window", None)
+        data.pop("_body_chars", None)
         return cls(**data)
 
     # --- visibility -----------------------------------------------------------------------
 
     def _visibility_probe(self) -> KnowledgeTable:
-        """What ``kb.visibility`` reads of a table, built once per document.
+        """What ``kb.visibility`` reads of a table, for :meth:`window`.
 
         A plain object, not a detached ORM instance: the rules only read these attributes,
         and SQLAlchemy's instrumentation made building thousands of probes the slowest part
         of a query on a 10,000-table KB.
         """
-        if self._probe is None:
-            self._probe = _Probe(
-                audience=Audience(self.audience),
-                valid_from=_dt(self.valid_from),
-                valid_until=_dt(self.valid_until),
-                last_verified_at=_dt(self.last_verified_at),
-                live_revision_id=self.live_revision_id,
-                live_revision=_RevisionProbe(_dt(self.published_at)),
-            )
-        return cast(KnowledgeTable, self._probe)
+        probe = _Probe(
+            audience=Audience(self.audience),
+            valid_from=_dt(self.valid_from),
+            valid_until=_dt(self.valid_until),
+            last_verified_at=_dt(self.last_verified_at),
+            live_revision_id=self.live_revision_id,
+            live_revision=_RevisionProbe(_dt(self.published_at)),
+        )
+        return cast(KnowledgeTable, probe)
+
+    def body_chars(self) -> int:
+        """Characters of searchable text (a ranking feature; counted once: every query asks it
+        of its whole pool)."""
+        if self._body_chars is None:
+            self._body_chars = sum(len(f.text) for f in self.fields if f.searchable)
+        return self._body_chars
 
     def window(self) -> Window:
         """The visibility rules' values for this document (computed once: every query asks

@@ -113,7 +113,6 @@ class HybridIndex:
         # Users' queries confirmed against their table (the golden set: query, table id):
         # self-tuning's labelled real wordings, set by whoever builds or re-tunes the index.
         self.confirmed: list[tuple[str, int]] = []
-        self._body_chars = _BodyChars()
         self.docs: dict[int, IndexDocument] = {}
         self._analyzer = analyzer
         self.bm25_params = bm25_params or BM25Params()
@@ -344,7 +343,6 @@ class HybridIndex:
 
     def remove(self, table_ids: Iterable[int]) -> None:
         gone = [self.docs.pop(t) for t in table_ids if t in self.docs]
-        self._body_chars.forget(d.table_id for d in gone)
         self.backend.remove(gone)
 
     # --- retrieval ------------------------------------------------------------------------
@@ -386,7 +384,7 @@ class HybridIndex:
             head_covered=scores.head_covered,
             query_chars=len(state.text),
             title_chars=np.asarray([len(d.title) for d in docs], np.float64),
-            body_chars=np.asarray([self._body_chars(d) for d in docs], np.float64),
+            body_chars=np.asarray([d.body_chars() for d in docs], np.float64),
             questions=np.asarray([len(d.questions) for d in docs], np.float64),
             refs=scores.refs,
         )
@@ -576,26 +574,3 @@ class HybridIndex:
 
 def _share(score: float, attainable: float) -> float:
     return float(score / attainable) if attainable > 0 else 0.0
-
-
-def _body_chars(doc: IndexDocument) -> int:
-    return sum(len(f.text) for f in doc.fields if f.searchable)
-
-
-class _BodyChars:
-    """:func:`_body_chars` of each document, counted once per version of it (every query
-    asks for its whole pool's)."""
-
-    def __init__(self) -> None:
-        self._known: dict[int, tuple[IndexDocument, int]] = {}
-
-    def __call__(self, doc: IndexDocument) -> int:
-        known = self._known.get(doc.table_id)
-        if known is None or known[0] is not doc:
-            known = (doc, _body_chars(doc))
-            self._known[doc.table_id] = known
-        return known[1]
-
-    def forget(self, table_ids: Iterable[int]) -> None:
-        for table_id in table_ids:
-            self._known.pop(table_id, None)

@@ -62,10 +62,10 @@ class PseudoQuery:
         """``doc`` as the query must find it: without the question or span it was made from."""
         if self.question is not None:
             questions = [q for i, q in enumerate(doc.questions) if i != self.question]
-            return replace(doc, questions=questions, _probe=None, _window=None)
+            return replace(doc, questions=questions, _window=None, _body_chars=None)
         if self.field is not None and self.span is not None:
             fields = [_without(f, self.span) if f.key == self.field else f for f in doc.fields]
-            return replace(doc, fields=fields, _probe=None, _window=None)
+            return replace(doc, fields=fields, _window=None, _body_chars=None)
         return doc
 
 

@@ -233,6 +233,11 @@ def load(
     )
     index.tuning = dict(params.get("tuning") or {})
     index.docs = {d["table_id"]: IndexDocument.from_json(d) for d in docs}
+    for doc in index.docs.values():
+        # Asked of every candidate of every query: made now, with the rest of what a load
+        # makes, rather than one by one across the first thousands of queries.
+        doc.window()
+        doc.body_chars()
     index.analyzer.add_words(index._vocabulary(index.docs.values()))
     backend.load(directory, params, analyzer, index.docs)
     return index, params
