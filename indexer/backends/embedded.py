@@ -5,7 +5,8 @@ It is the engine :class:`indexer.index.HybridIndex` has always had (:mod:`indexe
 to its top lists after the cut, so a pool holds what it always held less what the rules hide;
 where they hid more than half of a list (a family of expired or internal tables on top), the
 cut is widened (:data:`WIDEN`, up to :data:`WIDEN_LIMIT` times) until it is at least half full
-of tables the rules allow. It is also the engine self-tuning reads (masked documents scored under the index's statistics).
+of tables the rules allow. It is also the engine self-tuning reads (masked documents scored
+under the index's statistics).
 """
 
 from __future__ import annotations
