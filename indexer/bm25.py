@@ -15,7 +15,7 @@ an archive touches only that table and never rebuilds the rest.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
@@ -49,6 +49,39 @@ class Bag:
 
 
 BagField = tuple[Bag, float]  # (bag, weight)
+
+
+def bag_score(
+    query: Sequence[str],
+    fields: Iterable[BagField],
+    idf: Mapping[str, float],
+    avgdl: float,
+    params: BM25Params,
+) -> float:
+    """BM25 of one document of weighted ``fields`` for ``query``, given the collection's
+    ``idf`` of the query's terms (a term missing from it scores nothing) and average length.
+
+    Only the query's terms are counted in the bags; repeated query tokens count again, as in
+    rank_bm25 and :meth:`BM25Index.scores`.
+    """
+    wanted = Counter(query)
+    tf = dict.fromkeys(wanted, 0.0)
+    length = 0.0
+    for bag, weight in fields:
+        if weight <= 0:
+            continue
+        length += weight * bag.length
+        for term, count in zip(bag.terms, bag.counts, strict=True):
+            if term in tf:
+                tf[term] += weight * count
+    k1, b = params.k1, params.b
+    norm = k1 * (1 - b + b * length / avgdl) if avgdl > 0 else k1
+    total = 0.0
+    for token, count in wanted.items():
+        freq = tf[token]
+        if freq and token in idf:
+            total += count * idf[token] * freq * (k1 + 1) / (freq + norm)
+    return total
 
 
 def _exact(weight: float) -> bool:
@@ -432,29 +465,16 @@ class BM25Index:
     def score_bags(self, query: Sequence[str], fields: Iterable[BagField]) -> float:
         """What a document of ``fields`` would score for ``query`` if it were in the index
         (the index's idf and average length; the document itself does not change them)."""
-        idf = self._stats()[0]
+        idf, _ = self._stats()
+        known = {}
+        for token in query:
+            tid = self.vocab.get(token)
+            if tid is not None and self._df[tid]:  # a term no live document has has no idf
+                known[token] = float(idf[tid])
         n = self.size
         total = float(sum(self._doc_len))
         avgdl = total / n if n and total > 0 else 1.0
-        tf: dict[int, float] = {}
-        length = 0.0
-        for bag, weight in fields:
-            if weight <= 0:
-                continue
-            length += weight * bag.length
-            for term, count in zip(bag.terms, bag.counts, strict=True):
-                tid = self.vocab.get(term)
-                if tid is not None:  # a term the index has never seen has no idf
-                    tf[tid] = tf.get(tid, 0.0) + weight * count
-        k1, b = self.params.k1, self.params.b
-        norm = k1 * (1 - b + b * length / avgdl) if avgdl > 0 else k1
-        total = 0.0
-        for token, count in Counter(query).items():
-            tid = self.vocab.get(token)
-            freq = tf.get(tid, 0.0) if tid is not None else 0.0
-            if freq and self._df[tid]:
-                total += count * float(idf[tid]) * freq * (k1 + 1) / (freq + norm)
-        return total
+        return bag_score(query, fields, known, avgdl, self.params)
 
     def max_score(self, query: Sequence[str]) -> float:
         """Sum of the query tokens' idf: what a one-occurrence, average-length match scores.

@@ -8,13 +8,12 @@ fields), so a table scores as it does in the embedded index.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from indexer.bm25 import BagField, BM25Params
+from indexer.bm25 import BagField, BM25Params, bag_score
 
 
 class TermStats:
@@ -68,25 +67,8 @@ class TermStats:
 
     def score(self, query: Sequence[str], fields: Iterable[BagField]) -> float:
         """BM25 of a document of ``fields`` (:meth:`indexer.bm25.BM25Index.score_bags`)."""
-        idf = self.idf()
         avgdl = self.total / self.n if self.n and self.total > 0 else 1.0
-        tf: dict[str, float] = {}
-        length = 0.0
-        for bag, weight in fields:
-            if weight <= 0:
-                continue
-            length += weight * bag.length
-            for term, count in zip(bag.terms, bag.counts, strict=True):
-                if term in idf:
-                    tf[term] = tf.get(term, 0.0) + weight * count
-        k1, b = self.params.k1, self.params.b
-        norm = k1 * (1 - b + b * length / avgdl)
-        total = 0.0
-        for token, count in Counter(query).items():
-            freq = tf.get(token, 0.0)
-            if freq:
-                total += count * idf[token] * freq * (k1 + 1) / (freq + norm)
-        return total
+        return bag_score(query, fields, self.idf(), avgdl, self.params)
 
     def max_score(self, query: Sequence[str]) -> float:
         """Sum of the query tokens' idf (:meth:`indexer.bm25.BM25Index.max_score`)."""

@@ -5,6 +5,7 @@ import pytest
 from rank_bm25 import BM25Okapi
 
 from indexer.analysis import Analyzer
+from indexer.backends.termstats import TermStats
 from indexer.bm25 import Bag, BM25Index, BM25Params
 
 CORPUS = [
@@ -33,6 +34,25 @@ def test_scores_equal_rank_bm25(tokenized: tuple[list[list[str]], list[list[str]
         ours.add([(doc, 1.0)])
     for query in queries:
         np.testing.assert_allclose(ours.scores(query), reference.get_scores(query), rtol=1e-9)
+
+
+def test_term_statistics_score_each_document_as_its_postings_do(
+    tokenized: tuple[list[list[str]], list[list[str]]],
+) -> None:
+    """The Milvus backend scores a pool from term statistics alone: the same figures."""
+    docs, queries = tokenized
+    params = BM25Params(k1=1.2, b=0.7)
+    index, stats = BM25Index(params), TermStats(params)
+    fields = [[(Bag.of(doc[:2]), 2.0), (Bag.of(doc), 1.0)] for doc in docs]
+    for doc, bags in zip(docs, fields, strict=True):
+        index.add([(doc[:2], 2.0), (doc, 1.0)])
+        stats.add(bags)
+    for query in [*queries, queries[0] * 2]:
+        expected = index.scores(query)
+        assert expected.any() or query == queries[-1]
+        for slot, bags in enumerate(fields):
+            assert index.score_bags(query, bags) == pytest.approx(expected[slot], rel=1e-12)
+            assert stats.score(query, bags) == pytest.approx(expected[slot], rel=1e-12)
 
 
 def test_unit_weight_fields_score_as_their_concatenation() -> None:
