@@ -23,6 +23,17 @@ def test_variants_fill_up_to_the_asked_size_with_distinct_codes_and_titles() -> 
     assert variant.fields == base.fields and variant.related is None
 
 
+def test_a_sample_is_the_same_questions_in_their_order_every_time() -> None:
+    questions = [f"q{i}" for i in range(50)]
+    sample = bench_scale.sample_queries(questions, 10)
+    assert len(set(sample)) == 10 and sample == bench_scale.sample_queries(questions, 10)
+    assert sample == sorted(sample, key=questions.index)
+    assert bench_scale.sample_queries(questions, None) == questions
+    assert bench_scale.sample_queries(questions, 80) == questions
+    with pytest.raises(SystemExit, match="at least 1"):
+        bench_scale.sample_queries(questions, 0)
+
+
 def test_a_size_below_the_demo_is_refused() -> None:
     with pytest.raises(SystemExit, match="at least"):
         variant_bundle(10)
