@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from threading import Condition
+from threading import Condition, Lock, Thread
 from typing import Any, Protocol
 
 import numpy as np
@@ -61,7 +61,7 @@ class LiveSearch(Searcher, Protocol):
     :class:`indexer.service.SearchService` is one; tests may pass another.
     """
 
-    def sync(self, table_ids: set[int] | None = None) -> object: ...
+    def sync(self, table_ids: set[int] | None = None, *, tune: bool = True) -> object: ...
 
     def reload_dictionary(self) -> None: ...
 
@@ -80,6 +80,8 @@ class Runtime:
     # follower skips them), and whether an own update failed (the follower then repairs).
     own_stamps: set[int] = field(default_factory=set)
     repair_due: bool = False
+    _retuning: bool = False  # a background re-tune is under way
+    _retune_guard: Lock = field(default_factory=Lock)
 
     def search(self, request: SearchRequest) -> SearchResult:
         """The service's answer to ``request``, while no index update is under way."""
@@ -99,8 +101,7 @@ class Runtime:
         if stamp is not None:
             self.own_stamps.add(stamp)
         try:
-            with self._lock.writing():
-                self.service.sync(set(ids))
+            self._sync(set(ids))
         except Exception:
             self.repair_due = True
             log.exception("index sync failed for %d table(s); the follower repairs it", len(ids))
@@ -108,8 +109,35 @@ class Runtime:
     def apply_changes(self, table_ids: set[int] | None) -> None:
         """Apply what other processes committed: ``table_ids`` (and the dictionary, which
         every sync compares), or with None whatever drifted from the database. Raises."""
+        self._sync(table_ids)
+
+    def _sync(self, table_ids: set[int] | None) -> None:
         with self._lock.writing():
-            self.service.sync(table_ids)
+            report = self.service.sync(table_ids, tune=False)
+        if getattr(report, "retune_due", False):
+            self._retune_in_background()
+
+    def _retune_in_background(self) -> None:
+        """Re-tune in a thread of its own (one at a time): a re-tune takes from seconds to
+        minutes, and searches must not wait for it (they share the index with it)."""
+        if getattr(self.service, "retune", None) is None:
+            return
+        with self._retune_guard:
+            if self._retuning:
+                return  # the running one looks again when it is done
+            self._retuning = True
+        Thread(target=self._retune, name="zhiku-retune", daemon=True).start()
+
+    def _retune(self) -> None:
+        retune = self.service.retune  # type: ignore[attr-defined]  # checked by the caller
+        try:
+            while retune(self._lock.reading, self._lock.writing):
+                pass
+        except Exception:
+            log.exception("re-tuning failed; the index keeps the parameters it had")
+        finally:
+            with self._retune_guard:
+                self._retuning = False
 
     def reload_dictionary(self) -> None:
         """Rebuild the analyzer from the stored synonyms and terms (after they were committed)."""

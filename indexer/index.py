@@ -18,6 +18,7 @@ A query runs in four steps:
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import OrderedDict
@@ -121,6 +122,7 @@ class HybridIndex:
         )
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._query_lock = threading.Lock()
+        self.changed_at_copy = 0  # a tuning copy: tables changed since the last tuning, then
 
     @property
     def analyzer(self) -> Analyzer:
@@ -310,27 +312,42 @@ class HybridIndex:
             self.calibration = Calibration(source=off)
 
     def tune(self, progress: Progress | None = None) -> None:
-        """Choose fusion weights, train the reranker and fit confidence on pseudo-queries.
+        """Choose fusion weights, train the reranker and fit confidence on pseudo-queries
+        (:mod:`indexer.selftune`), in place. A serving process re-tunes on a
+        :meth:`tuning_copy` instead, and :meth:`adopt_tuning` swaps the result in."""
+        from indexer import selftune
 
-        Self-tuning reads the in-process engine; another backend has one built for the while
-        from the documents (their vectors come from the embedding cache).
+        shadow = self.tuning_copy()
+        selftune.tune(shadow, progress=progress)
+        self.adopt_tuning(shadow)
+
+    def tuning_copy(self) -> HybridIndex:
+        """A copy to tune while this index goes on serving: the same documents and engine (read
+        only, under the caller's read lock, while :func:`indexer.selftune.gather` searches),
+        its own tuned parameters and query-vector cache (the pseudo-queries do not evict
+        users' questions). Another backend than the in-process one gets an in-process engine
+        of its own for the while, from the documents (their vectors from the embedding cache).
         """
-        from indexer.selftune import tune
+        shadow = copy.copy(self)
+        shadow.tuning = dict(self.tuning)
+        shadow.changed_at_copy = int(self.tuning.get("changed_since", 0))
+        shadow._query_vectors = OrderedDict()
+        shadow._query_lock = threading.Lock()
+        if not isinstance(self.backend, EmbeddedBackend):
+            docs = sorted(self.docs.values(), key=lambda d: d.table_id)
+            engine = EmbeddedBackend(self.analyzer, self.encoder.dim, self.bm25_params)
+            engine.build(docs, self.embed(docs), self.analyzer)
+            shadow.docs = {d.table_id: d for d in docs}
+            shadow.backend = engine
+        return shadow
 
-        if isinstance(self.backend, EmbeddedBackend):
-            tune(self, progress=progress)
-            return
-        engine = EmbeddedBackend(self.analyzer, self.encoder.dim, self.bm25_params)
-        docs = sorted(self.docs.values(), key=lambda d: d.table_id)
-        engine.build(docs, self.embed(docs), self.analyzer)
-        served = self.backend
-        self.backend = engine
-        self._query_vectors.clear()
-        try:
-            tune(self, progress=progress)
-        finally:
-            self.backend = served
-            self._query_vectors.clear()
+    def adopt_tuning(self, shadow: HybridIndex) -> None:
+        """Take what self-tuning chose on ``shadow`` (a :meth:`tuning_copy` of this index).
+        Tables changed here since the copy was made still count towards the next re-tune."""
+        since = int(self.tuning.get("changed_since", 0)) - shadow.changed_at_copy
+        self.fusion, self.reranker = shadow.fusion, shadow.reranker
+        self.calibration = shadow.calibration
+        self.tuning = {**shadow.tuning, "changed_since": max(since, 0)}
 
     def upsert(self, docs: Sequence[IndexDocument]) -> None:
         """Add or replace the given tables' documents (incremental: nothing else is touched)."""

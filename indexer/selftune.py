@@ -100,8 +100,23 @@ def _hash(text: str) -> int:
     return zlib.crc32(f"{SEED}:{text}".encode())
 
 
+@dataclass
+class Gathered:
+    """What :func:`gather` read of the index: the pseudo-queries searched, and the report so far."""
+
+    examples: list[Example]
+    report: dict[str, Any]
+
+
 def tune(index: HybridIndex, *, progress: Progress | None = None) -> None:
     """Fit ``index.fusion``, ``index.reranker`` and ``index.calibration`` (see the docstring)."""
+    fit(index, gather(index, progress=progress))
+
+
+def gather(index: HybridIndex, *, progress: Progress | None = None) -> Gathered:
+    """Make the pseudo-queries and search each one: the part of tuning that reads the engine
+    (a serving process holds its read lock for it). Resets ``index``'s tuned parameters to
+    the defaults the pools are made with."""
     from indexer.rerank import Reranker
 
     docs = list(index.docs.values())
@@ -119,7 +134,15 @@ def tune(index: HybridIndex, *, progress: Progress | None = None) -> None:
     )
     index.reranker = Reranker(status="not trained")
     index.calibration = Calibration()
-    examples = _examples(index, queries, progress)
+    return Gathered(_examples(index, queries, progress), report)
+
+
+def fit(index: HybridIndex, gathered: Gathered) -> None:
+    """Choose the weights, train the reranker and fit confidence on what :func:`gather` found,
+    into ``index`` (its engine is not read: no lock is needed)."""
+    from indexer.rerank import Reranker
+
+    examples, report = gathered.examples, gathered.report
     answerable = [e for e in examples if e.gold >= 0 and not e.unanswerable]
     report["in_pool"] = len(answerable)
     report["unanswerable"] = sum(e.unanswerable for e in examples)
@@ -149,9 +172,16 @@ def note_changes(index: HybridIndex, changed: int) -> bool:
     if not changed or not index.tuning:
         return False
     index.tuning["changed_since"] = int(index.tuning.get("changed_since", 0)) + changed
+    return due(index)
+
+
+def due(index: HybridIndex) -> bool:
+    """Whether enough tables changed since the last tuning to tune again."""
+    if not index.tuning:
+        return False
     tables = int(index.tuning.get("tables", len(index.docs)))
-    due = max(RETUNE_MIN_CHANGES, RETUNE_SHARE * tables)
-    return bool(index.tuning["changed_since"] >= due)
+    threshold = max(RETUNE_MIN_CHANGES, RETUNE_SHARE * tables)
+    return int(index.tuning.get("changed_since", 0)) >= threshold
 
 
 # --- the pseudo-queries' pools ------------------------------------------------------------

@@ -16,8 +16,8 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,6 +58,7 @@ class SyncReport:
     removed: int = 0
     dictionary_rebuilt: bool = False
     retuned: bool = False
+    retune_due: bool = False  # enough drifted to re-tune; left to the caller (``tune=False``)
 
     @property
     def changed(self) -> bool:
@@ -179,12 +180,16 @@ class SearchService:
 
     # --- keeping in step ------------------------------------------------------------------
 
-    def sync(self, table_ids: set[int] | None = None, *, repair: bool = False) -> SyncReport:
+    def sync(
+        self, table_ids: set[int] | None = None, *, repair: bool = False, tune: bool = True
+    ) -> SyncReport:
         """Re-index what changed: the given tables, or (None) whatever drifted from the DB.
 
         With ``repair``, the given tables and whatever drifted (what an earlier process
         committed but did not get to index, e.g. killed between its commit and its index
-        update).
+        update). Where the KB drifted enough to re-tune (:func:`indexer.selftune.note_changes`),
+        ``tune`` re-tunes here; without it the report says ``retune_due`` and the caller runs
+        :meth:`retune` when it suits (a server: in the background, while searches go on).
         """
         report = SyncReport()
         with self.db.session() as session:
@@ -207,13 +212,39 @@ class SearchService:
         self.index.upsert(docs)
         report.upserted, report.removed = len(docs), len(gone)
         if self.settings.self_tune and selftune.note_changes(self.index, len(docs) + len(gone)):
-            with self.db.session() as session:
-                self.index.confirmed = golden.confirmed_pairs(session)
-            self.index.tune()
-            report.retuned = True
+            if tune:
+                self.index.confirmed = self._confirmed()
+                self.index.tune()
+                report.retuned = True
+            else:
+                report.retune_due = True
         if report.changed or packages != self.params.get("package_stamps"):
             self.save(packages)
         return report
+
+    def _confirmed(self) -> list[tuple[str, int]]:
+        with self.db.session() as session:
+            return golden.confirmed_pairs(session)
+
+    def retune(
+        self,
+        reading: Callable[[], AbstractContextManager[object]],
+        writing: Callable[[], AbstractContextManager[object]],
+    ) -> bool:
+        """Re-tune while searches go on: the pseudo-queries are searched under ``reading`` (a
+        lock searches share), the weights, reranker and confidence fitted outside any lock
+        (most of the time), and the result swapped in and saved under ``writing``. Returns
+        whether the tables changed meanwhile call for another re-tune."""
+        confirmed = self._confirmed()
+        with reading():
+            shadow = self.index.tuning_copy()
+            shadow.confirmed = confirmed
+            gathered = selftune.gather(shadow)
+        selftune.fit(shadow, gathered)
+        with writing():
+            self.index.adopt_tuning(shadow)
+            self.save()
+            return selftune.due(self.index)
 
     def _drift(self, session: Any, packages: dict[str, str]) -> tuple[set[int], set[int]]:
         rows = session.execute(

@@ -172,3 +172,25 @@ def test_enough_drift_calls_for_tuning_again(tuned: HybridIndex) -> None:
     assert note_changes(tuned, 1)  # 20 changed of 120 tables: past the minimum and 10%
     assert tuned.tuning["changed_since"] == RETUNE_MIN_CHANGES
     tuned.tuning["changed_since"] = 0
+
+
+def test_a_tuning_copy_changes_nothing_served_until_it_is_adopted(tuned: HybridIndex) -> None:
+    from indexer import selftune
+
+    live = tuned.tuning_copy()  # stands in for the served index (the fixture stays as it is)
+    served = (live.fusion, live.reranker, live.calibration, dict(live.tuning))
+    live.tuning["changed_since"] = 30
+    shadow = live.tuning_copy()
+    selftune.fit(shadow, selftune.gather(shadow))
+    assert (live.fusion, live.reranker, live.calibration) == served[:3]
+    assert not live._query_vectors  # the pseudo-queries did not fill the served query cache
+    assert shadow._query_vectors
+    live.tuning["changed_since"] = 34  # four tables changed while the copy was tuned
+    live.adopt_tuning(shadow)
+    assert (live.fusion, live.reranker, live.calibration) == (
+        shadow.fusion,
+        shadow.reranker,
+        shadow.calibration,
+    )
+    assert live.tuning == {**shadow.tuning, "changed_since": 4}
+    assert live.tuning["pseudo_queries"] == served[3]["pseudo_queries"]

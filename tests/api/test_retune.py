@@ -1,0 +1,96 @@
+"""Re-tuning in a serving process: in the background, searches and writes go on meanwhile, and
+the result is swapped in when it is ready."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from api.ratelimit import RateLimiter
+from api.runtime import Runtime
+from indexer import selftune
+from indexer.service import SearchService
+from kb import users, workflow
+from kb.search_contract import SearchRequest
+from kb.visibility import Channel
+from tests.api.conftest import Env
+
+# Threads that wait on each other (see the marker in pyproject.toml).
+pytestmark = pytest.mark.realtime
+
+
+def _until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+def _archive(env: Env, code: str) -> int:
+    with env.db.transaction() as s:
+        workflow.archive(s, users.get_user(s, "admin1"), code)
+        return workflow.load(s, code).id
+
+
+def test_searches_and_writes_go_on_while_the_index_re_tunes(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(selftune, "RETUNE_MIN_CHANGES", 1)  # every change calls for a re-tune
+    service = SearchService.open(env.settings, env.db)
+    runtime = Runtime(env.settings, env.db, service, RateLimiter.from_settings(env.settings))
+    served = service.index.calibration
+    fitting, release = threading.Event(), threading.Event()
+    fits: list[int] = []
+    real_fit = selftune.fit
+
+    def slow_fit(index: Any, gathered: selftune.Gathered) -> None:
+        fits.append(len(gathered.examples))
+        fitting.set()
+        assert release.wait(30)
+        real_fit(index, gathered)
+
+    monkeypatch.setattr(selftune, "fit", slow_fit)
+    runtime.sync([_archive(env, "TX-GH-003")])
+    assert fitting.wait(30), "no re-tune started"
+
+    # While the weights are being fitted: a search is answered, with the parameters served...
+    result = runtime.search(SearchRequest("改号后原号码还扣费吗", Channel.AGENT))
+    assert result.suggestions and result.suggestions[0].code == "TX-GH-001"
+    assert service.index.calibration is served
+    # ... and a change is indexed at once (it counts towards the next re-tune).
+    runtime.sync([_archive(env, "TX-GH-002")])
+    assert "TX-GH-002" not in {d.code for d in service.index.docs.values()}
+    assert service.index.tuning["changed_since"] == 2
+
+    release.set()
+    assert _until(lambda: not runtime._retuning)
+    # The change made meanwhile called for one more round; then nothing is due.
+    assert len(fits) == 2
+    assert service.index.calibration is not served
+    assert service.index.tuning["changed_since"] == 0
+    assert service.index.tuning["tables"] == 1  # the second round saw the second archive
+    reopened = SearchService.open(env.settings, env.db, sync=False)
+    assert reopened.index.tuning == service.index.tuning  # saved with the index
+
+
+def test_a_failed_re_tune_keeps_the_parameters_served(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(selftune, "RETUNE_MIN_CHANGES", 1)
+    service = SearchService.open(env.settings, env.db)
+    runtime = Runtime(env.settings, env.db, service, RateLimiter.from_settings(env.settings))
+    served = (service.index.fusion, service.index.calibration, service.index.tuning)
+
+    def broken(index: Any, gathered: selftune.Gathered) -> None:
+        raise MemoryError("out of memory while fitting")
+
+    monkeypatch.setattr(selftune, "fit", broken)
+    runtime.sync([_archive(env, "TX-GH-003")])
+    assert _until(lambda: not runtime._retuning)
+    assert (service.index.fusion, service.index.calibration, service.index.tuning) == served
+    result = runtime.search(SearchRequest("改号后原号码还扣费吗", Channel.AGENT))
+    assert result.suggestions[0].code == "TX-GH-001"
