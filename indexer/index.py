@@ -322,13 +322,14 @@ class HybridIndex:
         self.adopt_tuning(shadow)
 
     def tuning_copy(self) -> HybridIndex:
-        """A copy to tune while this index goes on serving: the same documents and engine (read
-        only, under the caller's read lock, while :func:`indexer.selftune.gather` searches),
-        its own tuned parameters and query-vector cache (the pseudo-queries do not evict
-        users' questions). Another backend than the in-process one gets an in-process engine
+        """A copy to tune while this index goes on serving: the documents as they are now, the
+        same engine (read under the caller's read lock while :func:`indexer.selftune.gather`
+        searches), its own tuned parameters and query-vector cache (the pseudo-queries do not
+        evict users' questions). Another backend than the in-process one gets an in-process engine
         of its own for the while, from the documents (their vectors from the embedding cache).
         """
         shadow = copy.copy(self)
+        shadow.docs = dict(self.docs)
         shadow.tuning = dict(self.tuning)
         shadow.changed_at_copy = int(self.tuning.get("changed_since", 0))
         shadow._query_vectors = OrderedDict()
@@ -337,7 +338,6 @@ class HybridIndex:
             docs = sorted(self.docs.values(), key=lambda d: d.table_id)
             engine = EmbeddedBackend(self.analyzer, self.encoder.dim, self.bm25_params)
             engine.build(docs, self.embed(docs), self.analyzer)
-            shadow.docs = {d.table_id: d for d in docs}
             shadow.backend = engine
         return shadow
 

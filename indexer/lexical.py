@@ -73,12 +73,13 @@ class LexicalIndex:
     # --- analysis -------------------------------------------------------------------------
 
     def bag(self, text: str, *, phonetic: bool) -> Bag:
-        if self._bags is None:
+        bags = self._bags  # read once: a re-tune in another thread may end its memo meanwhile
+        if bags is None:
             return Bag.of(self.analyzer.tokens(text, phonetic=phonetic))
-        found = self._bags.get((text, phonetic))
+        found = bags.get((text, phonetic))
         if found is None:
             found = Bag.of(self.analyzer.tokens(text, phonetic=phonetic))
-            self._bags[(text, phonetic)] = found
+            bags[(text, phonetic)] = found
         return found
 
     @contextmanager

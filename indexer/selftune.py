@@ -29,6 +29,7 @@ import itertools
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from indexer.index import HybridIndex
 
 Progress = Callable[[str, int, int], None]
+Reading = Callable[[], AbstractContextManager[object]]  # a lock's shared side
 
 SEED = 0
 MIN_QUERIES = 60  # pseudo-queries whose table is in their pool, to tune anything
@@ -68,6 +70,7 @@ MIN_CALIBRATION = 100
 # Incremental updates re-tune once this many tables (and this share of the KB) changed.
 RETUNE_MIN_CHANGES = 20
 RETUNE_SHARE = 0.1
+READ_CHUNK = 25  # pseudo-queries searched per hold of the engine
 
 GRID = {
     "lexical_weight": (0.2, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0),
@@ -113,10 +116,13 @@ def tune(index: HybridIndex, *, progress: Progress | None = None) -> None:
     fit(index, gather(index, progress=progress))
 
 
-def gather(index: HybridIndex, *, progress: Progress | None = None) -> Gathered:
-    """Make the pseudo-queries and search each one: the part of tuning that reads the engine
-    (a serving process holds its read lock for it). Resets ``index``'s tuned parameters to
-    the defaults the pools are made with."""
+def gather(
+    index: HybridIndex, *, progress: Progress | None = None, reading: Reading = nullcontext
+) -> Gathered:
+    """Make the pseudo-queries and search each one: the part of tuning that reads the engine,
+    under ``reading`` a few queries at a time (a serving process's read lock; ``index`` is a
+    :meth:`~indexer.index.HybridIndex.tuning_copy`, whose documents stay as they were when it
+    was made). Resets ``index``'s tuned parameters to the defaults the pools are made with."""
     from indexer.rerank import Reranker
 
     docs = list(index.docs.values())
@@ -134,7 +140,7 @@ def gather(index: HybridIndex, *, progress: Progress | None = None) -> Gathered:
     )
     index.reranker = Reranker(status="not trained")
     index.calibration = Calibration()
-    return Gathered(_examples(index, queries, progress), report)
+    return Gathered(_examples(index, queries, progress, reading), report)
 
 
 def fit(index: HybridIndex, gathered: Gathered) -> None:
@@ -188,26 +194,39 @@ def due(index: HybridIndex) -> bool:
 
 
 def _examples(
-    index: HybridIndex, queries: Sequence[pseudo.PseudoQuery], progress: Progress | None
+    index: HybridIndex,
+    queries: Sequence[pseudo.PseudoQuery],
+    progress: Progress | None,
+    reading: Reading = nullcontext,
 ) -> list[Example]:
-    """Each pseudo-query searched as a user's would be, what it came from masked out."""
+    """Each pseudo-query searched as a user's would be, what it came from masked out.
+
+    The engine is read under ``reading`` a few queries at a time, so that an update waiting
+    for the engine does not wait for the whole search (nor the searches queued behind it).
+    """
     from indexer.backends.base import QueryState
 
-    index.prime_queries([q.text for q in queries])
+    index.prime_queries([q.text for q in queries])  # the encoder only: outside the lock
     searched = []
     with index.lexical.memo():  # masked copies share most of their text with the originals
-        for n, q in enumerate(queries, 1):
-            tokens = index.analyzer.tokens(q.text)
-            state = QueryState(
-                q.text, tokens, index.encode_query(q.text), index.lexical.scores(tokens, "agent")
-            )
-            lexical, dense = index.candidate_lists(state, channel="agent", mode="hybrid")
-            pool = sorted(set(lexical) | set(dense))
-            sig = index.signals(pool, state, channel="agent")
-            gold = pool.index(q.table_id) if q.table_id in pool else -1
-            searched.append((q, state, sig, gold, lexical, dense))
-            if progress is not None and (n % 50 == 0 or n == len(queries)):
-                progress("tune", n, len(queries))
+        for start in range(0, len(queries), READ_CHUNK):
+            with reading():
+                for q in queries[start : start + READ_CHUNK]:
+                    tokens = index.analyzer.tokens(q.text)
+                    state = QueryState(
+                        q.text,
+                        tokens,
+                        index.encode_query(q.text),
+                        index.lexical.scores(tokens, "agent"),
+                    )
+                    lexical, dense = index.candidate_lists(state, channel="agent", mode="hybrid")
+                    # (a table indexed since the copy was made is not among its documents)
+                    pool = sorted(t for t in set(lexical) | set(dense) if t in index.docs)
+                    sig = index.signals(pool, state, channel="agent")
+                    gold = pool.index(q.table_id) if q.table_id in pool else -1
+                    searched.append((q, state, sig, gold, lexical, dense))
+            if progress is not None:
+                progress("tune", len(searched), len(queries))
         masking = [
             i
             for i, (q, *_, gold, _l, _d) in enumerate(searched)
@@ -215,17 +234,22 @@ def _examples(
         ]
         masked_docs = [searched[i][0].masked(index.docs[searched[i][0].table_id]) for i in masking]
         vectors = np.asarray([searched[i][1].vector for i in masking], np.float32)
-        kinds = (
+        kinds = (  # the encoder (through the embedding cache) and the vector means only
             index.docs_kind_scores(masked_docs, vectors, public_only=False)
             if masking
             else np.zeros((0, 4), np.float32)
         )
         golds = [gold for *_, gold, _l, _d in searched]
-        for row, (i, doc) in enumerate(zip(masking, masked_docs, strict=True)):
-            q, state, sig, gold, lexical, dense = searched[i]
-            head, body = index.lexical.doc_scores(state.tokens, doc, "agent")
-            sig.head_covered[gold] = index.lexical.doc_head_covered(state.tokens, doc)
-            golds[i] = _mask(index, q.table_id, sig, gold, head, body, kinds[row], lexical, dense)
+        rows = list(enumerate(zip(masking, masked_docs, strict=True)))
+        for start in range(0, len(rows), READ_CHUNK):
+            with reading():
+                for row, (i, doc) in rows[start : start + READ_CHUNK]:
+                    q, state, sig, gold, lexical, dense = searched[i]
+                    head, body = index.lexical.doc_scores(state.tokens, doc, "agent")
+                    sig.head_covered[gold] = index.lexical.doc_head_covered(state.tokens, doc)
+                    golds[i] = _mask(
+                        index, q.table_id, sig, gold, head, body, kinds[row], lexical, dense
+                    )
     return [
         Example(
             query=q,

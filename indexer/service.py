@@ -232,15 +232,15 @@ class SearchService:
         writing: Callable[[], AbstractContextManager[object]],
     ) -> bool:
         """Re-tune while searches go on: the pseudo-queries are searched under ``reading`` (a
-        lock searches share), the weights, reranker and confidence fitted outside any lock
-        (most of the time), and the result swapped in and saved under ``writing``. Returns
+        lock searches share) a few at a time, the weights, reranker and confidence fitted
+        outside any lock (most of the time), and the result swapped in and saved under
+        ``writing``. Returns
         whether the tables changed meanwhile call for another re-tune."""
         confirmed = self._confirmed()
         with reading():
             shadow = self.index.tuning_copy()
-            shadow.confirmed = confirmed
-            gathered = selftune.gather(shadow)
-        selftune.fit(shadow, gathered)
+        shadow.confirmed = confirmed
+        selftune.fit(shadow, selftune.gather(shadow, reading=reading))
         with writing():
             self.index.adopt_tuning(shadow)
             self.save()

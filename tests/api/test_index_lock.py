@@ -1,0 +1,68 @@
+"""The lock searches and index updates share: many searches at once, an update alone, and an
+update that waits is not kept waiting by the searches that keep coming."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from api.runtime import ReadWriteLock
+
+# Threads that wait on each other (see the marker in pyproject.toml).
+pytestmark = pytest.mark.realtime
+
+
+def test_an_update_gets_in_while_searches_keep_coming() -> None:
+    lock, stop, got_in = ReadWriteLock(), threading.Event(), threading.Event()
+
+    def searches() -> None:  # overlapping: there is always one under way
+        while not stop.is_set():
+            with lock.reading():
+                time.sleep(0.002)
+
+    readers = [threading.Thread(target=searches) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    time.sleep(0.05)
+
+    def update() -> None:
+        with lock.writing():
+            got_in.set()
+
+    writer = threading.Thread(target=update)
+    writer.start()
+    try:
+        assert got_in.wait(10), "the update waited for as long as the searches went on"
+    finally:
+        stop.set()
+        for thread in [*readers, writer]:
+            thread.join(10)
+
+
+def test_a_search_that_comes_while_an_update_waits_goes_after_it() -> None:
+    lock = ReadWriteLock()
+    order: list[str] = []
+
+    def update() -> None:
+        with lock.writing():
+            order.append("update")
+
+    def late_search() -> None:
+        with lock.reading():
+            order.append("late search")
+
+    with lock.reading():  # a search under way
+        writer = threading.Thread(target=update)
+        writer.start()
+        deadline = time.monotonic() + 10
+        while not lock._writers_waiting and time.monotonic() < deadline:
+            time.sleep(0.005)
+        reader = threading.Thread(target=late_search)
+        reader.start()
+        time.sleep(0.05)
+        assert order == []  # neither gets in while the first search holds the index
+    writer.join(10)
+    reader.join(10)
+    assert order == ["update", "late search"]
