@@ -3,8 +3,7 @@ from the change feed; its own commits are not applied twice; a gap or a failure 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -23,17 +22,10 @@ from kb.clock import utcnow
 from kb.db import Database, create_schema, drop_schema
 from kb.models import ChangeFeedEntry
 from kb.settings import Settings
-from tests.api.conftest import Env, seed
+from tests.api.conftest import Env, seed, until
 
 # The follower polls and waits on timers: real time (see the marker in pyproject.toml).
 pytestmark = pytest.mark.realtime
-
-
-def _until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return condition()
 
 
 @dataclass
@@ -150,7 +142,7 @@ def test_the_poll_applies_changes_within_the_interval(env: Env) -> None:
     follower.start()
     try:
         table_id = _archive(env.db, "TX-GH-001")
-        assert _until(lambda: service.calls == [{table_id}], timeout=5)
+        assert until(lambda: service.calls == [{table_id}], timeout=5)
     finally:
         follower.stop()
 
@@ -162,7 +154,7 @@ def test_admins_see_the_replica_s_place_in_the_feed(env: Env) -> None:
             head = change_feed.head(s)
         replica = client.app.state.runtime.replica  # type: ignore[attr-defined]
         replica.wake()
-        assert _until(lambda: replica.last_stamp == head)
+        assert until(lambda: replica.last_stamp == head)
         body = client.get("/api/admin/health", headers=env.auth("admin1")).json()
         assert client.get("/api/health").json() == {"status": "ok"}
     assert body["replica"]["last_stamp"] == body["replica"]["head_stamp"] == head
@@ -208,15 +200,15 @@ def test_notifications_apply_at_once_and_a_dropped_listener_is_healed(pg_env: En
     follower.listen = True
     follower.start()
     try:
-        assert _until(lambda: follower.listening)
+        assert until(lambda: follower.listening)
         first = _archive(pg_env.db, "TX-GH-001")
-        assert _until(lambda: service.calls == [{first}], timeout=3)
+        assert until(lambda: service.calls == [{first}], timeout=3)
         assert _kill_listeners(pg_env.db) == 1
-        assert _until(lambda: not follower.listening, timeout=5)
+        assert until(lambda: not follower.listening, timeout=5)
         second = _archive(pg_env.db, "TX-GH-002")  # committed while nobody listens
         # The listener reconnects within RECONNECT_MAX_S and catches up at once, long
         # before the 60 s poll.
-        assert _until(lambda: service.calls == [{first}, {second}], timeout=15)
+        assert until(lambda: service.calls == [{first}, {second}], timeout=15)
         assert follower.listening
     finally:
         follower.stop()

@@ -4,8 +4,6 @@ the result is swapped in when it is ready."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,17 +15,10 @@ from indexer.service import SearchService
 from kb import users, workflow
 from kb.search_contract import SearchRequest
 from kb.visibility import Channel
-from tests.api.conftest import Env
+from tests.api.conftest import Env, until
 
 # Threads that wait on each other (see the marker in pyproject.toml).
 pytestmark = pytest.mark.realtime
-
-
-def _until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return condition()
 
 
 def _archive(env: Env, code: str) -> int:
@@ -67,7 +58,7 @@ def test_searches_and_writes_go_on_while_the_index_re_tunes(
     assert service.index.tuning["changed_since"] == 2
 
     release.set()
-    assert _until(lambda: not runtime._retuning)
+    assert until(lambda: not runtime._retuning, timeout=30)
     # The change made meanwhile called for one more round; then nothing is due.
     assert len(fits) == 2
     assert service.index.calibration is not served
@@ -90,7 +81,7 @@ def test_a_failed_re_tune_keeps_the_parameters_served(
 
     monkeypatch.setattr(selftune, "fit", broken)
     runtime.sync([_archive(env, "TX-GH-003")])
-    assert _until(lambda: not runtime._retuning)
+    assert until(lambda: not runtime._retuning, timeout=30)
     assert (service.index.fusion, service.index.calibration, service.index.tuning) == served
     result = runtime.search(SearchRequest("改号后原号码还扣费吗", Channel.AGENT))
     assert result.suggestions[0].code == "TX-GH-001"
