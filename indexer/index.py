@@ -122,7 +122,7 @@ class HybridIndex:
         )
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._query_lock = threading.Lock()
-        self.changed_at_copy = 0  # a tuning copy: tables changed since the last tuning, then
+        self.changed_at_copy = 0  # on a tuning copy: the served index's changed_since then
 
     @property
     def analyzer(self) -> Analyzer:
