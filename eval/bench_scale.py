@@ -213,7 +213,8 @@ def run(
     config = settings.model_copy(update={"data_dir": data_dir, "database_url": ""})
     db = open_database(config.resolved_database_url, create=True)
     bundle = variant_bundle(tables)
-    queries = sample_queries(_queries(bundle), sample)
+    questions = _queries(bundle)
+    queries = sample_queries(questions, sample)
     imported = cold = warm = seeded_s = None
     if not reuse:
         started = time.perf_counter()
@@ -258,7 +259,7 @@ def run(
         "tables": (params.get("counts") or {}).get("tables", bundle.table_count()),
         "queries": len(queries) * repeats,
         "distinct_queries": len(queries),
-        "sampled": sample is not None and sample < len(_queries(bundle)),
+        "sampled": len(queries) < len(questions),
         "backend": config.search_backend,
         "import_s": imported,
         "build_cold_s": cold,
