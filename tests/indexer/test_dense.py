@@ -9,8 +9,7 @@ from indexer import dense
 from indexer.dense import DenseIndex, TableVectors
 
 
-def _index(rng: np.random.Generator, tables: int = 300, per_table: int = 4) -> DenseIndex:
-    index = DenseIndex(32)
+def _items(rng: np.random.Generator, tables: int, per_table: int) -> list[TableVectors]:
     centers = rng.normal(size=(20, 32))
     items = []
     for t in range(tables):
@@ -22,7 +21,12 @@ def _index(rng: np.random.Generator, tables: int = 300, per_table: int = 4) -> D
                 t + 1, vecs.astype(np.float32), kinds, [t % 3 > 0] * per_table, ["r"] * per_table
             )
         )
-    index.add_tables(items)
+    return items
+
+
+def _index(rng: np.random.Generator, tables: int = 300, per_table: int = 4) -> DenseIndex:
+    index = DenseIndex(32)
+    index.add_tables(_items(rng, tables, per_table))
     return index
 
 
@@ -109,3 +113,27 @@ def test_each_table_s_hit_is_its_best_weighted_vector_among_those_fetched(
                 expected[table] = (weighted, dense.KIND_NAMES[int(index.kind[row])])
         assert got and 5 not in got
         assert {t: (h.score, h.kind) for t, h in got.items()} == expected
+
+
+def test_tables_added_one_by_one_equal_tables_added_at_once() -> None:
+    """Appends go into spare room (no copy of every vector per update); the arrays, the rows
+    and the answers are those of one add, and an array taken before an append is unchanged."""
+    items = _items(np.random.default_rng(3), tables=60, per_table=4)
+    at_once = DenseIndex(32)
+    at_once.add_tables(items)
+    one_by_one = DenseIndex(32)
+    one_by_one.add_tables(items[:1])
+    taken: list[np.ndarray] = []
+    for item in items[1:]:
+        taken.append(one_by_one.vectors)
+        one_by_one.add_tables([item])
+    for name in ("vectors", "ids", "table", "kind", "public", "alive"):
+        assert np.array_equal(getattr(one_by_one, name), getattr(at_once, name)), name
+    for before in taken:  # views handed out earlier still hold what they held
+        assert np.array_equal(before, at_once.vectors[: len(before)])
+    assert one_by_one.vectors.base is not None  # a view of a buffer with room to spare
+    q = _query(np.random.default_rng(4))
+    weights = (1.0, 1.0, 1.0, 1.0)
+    assert one_by_one.search(q, 20, public_only=False, weights=weights) == at_once.search(
+        q, 20, public_only=False, weights=weights
+    )
