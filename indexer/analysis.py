@@ -131,6 +131,15 @@ def _private_tokenizer() -> jieba.Tokenizer:
     return tokenizer
 
 
+def analyzer_hash(dictionary: Dictionary, channels: Iterable[str] = CHANNELS) -> str:
+    """The :attr:`Analyzer.hash` of an analyzer of ``dictionary`` and ``channels``, without
+    making one (that copies jieba's word list: ~35 ms, on every index update)."""
+    kept = tuple(c for c in CHANNELS if c in set(channels))
+    if kept == CHANNELS:
+        return dictionary.hash
+    return f"{dictionary.hash}-{''.join(kept)}"
+
+
 class Analyzer:
     """Turns text into normalized words and channel-prefixed lexical tokens."""
 
@@ -159,9 +168,7 @@ class Analyzer:
 
     @property
     def hash(self) -> str:
-        if self.channels == CHANNELS:
-            return self.dictionary.hash
-        return f"{self.dictionary.hash}-{''.join(self.channels)}"
+        return analyzer_hash(self.dictionary, self.channels)
 
     def add_words(self, words: Iterable[str]) -> None:
         """Teach the tokenizer words to keep whole (domain terms, tags, short titles)."""

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from indexer.analysis import Analyzer, Dictionary, normalize
+from indexer.analysis import Analyzer, Dictionary, analyzer_hash, normalize
 
 
 def test_normalize_folds_width_script_and_case() -> None:
@@ -63,3 +63,10 @@ def test_shared_runs_analyze_as_in_a_fresh_analyzer() -> None:
     warm = Analyzer()
     for text in texts:
         assert warm.tokens(text) == Analyzer().tokens(text)
+
+
+def test_the_analyzer_hash_is_known_without_making_an_analyzer() -> None:
+    dictionary = Dictionary(synonyms=(("改号", "换号"),), terms=("携号转网",))
+    for channels in (("w", "c", "b", "p"), ("w", "b"), ("p", "w")):
+        assert analyzer_hash(dictionary, channels) == Analyzer(dictionary, channels=channels).hash
+    assert analyzer_hash(dictionary, ("w",)) != analyzer_hash(dictionary)
