@@ -107,6 +107,7 @@ def create_app(
                     await task
                 if runtime.replica is not None:
                     await asyncio.to_thread(runtime.replica.stop)
+                await asyncio.to_thread(runtime.close)
                 turn.release()
         finally:
             db.dispose()

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from api.index_saver import IndexSaver
 from api.ratelimit import RateLimiter
 from kb.db import Database
 from kb.search_contract import Searcher, SearchRequest, SearchResult
@@ -25,27 +26,42 @@ class ReadWriteLock:
     A waiting writer goes first: readers that come after it wait until it is done. (Readers
     first let a steady flow of searches keep an approval's index update waiting for as long
     as the flow lasted: 949 s in a measured run.) No thread may take the read side twice.
+
+    A long background read (writing the index directory: seconds at 10,000 tables) is
+    :meth:`background_reading`: while one holds the lock, a waiting writer does not stop
+    searches, since the writer waits for that reader anyway; searches would queue behind the
+    writer for the whole save. Once the background reader is gone the writer goes first again.
     """
 
     def __init__(self) -> None:
         self._cond = Condition()
         self._readers = 0
+        self._background = 0  # of the readers, those in background_reading
         self._writing = False
         self._writers_waiting = 0
 
     @contextmanager
     def reading(self) -> Iterator[None]:
         with self._cond:
-            while self._writing or self._writers_waiting:
+            while self._writing or (self._writers_waiting and not self._background):
                 self._cond.wait()
             self._readers += 1
         try:
             yield
         finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
+            self._leave(background=False)
+
+    @contextmanager
+    def background_reading(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+            self._background += 1
+        try:
+            yield
+        finally:
+            self._leave(background=True)
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -64,6 +80,13 @@ class ReadWriteLock:
                 self._writing = False
                 self._cond.notify_all()
 
+    def _leave(self, *, background: bool) -> None:
+        with self._cond:
+            self._readers -= 1
+            self._background -= background
+            if not self._readers or background:
+                self._cond.notify_all()
+
 
 class LiveSearch(Searcher, Protocol):
     """What the service holds for search: answers requests, follows committed changes.
@@ -71,9 +94,13 @@ class LiveSearch(Searcher, Protocol):
     :class:`indexer.service.SearchService` is one; tests may pass another.
     """
 
-    def sync(self, table_ids: set[int] | None = None, *, tune: bool = True) -> object: ...
+    def sync(
+        self, table_ids: set[int] | None = None, *, tune: bool = True, save: bool = True
+    ) -> object: ...
 
-    def reload_dictionary(self) -> None: ...
+    def reload_dictionary(self, *, save: bool = True) -> None: ...
+
+    def save_pending(self) -> bool: ...
 
 
 @dataclass
@@ -92,6 +119,20 @@ class Runtime:
     repair_due: bool = False
     _retuning: bool = False  # a background re-tune is under way
     _retune_guard: Lock = field(default_factory=Lock)
+    _saver: IndexSaver | None = None  # writes the index directory off the request path
+
+    def __post_init__(self) -> None:
+        if self.settings.index_save_delay > 0:
+            self._saver = IndexSaver(
+                self.service.save_pending,
+                self._lock.background_reading,
+                self.settings.index_save_delay,
+            )
+
+    def close(self) -> None:
+        """Write what the index directory is missing (the server is stopping)."""
+        if self._saver is not None:
+            self._saver.close()
 
     def search(self, request: SearchRequest) -> SearchResult:
         """The service's answer to ``request``, while no index update is under way."""
@@ -123,9 +164,14 @@ class Runtime:
 
     def _sync(self, table_ids: set[int] | None) -> None:
         with self._lock.writing():
-            report = self.service.sync(table_ids, tune=False)
+            report = self.service.sync(table_ids, tune=False, save=self._saver is None)
+        self._saved_later()
         if getattr(report, "retune_due", False):
             self._retune_in_background()
+
+    def _saved_later(self) -> None:
+        if self._saver is not None:
+            self._saver.due()
 
     def _retune_in_background(self) -> None:
         """Re-tune in a thread of its own (one at a time): a re-tune takes from seconds to
@@ -141,8 +187,11 @@ class Runtime:
     def _retune(self) -> None:
         retune = self.service.retune  # type: ignore[attr-defined]  # checked by the caller
         try:
-            while retune(self._lock.reading, self._lock.writing):
-                pass
+            while True:
+                again = retune(self._lock.reading, self._lock.writing, save=self._saver is None)
+                self._saved_later()
+                if not again:
+                    break
         except Exception:
             log.exception("re-tuning failed; the index keeps the parameters it had")
         finally:
@@ -152,7 +201,8 @@ class Runtime:
     def reload_dictionary(self) -> None:
         """Rebuild the analyzer from the stored synonyms and terms (after they were committed)."""
         with self._lock.writing():
-            self.service.reload_dictionary()
+            self.service.reload_dictionary(save=self._saver is None)
+        self._saved_later()
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Query vectors from the configured encoder (the index's own), for gap clustering."""

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 
 from indexer import selftune, store
-from indexer.analysis import Analyzer, Dictionary
+from indexer.analysis import Analyzer, Dictionary, analyzer_hash
 from indexer.backends import factory
 from indexer.documents import IndexDocument, document_for, package_stamp, table_stamp
 from indexer.embedding_cache import EmbeddingCache
@@ -76,7 +76,11 @@ class SearchService:
         self.settings = settings
         self.db = db
         self.index = index
-        self.params = params
+        self.params = params  # what was last written to (or read from) the index directory
+        # The served index's own bookkeeping: ahead of ``params`` while a save is deferred.
+        self.package_stamps: dict[str, str] = dict(params.get("package_stamps", {}))
+        self.lexical_hash = params.get("analyzer_hash")  # the dictionary of the postings
+        self.unsaved = False  # changed since the last save (saves deferred by the caller)
         self.votes = VoteBook()
         self._votes_loaded_at: float | None = None  # monotonic time of the last vote load
         self._votes_pruned_at = 0.0
@@ -168,20 +172,42 @@ class SearchService:
         """Release the search backend's connections (a remote engine's)."""
         self.index.backend.close()
 
-    def save(self, package_stamps: dict[str, str] | None = None) -> None:
-        self.params = store.save(
-            self.index,
-            self.settings.index_dir,
-            built_at=self.params.get("built_at"),
-            package_stamps=package_stamps
-            if package_stamps is not None
-            else self.params.get("package_stamps", {}),
-        )
+    def save(self, *, unless_saved: bool = False) -> bool:
+        """Write the index directory; returns whether it was written. ``unless_saved``: not
+        when the directory already holds this state (another worker of this host saved it)."""
+        where, built_at = self.settings.index_dir, self.params.get("built_at")
+        if unless_saved:
+            self.params, written = store.save_unless_saved(
+                self.index, where, built_at=built_at, package_stamps=self.package_stamps
+            )
+        else:
+            self.params = store.save(
+                self.index, where, built_at=built_at, package_stamps=self.package_stamps
+            )
+            written = True
+        self.unsaved = False
+        return written
+
+    def save_pending(self) -> bool:
+        """Write what changed since the last save (``save=False`` calls), unless another
+        process already wrote the same state; returns whether the directory was written."""
+        return self.unsaved and self.save(unless_saved=True)
+
+    def _changed(self, save: bool) -> None:
+        if save:
+            self.save()
+        else:
+            self.unsaved = True
 
     # --- keeping in step ------------------------------------------------------------------
 
     def sync(
-        self, table_ids: set[int] | None = None, *, repair: bool = False, tune: bool = True
+        self,
+        table_ids: set[int] | None = None,
+        *,
+        repair: bool = False,
+        tune: bool = True,
+        save: bool = True,
     ) -> SyncReport:
         """Re-index what changed: the given tables, or (None) whatever drifted from the DB.
 
@@ -190,13 +216,17 @@ class SearchService:
         update). Where the KB drifted enough to re-tune (:func:`indexer.selftune.note_changes`),
         ``tune`` re-tunes here; without it the report says ``retune_due`` and the caller runs
         :meth:`retune` when it suits (a server: in the background, while searches go on).
+        Without ``save`` the index directory is not written here: :meth:`save_pending` does it
+        when the caller chooses (a server: a while later, off the request path).
         """
         report = SyncReport()
         with self.db.session() as session:
-            analyzer = self._analyzer(self.settings, Dictionary.from_session(session))
+            dictionary = Dictionary.from_session(session)
             # The loaded BM25 postings were made with the dictionary recorded in params.
-            if analyzer.hash != self.params.get("analyzer_hash"):
+            if analyzer_hash(dictionary, self.settings.lexical_channels) != self.lexical_hash:
+                analyzer = self._analyzer(self.settings, dictionary)
                 self.index.rebuild_lexical(analyzer)
+                self.lexical_hash = analyzer.hash
                 report.dictionary_rebuilt = True
             packages = _package_stamps(session)
             if table_ids is None or repair:
@@ -218,8 +248,9 @@ class SearchService:
                 report.retuned = True
             else:
                 report.retune_due = True
-        if report.changed or packages != self.params.get("package_stamps"):
-            self.save(packages)
+        if report.changed or packages != self.package_stamps:
+            self.package_stamps = packages
+            self._changed(save)
         return report
 
     def _confirmed(self) -> list[tuple[str, int]]:
@@ -230,12 +261,14 @@ class SearchService:
         self,
         reading: Callable[[], AbstractContextManager[object]],
         writing: Callable[[], AbstractContextManager[object]],
+        *,
+        save: bool = True,
     ) -> bool:
         """Re-tune while searches go on: the pseudo-queries are searched under ``reading`` (a
         lock searches share) a few at a time, the weights, reranker and confidence fitted
-        outside any lock (most of the time), and the result swapped in and saved under
-        ``writing``. Returns
-        whether the tables changed meanwhile call for another re-tune."""
+        outside any lock (most of the time), and the result swapped in (and, with ``save``,
+        saved) under ``writing``. Returns whether the tables changed meanwhile call for another
+        re-tune."""
         confirmed = self._confirmed()
         with reading():
             shadow = self.index.tuning_copy()
@@ -243,7 +276,7 @@ class SearchService:
         selftune.fit(shadow, selftune.gather(shadow, reading=reading))
         with writing():
             self.index.adopt_tuning(shadow)
-            self.save()
+            self._changed(save)
             return selftune.due(self.index)
 
     def _drift(self, session: Any, packages: dict[str, str]) -> tuple[set[int], set[int]]:
@@ -258,17 +291,18 @@ class SearchService:
         live = {r[0]: table_stamp(r[1], r[2], r[3]) for r in rows}
         indexed = self.index.docs
         changed = {t for t, stamp in live.items() if t not in indexed or indexed[t].stamp != stamp}
-        old_packages = self.params.get("package_stamps", {})
+        old_packages = self.package_stamps
         moved = {p for p, s in packages.items() if old_packages.get(p) != s}
         changed |= {t for t, d in indexed.items() if str(d.package_id) in moved and t in live}
         return changed, set(indexed) - set(live)
 
-    def reload_dictionary(self) -> None:
+    def reload_dictionary(self, *, save: bool = True) -> None:
         """Pick up changed synonyms or domain terms (re-analyzes text; no re-encoding)."""
         with self.db.session() as session:
             analyzer = self._analyzer(self.settings, Dictionary.from_session(session))
         self.index.rebuild_lexical(analyzer)
-        self.save()
+        self.lexical_hash = analyzer.hash
+        self._changed(save)
 
     # --- votes ----------------------------------------------------------------------------
 
@@ -340,17 +374,29 @@ class SearchService:
         return {k: v for k, v in self.params.items() if k not in {"slots", "package_stamps"}}
 
     def status(self) -> dict[str, Any]:
-        """What is on disk, and how far the database has moved since."""
+        """The index served (its saved parameters, with what changed since the last save),
+        whether the directory is behind it, and how far the database has moved since."""
         with self.db.session() as session:
             changed, gone = self._drift(session, _package_stamps(session))
-            analyzer = self._analyzer(self.settings, Dictionary.from_session(session))
+            dictionary = Dictionary.from_session(session)
+        index = self.index
+        counts = {**self.params.get("counts", {}), "tables": len(index.docs)}
         return {
             "index_dir": str(self.settings.index_dir),
             **self.status_params(),
+            "analyzer_hash": self.lexical_hash,
+            "content_hash": store.content_hash(index.docs),
+            "counts": counts,
+            "fusion": index.fusion.to_json(),
+            "calibration": index.calibration.to_json(),
+            "reranker": index.reranker.to_json(),
+            "tuning": index.tuning,
+            "unsaved_changes": self.unsaved,  # the directory is written a while later
             "drift": {
                 "tables_to_update": len(changed),
                 "tables_to_remove": len(gone),
-                "dictionary_changed": analyzer.hash != self.params.get("analyzer_hash"),
+                "dictionary_changed": analyzer_hash(dictionary, self.settings.lexical_channels)
+                != self.lexical_hash,
             },
         }
 

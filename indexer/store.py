@@ -69,6 +69,29 @@ def _write_json(path: Path, data: Any, *, indent: int | None = None) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=indent), encoding="utf-8")
 
 
+def state_digest(index: HybridIndex, package_stamps: dict[str, str]) -> str:
+    """What a save of ``index`` would hold, in short: the documents, the dictionary, the
+    engine and every tuned parameter (not the times). Two worker processes that applied the
+    same changes and tuning have the same digest, and the second need not write the files."""
+    parts = [
+        FORMAT_VERSION,
+        index.encoder.id,
+        index.analyzer.hash,
+        content_hash(index.docs),
+        index.backend.name,
+        sorted(index.kinds),
+        index.fusion.to_json(),
+        vars(index.bm25_params),
+        index.calibration.to_json(),
+        index.reranker.to_json(),
+        index.reranker.model or "",
+        index.tuning,
+        package_stamps,
+    ]
+    text = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def save(
     index: HybridIndex,
     directory: Path,
@@ -77,11 +100,67 @@ def save(
     package_stamps: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write ``index`` to ``directory`` atomically (a reader sees the old or the new one)."""
+    params, _ = _save(index, directory, built_at, package_stamps, unless_saved=False)
+    return params
+
+
+def save_unless_saved(
+    index: HybridIndex,
+    directory: Path,
+    *,
+    built_at: str | None = None,
+    package_stamps: dict[str, str] | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """:func:`save`, unless ``directory`` already holds this state (:func:`state_digest`):
+    then nothing is written. Returns the parameters on disk and whether they were written."""
+    return _save(index, directory, built_at, package_stamps, unless_saved=True)
+
+
+def _save(
+    index: HybridIndex,
+    directory: Path,
+    built_at: str | None,
+    package_stamps: dict[str, str] | None,
+    *,
+    unless_saved: bool,
+) -> tuple[dict[str, Any], bool]:
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    state = state_digest(index, package_stamps or {})
+    # Worker processes of one server save the same directory: one save at a time, and a
+    # worker whose state the directory already holds writes nothing.
+    with _locked(directory.with_name(f".{directory.name}.lock")):
+        if unless_saved:
+            saved = _saved(directory)
+            if saved is not None and saved.get("state") == state:
+                return saved, False
+        tmp = directory.with_name(f".{directory.name}.tmp-{os.getpid()}")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        params = _write(index, tmp, state, built_at, package_stamps or {})
+        old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+        if directory.exists():
+            directory.rename(old)
+        tmp.rename(directory)
+    if old.exists():
+        shutil.rmtree(old)
+    return params, True
+
+
+def _saved(directory: Path) -> dict[str, Any] | None:
+    try:
+        return read_params(directory)
+    except (IndexNotBuilt, IndexMismatch):
+        return None
+
+
+def _write(
+    index: HybridIndex,
+    tmp: Path,
+    state: str,
+    built_at: str | None,
+    package_stamps: dict[str, str],
+) -> dict[str, Any]:
     engine = dict(index.backend.save(tmp))
     if index.reranker.model is not None:
         (tmp / RERANKER).write_text(index.reranker.model, encoding="utf-8")
@@ -93,6 +172,7 @@ def save(
         "dim": index.encoder.dim,
         "analyzer_hash": index.analyzer.hash,
         "content_hash": content_hash(index.docs),
+        "state": state,
         "built_at": built_at or now,
         "updated_at": now,
         "backend": index.backend.name,
@@ -109,17 +189,9 @@ def save(
         "reranker": index.reranker.to_json(),
         "tuning": index.tuning,
         **engine,  # the embedded engine's slot maps; another's connection (no secrets)
-        "package_stamps": package_stamps or {},
+        "package_stamps": package_stamps,
     }
     _write_json(tmp / PARAMS, params, indent=1)
-    old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-    # Worker processes of one server save the same directory: one swap at a time.
-    with _locked(directory.with_name(f".{directory.name}.lock")):
-        if directory.exists():
-            directory.rename(old)
-        tmp.rename(directory)
-    if old.exists():
-        shutil.rmtree(old)
     return params
 
 

@@ -169,6 +169,15 @@ class Settings(BaseSettings):
         description="Seconds within which a change committed elsewhere (another `kb serve` "
         "replica, the CLI) is served here: the change feed is polled this often (api/replica.py).",
     )
+    index_save_delay: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="Seconds after a change (an approval, an expiry, a re-tune) within which a "
+        "server writes its index directory, off the request path, with every change made "
+        "meanwhile; 0 writes it inside each change (the directory is a cache of the database: "
+        "a start repairs what it missed).",
+    )
     sync_listen: bool = Field(
         True,
         description="On PostgreSQL, also LISTEN for change notifications, so other replicas' "

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from api.runtime import ReadWriteLock
+from tests.api.conftest import until
 
 # Threads that wait on each other (see the marker in pyproject.toml).
 pytestmark = pytest.mark.realtime
@@ -63,6 +64,61 @@ def test_a_search_that_comes_while_an_update_waits_goes_after_it() -> None:
         reader.start()
         time.sleep(0.05)
         assert order == []  # neither gets in while the first search holds the index
+    writer.join(10)
+    reader.join(10)
+    assert order == ["update", "late search"]
+
+
+def test_searches_go_on_while_an_update_waits_for_the_index_save() -> None:
+    lock = ReadWriteLock()
+    order: list[str] = []
+    saving, saved = threading.Event(), threading.Event()
+
+    def save() -> None:  # the index directory being written: seconds at scale
+        with lock.background_reading():
+            saving.set()
+            assert saved.wait(10)
+        order.append("saved")
+
+    def update() -> None:
+        with lock.writing():
+            order.append("update")
+
+    saver = threading.Thread(target=save)
+    saver.start()
+    assert saving.wait(10)
+    writer = threading.Thread(target=update)
+    writer.start()
+    assert until(lambda: lock._writers_waiting == 1)
+    with lock.reading():  # the update waits for the save; a search need not wait with it
+        order.append("search")
+    saved.set()
+    for thread in (saver, writer):
+        thread.join(10)
+    assert order == ["search", "saved", "update"]
+
+
+def test_after_the_save_a_waiting_update_goes_first_again() -> None:
+    lock = ReadWriteLock()
+    order: list[str] = []
+
+    def update() -> None:
+        with lock.writing():
+            order.append("update")
+
+    def late_search() -> None:
+        with lock.reading():
+            order.append("late search")
+
+    with lock.reading():  # a search under way keeps the update waiting after the save
+        with lock.background_reading():
+            writer = threading.Thread(target=update)
+            writer.start()
+            assert until(lambda: lock._writers_waiting == 1)
+        reader = threading.Thread(target=late_search)
+        reader.start()
+        time.sleep(0.05)
+        assert order == []
     writer.join(10)
     reader.join(10)
     assert order == ["update", "late search"]

@@ -40,6 +40,9 @@ class RecordingService:
             raise OSError("disk full")
         self.calls.append(None if table_ids is None else set(table_ids))
 
+    def save_pending(self) -> bool:
+        return False
+
 
 def _runtime(env: Env, service: Any) -> Runtime:
     return Runtime(env.settings, env.db, service, RateLimiter.from_settings(env.settings))

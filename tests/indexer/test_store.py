@@ -187,3 +187,18 @@ def test_the_collector_is_back_on_when_a_load_fails(
         SearchService.open(settings, filled_db, build=False)
     assert gc.isenabled()
     gc.unfreeze()
+
+
+def test_a_save_of_the_state_on_disk_writes_nothing_and_another_state_is_written(
+    settings: Settings, filled_db: Database
+) -> None:
+    service = SearchService.build(settings, filled_db)
+    index, where = service.index, settings.index_dir
+    stamps = service.package_stamps
+    on_disk = json.loads((where / store.PARAMS).read_text(encoding="utf-8"))
+    params, written = store.save_unless_saved(index, where, package_stamps=stamps)
+    assert not written and params["state"] == on_disk["state"]
+    index.tuning = {**index.tuning, "changed_since": 7}  # a tuned parameter differs
+    params, written = store.save_unless_saved(index, where, package_stamps=stamps)
+    assert written and params["state"] != on_disk["state"]
+    assert json.loads((where / store.PARAMS).read_text(encoding="utf-8"))["tuning"] == index.tuning

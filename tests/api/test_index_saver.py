@@ -1,0 +1,117 @@
+"""A serving process writes its index directory a while after a change, off the request path:
+the change is served at once, written within the configured delay (a burst in one write),
+and written when the server stops; workers do not write the same state twice."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import nullcontext
+
+import pytest
+
+from api.index_saver import IndexSaver
+from api.ratelimit import RateLimiter
+from api.runtime import Runtime
+from indexer import store
+from indexer.service import SearchService
+from kb import users, workflow
+from tests.api.conftest import Env, until
+
+# Timers and a thread of its own (see the marker in pyproject.toml).
+pytestmark = pytest.mark.realtime
+
+
+def _archive(env: Env, code: str) -> int:
+    with env.db.transaction() as s:
+        workflow.archive(s, users.get_user(s, "admin1"), code)
+        return workflow.load(s, code).id
+
+
+def _runtime(env: Env, delay_s: float) -> tuple[Runtime, SearchService]:
+    settings = env.settings.model_copy(update={"index_save_delay": delay_s})
+    service = SearchService.open(settings, env.db)
+    return Runtime(settings, env.db, service, RateLimiter.from_settings(settings)), service
+
+
+def _saved_codes(env: Env) -> set[str]:
+    reopened = SearchService.open(env.settings, env.db, sync=False)
+    return {d.code for d in reopened.index.docs.values()}
+
+
+def test_a_change_is_served_at_once_and_written_when_the_server_stops(env: Env) -> None:
+    runtime, service = _runtime(env, delay_s=3600)
+    before = (env.settings.index_dir / store.PARAMS).stat().st_mtime_ns
+    runtime.sync([_archive(env, "TX-GH-002")])
+    assert "TX-GH-002" not in {d.code for d in service.index.docs.values()}  # served at once
+    assert (env.settings.index_dir / store.PARAMS).stat().st_mtime_ns == before  # not written
+    assert "TX-GH-002" in _saved_codes(env)
+    runtime.close()
+    assert "TX-GH-002" not in _saved_codes(env)
+
+
+def test_a_burst_of_changes_is_written_once_within_the_delay(env: Env) -> None:
+    runtime, service = _runtime(env, delay_s=2)
+    saver = runtime._saver
+    assert saver is not None
+    for code in ("TX-GH-001", "TX-GH-002"):
+        runtime.sync([_archive(env, code)])
+    assert until(lambda: not service.unsaved, timeout=10)
+    assert saver.saves == 1
+    assert {"TX-GH-001", "TX-GH-002"}.isdisjoint(_saved_codes(env))
+    runtime.close()
+    assert saver.saves == 1  # nothing was left to write
+
+
+def test_without_a_delay_the_change_is_written_in_the_update(env: Env) -> None:
+    runtime, service = _runtime(env, delay_s=0)
+    assert runtime._saver is None
+    runtime.sync([_archive(env, "TX-GH-002")])
+    assert not service.unsaved
+    assert "TX-GH-002" not in _saved_codes(env)
+
+
+def test_a_worker_does_not_write_what_another_already_wrote(env: Env) -> None:
+    first = SearchService.open(env.settings, env.db)
+    second = SearchService.open(env.settings, env.db)
+    table_id = _archive(env, "TX-GH-002")
+    for worker in (first, second):  # both follow the same change
+        worker.sync({table_id}, tune=False, save=False)
+    assert first.save_pending()
+    written = (env.settings.index_dir / store.PARAMS).stat().st_mtime_ns
+    assert not second.save_pending()  # the directory already holds this state
+    assert (env.settings.index_dir / store.PARAMS).stat().st_mtime_ns == written
+    assert not second.unsaved
+    assert second.params["state"] == first.params["state"]
+
+
+def test_a_failed_write_is_tried_again_after_the_delay() -> None:
+    attempts: list[int] = []
+    done = threading.Event()
+
+    def save() -> bool:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OSError("No space left on device")
+        done.set()
+        return True
+
+    saver = IndexSaver(save, nullcontext, delay_s=0.05)
+    saver.due()
+    assert done.wait(10)
+    assert (saver.failures, saver.saves) == (1, 1)
+    saver.close()
+
+
+def test_close_writes_at_once_and_later_changes_start_no_thread() -> None:
+    saves: list[int] = []
+
+    def save() -> bool:
+        saves.append(1)
+        return True
+
+    saver = IndexSaver(save, nullcontext, delay_s=3600)
+    saver.due()
+    saver.close(timeout=10)
+    assert saves == [1]
+    saver.due()  # a change after the server stopped: nothing runs any more
+    assert saver._thread is not None and not saver._thread.is_alive()
