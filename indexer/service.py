@@ -194,7 +194,7 @@ class SearchService:
         return self.unsaved and self.save(unless_saved=True)
 
     def _changed(self, save: bool) -> None:
-        if save:
+        if save or not self.index.backend.state_in_directory:
             self.save()
         else:
             self.unsaved = True

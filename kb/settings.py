@@ -176,7 +176,7 @@ class Settings(BaseSettings):
         description="Seconds after a change (an approval, an expiry, a re-tune) within which a "
         "server writes its index directory, off the request path, with every change made "
         "meanwhile; 0 writes it inside each change (the directory is a cache of the database: "
-        "a start repairs what it missed).",
+        "a start repairs what it missed). The Milvus backend's directory is written at once.",
     )
     sync_listen: bool = Field(
         True,

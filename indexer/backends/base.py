@@ -130,6 +130,10 @@ class SearchBackend(ABC):
     # Whether a scoped search may score every table in scope (cheap in process; over the
     # network the engine filters its top-N instead).
     exhaustive_scope = False
+    # Whether the engine keeps its state in the index directory alone, so that writing the
+    # directory may wait (a start repairs what it missed). An engine outside (Milvus) has
+    # changed already: the directory's documents must agree with it after every update.
+    state_in_directory = True
 
     # --- editing --------------------------------------------------------------------------
 

@@ -98,6 +98,7 @@ class MilvusBackend(SearchBackend):
     """Tables and vectors in Milvus; features computed from what it stores (see above)."""
 
     name = "milvus"
+    state_in_directory = False  # the collections have changed: the directory follows at once
 
     def __init__(
         self,

@@ -27,14 +27,17 @@ def _archive(env: Env, code: str) -> int:
         return workflow.load(s, code).id
 
 
-def _runtime(env: Env, delay_s: float) -> tuple[Runtime, SearchService]:
-    settings = env.settings.model_copy(update={"index_save_delay": delay_s})
+def _runtime(env: Env, delay_s: float, backend: str = "embedded") -> tuple[Runtime, SearchService]:
+    settings = env.settings.model_copy(
+        update={"index_save_delay": delay_s, "search_backend": backend}
+    )
     service = SearchService.open(settings, env.db)
     return Runtime(settings, env.db, service, RateLimiter.from_settings(settings)), service
 
 
-def _saved_codes(env: Env) -> set[str]:
-    reopened = SearchService.open(env.settings, env.db, sync=False)
+def _saved_codes(env: Env, backend: str = "embedded") -> set[str]:
+    settings = env.settings.model_copy(update={"search_backend": backend})
+    reopened = SearchService.open(settings, env.db, sync=False)
     return {d.code for d in reopened.index.docs.values()}
 
 
@@ -70,9 +73,22 @@ def test_without_a_delay_the_change_is_written_in_the_update(env: Env) -> None:
     assert "TX-GH-002" not in _saved_codes(env)
 
 
+def test_with_the_engine_outside_the_directory_it_is_written_in_the_update(env: Env) -> None:
+    pytest.importorskip("pymilvus")
+    # Milvus has changed at once: the directory's documents must agree with it (a start
+    # refuses a directory that does not), so its write does not wait.
+    runtime, service = _runtime(env, delay_s=3600, backend="milvus")
+    runtime.sync([_archive(env, "TX-GH-002")])
+    assert not service.unsaved
+    assert "TX-GH-002" not in _saved_codes(env, backend="milvus")
+    runtime.close()
+    service.close()
+
+
 def test_a_worker_does_not_write_what_another_already_wrote(env: Env) -> None:
-    first = SearchService.open(env.settings, env.db)
-    second = SearchService.open(env.settings, env.db)
+    settings = env.settings.model_copy(update={"search_backend": "embedded"})
+    first = SearchService.open(settings, env.db)
+    second = SearchService.open(settings, env.db)
     table_id = _archive(env, "TX-GH-002")
     for worker in (first, second):  # both follow the same change
         worker.sync({table_id}, tune=False, save=False)
