@@ -188,7 +188,9 @@ class Runtime:
         retune = self.service.retune  # type: ignore[attr-defined]  # checked by the caller
         try:
             while True:
-                again = retune(self._lock.reading, self._lock.writing, save=self._saver is None)
+                again = retune(
+                    self._lock.reading, self._lock.writing, saving=self._lock.background_reading
+                )
                 self._saved_later()
                 if not again:
                     break

@@ -89,6 +89,12 @@ class Retrieval:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def tuning_generation(tuning: dict[str, Any]) -> int:
+    """How many tunings came before this one (0: none): among the workers of one server, the
+    higher is the later (:meth:`indexer.service.SearchService.retune`)."""
+    return int(tuning.get("generation", 0))
+
+
 class HybridIndex:
     def __init__(
         self,
@@ -347,7 +353,22 @@ class HybridIndex:
         since = int(self.tuning.get("changed_since", 0)) - shadow.changed_at_copy
         self.fusion, self.reranker = shadow.fusion, shadow.reranker
         self.calibration = shadow.calibration
-        self.tuning = {**shadow.tuning, "changed_since": max(since, 0)}
+        self.tuning = {
+            **shadow.tuning,
+            "changed_since": max(since, 0),
+            "generation": tuning_generation(self.tuning) + 1,
+        }
+
+    def adopt_saved(
+        self,
+        fusion: FusionParams,
+        calibration: Calibration,
+        reranker: Reranker,
+        tuning: dict[str, Any],
+    ) -> None:
+        """Take a tuning another process made and saved (a worker of the same server)."""
+        self.fusion, self.calibration, self.reranker = fusion, calibration, reranker
+        self.tuning = dict(tuning)
 
     def upsert(self, docs: Sequence[IndexDocument]) -> None:
         """Add or replace the given tables' documents (incremental: nothing else is touched)."""

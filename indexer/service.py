@@ -33,7 +33,7 @@ from indexer.encode_pool import EncodePool
 from indexer.encoders import encoder_from_settings
 from indexer.errors import IndexNotBuilt
 from indexer.feedback_boost import FeedbackParams, Vote, VoteBook, query_key
-from indexer.index import HybridIndex, Progress
+from indexer.index import HybridIndex, Progress, tuning_generation
 from indexer.search import run_search
 from kb import feedback, golden, repository
 from kb.clock import utcnow
@@ -262,13 +262,42 @@ class SearchService:
         reading: Callable[[], AbstractContextManager[object]],
         writing: Callable[[], AbstractContextManager[object]],
         *,
-        save: bool = True,
+        saving: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> bool:
         """Re-tune while searches go on: the pseudo-queries are searched under ``reading`` (a
         lock searches share) a few at a time, the weights, reranker and confidence fitted
-        outside any lock (most of the time), and the result swapped in (and, with ``save``,
-        saved) under ``writing``. Returns whether the tables changed meanwhile call for another
-        re-tune."""
+        outside any lock (most of the time), the result swapped in under ``writing`` and the
+        index directory written under ``saving`` (default ``reading``). Returns whether the
+        tables changed meanwhile call for another re-tune.
+
+        The processes serving one index directory (the workers of one ``kb serve``) take turns
+        (:func:`indexer.store.tuning_turn`): a worker whose turn comes after another's re-tune
+        takes the saved result (a later generation than its own) instead of re-tuning.
+        """
+        with store.tuning_turn(self.settings.index_dir):
+            saved = store.saved_tuning(self.settings.index_dir)
+            later = saved is not None and tuning_generation(saved.tuning) > tuning_generation(
+                self.index.tuning
+            )
+            if saved is not None and later:
+                with writing():
+                    self.index.adopt_saved(
+                        saved.fusion, saved.calibration, saved.reranker, saved.tuning
+                    )
+                    self.unsaved = True  # the documents may still differ from the directory's
+                    return selftune.due(self.index)
+            floor = tuning_generation(saved.tuning) if saved is not None else 0
+            self._retune(reading, writing, floor)
+            with (saving or reading)():  # the next worker in turn reads it from there
+                self.save(unless_saved=True)
+                return selftune.due(self.index)
+
+    def _retune(
+        self,
+        reading: Callable[[], AbstractContextManager[object]],
+        writing: Callable[[], AbstractContextManager[object]],
+        floor: int,
+    ) -> None:
         confirmed = self._confirmed()
         with reading():
             shadow = self.index.tuning_copy()
@@ -276,8 +305,10 @@ class SearchService:
         selftune.fit(shadow, selftune.gather(shadow, reading=reading))
         with writing():
             self.index.adopt_tuning(shadow)
-            self._changed(save)
-            return selftune.due(self.index)
+            # Later than any tuning a worker of this directory saved before.
+            generation = max(tuning_generation(self.index.tuning), floor + 1)
+            self.index.tuning["generation"] = generation
+            self.unsaved = True
 
     def _drift(self, session: Any, packages: dict[str, str]) -> tuple[set[int], set[int]]:
         rows = session.execute(

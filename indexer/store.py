@@ -33,6 +33,7 @@ import os
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,54 @@ def _write(
     return params
 
 
+def _reranker(directory: Path, params: dict[str, Any]) -> Reranker:
+    try:
+        model_path = directory / RERANKER
+        model = model_path.read_text(encoding="utf-8") if model_path.exists() else None
+        return Reranker.from_json(params.get("reranker", {}), model).ready()
+    except OSError as err:
+        raise IndexMismatch(
+            f"The search index at {directory} is incomplete ({err}); {REBUILD}."
+        ) from err
+    except ValueError as err:
+        raise IndexMismatch(f"The search index at {directory}: {err}; {REBUILD}.") from err
+
+
+@dataclass(frozen=True)
+class SavedTuning:
+    """What self-tuning chose, as saved in an index directory, and for which documents."""
+
+    content_hash: str
+    fusion: FusionParams
+    calibration: Calibration
+    reranker: Reranker
+    tuning: dict[str, Any]
+
+
+def saved_tuning(directory: Path) -> SavedTuning | None:
+    """The tuning saved in ``directory`` (None: no readable index there)."""
+    try:
+        params = read_params(directory)
+        return SavedTuning(
+            content_hash=str(params["content_hash"]),
+            fusion=FusionParams.from_json(params["fusion"]),
+            calibration=Calibration.from_json(params["calibration"]),
+            reranker=_reranker(directory, params),
+            tuning=dict(params.get("tuning") or {}),
+        )
+    except (IndexNotBuilt, IndexMismatch, KeyError, TypeError, ValueError):
+        return None
+
+
+@contextmanager
+def tuning_turn(directory: Path) -> Iterator[None]:
+    """One re-tune at a time among the processes that serve ``directory`` (the workers of one
+    ``kb serve``): the next one waits, then finds the result saved (blocks; take it in a
+    background thread)."""
+    with _locked(directory.with_name(f".{directory.name}.tune.lock")):
+        yield
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     with path.open("a") as handle:
@@ -280,18 +329,13 @@ def load(
     )
     check_params(params, directory, encoder, kinds, backend.name)
     try:
-        model_path = directory / RERANKER
-        model = model_path.read_text(encoding="utf-8") if model_path.exists() else None
         docs = json.loads((directory / "documents.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise IndexMismatch(
             f"The search index at {directory} is incomplete ({err}); {REBUILD}."
         ) from err
     bm25_params = BM25Params(**params["bm25"])
-    try:
-        reranker = Reranker.from_json(params.get("reranker", {}), model).ready()
-    except ValueError as err:
-        raise IndexMismatch(f"The search index at {directory}: {err}; {REBUILD}.") from err
+    reranker = _reranker(directory, params)
     index = HybridIndex(
         encoder,
         analyzer,

@@ -86,3 +86,41 @@ def test_a_failed_re_tune_keeps_the_parameters_served(
     assert (service.index.fusion, service.index.calibration, service.index.tuning) == served
     result = runtime.search(SearchRequest("改号后原号码还扣费吗", Channel.AGENT))
     assert result.suggestions[0].code == "TX-GH-001"
+
+
+def test_workers_of_one_server_take_turns_and_the_second_takes_the_first_s_tuning(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(selftune, "RETUNE_MIN_CHANGES", 1)
+    first = SearchService.open(env.settings, env.db)  # two workers on one index directory
+    second = SearchService.open(env.settings, env.db)
+    fitting, release = threading.Event(), threading.Event()
+    fits: list[int] = []
+    real_fit = selftune.fit
+
+    def slow_fit(index: Any, gathered: selftune.Gathered) -> None:
+        fits.append(len(gathered.examples))
+        fitting.set()
+        assert release.wait(30)
+        real_fit(index, gathered)
+
+    monkeypatch.setattr(selftune, "fit", slow_fit)
+    table_id = _archive(env, "TX-GH-003")
+    for worker in (first, second):  # both follow the change: both are due
+        assert worker.sync({table_id}, tune=False, save=False).retune_due
+    runtimes = [
+        Runtime(env.settings, env.db, w, RateLimiter.from_settings(env.settings))
+        for w in (first, second)
+    ]
+    runtimes[0]._retune_in_background()
+    assert fitting.wait(30)
+    runtimes[1]._retune_in_background()  # waits for the first one's turn
+    release.set()
+    assert until(lambda: not any(r._retuning for r in runtimes), timeout=60)
+    assert len(fits) == 1  # one re-tune for the two workers
+    assert second.index.tuning == first.index.tuning
+    assert second.index.tuning["generation"] == 2  # the build's, then this one
+    assert second.index.calibration.to_json() == first.index.calibration.to_json()
+    assert not selftune.due(second.index)
+    for runtime in runtimes:
+        runtime.close()

@@ -192,5 +192,6 @@ def test_a_tuning_copy_changes_nothing_served_until_it_is_adopted(tuned: HybridI
         shadow.reranker,
         shadow.calibration,
     )
-    assert live.tuning == {**shadow.tuning, "changed_since": 4}
+    generation = served[3]["generation"] + 1  # one tuning more than the served one
+    assert live.tuning == {**shadow.tuning, "changed_since": 4, "generation": generation}
     assert live.tuning["pseudo_queries"] == served[3]["pseudo_queries"]
