@@ -102,6 +102,8 @@ class LiveSearch(Searcher, Protocol):
 
     def save_pending(self) -> bool: ...
 
+    def prepare(self, table_ids: Iterable[int]) -> int: ...
+
 
 @dataclass
 class Runtime:
@@ -163,6 +165,11 @@ class Runtime:
         self._sync(table_ids)
 
     def _sync(self, table_ids: set[int] | None) -> None:
+        if table_ids:
+            try:  # outside the lock: the update then finds the vectors in the cache
+                self.service.prepare(table_ids)
+            except Exception:
+                log.warning("encoding ahead of an index update failed; the update encodes")
         with self._lock.writing():
             report = self.service.sync(table_ids, tune=False, save=self._saver is None)
         self._saved_later()

@@ -253,6 +253,21 @@ class SearchService:
             self._changed(save)
         return report
 
+    def prepare(self, table_ids: Iterable[int]) -> int:
+        """Encode what a :meth:`sync` of ``table_ids`` will need into the embedding cache,
+        before the caller takes the index for it: a new answer's passages take a second or
+        more to encode, and inside the update every search waited for them. Nothing served
+        changes; the sync encodes whatever changed after this. Returns the texts encoded."""
+        ids = sorted(set(table_ids))
+        if not ids:
+            return 0
+        with self.db.session() as session:
+            tables = repository.tables_with_ids(session, ids)
+            docs = [d for d in (document_for(t) for t in tables) if d is not None]
+        misses = self.index.cache.misses
+        self.index.embed(docs)
+        return self.index.cache.misses - misses
+
     def _confirmed(self) -> list[tuple[str, int]]:
         with self.db.session() as session:
             return golden.confirmed_pairs(session)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import nullcontext
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from indexer import store
 from indexer.service import SearchService
 from kb import users, workflow
 from tests.api.conftest import Env, until
+from tests.factories import make_package, make_table
 
 # Timers and a thread of its own (see the marker in pyproject.toml).
 pytestmark = pytest.mark.realtime
@@ -131,3 +133,31 @@ def test_close_writes_at_once_and_later_changes_start_no_thread() -> None:
     assert saves == [1]
     saver.due()  # a change after the server stopped: nothing runs any more
     assert saver._thread is not None and not saver._thread.is_alive()
+
+
+def test_an_update_encodes_new_text_before_it_takes_the_index(env: Env) -> None:
+    runtime, service = _runtime(env, delay_s=3600)
+    encoder = service.index.encoder
+    locked_during: list[bool] = []
+
+    class Watched:  # the index's encoder, noting whether the update held the index meanwhile
+        id, dim = encoder.id, encoder.dim
+
+        def encode(self, texts: Any, kind: Any) -> Any:
+            locked_during.append(runtime._lock._writing)
+            return encoder.encode(texts, kind)
+
+    service.index.encoder = Watched()  # type: ignore[assignment]
+    with env.db.transaction() as s:
+        table = make_table(
+            s,
+            make_package(s),
+            code="TX-GH-900",
+            title="副卡停机后主卡套餐怎么变",
+            fields={"answer": "副卡停机后，主卡套餐中的共享流量不再分给副卡。" * 8},
+        )
+        table_id = table.id
+    runtime.sync([table_id])
+    assert "TX-GH-900" in {d.code for d in service.index.docs.values()}
+    assert locked_during and not any(locked_during)  # every new text encoded beforehand
+    runtime.close()

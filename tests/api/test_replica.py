@@ -43,6 +43,9 @@ class RecordingService:
     def save_pending(self) -> bool:
         return False
 
+    def prepare(self, table_ids: Any) -> int:
+        return 0
+
 
 def _runtime(env: Env, service: Any) -> Runtime:
     return Runtime(env.settings, env.db, service, RateLimiter.from_settings(env.settings))
