@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -139,7 +140,9 @@ def _save(
             shutil.rmtree(tmp)
         tmp.mkdir()
         params = _write(index, tmp, state, built_at, package_stamps or {})
-        old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+        # Its own name: two threads of a process may save one after the other (the deferred
+        # write and a re-tune's), and the first removes its old copy after the lock.
+        old = directory.with_name(f".{directory.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         if directory.exists():
             directory.rename(old)
         tmp.rename(directory)

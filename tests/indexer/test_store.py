@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+import threading
+import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -202,3 +206,33 @@ def test_a_save_of_the_state_on_disk_writes_nothing_and_another_state_is_written
     params, written = store.save_unless_saved(index, where, package_stamps=stamps)
     assert written and params["state"] != on_disk["state"]
     assert json.loads((where / store.PARAMS).read_text(encoding="utf-8"))["tuning"] == index.tuning
+
+
+def test_two_threads_of_a_process_may_save_at_once(
+    settings: Settings, filled_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = SearchService.build(settings, filled_db)
+    errors: list[BaseException] = []
+    remove = shutil.rmtree
+
+    def slow_remove(path: Any, *args: Any, **kwargs: Any) -> None:
+        time.sleep(0.05)  # a large old copy: the other thread's save gets the lock meanwhile
+        remove(path, *args, **kwargs)
+
+    monkeypatch.setattr(store.shutil, "rmtree", slow_remove)
+
+    def saves() -> None:
+        try:
+            for _ in range(5):
+                store.save(service.index, settings.index_dir, package_stamps={})
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=saves) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert SearchService.open(settings, filled_db, sync=False).params["counts"]["tables"] == 4
+    assert not list(settings.index_dir.parent.glob(".index.old-*"))
