@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from threading import Condition, Lock, Thread
 from typing import Any, Protocol
@@ -40,28 +40,28 @@ class ReadWriteLock:
         self._writing = False
         self._writers_waiting = 0
 
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        with self._cond:
-            while self._writing or (self._writers_waiting and not self._background):
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            self._leave(background=False)
+    def reading(self) -> AbstractContextManager[None]:
+        return self._read(background=False)
+
+    def background_reading(self) -> AbstractContextManager[None]:
+        return self._read(background=True)
 
     @contextmanager
-    def background_reading(self) -> Iterator[None]:
+    def _read(self, *, background: bool) -> Iterator[None]:
         with self._cond:
-            while self._writing or self._writers_waiting:
+            # A waiting writer stops new readers, unless it waits for a background reader.
+            while self._writing or (self._writers_waiting and (background or not self._background)):
                 self._cond.wait()
             self._readers += 1
-            self._background += 1
+            self._background += background
         try:
             yield
         finally:
-            self._leave(background=True)
+            with self._cond:
+                self._readers -= 1
+                self._background -= background
+                if not self._readers or background:
+                    self._cond.notify_all()
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -78,13 +78,6 @@ class ReadWriteLock:
         finally:
             with self._cond:
                 self._writing = False
-                self._cond.notify_all()
-
-    def _leave(self, *, background: bool) -> None:
-        with self._cond:
-            self._readers -= 1
-            self._background -= background
-            if not self._readers or background:
                 self._cond.notify_all()
 
 

@@ -42,26 +42,25 @@ def test_an_update_gets_in_while_searches_keep_coming() -> None:
             thread.join(10)
 
 
+def _started(lock: ReadWriteLock, side: str, order: list[str], name: str) -> threading.Thread:
+    """A thread that takes ``side`` of ``lock`` ("reading", "writing") and notes ``name``."""
+
+    def take() -> None:
+        with getattr(lock, side)():
+            order.append(name)
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    return thread
+
+
 def test_a_search_that_comes_while_an_update_waits_goes_after_it() -> None:
     lock = ReadWriteLock()
     order: list[str] = []
-
-    def update() -> None:
-        with lock.writing():
-            order.append("update")
-
-    def late_search() -> None:
-        with lock.reading():
-            order.append("late search")
-
     with lock.reading():  # a search under way
-        writer = threading.Thread(target=update)
-        writer.start()
-        deadline = time.monotonic() + 10
-        while not lock._writers_waiting and time.monotonic() < deadline:
-            time.sleep(0.005)
-        reader = threading.Thread(target=late_search)
-        reader.start()
+        writer = _started(lock, "writing", order, "update")
+        assert until(lambda: lock._writers_waiting == 1)
+        reader = _started(lock, "reading", order, "late search")
         time.sleep(0.05)
         assert order == []  # neither gets in while the first search holds the index
     writer.join(10)
@@ -80,15 +79,10 @@ def test_searches_go_on_while_an_update_waits_for_the_index_save() -> None:
             assert saved.wait(10)
         order.append("saved")
 
-    def update() -> None:
-        with lock.writing():
-            order.append("update")
-
     saver = threading.Thread(target=save)
     saver.start()
     assert saving.wait(10)
-    writer = threading.Thread(target=update)
-    writer.start()
+    writer = _started(lock, "writing", order, "update")
     assert until(lambda: lock._writers_waiting == 1)
     with lock.reading():  # the update waits for the save; a search need not wait with it
         order.append("search")
@@ -101,22 +95,11 @@ def test_searches_go_on_while_an_update_waits_for_the_index_save() -> None:
 def test_after_the_save_a_waiting_update_goes_first_again() -> None:
     lock = ReadWriteLock()
     order: list[str] = []
-
-    def update() -> None:
-        with lock.writing():
-            order.append("update")
-
-    def late_search() -> None:
-        with lock.reading():
-            order.append("late search")
-
     with lock.reading():  # a search under way keeps the update waiting after the save
         with lock.background_reading():
-            writer = threading.Thread(target=update)
-            writer.start()
+            writer = _started(lock, "writing", order, "update")
             assert until(lambda: lock._writers_waiting == 1)
-        reader = threading.Thread(target=late_search)
-        reader.start()
+        reader = _started(lock, "reading", order, "late search")
         time.sleep(0.05)
         assert order == []
     writer.join(10)

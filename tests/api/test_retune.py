@@ -4,6 +4,7 @@ the result is swapped in when it is ready."""
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -27,6 +28,31 @@ def _archive(env: Env, code: str) -> int:
         return workflow.load(s, code).id
 
 
+@dataclass
+class HeldFit:
+    """selftune.fit made to wait: ``fitting`` is set when a fit starts, ``release`` lets it go
+    on; ``fits`` counts the pseudo-queries of each fit."""
+
+    fitting: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    fits: list[int] = field(default_factory=list)
+
+
+def _hold_fits(monkeypatch: pytest.MonkeyPatch) -> HeldFit:
+    """From now on, each fit waits (after the services were opened: opening may build)."""
+    held = HeldFit()
+    real_fit = selftune.fit
+
+    def slow_fit(index: Any, gathered: selftune.Gathered) -> None:
+        held.fits.append(len(gathered.examples))
+        held.fitting.set()
+        assert held.release.wait(30)
+        real_fit(index, gathered)
+
+    monkeypatch.setattr(selftune, "fit", slow_fit)
+    return held
+
+
 def test_searches_and_writes_go_on_while_the_index_re_tunes(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -34,17 +60,8 @@ def test_searches_and_writes_go_on_while_the_index_re_tunes(
     service = SearchService.open(env.settings, env.db)
     runtime = Runtime(env.settings, env.db, service, RateLimiter.from_settings(env.settings))
     served = service.index.calibration
-    fitting, release = threading.Event(), threading.Event()
-    fits: list[int] = []
-    real_fit = selftune.fit
-
-    def slow_fit(index: Any, gathered: selftune.Gathered) -> None:
-        fits.append(len(gathered.examples))
-        fitting.set()
-        assert release.wait(30)
-        real_fit(index, gathered)
-
-    monkeypatch.setattr(selftune, "fit", slow_fit)
+    held = _hold_fits(monkeypatch)
+    fitting, release, fits = held.fitting, held.release, held.fits
     runtime.sync([_archive(env, "TX-GH-003")])
     assert fitting.wait(30), "no re-tune started"
 
@@ -94,17 +111,8 @@ def test_workers_of_one_server_take_turns_and_the_second_takes_the_first_s_tunin
     monkeypatch.setattr(selftune, "RETUNE_MIN_CHANGES", 1)
     first = SearchService.open(env.settings, env.db)  # two workers on one index directory
     second = SearchService.open(env.settings, env.db)
-    fitting, release = threading.Event(), threading.Event()
-    fits: list[int] = []
-    real_fit = selftune.fit
-
-    def slow_fit(index: Any, gathered: selftune.Gathered) -> None:
-        fits.append(len(gathered.examples))
-        fitting.set()
-        assert release.wait(30)
-        real_fit(index, gathered)
-
-    monkeypatch.setattr(selftune, "fit", slow_fit)
+    held = _hold_fits(monkeypatch)
+    fitting, release, fits = held.fitting, held.release, held.fits
     table_id = _archive(env, "TX-GH-003")
     for worker in (first, second):  # both follow the change: both are due
         assert worker.sync({table_id}, tune=False, save=False).retune_due
