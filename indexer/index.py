@@ -324,6 +324,7 @@ class HybridIndex:
         from indexer import selftune
 
         shadow = self.tuning_copy()
+        shadow.own_engine()
         selftune.tune(shadow, progress=progress)
         self.adopt_tuning(shadow)
 
@@ -331,8 +332,8 @@ class HybridIndex:
         """A copy to tune while this index goes on serving: the documents as they are now, the
         same engine (read under the caller's read lock while :func:`indexer.selftune.gather`
         searches), its own tuned parameters and query-vector cache (the pseudo-queries do not
-        evict users' questions). Another backend than the in-process one gets an in-process engine
-        of its own for the while, from the documents (their vectors from the embedding cache).
+        evict users' questions). Another backend than the in-process one: then
+        :meth:`own_engine`, outside the lock.
         """
         shadow = copy.copy(self)
         shadow.docs = dict(self.docs)
@@ -340,12 +341,23 @@ class HybridIndex:
         shadow.changed_at_copy = int(self.tuning.get("changed_since", 0))
         shadow._query_vectors = OrderedDict()
         shadow._query_lock = threading.Lock()
-        if not isinstance(self.backend, EmbeddedBackend):
-            docs = sorted(self.docs.values(), key=lambda d: d.table_id)
-            engine = EmbeddedBackend(self.analyzer, self.encoder.dim, self.bm25_params)
-            engine.build(docs, self.embed(docs), self.analyzer)
-            shadow.backend = engine
         return shadow
+
+    def own_engine(self) -> None:
+        """On a :meth:`tuning_copy` of an index another backend serves (Milvus): an in-process
+        engine of its own for self-tuning to search (thousands of pseudo-queries), built from
+        the copy's documents (their vectors from the embedding cache) with an analyzer of its
+        own. It shares nothing the served index changes, so it is built outside any lock: the
+        build takes minutes on a large KB, and an update waiting for it held up every search.
+        Nothing to do for the in-process backend (the copy searches the served engine)."""
+        if isinstance(self.backend, EmbeddedBackend):
+            return
+        docs = sorted(self.docs.values(), key=lambda d: d.table_id)
+        served = self.analyzer
+        analyzer = Analyzer(served.dictionary, self._vocabulary(docs), channels=served.channels)
+        engine = EmbeddedBackend(analyzer, self.encoder.dim, self.bm25_params)
+        engine.build(docs, self.embed(docs), analyzer)
+        self._analyzer, self.backend = analyzer, engine
 
     def adopt_tuning(self, shadow: HybridIndex) -> None:
         """Take what self-tuning chose on ``shadow`` (a :meth:`tuning_copy` of this index).

@@ -316,6 +316,7 @@ class SearchService:
         confirmed = self._confirmed()
         with reading():
             shadow = self.index.tuning_copy()
+        shadow.own_engine()  # another backend's: built outside any lock
         shadow.confirmed = confirmed
         selftune.fit(shadow, selftune.gather(shadow, reading=reading))
         with writing():

@@ -12,6 +12,7 @@ import pytest
 from api.ratelimit import RateLimiter
 from api.runtime import Runtime
 from indexer import selftune
+from indexer.backends.embedded import EmbeddedBackend
 from indexer.service import SearchService
 from kb import users, workflow
 from kb.search_contract import SearchRequest
@@ -132,3 +133,38 @@ def test_workers_of_one_server_take_turns_and_the_second_takes_the_first_s_tunin
     assert not selftune.due(second.index)
     for runtime in runtimes:
         runtime.close()
+
+
+def test_another_backend_s_tuning_engine_is_built_while_updates_go_on(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("pymilvus")
+    monkeypatch.setattr(selftune, "RETUNE_MIN_CHANGES", 1)
+    settings = env.settings.model_copy(update={"search_backend": "milvus"})
+    service = SearchService.open(settings, env.db)
+    runtime = Runtime(settings, env.db, service, RateLimiter.from_settings(settings))
+    building, release = threading.Event(), threading.Event()
+    real_build = EmbeddedBackend.build
+
+    def slow_build(self: EmbeddedBackend, *args: Any, **kwargs: Any) -> None:
+        building.set()  # the in-process engine self-tuning searches instead of Milvus
+        assert release.wait(30)
+        real_build(self, *args, **kwargs)
+
+    monkeypatch.setattr(EmbeddedBackend, "build", slow_build)
+    runtime.sync([_archive(env, "TX-GH-003")])
+    assert building.wait(30), "no re-tune started"
+    updated = threading.Event()
+
+    def update() -> None:
+        runtime.sync([_archive(env, "TX-GH-002")])
+        updated.set()
+
+    threading.Thread(target=update).start()
+    assert updated.wait(30), "the update waited for the tuning engine's build"
+    result = runtime.search(SearchRequest("改号后原号码还扣费吗", Channel.AGENT))
+    assert result.suggestions and result.suggestions[0].code == "TX-GH-001"
+    release.set()
+    assert until(lambda: not runtime._retuning, timeout=60)
+    runtime.close()
+    service.close()
