@@ -5,9 +5,10 @@ process that starts repairs whatever the directory missed (:meth:`SearchService.
 server need not write the whole directory (hundreds of MB at 10,000 tables) inside every
 approval's index update, under the lock that searches wait for: it was 1.3–2.3 s per approval
 at 10,000 tables. The :class:`IndexSaver` writes it ``ZHIKU_INDEX_SAVE_DELAY`` seconds after
-the first change of a burst (the changes of the burst in one write), under the lock searches
-share, and once more when the server stops. A worker of a multi-worker server whose state
-another worker already wrote writes nothing (:func:`indexer.store.save_unless_saved`).
+the first change of a burst (the changes of the burst in one write), while searches go on, and
+once more when the server stops. A worker of a multi-worker server whose state another worker
+already wrote writes nothing (:func:`indexer.store.save_unless_saved`); then each worker maps
+the written files again (:meth:`indexer.service.SearchService.remap`).
 """
 
 from __future__ import annotations
@@ -15,22 +16,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 
 log = logging.getLogger("zhiku.api")
 
 
 class IndexSaver:
-    """Calls ``save`` under ``reading`` ``delay_s`` after :meth:`due`, in a thread of its own."""
+    """Calls ``save`` ``delay_s`` after :meth:`due`, in a thread of its own."""
 
-    def __init__(
-        self,
-        save: Callable[[], bool],
-        reading: Callable[[], AbstractContextManager[object]],
-        delay_s: float,
-    ) -> None:
+    def __init__(self, save: Callable[[], bool], delay_s: float) -> None:
         self._save = save
-        self._reading = reading
         self.delay_s = delay_s
         self.saves = 0  # directories written
         self.failures = 0
@@ -64,9 +58,8 @@ class IndexSaver:
         """Write now if anything is unsaved; False (logged) when the write failed."""
         with self._one_at_a_time:
             try:
-                with self._reading():
-                    if self._save():
-                        self.saves += 1
+                if self._save():
+                    self.saves += 1
                 return True
             except Exception:
                 self.failures += 1

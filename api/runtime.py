@@ -97,6 +97,12 @@ class LiveSearch(Searcher, Protocol):
 
     def prepare(self, table_ids: Iterable[int]) -> int: ...
 
+    def remap(
+        self,
+        reading: Callable[[], AbstractContextManager[object]],
+        writing: Callable[[], AbstractContextManager[object]],
+    ) -> bool: ...
+
 
 @dataclass
 class Runtime:
@@ -118,11 +124,15 @@ class Runtime:
 
     def __post_init__(self) -> None:
         if self.settings.index_save_delay > 0:
-            self._saver = IndexSaver(
-                self.service.save_pending,
-                self._lock.background_reading,
-                self.settings.index_save_delay,
-            )
+            self._saver = IndexSaver(self._write_index, self.settings.index_save_delay)
+
+    def _write_index(self) -> bool:
+        """Write the index directory while searches go on, then serve the engine from its
+        mapped files again (shared with the other workers); whether it was written."""
+        with self._lock.background_reading():
+            written = self.service.save_pending()
+        self.service.remap(self._lock.reading, self._lock.writing)
+        return written
 
     def close(self) -> None:
         """Write what the index directory is missing (the server is stopping)."""

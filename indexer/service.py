@@ -27,6 +27,7 @@ from sqlalchemy import select
 from indexer import selftune, store
 from indexer.analysis import Analyzer, Dictionary, analyzer_hash
 from indexer.backends import factory
+from indexer.backends.embedded import EmbeddedBackend
 from indexer.documents import IndexDocument, document_for, package_stamp, table_stamp
 from indexer.embedding_cache import EmbeddingCache
 from indexer.encode_pool import EncodePool
@@ -81,6 +82,7 @@ class SearchService:
         self.package_stamps: dict[str, str] = dict(params.get("package_stamps", {}))
         self.lexical_hash = params.get("analyzer_hash")  # the dictionary of the postings
         self.unsaved = False  # changed since the last save (saves deferred by the caller)
+        self.version = 0  # counts the changes to the served index (see remap)
         self.votes = VoteBook()
         self._votes_loaded_at: float | None = None  # monotonic time of the last vote load
         self._votes_pruned_at = 0.0
@@ -194,10 +196,45 @@ class SearchService:
         return self.unsaved and self.save(unless_saved=True)
 
     def _changed(self, save: bool) -> None:
+        self._touched()
         if save or not self.index.backend.state_in_directory:
             self.save()
-        else:
-            self.unsaved = True
+
+    def _touched(self) -> None:
+        self.unsaved = True
+        self.version += 1
+
+    def remap(
+        self,
+        reading: Callable[[], AbstractContextManager[object]],
+        writing: Callable[[], AbstractContextManager[object]],
+    ) -> bool:
+        """Serve the in-process engine from the index directory's mapped files again, once the
+        directory holds exactly what is served. An update copies the engine's arrays into this
+        process's own memory (a file mapping is read-only); with N workers, N copies (250 MB
+        each at 10,000 tables). After the directory is written (by this worker or another), the
+        engine is loaded from it, mapped and shared with the other workers, outside any lock,
+        and swapped in unless the index changed meanwhile. Returns whether it was."""
+        backend = self.index.backend
+        if not (isinstance(backend, EmbeddedBackend) and backend.mmap and backend.private):
+            return False
+        where = self.settings.index_dir
+        with reading():
+            version = self.version
+            state = store.state_digest(self.index, self.package_stamps)
+            docs = dict(self.index.docs)
+        with store.unswapped(where):
+            params = store.read_params(where)
+            if params.get("state") != state:
+                return False  # not written yet, or another worker's state
+            with long_lived():
+                fresh = backend.mapped(where, params, self.index.analyzer, docs)
+        with writing():
+            if self.version != version:
+                return False  # changed meanwhile: the next write maps again
+            self.index.backend = fresh
+            self.params = params
+        return True
 
     # --- keeping in step ------------------------------------------------------------------
 
@@ -299,7 +336,7 @@ class SearchService:
                     self.index.adopt_saved(
                         saved.fusion, saved.calibration, saved.reranker, saved.tuning
                     )
-                    self.unsaved = True  # the documents may still differ from the directory's
+                    self._touched()  # the documents may still differ from the directory's
                     return selftune.due(self.index)
             floor = tuning_generation(saved.tuning) if saved is not None else 0
             self._retune(reading, writing, floor)
@@ -324,7 +361,7 @@ class SearchService:
             # Later than any tuning a worker of this directory saved before.
             generation = max(tuning_generation(self.index.tuning), floor + 1)
             self.index.tuning["generation"] = generation
-            self.unsaved = True
+            self._touched()
 
     def _drift(self, session: Any, packages: dict[str, str]) -> tuple[set[int], set[int]]:
         rows = session.execute(

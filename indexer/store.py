@@ -239,6 +239,14 @@ def saved_tuning(directory: Path) -> SavedTuning | None:
 
 
 @contextmanager
+def unswapped(directory: Path) -> Iterator[None]:
+    """No save swaps ``directory`` meanwhile (any process of the host): to read its files as
+    one directory."""
+    with _locked(directory.with_name(f".{directory.name}.lock")):
+        yield
+
+
+@contextmanager
 def tuning_turn(directory: Path) -> Iterator[None]:
     """One re-tune at a time among the processes that serve ``directory`` (the workers of one
     ``kb serve``): the next one waits, then finds the result saved (blocks; take it in a

@@ -66,6 +66,9 @@ class EmbeddedBackend(SearchBackend):
         self, analyzer: Analyzer, dim: int, bm25: BM25Params | None = None, *, mmap: bool = False
     ) -> None:
         self.mmap = mmap  # load arrays and FAISS codes as read-only file mappings
+        # Whether this process holds arrays of its own (built, or edited since the load); a
+        # mapped load is shared with the other workers of the host (see SearchService.remap).
+        self.private = True
         self.lexical = LexicalIndex(analyzer, bm25)
         self.dense = DenseIndex(dim)
         self.docs: dict[int, IndexDocument] = {}
@@ -104,6 +107,7 @@ class EmbeddedBackend(SearchBackend):
     def add(
         self, docs: Sequence[IndexDocument], vectors: Sequence[TableVectors], analyzer: Analyzer
     ) -> None:
+        self.private = True
         self.lexical.analyzer = analyzer
         for doc in docs:
             self.docs[doc.table_id] = doc
@@ -112,12 +116,14 @@ class EmbeddedBackend(SearchBackend):
         self.dense.compute_hubs([d.table_id for d in docs])
 
     def remove(self, docs: Sequence[IndexDocument]) -> None:
+        self.private = self.private or bool(docs)
         for doc in docs:
             self.docs.pop(doc.table_id, None)
             self.lexical.remove(doc.table_id)
             self.dense.remove_table(doc.table_id)
 
     def reanalyze(self, analyzer: Analyzer, docs: Sequence[IndexDocument]) -> None:
+        self.private = True
         self.lexical.rebuild(analyzer, docs)
 
     # --- querying -------------------------------------------------------------------------
@@ -263,6 +269,19 @@ class EmbeddedBackend(SearchBackend):
             self.dense.load_faiss(directory / FAISS, mmap=self.mmap)
         except RuntimeError:  # a FAISS file it cannot read: the first search builds the index
             pass
+        self.private = not self.mmap
+
+    def mapped(
+        self,
+        directory: Path,
+        params: dict[str, Any],
+        analyzer: Analyzer,
+        docs: dict[int, IndexDocument],
+    ) -> EmbeddedBackend:
+        """A new engine on ``directory``'s files, mapped read-only (this one's settings)."""
+        fresh = EmbeddedBackend(analyzer, self.dense.dim, BM25Params(**params["bm25"]), mmap=True)
+        fresh.load(directory, params, analyzer, docs)
+        return fresh
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -46,6 +46,9 @@ class RecordingService:
     def prepare(self, table_ids: Any) -> int:
         return 0
 
+    def remap(self, reading: Any, writing: Any) -> bool:
+        return False
+
 
 def _runtime(env: Env, service: Any) -> Runtime:
     return Runtime(env.settings, env.db, service, RateLimiter.from_settings(env.settings))
