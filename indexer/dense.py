@@ -336,6 +336,12 @@ class DenseIndex:
             "hub_score": np.asarray([self.hub[int(t)] for t in hub_ids], np.float64),
         }
 
+    @property
+    def searchable(self) -> bool:
+        """Whether a search finds the FAISS index made (a load without a usable file leaves it
+        to the first search: an HNSW graph takes minutes at a million vectors)."""
+        return self._faiss is not None or not len(self.ids)
+
     def save_faiss(self, path: Path) -> bool:
         """Write the FAISS index to ``path`` when it holds exactly the live vectors (an HNSW
         graph with removed vectors in it does not: the loader builds a fresh one)."""

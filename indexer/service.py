@@ -229,6 +229,10 @@ class SearchService:
                 return False  # not written yet, or another worker's state
             with long_lived():
                 fresh = backend.mapped(where, params, self.index.analyzer, docs)
+        if not fresh.dense.searchable:
+            # No FAISS file to map (an HNSW graph with removed vectors is not saved): the first
+            # search would build one, minutes at scale. The process keeps its own copy.
+            return False
         with writing():
             if self.version != version:
                 return False  # changed meanwhile: the next write maps again

@@ -12,7 +12,7 @@ import pytest
 from api.index_saver import IndexSaver
 from api.ratelimit import RateLimiter
 from api.runtime import Runtime
-from indexer import store
+from indexer import dense, store
 from indexer.service import SearchService
 from kb import users, workflow
 from kb.search_contract import SearchRequest
@@ -190,3 +190,17 @@ def test_an_engine_changed_since_the_write_is_not_swapped_for_the_files(env: Env
     assert service.index.backend.private
     runtime.close()  # writes, and maps the written files
     assert not service.index.backend.private
+
+
+def test_an_hnsw_graph_that_was_not_saved_is_not_mapped_again(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dense, "HNSW_MIN_VECTORS", 1)  # HNSW cannot delete: not saved after
+    _runtime(env, delay_s=0)  # builds the index directory
+    runtime, service = _runtime(env, delay_s=3600)
+    runtime.sync([_archive(env, "TX-GH-002")])  # removes vectors from the graph
+    runtime.close()  # writes (without dense.faiss); the graph would be built again on search
+    assert not (env.settings.index_dir / "dense.faiss").exists()
+    assert service.index.backend.private  # so the process keeps its own engine
+    result = runtime.search(SearchRequest("改号后原号码还扣费吗", Channel.AGENT))
+    assert result.suggestions and result.suggestions[0].code == "TX-GH-001"
