@@ -71,15 +71,18 @@ def _write_json(path: Path, data: Any, *, indent: int | None = None) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=indent), encoding="utf-8")
 
 
-def state_digest(index: HybridIndex, package_stamps: dict[str, str]) -> str:
+def state_digest(
+    index: HybridIndex, package_stamps: dict[str, str], content: str | None = None
+) -> str:
     """What a save of ``index`` would hold, in short: the documents, the dictionary, the
     engine and every tuned parameter (not the times). Two worker processes that applied the
-    same changes and tuning have the same digest, and the second need not write the files."""
+    same changes and tuning have the same digest, and the second need not write the files.
+    ``content``: :func:`content_hash` of its documents, when the caller has it."""
     parts = [
         FORMAT_VERSION,
         index.encoder.id,
         index.analyzer.hash,
-        content_hash(index.docs),
+        content or content_hash(index.docs),
         index.backend.name,
         sorted(index.kinds),
         index.fusion.to_json(),
@@ -127,7 +130,9 @@ def _save(
     unless_saved: bool,
 ) -> tuple[dict[str, Any], bool]:
     directory.parent.mkdir(parents=True, exist_ok=True)
-    state = state_digest(index, package_stamps or {})
+    stamps = package_stamps or {}
+    content = content_hash(index.docs)  # one pass over the documents, for both uses
+    state = state_digest(index, stamps, content)
     # Worker processes of one server save the same directory: one save at a time, and a
     # worker whose state the directory already holds writes nothing.
     with _locked(directory.with_name(f".{directory.name}.lock")):
@@ -139,7 +144,7 @@ def _save(
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir()
-        params = _write(index, tmp, state, built_at, package_stamps or {})
+        params = _write(index, tmp, state, content, built_at, stamps)
         # Its own name: two threads of a process may save one after the other (the deferred
         # write and a re-tune's), and the first removes its old copy after the lock.
         old = directory.with_name(f".{directory.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
@@ -162,6 +167,7 @@ def _write(
     index: HybridIndex,
     tmp: Path,
     state: str,
+    content: str,
     built_at: str | None,
     package_stamps: dict[str, str],
 ) -> dict[str, Any]:
@@ -175,7 +181,7 @@ def _write(
         "encoder": index.encoder.id,
         "dim": index.encoder.dim,
         "analyzer_hash": index.analyzer.hash,
-        "content_hash": content_hash(index.docs),
+        "content_hash": content,
         "state": state,
         "built_at": built_at or now,
         "updated_at": now,

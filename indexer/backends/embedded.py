@@ -116,7 +116,8 @@ class EmbeddedBackend(SearchBackend):
         self.dense.compute_hubs([d.table_id for d in docs])
 
     def remove(self, docs: Sequence[IndexDocument]) -> None:
-        self.private = self.private or bool(docs)
+        if docs:
+            self.private = True
         for doc in docs:
             self.docs.pop(doc.table_id, None)
             self.lexical.remove(doc.table_id)
