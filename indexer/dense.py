@@ -13,11 +13,15 @@ KB) on this two-core box. From :data:`SQ8_MIN_VECTORS` on, the scan runs over 8-
 quantized copies (4× less memory to read: ~3 ms at 88,000, recall of the top 100 vectors 0.99)
 and the candidates it returns are re-scored exactly from the float vectors, so scores stay
 exact. HNSW only pays off in the hundreds of thousands of vectors (see :data:`HNSW_MIN_VECTORS`;
-building it takes ~9 s at 88,000 vectors), where it is used instead and removed vectors are
-filtered out (HNSW cannot delete).
+building it takes ~9 s at 88,000 vectors), where it is used instead. HNSW cannot delete: its
+graph holds every row the index has had since it was built, and removed rows are filtered out
+of what it returns.
 
-The FAISS index is saved beside the vectors (``dense.faiss``) when it holds exactly the live
-vectors, and loaded from there rather than rebuilt (an HNSW graph takes minutes at scale).
+The FAISS index is saved beside the vectors (``dense.faiss``), and loaded from there rather
+than rebuilt (an HNSW graph takes minutes at scale): with the live vectors only, or, for an
+HNSW graph, with every row it holds and which of them are alive, until removed rows are more
+than :data:`HNSW_DEAD_SHARE` of them (then the live vectors only are saved, and the next load
+builds a fresh graph at its first search).
 Loaded with ``mmap``, its codes and the vectors are read-only file mappings that every worker
 process on the host shares; the first edit in a process makes that process a private copy.
 """
@@ -34,6 +38,9 @@ import numpy as np
 # Flat search time grows linearly: ~2 ms at 30k vectors, ~25 ms at 300k on this 2-core box,
 # which would eat the whole query budget; HNSW (M=32) stays near 1 ms there.
 HNSW_MIN_VECTORS = 250_000
+# Removed rows an HNSW graph may carry into a save (a share of its rows): each one is a row a
+# search fetches and drops; beyond this the graph is left to be built again from the live rows.
+HNSW_DEAD_SHARE = 0.25
 # Flat 9.9 ms vs SQ8 2.9 ms per query at 88k clustered unit vectors (one thread, p50), SQ8
 # recall of the flat top 100: 0.992. Below ~20k vectors the flat scan is already ~2 ms.
 SQ8_MIN_VECTORS = 20_000
@@ -239,6 +246,8 @@ class DenseIndex:
             live = np.flatnonzero(self.alive)
             self._hnsw = len(live) >= HNSW_MIN_VECTORS
             self._approximate = len(live) >= SQ8_MIN_VECTORS
+            if self._hnsw:  # every row, as after removals (see _saved_rows)
+                live = np.arange(len(self.ids))
             base: faiss.Index
             if self._hnsw:
                 base = faiss.IndexHNSWFlat(self.dim, 32, faiss.METRIC_INNER_PRODUCT)
@@ -320,15 +329,25 @@ class DenseIndex:
 
     # --- persistence ----------------------------------------------------------------------
 
+    def _saved_rows(self) -> np.ndarray:
+        """The rows a save keeps: those the FAISS index holds where it is an HNSW graph with
+        few enough removed rows in it (it is saved with them), else the live ones."""
+        index = self._index()
+        if self._hnsw and index.ntotal == len(self.ids):
+            if (~self.alive).sum() <= HNSW_DEAD_SHARE * len(self.ids):
+                return np.arange(len(self.ids))
+        return np.flatnonzero(self.alive)
+
     def to_arrays(self) -> tuple[list[str], dict[str, np.ndarray]]:
-        live = np.flatnonzero(self.alive)
+        rows = self._saved_rows()
         hub_ids = np.asarray(sorted(self.hub), np.int64)
-        return [self.refs[i] for i in live], {
-            "dense_vectors": self.vectors[live],
-            "dense_ids": self.ids[live],
-            "dense_table": self.table[live],
-            "dense_kind": self.kind[live],
-            "dense_public": self.public[live],
+        return [self.refs[i] for i in rows], {
+            "dense_vectors": self.vectors[rows],
+            "dense_ids": self.ids[rows],
+            "dense_table": self.table[rows],
+            "dense_kind": self.kind[rows],
+            "dense_public": self.public[rows],
+            "dense_alive": self.alive[rows],
             "dense_mean_q": self.mean_q,
             "dense_mean_p": self.mean_p,
             "dense_mean_e": self.mean_e,
@@ -343,10 +362,10 @@ class DenseIndex:
         return self._faiss is not None or not len(self.ids)
 
     def save_faiss(self, path: Path) -> bool:
-        """Write the FAISS index to ``path`` when it holds exactly the live vectors (an HNSW
-        graph with removed vectors in it does not: the loader builds a fresh one)."""
+        """Write the FAISS index to ``path`` when it holds exactly the rows :meth:`to_arrays`
+        saves (an HNSW graph with too many removed rows does not: the loader builds a fresh one)."""
         index = self._index()
-        if index.ntotal != int(self.alive.sum()):
+        if index.ntotal != len(self._saved_rows()):
             return False
         faiss.write_index(index, str(path))
         return True
@@ -383,11 +402,13 @@ class DenseIndex:
         index.table = np.asarray(arrays["dense_table"], np.int64)
         index.kind = np.asarray(arrays["dense_kind"], np.int8)
         index.public = np.asarray(arrays["dense_public"], np.bool_)
-        index.alive = np.ones(len(index.ids), np.bool_)
+        alive = arrays.get("dense_alive")  # (a directory saved before it had one: all alive)
+        index.alive = np.ones(len(index.ids), np.bool_) if alive is None else np.array(alive)
         index.refs = list(refs)
         index._next_id = int(index.ids.max()) + 1 if len(index.ids) else 0
-        for row, table_id in enumerate(index.table.tolist()):
-            index._rows.setdefault(table_id, []).append(row)
+        tables = index.table.tolist()
+        for row in np.flatnonzero(index.alive).tolist():
+            index._rows.setdefault(tables[row], []).append(row)
         index.hub = {
             int(t): float(s) for t, s in zip(arrays["hub_table"], arrays["hub_score"], strict=True)
         }

@@ -230,7 +230,7 @@ class SearchService:
             with long_lived():
                 fresh = backend.mapped(where, params, self.index.analyzer, docs)
         if not fresh.dense.searchable:
-            # No FAISS file to map (an HNSW graph with removed vectors is not saved): the first
+            # No FAISS file to map (an HNSW graph with many removed rows is not saved): the first
             # search would build one, minutes at scale. The process keeps its own copy.
             return False
         with writing():

@@ -12,7 +12,8 @@
       refs.json         what each dense vector stands for (title, q0, answer, ...)
       *.npy             BM25 postings (CSC, and each slot's terms), dense vectors, ids, hub
                         scores, means
-      dense.faiss       the FAISS index over the live vectors (when it holds exactly them)
+      dense.faiss       the FAISS index over the saved vectors (the live ones; an HNSW graph
+                        also its removed ones, marked dead, while they are few)
 
 Loaded with ``mmap`` (``ZHIKU_INDEX_MMAP``, the default), the embedded backend's postings,
 vectors and FAISS codes are read-only file mappings: the worker processes of one host share one

@@ -41,7 +41,7 @@ FAISS = "dense.faiss"
 WIDEN = 4
 WIDEN_LIMIT = 64
 # Written since the mmap loader; an older directory without them is read the slower way.
-OPTIONAL_ARRAYS = ("head_bm25_row_terms", "body_bm25_row_terms")
+OPTIONAL_ARRAYS = ("head_bm25_row_terms", "body_bm25_row_terms", "dense_alive")
 DENSE_ARRAYS = (
     "dense_vectors",
     "dense_ids",

@@ -192,15 +192,22 @@ def test_an_engine_changed_since_the_write_is_not_swapped_for_the_files(env: Env
     assert not service.index.backend.private
 
 
-def test_an_hnsw_graph_that_was_not_saved_is_not_mapped_again(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("dead_share", [0.25, 0.0])
+def test_an_hnsw_graph_is_mapped_again_when_it_was_saved_with_its_removed_rows(
+    env: Env, monkeypatch: pytest.MonkeyPatch, dead_share: float
 ) -> None:
-    monkeypatch.setattr(dense, "HNSW_MIN_VECTORS", 1)  # HNSW cannot delete: not saved after
+    """HNSW cannot delete: the graph is saved with removed rows marked dead, and mapped again;
+    past HNSW_DEAD_SHARE of them it is not saved (the next load builds it), and a process that
+    would have to build it keeps its own engine."""
+    monkeypatch.setattr(dense, "HNSW_MIN_VECTORS", 1)
+    monkeypatch.setattr(dense, "HNSW_DEAD_SHARE", dead_share)
     _runtime(env, delay_s=0)  # builds the index directory
     runtime, service = _runtime(env, delay_s=3600)
-    runtime.sync([_archive(env, "TX-GH-002")])  # removes vectors from the graph
-    runtime.close()  # writes (without dense.faiss); the graph would be built again on search
-    assert not (env.settings.index_dir / "dense.faiss").exists()
-    assert service.index.backend.private  # so the process keeps its own engine
+    runtime.sync([_archive(env, "TX-GH-002")])  # its vectors stay in the graph, dead
+    runtime.close()  # writes; maps the written files where the graph is among them
+    saved = dead_share > 0
+    assert (env.settings.index_dir / "dense.faiss").exists() is saved
+    assert service.index.backend.private is not saved
     result = runtime.search(SearchRequest("改号后原号码还扣费吗", Channel.AGENT))
     assert result.suggestions and result.suggestions[0].code == "TX-GH-001"
+    assert "TX-GH-002" not in {s.code for s in result.suggestions}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -137,3 +139,51 @@ def test_tables_added_one_by_one_equal_tables_added_at_once() -> None:
     assert one_by_one.search(q, 20, public_only=False, weights=weights) == at_once.search(
         q, 20, public_only=False, weights=weights
     )
+
+
+def _saved_and_loaded(index: DenseIndex, path: Path) -> tuple[DenseIndex, bool]:
+    """``index`` through a save and a mapped load, as the store does; whether FAISS was saved."""
+    refs, arrays = index.to_arrays()
+    wrote = index.save_faiss(path)
+    loaded = DenseIndex.from_arrays(refs, arrays)
+    loaded.load_faiss(path, mmap=True)
+    return loaded, wrote
+
+
+@pytest.mark.parametrize("removed", [5, 100])
+def test_an_hnsw_graph_with_removed_rows_is_saved_with_them_until_they_are_many(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, removed: int
+) -> None:
+    """HNSW cannot delete. A save keeps the graph with its removed rows marked dead, so a load
+    maps it and searches at once (no graph built at the first search: minutes at scale), and
+    answers as before the save; past HNSW_DEAD_SHARE removed rows the live ones are saved."""
+    monkeypatch.setattr(dense, "HNSW_MIN_VECTORS", 100)
+    rng = np.random.default_rng(5)
+    index = _index(rng, tables=300, per_table=4)
+    index._index()
+    assert index._hnsw
+    for table_id in range(1, removed + 1):
+        index.remove_table(table_id)
+    index.add_tables(_items(np.random.default_rng(6), tables=3, per_table=4))  # tables 1–3 again
+    loaded, wrote = _saved_and_loaded(index, tmp_path / "dense.faiss")
+    few = removed * 4 <= dense.HNSW_DEAD_SHARE * len(index.ids)
+    assert wrote is few and loaded.searchable is few
+    assert loaded.table_ids() == index.table_ids()
+    weights = (1.0, 1.0, 1.0, 1.0)
+    for table_id in sorted(loaded.table_ids())[::15]:  # each live table found by its own title
+        own = loaded.vectors[loaded.rows_of(table_id)[0]]
+        hits = loaded.search(own, 10, public_only=False, weights=weights)
+        assert max(hits.values(), key=lambda h: h.score).table_id == table_id
+    for _ in range(10 if few else 0):  # the same graph: the same hits
+        q = _query(rng)
+        for public_only in (False, True):
+            hits = loaded.search(q, 40, public_only=public_only, weights=weights)
+            before = index.search(q, 40, public_only=public_only, weights=weights)
+            assert hits.keys() == before.keys()
+            assert not set(hits) & set(range(4, removed + 1))
+            for table_id, hit in hits.items():
+                assert hit.score == pytest.approx(before[table_id].score, abs=1e-5)
+    own = loaded.vectors[loaded.rows_of(150)[0]].copy()
+    assert 150 in loaded.search(own, 10, public_only=False, weights=weights)
+    loaded.remove_table(150)  # an edit after a mapped load: the graph is copied first
+    assert 150 not in loaded.search(own, 10, public_only=False, weights=weights)
