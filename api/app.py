@@ -88,6 +88,7 @@ def create_app(
                 started_at=time.time(),
             )
             app.state.runtime = runtime
+            runtime.start()
             # Several worker processes (kb serve --workers): one sweeps; each follows the
             # change feed, so what one worker commits reaches the others' indexes.
             turn = SweepTurn(config.data_dir / "sweep.lock" if config.workers > 1 else None)

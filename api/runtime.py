@@ -126,6 +126,12 @@ class Runtime:
         if self.settings.index_save_delay > 0:
             self._saver = IndexSaver(self._write_index, self.settings.index_save_delay)
 
+    def start(self) -> None:
+        """Re-tune in the background if what the start repaired calls for it (the server
+        answers meanwhile, with the parameters the index had)."""
+        if getattr(self.service, "retune_due", False):
+            self._retune_in_background()
+
     def _write_index(self) -> bool:
         """Write the index directory while searches go on, then serve the engine from its
         mapped files again (shared with the other workers); whether it was written."""
@@ -243,4 +249,4 @@ def open_search(settings: Settings, db: Database) -> LiveSearch:
     """The production search service (imported here so that importing ``api`` stays cheap)."""
     from indexer.service import SearchService
 
-    return SearchService.open(settings, db)
+    return SearchService.open(settings, db, tune=False)  # re-tuned serving (Runtime.start)

@@ -103,13 +103,15 @@ def serve(
 
 
 def _sync_index() -> None:
-    """Repair drift once before N workers start, so that they do not all rewrite the index."""
+    """Repair drift once before N workers start, so that they do not all rewrite the index
+    (a re-tune it calls for is left to the workers: one re-tunes while serving, the others
+    take its result)."""
     from indexer.service import SearchService
 
     config = settings()
     db = open_db(config)
     try:
-        SearchService.open(config, db)
+        SearchService.open(config, db, tune=False)
     finally:
         db.dispose()
 

@@ -106,10 +106,16 @@ class SearchService:
         db: Database,
         *,
         sync: bool = True,
+        tune: bool = True,
         build: bool = True,
         progress: Progress | None = None,
     ) -> SearchService:
-        """Load the index directory, repair drift from the database, or build it when missing."""
+        """Load the index directory, repair drift from the database, or build it when missing.
+
+        Where the repaired drift calls for a re-tune, ``tune`` re-tunes before returning;
+        without it :attr:`retune_due` says so and the caller re-tunes when it suits (a server:
+        in the background, serving meanwhile, instead of starting a minute or more later).
+        """
         encoder = encoder_from_settings(settings)
         with db.session() as session:
             dictionary = Dictionary.from_session(session)
@@ -132,7 +138,7 @@ class SearchService:
             return cls.build(settings, db, progress=progress)
         service = cls(settings, db, index, params)
         if sync:
-            service.sync()
+            service.sync(tune=tune)
         return service
 
     @classmethod
@@ -312,6 +318,11 @@ class SearchService:
     def _confirmed(self) -> list[tuple[str, int]]:
         with self.db.session() as session:
             return golden.confirmed_pairs(session)
+
+    @property
+    def retune_due(self) -> bool:
+        """Whether enough tables changed since the last tuning to re-tune."""
+        return self.settings.self_tune and selftune.due(self.index)
 
     def retune(
         self,

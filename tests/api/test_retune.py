@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from api.ratelimit import RateLimiter
-from api.runtime import Runtime
+from api.runtime import Runtime, open_search
 from indexer import selftune
 from indexer.backends.embedded import EmbeddedBackend
 from indexer.service import SearchService
@@ -104,6 +104,30 @@ def test_a_failed_re_tune_keeps_the_parameters_served(
     assert (service.index.fusion, service.index.calibration, service.index.tuning) == served
     result = runtime.search(SearchRequest("改号后原号码还扣费吗", Channel.AGENT))
     assert result.suggestions[0].code == "TX-GH-001"
+
+
+def test_a_server_starts_at_once_and_re_tunes_serving_when_its_start_calls_for_it(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changes made while no server ran: the start repairs them into the index without
+    re-tuning (a minute or more on a large KB before the first answer); the re-tune they call
+    for runs in the background of the started server."""
+    monkeypatch.setattr(selftune, "RETUNE_MIN_CHANGES", 1)
+    SearchService.open(env.settings, env.db)  # built and saved
+    _archive(env, "TX-GH-003")  # committed while no server runs
+    held = _hold_fits(monkeypatch)
+    service = open_search(env.settings, env.db)
+    assert held.fits == [] and service.retune_due  # repaired, not re-tuned
+    assert "TX-GH-003" not in {d.code for d in service.index.docs.values()}
+    runtime = Runtime(env.settings, env.db, service, RateLimiter.from_settings(env.settings))
+    runtime.start()
+    assert held.fitting.wait(30), "no re-tune started"
+    result = runtime.search(SearchRequest("改号后原号码还扣费吗", Channel.AGENT))
+    assert result.suggestions and result.suggestions[0].code == "TX-GH-001"  # served meanwhile
+    held.release.set()
+    assert until(lambda: not runtime._retuning, timeout=30)
+    assert len(held.fits) == 1 and not service.retune_due
+    runtime.close()
 
 
 def test_workers_of_one_server_take_turns_and_the_second_takes_the_first_s_tuning(
