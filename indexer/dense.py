@@ -246,8 +246,9 @@ class DenseIndex:
             live = np.flatnonzero(self.alive)
             self._hnsw = len(live) >= HNSW_MIN_VECTORS
             self._approximate = len(live) >= SQ8_MIN_VECTORS
-            if self._hnsw:  # every row, as after removals (see _saved_rows)
-                live = np.arange(len(self.ids))
+            # An HNSW graph holds every row, removed ones too, as it does after removals (it
+            # cannot delete; see _saved_rows); the other indexes hold the live rows.
+            rows = np.arange(len(self.ids)) if self._hnsw else live
             base: faiss.Index
             if self._hnsw:
                 base = faiss.IndexHNSWFlat(self.dim, 32, faiss.METRIC_INNER_PRODUCT)
@@ -259,8 +260,8 @@ class DenseIndex:
             else:
                 base = faiss.IndexFlatIP(self.dim)
             index = faiss.IndexIDMap2(base)
-            if len(live):
-                index.add_with_ids(self.vectors[live], self.ids[live])
+            if len(rows):
+                index.add_with_ids(self.vectors[rows], self.ids[rows])
             self._faiss = index
         return self._faiss
 
