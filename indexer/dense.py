@@ -28,6 +28,7 @@ process on the host shares; the first edit in a process makes that process a pri
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,7 @@ class DenseIndex:
         self._hnsw = False
         self._approximate = False  # SQ8 or HNSW: re-score what the scan returns
         self._mapped = False  # _faiss is a read-only file mapping: copy before editing
+        self._building = threading.Lock()  # one build of _faiss at a time (see _index)
 
     # --- geometry -------------------------------------------------------------------------
 
@@ -238,32 +240,40 @@ class DenseIndex:
     # --- search ---------------------------------------------------------------------------
 
     def _index(self) -> faiss.Index:
+        """The FAISS index, built by the first search that needs it (a load without a usable
+        file); searches that come meanwhile wait for that build rather than make their own."""
         if self._faiss is None:
-            # One query at a time: FAISS's OpenMP workers only spin against each other (and
-            # against the encoder) on a two-core box; one thread searches 50k vectors in ~4 ms,
-            # two took ~9 ms under load (measured).
-            faiss.omp_set_num_threads(1)
-            live = np.flatnonzero(self.alive)
-            self._hnsw = len(live) >= HNSW_MIN_VECTORS
-            self._approximate = len(live) >= SQ8_MIN_VECTORS
-            # An HNSW graph holds every row, removed ones too, as it does after removals (it
-            # cannot delete; see _saved_rows); the other indexes hold the live rows.
-            rows = np.arange(len(self.ids)) if self._hnsw else live
-            base: faiss.Index
-            if self._hnsw:
-                base = faiss.IndexHNSWFlat(self.dim, 32, faiss.METRIC_INNER_PRODUCT)
-            elif self._approximate:
-                base = faiss.IndexScalarQuantizer(
-                    self.dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-                )
-                base.train(self.vectors[live])
-            else:
-                base = faiss.IndexFlatIP(self.dim)
-            index = faiss.IndexIDMap2(base)
-            if len(rows):
-                index.add_with_ids(self.vectors[rows], self.ids[rows])
-            self._faiss = index
+            with self._building:
+                if self._faiss is None:
+                    self._faiss = self._built()
         return self._faiss
+
+    def _built(self) -> faiss.Index:
+        """A new FAISS index over the vectors: flat, 8-bit or HNSW by how many there are."""
+        # One query at a time: FAISS's OpenMP workers only spin against each other (and
+        # against the encoder) on a two-core box; one thread searches 50k vectors in ~4 ms,
+        # two took ~9 ms under load (measured).
+        faiss.omp_set_num_threads(1)
+        live = np.flatnonzero(self.alive)
+        self._hnsw = len(live) >= HNSW_MIN_VECTORS
+        self._approximate = len(live) >= SQ8_MIN_VECTORS
+        # An HNSW graph holds every row, removed ones too, as it does after removals (it
+        # cannot delete; see _saved_rows); the other indexes hold the live rows.
+        rows = np.arange(len(self.ids)) if self._hnsw else live
+        base: faiss.Index
+        if self._hnsw:
+            base = faiss.IndexHNSWFlat(self.dim, 32, faiss.METRIC_INNER_PRODUCT)
+        elif self._approximate:
+            base = faiss.IndexScalarQuantizer(
+                self.dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+            )
+            base.train(self.vectors[live])
+        else:
+            base = faiss.IndexFlatIP(self.dim)
+        index = faiss.IndexIDMap2(base)
+        if len(rows):
+            index.add_with_ids(self.vectors[rows], self.ids[rows])
+        return index
 
     def search(
         self, query: np.ndarray, k_vectors: int, *, public_only: bool, weights: Sequence[float]

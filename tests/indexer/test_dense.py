@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -187,3 +190,41 @@ def test_an_hnsw_graph_with_removed_rows_is_saved_with_them_until_they_are_many(
     assert 150 in loaded.search(own, 10, public_only=False, weights=weights)
     loaded.remove_table(150)  # an edit after a mapped load: the graph is copied first
     assert 150 not in loaded.search(own, 10, public_only=False, weights=weights)
+
+
+@pytest.mark.realtime  # threads that wait on each other
+def test_searches_that_find_no_faiss_index_build_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first searches after a load without a usable FAISS file build it; searches that
+    come meanwhile wait for that build instead of each building one (an HNSW graph over a
+    million vectors: minutes and gigabytes apiece)."""
+    index = _index(np.random.default_rng(8))
+    builds: list[int] = []
+    started, release = threading.Event(), threading.Event()
+    real = faiss.IndexIDMap2
+
+    def slow_map(base: faiss.Index) -> faiss.Index:
+        builds.append(1)
+        started.set()
+        assert release.wait(10)
+        return real(base)
+
+    monkeypatch.setattr(faiss, "IndexIDMap2", slow_map)
+    weights = (1.0, 1.0, 1.0, 1.0)
+    q = _query(np.random.default_rng(9))
+    hits: list[dict[int, dense.DenseHit]] = []
+    threads = [
+        threading.Thread(
+            target=lambda: hits.append(index.search(q, 20, public_only=False, weights=weights))
+        )
+        for _ in range(3)
+    ]
+    threads[0].start()
+    assert started.wait(10)
+    for t in threads[1:]:
+        t.start()
+    time.sleep(0.3)  # the others reach the index meanwhile (without a lock: a build each)
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert len(builds) == 1
+    assert len(hits) == 3 and hits[0] == hits[1] == hits[2]
