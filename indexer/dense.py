@@ -12,16 +12,18 @@ memory bandwidth: ~3 ms over 30,000 vectors of 384 dimensions, ~10 ms over 88,00
 KB) on this two-core box. From :data:`SQ8_MIN_VECTORS` on, the scan runs over 8-bit scalar-
 quantized copies (4× less memory to read: ~3 ms at 88,000, recall of the top 100 vectors 0.99)
 and the candidates it returns are re-scored exactly from the float vectors, so scores stay
-exact. HNSW only pays off in the hundreds of thousands of vectors (see :data:`HNSW_MIN_VECTORS`;
-building it takes ~9 s at 88,000 vectors), where it is used instead. HNSW cannot delete: its
+exact. From :data:`HNSW_MIN_VECTORS` on (a 10,000-table KB like the demo's has 132,740) an HNSW
+graph is searched instead, searched :data:`HNSW_EF_FACTOR` times deeper than the vectors it
+fetches; its candidates are re-scored the same way. HNSW cannot delete: its
 graph holds every row the index has had since it was built, and removed rows are filtered out
 of what it returns.
 
 The FAISS index is saved beside the vectors (``dense.faiss``), and loaded from there rather
 than rebuilt (an HNSW graph takes minutes at scale): with the live vectors only, or, for an
 HNSW graph, with every row it holds and which of them are alive, until removed rows are more
-than :data:`HNSW_DEAD_SHARE` of them (then the live vectors only are saved, and the next load
-builds a fresh graph at its first search).
+than :data:`HNSW_DEAD_SHARE` of them (then the live vectors only are saved). A process that
+loads a directory without the graph it needs serves from the 8-bit scan, made at its first
+search, while a background thread builds the graph (see :meth:`DenseIndex._index`).
 Loaded with ``mmap``, its codes and the vectors are read-only file mappings that every worker
 process on the host shares; the first edit in a process makes that process a private copy.
 """
@@ -36,9 +38,15 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-# Flat search time grows linearly: ~2 ms at 30k vectors, ~25 ms at 300k on this 2-core box,
-# which would eat the whole query budget; HNSW (M=32) stays near 1 ms there.
-HNSW_MIN_VECTORS = 250_000
+# The 8-bit scan's time grows with the vectors; an HNSW graph's hardly does, but it takes
+# ~0.3 ms a vector to build. At 132,740 vectors (the 10,000-table benchmark KB, 772 questions,
+# one thread, a slow day of this 2-core box) the pool's signals took p50 18.5 ms with the scan
+# and 9.3 ms with the graph, whose top-1 tables were an exact scan's on 772/772 questions
+# (top 5: 771/772); building the graph took ~40 s.
+HNSW_MIN_VECTORS = 100_000
+# The graph is searched this many times deeper than the vectors a search fetches (efSearch):
+# with the fetch itself as the depth, 2 of those 772 top-1s differed from the exact scan's.
+HNSW_EF_FACTOR = 2
 # Removed rows an HNSW graph may carry into a save (a share of its rows): each one is a row a
 # search fetches and drops; beyond this the graph is left to be built again from the live rows.
 HNSW_DEAD_SHARE = 0.25
@@ -108,6 +116,8 @@ class DenseIndex:
         self._approximate = False  # SQ8 or HNSW: re-score what the scan returns
         self._mapped = False  # _faiss is a read-only file mapping: copy before editing
         self._building = threading.Lock()  # one build of _faiss at a time (see _index)
+        self._loaded = False  # from saved arrays: a graph due is built in the background
+        self._graph: threading.Thread | None = None  # that build
 
     # --- geometry -------------------------------------------------------------------------
 
@@ -160,24 +170,25 @@ class DenseIndex:
         n = len(vectors)
         ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
         self._next_id += n
-        start = len(self.ids)
         owners = np.concatenate([np.full(len(i.vectors), i.table_id, np.int64) for i in items])
-        # A first add keeps its array: at 88,000 vectors every copy is 135 MB of fresh memory.
-        if len(self.vectors):
-            self._append("vectors", centered)
-        else:
-            self.vectors = centered
-        self._append("ids", ids)
-        self._append("table", owners)
-        self._append("kind", codes)
-        self._append("public", np.asarray([p for i in items for p in i.public], np.bool_))
-        self._append("alive", np.ones(n, np.bool_))
-        for item in items:
-            self.refs.extend(item.refs)
-            self._rows[item.table_id] = list(range(start, start + len(item.vectors)))
-            start += len(item.vectors)
-        if self._faiss is not None:
-            self._own_faiss().add_with_ids(centered, ids)
+        with self._building:  # the rows and the FAISS index as one (see _start_graph)
+            start = len(self.ids)
+            # A first add keeps its array: at 88,000 vectors every copy is 135 MB of fresh memory.
+            if len(self.vectors):
+                self._append("vectors", centered)
+            else:
+                self.vectors = centered
+            self._append("ids", ids)
+            self._append("table", owners)
+            self._append("kind", codes)
+            self._append("public", np.asarray([p for i in items for p in i.public], np.bool_))
+            self._append("alive", np.ones(n, np.bool_))
+            for item in items:
+                self.refs.extend(item.refs)
+                self._rows[item.table_id] = list(range(start, start + len(item.vectors)))
+                start += len(item.vectors)
+            if self._faiss is not None:
+                self._own_faiss().add_with_ids(centered, ids)
 
     def _append(self, name: str, rows: np.ndarray) -> None:
         """``self.<name>`` with ``rows`` after its own: written into the room its buffer has
@@ -198,9 +209,10 @@ class DenseIndex:
         self.hub.pop(table_id, None)
         if not rows:
             return
-        self.alive[rows] = False
-        if self._faiss is not None and not self._hnsw:
-            self._own_faiss().remove_ids(self.ids[rows])  # type: ignore[arg-type]  # faiss takes arrays
+        with self._building:
+            self.alive[rows] = False
+            if self._faiss is not None and not self._hnsw:
+                self._own_faiss().remove_ids(self.ids[rows])  # type: ignore[arg-type]  # faiss takes arrays
 
     def _own_faiss(self) -> faiss.Index:
         """The FAISS index, copied out of its file mapping first (FAISS aborts the process on
@@ -240,30 +252,38 @@ class DenseIndex:
     # --- search ---------------------------------------------------------------------------
 
     def _index(self) -> faiss.Index:
-        """The FAISS index, built by the first search that needs it (a load without a usable
-        file); searches that come meanwhile wait for that build rather than make their own."""
+        """The FAISS index, made by the first call that needs it; calls that come meanwhile
+        wait for that one rather than make their own.
+
+        An index built in this process gets its kind at once (flat, 8-bit or HNSW: a build
+        saves what it will serve). A loaded one whose HNSW graph is due but was not saved (too
+        many removed rows, or saved before the KB grew past :data:`HNSW_MIN_VECTORS`) is served
+        by the 8-bit scan, made or loaded at once, while a background thread builds the graph
+        (minutes at a million vectors), which then takes over."""
         if self._faiss is None:
             with self._building:
                 if self._faiss is None:
-                    self._faiss = self._built()
+                    self._faiss, self._hnsw, self._approximate = self._made(graph=not self._loaded)
+        if self._loaded and not self._hnsw and self._graph is None and self._graph_due():
+            self._start_graph()
         return self._faiss
 
-    def _built(self) -> faiss.Index:
-        """A new FAISS index over the vectors: flat, 8-bit or HNSW by how many there are."""
+    def _graph_due(self) -> bool:
+        return len(self.ids) >= HNSW_MIN_VECTORS and self.alive.sum() >= HNSW_MIN_VECTORS
+
+    def _made(self, *, graph: bool) -> tuple[faiss.Index, bool, bool]:
+        """A new FAISS index over the vectors, flat, 8-bit or (``graph``) HNSW by how many
+        there are; whether it is HNSW, and whether it is approximate."""
+        live = np.flatnonzero(self.alive)
+        if graph and len(live) >= HNSW_MIN_VECTORS:
+            return _hnsw_index(self.dim, self.vectors, self.ids), True, True
         # One query at a time: FAISS's OpenMP workers only spin against each other (and
         # against the encoder) on a two-core box; one thread searches 50k vectors in ~4 ms,
         # two took ~9 ms under load (measured).
         faiss.omp_set_num_threads(1)
-        live = np.flatnonzero(self.alive)
-        self._hnsw = len(live) >= HNSW_MIN_VECTORS
-        self._approximate = len(live) >= SQ8_MIN_VECTORS
-        # An HNSW graph holds every row, removed ones too, as it does after removals (it
-        # cannot delete; see _saved_rows); the other indexes hold the live rows.
-        rows = np.arange(len(self.ids)) if self._hnsw else live
+        approximate = len(live) >= SQ8_MIN_VECTORS
         base: faiss.Index
-        if self._hnsw:
-            base = faiss.IndexHNSWFlat(self.dim, 32, faiss.METRIC_INNER_PRODUCT)
-        elif self._approximate:
+        if approximate:
             base = faiss.IndexScalarQuantizer(
                 self.dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
             )
@@ -271,9 +291,37 @@ class DenseIndex:
         else:
             base = faiss.IndexFlatIP(self.dim)
         index = faiss.IndexIDMap2(base)
-        if len(rows):
-            index.add_with_ids(self.vectors[rows], self.ids[rows])
-        return index
+        if len(live):
+            index.add_with_ids(self.vectors[live], self.ids[live])
+        return index, False, approximate
+
+    def _start_graph(self) -> None:
+        """Build the HNSW graph over the rows there are now, in a background thread; the rows
+        added meanwhile go into it before it replaces the 8-bit scan."""
+        with self._building:
+            if self._graph is not None or self._hnsw:
+                return
+            n = len(self.ids)
+            vectors, ids = self.vectors[:n], self.ids[:n]  # appended rows never move these
+
+            def build() -> None:
+                graph = _hnsw_index(self.dim, vectors, ids)
+                with self._building:
+                    more = len(self.ids)
+                    if more > n:
+                        graph.add_with_ids(self.vectors[n:more], self.ids[n:more])
+                    self._faiss, self._hnsw, self._approximate = graph, True, True
+                    self._mapped = False
+
+            self._graph = threading.Thread(target=build, name="zhiku-hnsw-graph", daemon=True)
+            self._graph.start()
+
+    def graph_built(self, timeout: float | None = None) -> bool:
+        """Wait for a background HNSW build (if one was started); whether none is under way."""
+        if self._graph is not None:
+            self._graph.join(timeout)
+            return not self._graph.is_alive()
+        return True
 
     def search(
         self, query: np.ndarray, k_vectors: int, *, public_only: bool, weights: Sequence[float]
@@ -283,11 +331,19 @@ class DenseIndex:
         index = self._index()
         if index.ntotal == 0:
             return {}
-        fetch = min(index.ntotal, k_vectors * (3 if public_only or self._hnsw else 1))
+        # What kind of index this is, from the index itself (a background graph may replace
+        # the scan between reading one attribute and the next).
+        hnsw, approximate = _kind(index)
+        fetch = min(index.ntotal, k_vectors * (3 if public_only or hnsw else 1))
         query = query.reshape(-1).astype(np.float32)
-        scores, ids = index.search(query.reshape(1, -1), fetch)
+        deeper = (
+            faiss.SearchParametersHNSW(efSearch=HNSW_EF_FACTOR * fetch)  # type: ignore[attr-defined]
+            if hnsw
+            else None
+        )
+        scores, ids = index.search(query.reshape(1, -1), fetch, params=deeper)
         rows = np.searchsorted(self.ids, ids[0][ids[0] >= 0])
-        exact = self.vectors[rows] @ query if self._approximate else scores[0][: len(rows)]
+        exact = self.vectors[rows] @ query if approximate else scores[0][: len(rows)]
         keep = self.alive[rows] & (self.public[rows] if public_only else True)
         rows = rows[keep]
         weighted = exact[keep] * np.asarray(weights, np.float64)[self.kind[rows]]
@@ -391,10 +447,7 @@ class DenseIndex:
         if index.ntotal != len(self.ids) or index.d != self.dim:
             return False
         faiss.omp_set_num_threads(1)  # as _index()
-        # Saved as IndexIDMap2 over the base index (see _index()).
-        base = faiss.downcast_index(faiss.downcast_index(index).index)  # type: ignore[attr-defined]
-        self._hnsw = isinstance(base, faiss.IndexHNSW)
-        self._approximate = not isinstance(base, faiss.IndexFlat)
+        self._hnsw, self._approximate = _kind(index)
         self._faiss, self._mapped = index, mmap
         return True
 
@@ -416,6 +469,7 @@ class DenseIndex:
         alive = arrays.get("dense_alive")  # (a directory saved before it had one: all alive)
         index.alive = np.ones(len(index.ids), np.bool_) if alive is None else np.array(alive)
         index.refs = list(refs)
+        index._loaded = True
         index._next_id = int(index.ids.max()) + 1 if len(index.ids) else 0
         tables = index.table.tolist()
         for row in np.flatnonzero(index.alive).tolist():
@@ -424,3 +478,20 @@ class DenseIndex:
             int(t): float(s) for t, s in zip(arrays["hub_table"], arrays["hub_score"], strict=True)
         }
         return index
+
+
+def _hnsw_index(dim: int, vectors: np.ndarray, ids: np.ndarray) -> faiss.Index:
+    """An HNSW graph over every row given (removed ones too: it cannot delete, and holds them as
+    it does after removals; see :meth:`DenseIndex._saved_rows`)."""
+    faiss.omp_set_num_threads(1)  # as the other indexes (see DenseIndex._made)
+    index = faiss.IndexIDMap2(faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT))
+    if len(ids):
+        index.add_with_ids(vectors, ids)
+    return index
+
+
+def _kind(index: faiss.Index) -> tuple[bool, bool]:
+    """Whether ``index`` (an IndexIDMap2 over the base index, as made and saved here) is an
+    HNSW graph, and whether its scores are approximate (to be re-scored from the vectors)."""
+    base = faiss.downcast_index(faiss.downcast_index(index).index)  # type: ignore[attr-defined]
+    return isinstance(base, faiss.IndexHNSW), not isinstance(base, faiss.IndexFlat)
