@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from kb import repository
 
-ANALYZER_VERSION = 2  # 2: Traditional text converted with its words (to_simplified)
+ANALYZER_VERSION = 1
 CHANNELS = ("w", "c", "b", "p")
 STOPWORDS_FILE = Path(__file__).with_name("stopwords.txt")
 # A title this short is usually a product or service name worth keeping whole.
@@ -53,11 +53,6 @@ def _t2s() -> opencc.OpenCC:
 
 
 @cache
-def _tw2sp() -> opencc.OpenCC:
-    return opencc.OpenCC("tw2sp")
-
-
-@cache
 def stopwords() -> frozenset[str]:
     text = _stopwords_text()
     return frozenset(
@@ -72,20 +67,8 @@ def _stopwords_text() -> str:
 
 @lru_cache(maxsize=4096)
 def to_simplified(text: str) -> str:
-    """NFKC then Traditional → Simplified; case is kept (the encoder sees this form).
-
-    Text written in Traditional characters is converted with its words as well as its
-    characters (OpenCC ``tw2sp``: 簡訊 → 短信, 網路 → 网络, 軟體 → 软件, 登入 → 登录), so a question
-    asked in Traditional meets Simplified knowledge in the words that knowledge uses, and
-    Traditional knowledge is read in the words the encoder and jieba know best. Text with no
-    Traditional character is left as it is: the phrase tables would turn some Simplified words
-    into others (停用 → 禁用, 影像 → 图像). Measured on bq, atec and cmdd with their queries
-    written in Traditional against the Simplified entries (README, Benchmarks): MRR@10 −0.007,
-    −0.004 and −0.006 below the Simplified originals with characters alone, −0.001, −0.001 and
-    ±0 with words."""
-    text = unicodedata.normalize("NFKC", text)
-    simplified = str(_t2s().convert(text))
-    return simplified if simplified == text else str(_tw2sp().convert(text))
+    """NFKC then Traditional → Simplified; case is kept (the encoder sees this form)."""
+    return str(_t2s().convert(unicodedata.normalize("NFKC", text)))
 
 
 def normalize(text: str) -> str:

@@ -163,12 +163,9 @@ def _suggestion(
 def _query_terms(index: HybridIndex, query: str) -> list[str]:
     """Normalized strings to mark: the query's words, synonyms, and its Han bigrams."""
     terms = set(index.analyzer.highlight_terms(query))
-    # The query's words may be other words than the text's (a Traditional question is read in
-    # Simplified words: 簡訊 → 短信); its characters, normalized one by one as the text is
-    # (_normalized_chars), still mark what it shares with the text.
-    for norm in {normalize(query), _normalized_chars(query)}:
-        for run in re.findall(r"[\u3400-\u9fff]+", norm):
-            terms.update(run[i : i + 2] for i in range(len(run) - 1))
+    norm = normalize(query)
+    for run in re.findall(r"[\u3400-\u9fff]+", norm):
+        terms.update(run[i : i + 2] for i in range(len(run) - 1))
     return sorted(terms, key=len, reverse=True)
 
 

@@ -70,19 +70,3 @@ def test_the_analyzer_hash_is_known_without_making_an_analyzer() -> None:
     for channels in (("w", "c", "b", "p"), ("w", "b"), ("p", "w")):
         assert analyzer_hash(dictionary, channels) == Analyzer(dictionary, channels=channels).hash
     assert analyzer_hash(dictionary, ("w",)) != analyzer_hash(dictionary)
-
-
-def test_traditional_text_is_read_in_the_words_simplified_knowledge_uses() -> None:
-    """A question in Traditional meets Simplified knowledge in its words, not only its
-    characters (OpenCC tw2sp: 簡訊 is 短信, 網路 is 网络, 登入 is 登录)."""
-    analyzer = Analyzer()
-    words = [t for t in analyzer.tokens("簡訊驗證碼收不到") if t.startswith("w:")]
-    assert "w:短信" in words
-    assert normalize("網路設定") == normalize("网络设置") == "网络设置"
-    assert normalize("用APP登入帳號") == "用app登录帐号"
-
-
-def test_simplified_text_keeps_its_own_words() -> None:
-    """The phrase tables would make other words of some Simplified ones (停用 → 禁用)."""
-    for text in ("停用这个药", "头部影像学检查", "已经停用的手机号码"):
-        assert normalize(text) == text

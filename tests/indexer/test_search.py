@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.search import _query_terms
 from indexer.service import SearchService
 from kb.db import Database
 from kb.errors import ValidationFailed
 from kb.settings import Settings
 from kb.visibility import Channel
 from tests.factories import ask
-from tests.indexer.conftest import fake_index
 
 
 def _codes(service: SearchService, query: str, **kwargs: object) -> list[str]:
@@ -81,9 +79,3 @@ def test_real_model_traditional_and_paraphrase(tmp_path, filled_db: Database) ->
     traditional = _codes(service, "換了號碼以後原來的號還收錢嗎", channel=Channel.CUSTOMER)
     assert simplified[0] == traditional[0] == "TX-GH-001"
     assert _codes(service, "怎么开通五G网络", mode="dense")[0] == "TX-5G-002"
-
-
-def test_a_traditional_question_marks_the_characters_it_shares_with_the_text() -> None:
-    """簡訊 is read as 短信; the snippet of a text that writes 簡訊 (or 简讯) still marks it."""
-    terms = _query_terms(fake_index(), "簡訊收不到")
-    assert "短信" in terms and "简讯" in terms
