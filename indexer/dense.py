@@ -425,7 +425,8 @@ class DenseIndex:
     @property
     def searchable(self) -> bool:
         """Whether a search finds the FAISS index made (a load without a usable file leaves it
-        to the first search: an HNSW graph takes minutes at a million vectors)."""
+        to the first search: the 8-bit scan, seconds at a million vectors, then the graph in
+        the background, minutes)."""
         return self._faiss is not None or not len(self.ids)
 
     def save_faiss(self, path: Path) -> bool:

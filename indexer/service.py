@@ -237,7 +237,8 @@ class SearchService:
                 fresh = backend.mapped(where, params, self.index.analyzer, docs)
         if not fresh.dense.searchable:
             # No FAISS file to map (an HNSW graph with many removed rows is not saved): the first
-            # search would build one, minutes at scale. The process keeps its own copy.
+            # search would make the 8-bit scan (seconds at scale) and this worker would build
+            # its own graph in the background (minutes). The process keeps its own copy.
             return False
         with writing():
             if self.version != version:
