@@ -31,7 +31,7 @@ process on the host shares; the first edit in a process makes that process a pri
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +83,16 @@ class DenseHit:
     score: float  # best vector's (weighted) cosine
     kind: str
     ref: str
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """The rows a search may return: ``rows[row]``, and the same as a FAISS selector over the
+    rows' ids (searches skip the others inside the index; ``bitmap`` is the memory it reads)."""
+
+    rows: np.ndarray
+    bitmap: np.ndarray
+    selector: faiss.IDSelector
 
 
 class DenseIndex:
@@ -323,11 +333,33 @@ class DenseIndex:
             return not self._graph.is_alive()
         return True
 
+    def row_filter(
+        self, tables: Callable[[np.ndarray], np.ndarray], *, public_only: bool
+    ) -> RowFilter:
+        """The live rows (public ones only, ``public_only``) of the tables ``tables`` admits
+        (given an array of table ids, it says which)."""
+        n = len(self.ids)
+        rows = self.alive[:n] & tables(self.table[:n])
+        if public_only:
+            rows &= self.public[:n]
+        by_id = np.zeros(int(self.ids[n - 1]) + 1 if n else 0, np.bool_)
+        by_id[self.ids[:n]] = rows
+        bitmap = np.packbits(by_id, bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(by_id), faiss.swig_ptr(bitmap))
+        return RowFilter(rows, bitmap, selector)
+
     def search(
-        self, query: np.ndarray, k_vectors: int, *, public_only: bool, weights: Sequence[float]
+        self,
+        query: np.ndarray,
+        k_vectors: int,
+        *,
+        public_only: bool,
+        weights: Sequence[float],
+        only: RowFilter | None = None,
     ) -> dict[int, DenseHit]:
-        """Best-vector hits among the top ``k_vectors`` vectors (filtered by audience); a
-        vector's cosine is multiplied by its kind's weight (``weights[KIND_CODES[kind]]``)."""
+        """Best-vector hits among the top ``k_vectors`` vectors (filtered by audience; ``only``:
+        among those rows, skipped inside the index); a vector's cosine is multiplied by its
+        kind's weight (``weights[KIND_CODES[kind]]``)."""
         index = self._index()
         if index.ntotal == 0:
             return {}
@@ -336,15 +368,15 @@ class DenseIndex:
         hnsw, approximate = _kind(index)
         fetch = min(index.ntotal, k_vectors * (3 if public_only or hnsw else 1))
         query = query.reshape(-1).astype(np.float32)
-        deeper = (
-            faiss.SearchParametersHNSW(efSearch=HNSW_EF_FACTOR * fetch)  # type: ignore[attr-defined]
-            if hnsw
-            else None
-        )
-        scores, ids = index.search(query.reshape(1, -1), fetch, params=deeper)
+        params = _search_params(hnsw, fetch, None if only is None else only.selector)
+        scores, ids = index.search(query.reshape(1, -1), fetch, params=params)
         rows = np.searchsorted(self.ids, ids[0][ids[0] >= 0])
         exact = self.vectors[rows] @ query if approximate else scores[0][: len(rows)]
         keep = self.alive[rows] & (self.public[rows] if public_only else True)
+        if only is not None:  # rows added since the filter was made are not in it
+            inside = rows < len(only.rows)
+            keep &= inside
+            keep[inside] &= only.rows[rows[inside]]
         rows = rows[keep]
         weighted = exact[keep] * np.asarray(weights, np.float64)[self.kind[rows]]
         tables = self.table[rows]
@@ -497,6 +529,22 @@ def _hnsw_index(dim: int, vectors: np.ndarray, ids: np.ndarray) -> faiss.Index:
         graph.train(vectors)
         index.add_with_ids(vectors, ids)
     return index
+
+
+def _search_params(
+    hnsw: bool, fetch: int, selector: faiss.IDSelector | None
+) -> faiss.SearchParameters | None:
+    """A graph is searched :data:`HNSW_EF_FACTOR` times deeper than it fetches; a selector
+    makes any index skip the rows it does not select."""
+    params: faiss.SearchParameters
+    if hnsw:
+        params = faiss.SearchParametersHNSW(efSearch=HNSW_EF_FACTOR * fetch)  # type: ignore[attr-defined]
+    elif selector is None:
+        return None
+    else:
+        params = faiss.SearchParameters()
+    params.sel = selector
+    return params
 
 
 def _kind(index: faiss.Index) -> tuple[bool, bool]:

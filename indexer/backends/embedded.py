@@ -2,11 +2,11 @@
 
 It is the engine :class:`indexer.index.HybridIndex` has always had (:mod:`indexer.lexical`,
 :mod:`indexer.dense`), behind the backend contract; scores are unchanged. Filters are applied
-to its top lists after the cut, so a pool holds what it always held less what the rules hide;
-where they hid more than half of a list (a family of expired or internal tables on top), the
-cut is widened (:data:`WIDEN`, up to :data:`WIDEN_LIMIT` times) until it is at least half full
-of tables the rules allow. It is also the engine self-tuning reads (masked documents scored
-under the index's statistics).
+as Milvus applies them: the unfiltered top lists first (what the rules hide of them is counted),
+and where they hid some, the lists again among the tables the rules admit, one mask over every
+table (:mod:`indexer.admission`): the BM25 cut skips the others, and FAISS skips their vectors
+inside the index (a selector), so a family of hidden tables on top never empties a list. It is
+also the engine self-tuning reads (masked documents scored under the index's statistics).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from indexer.admission import Admission, Admitted
 from indexer.analysis import Analyzer
 from indexer.backends.base import (
     CandidateParams,
@@ -28,7 +29,7 @@ from indexer.backends.base import (
     SearchBackend,
 )
 from indexer.bm25 import BM25Params
-from indexer.dense import KIND_CODES, DenseIndex, TableVectors
+from indexer.dense import KIND_CODES, DenseIndex, RowFilter, TableVectors
 from indexer.documents import IndexDocument
 from indexer.errors import IndexMismatch
 from indexer.fusion import ranking
@@ -36,10 +37,9 @@ from indexer.lexical import ARRAY_NAMES as LEXICAL_ARRAYS
 from indexer.lexical import LexicalIndex, LexicalScores
 
 FAISS = "dense.faiss"
-# A top list the filters emptied by more than half is fetched again this many times deeper, at
-# most WIDEN_LIMIT times the usual depth; below that the index scores every visible table.
-WIDEN = 4
-WIDEN_LIMIT = 64
+# Dense row filters kept (one per admission mask and audience; masks change with edits and as
+# validity bounds pass).
+_KEPT_ROW_FILTERS = 4
 # Written since the mmap loader; an older directory without them is read the slower way.
 OPTIONAL_ARRAYS = ("head_bm25_row_terms", "body_bm25_row_terms", "dense_alive")
 DENSE_ARRAYS = (
@@ -72,6 +72,8 @@ class EmbeddedBackend(SearchBackend):
         self.lexical = LexicalIndex(analyzer, bm25)
         self.dense = DenseIndex(dim)
         self.docs: dict[int, IndexDocument] = {}
+        self.admission = Admission()
+        self._row_filters: dict[tuple[object, ...], RowFilter] = {}
 
     # --- editing --------------------------------------------------------------------------
 
@@ -89,6 +91,7 @@ class EmbeddedBackend(SearchBackend):
     ) -> None:
         """The BM25 half of :meth:`build` (the index encodes between the two, with progress)."""
         self.docs = {d.table_id: d for d in docs}
+        self.admission.reset(docs)
         self.lexical.analyzer = analyzer
         with self.lexical.memo():
             self.lexical.build(docs, progress)
@@ -112,6 +115,7 @@ class EmbeddedBackend(SearchBackend):
         for doc in docs:
             self.docs[doc.table_id] = doc
             self.lexical.add(doc)
+        self.admission.set(docs)
         self.dense.add_tables(vectors)
         self.dense.compute_hubs([d.table_id for d in docs])
 
@@ -122,6 +126,7 @@ class EmbeddedBackend(SearchBackend):
             self.docs.pop(doc.table_id, None)
             self.lexical.remove(doc.table_id)
             self.dense.remove_table(doc.table_id)
+        self.admission.drop(d.table_id for d in docs)
 
     def reanalyze(self, analyzer: Analyzer, docs: Sequence[IndexDocument]) -> None:
         self.private = True
@@ -135,13 +140,18 @@ class EmbeddedBackend(SearchBackend):
     def prepare(self, tokens: Sequence[str], channel: str) -> LexicalScores:
         return self.lexical.scores(tokens, channel)
 
-    def _lexical(self, state: QueryState, n: int, lexical_body: float) -> list[int]:
+    def _lexical(
+        self, state: QueryState, n: int, lexical_body: float, admitted: Admitted | None = None
+    ) -> list[int]:
         lexical = state.lexical
         if lexical is None:
             lexical = self.prepare(state.tokens, "agent")
         coverage = lexical.coverage(lexical_body)
         table = self.lexical.row_table
-        scored = np.where((table >= 0) & (coverage > 0), coverage, -1.0)
+        wanted = (table >= 0) & (coverage > 0)
+        if admitted is not None:
+            wanted &= admitted.of(table)
+        scored = np.where(wanted, coverage, -1.0)
         if not len(scored):
             return []
         top = np.argpartition(-scored, min(n, len(scored) - 1))[:n]
@@ -149,51 +159,41 @@ class EmbeddedBackend(SearchBackend):
         return [int(table[r]) for r in top if scored[r] > 0]
 
     def _dense(
-        self, state: QueryState, n: int, params: CandidateParams, public_only: bool
+        self,
+        state: QueryState,
+        n: int,
+        params: CandidateParams,
+        public_only: bool,
+        only: RowFilter | None = None,
     ) -> list[int]:
         hits = self.dense.search(
-            state.vector, n, public_only=public_only, weights=params.kind_weights
+            state.vector, n, public_only=public_only, weights=params.kind_weights, only=only
         )
         return [t for t, _ in ranking({t: h.score for t, h in hits.items()})][: n * 3]
+
+    def _row_filter(self, admitted: Admitted, public_only: bool) -> RowFilter:
+        """The dense rows of the tables ``admitted`` (made once per mask and audience)."""
+        key = (*admitted.key, public_only, id(self.dense), len(self.dense.ids))
+        found = self._row_filters.get(key)
+        if found is None:
+            found = self.dense.row_filter(admitted.of, public_only=public_only)
+            if len(self._row_filters) >= _KEPT_ROW_FILTERS:
+                self._row_filters = {}  # searches may run at once: no iteration over it
+            self._row_filters[key] = found
+        return found
 
     def candidates(
         self, state: QueryState, *, mode: str, params: CandidateParams, filters: Filters
     ) -> Candidates:
-        hidden: set[int] = set()
-
-        def admitted(found: list[int]) -> list[int]:
-            out = []
-            for t in found:
-                if t in self.docs and not filters.admits(self.docs[t]):
-                    hidden.add(t)
-                else:
-                    out.append(t)
-            return out
-
-        def top(fetch: Callable[[int], list[int]]) -> list[int]:
-            """The list at the usual depth, less what the filters hide, widened while they
-            hid more than half of it and a deeper list could hold more."""
-            depth = params.n
-            found = fetch(depth)
-            wanted = len(found)
-            kept = admitted(found)
-            while 2 * len(kept) < wanted and depth < WIDEN_LIMIT * params.n:
-                depth *= WIDEN
-                deeper = fetch(depth)
-                kept = admitted(deeper)
-                if len(deeper) <= len(found):
-                    break  # nothing more to find
-                found = deeper
-            return kept[:wanted]
-
-        lexical = (
-            top(lambda n: self._lexical(state, n, params.lexical_body)) if mode != "dense" else []
-        )
-        dense = (
-            top(lambda n: self._dense(state, n, params, filters.public_only))
-            if mode != "bm25"
-            else []
-        )
+        lexical = self._lexical(state, params.n, params.lexical_body) if mode != "dense" else []
+        dense = self._dense(state, params.n, params, filters.public_only) if mode != "bm25" else []
+        admitted = self.admission.admitted(filters)
+        hidden = {t for t in (*lexical, *dense) if t in self.docs and t not in admitted}
+        if hidden.intersection(lexical):
+            lexical = self._lexical(state, params.n, params.lexical_body, admitted)
+        if hidden.intersection(dense):
+            only = self._row_filter(admitted, filters.public_only)
+            dense = self._dense(state, params.n, params, filters.public_only, only)
         return Candidates(lexical, dense, hidden)
 
     def score(self, tables: Sequence[int], state: QueryState, *, channel: str) -> PoolScores:
@@ -243,6 +243,7 @@ class EmbeddedBackend(SearchBackend):
         docs: dict[int, IndexDocument],
     ) -> None:
         self.docs = dict(docs)
+        self.admission.reset(docs.values())
         mode: Literal["r"] | None = "r" if self.mmap else None
 
         def read(name: str) -> np.ndarray:

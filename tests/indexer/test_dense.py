@@ -295,3 +295,41 @@ def test_the_hnsw_graph_is_searched_deeper_than_the_vectors_fetched(
     monkeypatch.setattr(faiss, "SearchParametersHNSW", spy)
     index.search(_query(np.random.default_rng(6)), 20, public_only=False, weights=(1.0,) * 4)
     assert index._hnsw and asked == [dense.HNSW_EF_FACTOR * 20 * 3]
+
+
+@pytest.mark.parametrize("kind", ["flat", "sq8", "hnsw"])
+@pytest.mark.parametrize("public_only", [False, True])
+def test_a_row_filter_gives_the_best_of_the_tables_it_admits(
+    monkeypatch: pytest.MonkeyPatch, kind: str, public_only: bool
+) -> None:
+    """What a search with a filter returns is what an exact search of only those tables'
+    vectors returns (the graph: nearly always): the best admitted tables, not what is left of
+    an unfiltered cut."""
+    rng = np.random.default_rng(11)
+    items = _items(rng, 300, 4)
+    admitted = {t for t in range(1, 301) if t % 7 in (1, 4) or t == 9}
+    exact = DenseIndex(32)  # a flat scan of the admitted tables' vectors, and only those
+    exact.add_tables([i for i in items if i.table_id in admitted and i.table_id != 9])
+    exact._index()
+    if kind != "flat":
+        monkeypatch.setattr(dense, "SQ8_MIN_VECTORS", 100)
+    if kind == "hnsw":
+        monkeypatch.setattr(dense, "HNSW_MIN_VECTORS", 100)
+    index = DenseIndex(32)
+    index.add_tables(items)
+    index.remove_table(9)  # a removed table stays out, admitted or not
+    only = index.row_filter(lambda tables: np.isin(tables, list(admitted)), public_only=public_only)
+    weights = (1.0, 0.9, 1.0, 1.0)
+    same = 0
+    for _ in range(10):
+        q = _query(rng)
+        got = index.search(q, 20, public_only=public_only, weights=weights, only=only)
+        assert got and set(got) <= admitted - {9}
+        assert set(index.search(q, 20, public_only=public_only, weights=weights)) - admitted
+        want = exact.search(q, 20, public_only=public_only, weights=weights)
+        best = [h.table_id for h in sorted(want.values(), key=lambda h: -h.score)[:5]]
+        found = [h.table_id for h in sorted(got.values(), key=lambda h: -h.score)[:5]]
+        if kind != "hnsw":
+            assert found == best
+        same += len(set(found) & set(best))
+    assert same >= 45  # of 50 (the graph is approximate: 49 and 47 here)
