@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from rank_bm25 import BM25Okapi
 
+from indexer import bm25
 from indexer.analysis import Analyzer
 from indexer.backends.termstats import TermStats
 from indexer.bm25 import Bag, BM25Index, BM25Params
@@ -196,3 +197,33 @@ def test_covered_is_the_share_of_each_documents_idf_mass_the_query_contains(
             assert at == pytest.approx(expected, abs=1e-12), (query, slot)
     assert list(index.covered([], slots)) == [0.0] * len(slots)
     assert len(index.covered(queries[0], [])) == 0
+
+
+@pytest.mark.parametrize("budget", [4, 10_000])
+def test_kept_impacts_score_as_fresh_ones_before_and_after_edits(
+    monkeypatch: pytest.MonkeyPatch,
+    tokenized: tuple[list[list[str]], list[list[str]]],
+    budget: int,
+) -> None:
+    """A term's impacts are kept between queries (every list here; within a budget of a few
+    postings, some are dropped) and made again after any edit: the lengths changed."""
+    monkeypatch.setattr(bm25, "IMPACT_MIN_POSTINGS", 1)
+    monkeypatch.setattr(bm25, "IMPACT_CACHE_POSTINGS", budget)
+    docs, queries = tokenized
+    ours = BM25Index.build([[(d, 1.0)] for d in docs])
+    current = list(docs)
+    for step in range(4):
+        reference = BM25Okapi(current)
+        live = [s for s in range(ours.slots) if ours.alive[s]]
+        for _ in range(2):  # the second pass reads the kept impacts
+            for query in queries:
+                np.testing.assert_allclose(
+                    ours.scores(query)[live], reference.get_scores(query), rtol=1e-9
+                )
+        assert 0 < ours._impacts_held <= budget
+        if step % 2:
+            ours.remove(live[0])
+            current = current[1:]
+        else:
+            ours.add([(docs[step][:3], 1.0)])
+            current = [*current, docs[step][:3]]
