@@ -33,7 +33,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
+from typing import overload
 
 import faiss
 import numpy as np
@@ -83,6 +85,39 @@ class DenseHit:
     score: float  # best vector's (weighted) cosine
     kind: str
     ref: str
+
+
+class BestRefs(Sequence[list[str]]):
+    """Per table of a pool, the ref of each kind's best vector ("" where none), looked up only
+    for the tables a query shows (a pool has hundreds; a search shows five)."""
+
+    def __init__(self, n: int, cells: np.ndarray, rows: np.ndarray, refs: list[str]) -> None:
+        self._n, self._cells, self._rows, self._refs = n, cells, rows, refs  # cells ascending
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __eq__(self, other: object) -> bool:  # as the list of lists it stands for
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @overload
+    def __getitem__(self, i: int) -> list[str]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[list[str]]: ...
+    def __getitem__(self, i: int | slice) -> list[str] | list[list[str]]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        i %= self._n
+        n_kinds = len(KINDS)
+        out = ["" for _ in KINDS]
+        lo, hi = np.searchsorted(self._cells, [i * n_kinds, (i + 1) * n_kinds])
+        for cell, row in zip(self._cells[lo:hi].tolist(), self._rows[lo:hi].tolist(), strict=True):
+            out[cell % n_kinds] = self._refs[row]
+        return out
 
 
 @dataclass(frozen=True)
@@ -397,20 +432,20 @@ class DenseIndex:
 
     def kind_scores(
         self, query: np.ndarray, table_ids: Sequence[int], *, public_only: bool
-    ) -> tuple[np.ndarray, list[list[str]]]:
+    ) -> tuple[np.ndarray, BestRefs]:
         """Per table (rows, in order) and vector kind (columns, :data:`KINDS`): the best cosine
         of that kind, NaN where the table has none; and per table the ref of each best."""
         n_kinds = len(KINDS)
         out = np.full(len(table_ids) * n_kinds, np.nan, np.float32)
-        refs = [["" for _ in KINDS] for _ in table_ids]
+        none = np.zeros(0, np.int64)
         lists = [self._rows.get(t, ()) for t in table_ids]
-        rows = np.fromiter((r for rs in lists for r in rs), np.int64)
+        rows = np.fromiter(chain.from_iterable(lists), np.int64)
         position = np.repeat(np.arange(len(table_ids)), [len(rs) for rs in lists])
         if public_only and len(rows):
             keep = self.public[rows]
             rows, position = rows[keep], position[keep]
         if not len(rows):
-            return out.reshape(len(table_ids), n_kinds), refs
+            return out.reshape(len(table_ids), n_kinds), BestRefs(len(table_ids), none, none, [])
         sims = self.vectors[rows] @ query.reshape(-1).astype(np.float32)
         cell = position * n_kinds + self.kind[rows]
         # The best row of each (table, kind) cell: order by cell, then by cosine; last wins.
@@ -419,8 +454,7 @@ class DenseIndex:
         last = np.flatnonzero(np.r_[cell_sorted[1:] != cell_sorted[:-1], True])
         best_rows = order[last]
         out[cell[best_rows]] = sims[best_rows]
-        for c, row in zip(cell[best_rows].tolist(), rows[best_rows].tolist(), strict=True):
-            refs[c // n_kinds][c % n_kinds] = self.refs[row]
+        refs = BestRefs(len(table_ids), cell[best_rows], rows[best_rows], self.refs)
         return out.reshape(len(table_ids), n_kinds), refs
 
     def rows_of(self, table_id: int) -> list[int]:

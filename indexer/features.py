@@ -11,6 +11,7 @@ the reranker is trained on exactly what it will see.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,7 +60,7 @@ class PoolSignals:
     title_chars: np.ndarray
     body_chars: np.ndarray
     questions: np.ndarray
-    refs: list[list[str]] = field(default_factory=list)  # per table, the best ref of each kind
+    refs: Sequence[Sequence[str]] = field(default_factory=list)  # per table, each kind's best ref
 
     def __len__(self) -> int:
         return len(self.tables)

@@ -96,7 +96,7 @@ class PoolScores:
     """A backend's signals for the tables of a pool (rows in the order asked)."""
 
     kinds: np.ndarray  # (n, 4) best cosine per kind (title, question, body, entry); NaN: none
-    refs: list[list[str]]  # per table, the ref of each kind's best vector
+    refs: Sequence[Sequence[str]]  # per table, the ref of each kind's best vector
     head: np.ndarray  # head BM25
     body: np.ndarray  # body BM25 (public view; agents: plus the internal view)
     head_attainable: float

@@ -7,7 +7,7 @@ import pytest
 
 from indexer.analysis import Analyzer
 from indexer.calibration import Calibration, ranked_confidences
-from indexer.dense import KINDS, DenseIndex, TableVectors
+from indexer.dense import KINDS, BestRefs, DenseIndex, TableVectors
 from indexer.documents import DocField, IndexDocument
 from indexer.encoders import FakeEncoder
 from indexer.features import (
@@ -168,3 +168,15 @@ def test_confidence_follows_the_ranking_within_a_query() -> None:
     order = [int(i) for i in np.argsort(-fused_score(sig, FusionParams(lexical_weight=2.0)))]
     shown = ranked_confidences(conf, order)[order]
     assert list(shown) == sorted(shown, reverse=True)
+
+
+def test_best_refs_are_looked_up_for_the_tables_asked() -> None:
+    refs = BestRefs(3, np.asarray([0, 3, 9, 10]), np.asarray([2, 0, 1, 2]), ["a", "b", "c"])
+    assert len(refs) == 3
+    assert refs[0] == ["c", "", "", "a"]
+    assert refs[1] == ["", "", "", ""]
+    assert refs[2] == ["", "b", "c", ""]
+    assert refs[-1] == refs[2] and refs[1:] == [refs[1], refs[2]]
+    assert refs == [["c", "", "", "a"], ["", "", "", ""], ["", "b", "c", ""]]
+    with pytest.raises(IndexError):
+        refs[3]
