@@ -107,7 +107,8 @@ def stale_but_used(
 
 @router.get(
     "/dashboard",
-    summary="Searches per day, abstention and helpful rates, top queries, top gaps, stale-but-used",
+    summary="Searches per day, abstention and helpful rates, top queries, top gaps, stale-but-used, "
+    "agents' helpful answers not yet in the golden set",
 )
 def get_dashboard(
     session: DbSession,
@@ -141,4 +142,5 @@ def get_dashboard(
         top_gaps=[gap_out(i, c) for i, c in enumerate(board.top_gaps, 1)],
         gap_count=board.gap_count,
         stale_but_used=[stale_out(s) for s in board.stale_but_used],
+        endorsed=[out.EndorsedOut.model_validate(e, from_attributes=True) for e in board.endorsed],
     )

@@ -149,6 +149,15 @@ class TopQueryOut(BaseModel):
     top_code: str | None = Field(description="Table most often suggested first for it")
 
 
+class EndorsedOut(BaseModel):
+    query: str
+    code: str = Field(description="The table agents voted helpful for the query")
+    title: str
+    helpful: int = Field(description="Agents' helpful votes on it for this query")
+    not_helpful: int
+    last_at: datetime
+
+
 class DashboardOut(BaseModel):
     days: int
     since: datetime
@@ -159,6 +168,10 @@ class DashboardOut(BaseModel):
     top_gaps: list[GapOut]
     gap_count: int
     stale_but_used: list[StaleItemOut]
+    endorsed: list[EndorsedOut] = Field(
+        description="Queries agents voted answered by a live table (more helpful votes than "
+        "not), not yet in the golden set: pairs for a reviewer to confirm"
+    )
 
 
 class GoldenIn(BaseModel):

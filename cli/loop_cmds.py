@@ -164,6 +164,31 @@ def golden_add(
     typer.echo(f"Golden set: “{query.strip()}” → {code}.")
 
 
+@golden_app.command("endorsed")
+def golden_endorsed(
+    days: int = typer.Option(30, min=1, help="Look at the votes of the last N days."),
+    limit: int = typer.Option(20, min=1, max=500),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Queries agents voted answered by a live table, not yet in the golden set, most
+    endorsed first: pairs to check and confirm with `kb golden add`.
+
+    Example: kb golden endorsed --days 7
+    """
+    with read() as (_config, session):
+        items = golden.endorsed(session, since=utcnow() - timedelta(days=days), limit=limit)
+    if as_json:
+        print_json([{**vars(e), "last_at": stamp(e.last_at)} for e in items])
+        return
+    rows = [(e.query, e.code, e.title, e.helpful, e.not_helpful) for e in items]
+    print_table(
+        ["query", "code", "title", "helpful", "not helpful"],
+        rows,
+        f"坐席评为有用 agents' helpful answers not in the golden set, last {days} days",
+        keep=("code",),
+    )
+
+
 @golden_app.command("export")
 def golden_export(
     directory: Path = typer.Argument(..., help="Where to write the dataset."),

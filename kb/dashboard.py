@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from sqlalchemy.orm import Session
 
-from kb import analytics, gaps
+from kb import analytics, gaps, golden
 from kb.models import User
 
 
@@ -22,6 +22,7 @@ class Dashboard:
     top_gaps: list[gaps.GapCluster]
     gap_count: int
     stale_but_used: list[analytics.StaleButUsed]
+    endorsed: list[golden.Endorsed]  # agents' helpful answers, not yet in the golden set
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ def build(
     options: DashboardOptions = DashboardOptions(),
     user: User | None = None,
 ) -> Dashboard:
-    """Searches per day, abstention and helpful rates, top queries, top gaps, stale-but-used.
+    """Searches per day, abstention and helpful rates, top queries, top gaps, stale-but-used,
+    and the queries agents voted answered that a reviewer may add to the golden set.
 
     Given a user, stale-but-used keeps to their scopes (the log itself is not per package).
     """
@@ -71,4 +73,5 @@ def build(
             min_hits=options.stale_min_hits,
             user=user,
         ),
+        endorsed=golden.endorsed(session, since=since, limit=options.top),
     )

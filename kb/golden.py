@@ -7,7 +7,10 @@ check a retrieval change against the KB's own traffic before it goes live.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -15,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from kb import audit, repository
 from kb.errors import Conflict, ValidationFailed
+from kb.feedback import votes_on_tables
 from kb.models import GoldenQuery, KnowledgeTable
 from kb.templates import ANSWER_KEY
 
@@ -59,6 +63,71 @@ def confirmed_pairs(session: Session) -> list[tuple[str, int]]:
         .order_by(GoldenQuery.id)
     ).all()
     return [(str(query), int(table_id)) for query, table_id in rows]
+
+
+@dataclass(frozen=True)
+class Endorsed:
+    """A query agents voted helpful on one table, not yet in the golden set: a pair for a
+    reviewer to confirm (or not)."""
+
+    query: str
+    code: str
+    title: str
+    helpful: int  # agents' helpful votes on this table for this query
+    not_helpful: int  # … and not-helpful ones
+    last_at: datetime
+
+
+def endorsed(session: Session, *, since: datetime, limit: int = 20) -> list[Endorsed]:
+    """Queries agents found answered by a live table (more helpful votes than not on it since
+    ``since``) that are not in the golden set yet, most endorsed first.
+
+    Agents are signed-in staff who saw the answer beside the customer's question, so their
+    helpful votes are the readiest source of real wordings with a known answer; confidence is
+    fitted on those (:mod:`indexer.selftune`) only once a reviewer confirms them, as any golden
+    pair. Customers' votes are not offered: they are anonymous.
+    """
+    helpful: Counter[tuple[str, int]] = Counter()
+    not_helpful: Counter[tuple[str, int]] = Counter()
+    last: dict[tuple[str, int], datetime] = {}
+    for vote in votes_on_tables(session, since=since):
+        text = vote.query.strip()
+        if vote.channel != "agent" or not text:
+            continue
+        key = (text, vote.table_id)
+        (helpful if vote.helpful else not_helpful)[key] += 1
+        last[key] = max(last.get(key, vote.at), vote.at)
+    pairs = [key for key in helpful if helpful[key] > not_helpful[key]]
+    if not pairs:
+        return []
+    ids = {table_id for _, table_id in pairs}
+    live = {
+        t.id: t
+        for t in session.scalars(
+            select(KnowledgeTable).where(
+                KnowledgeTable.id.in_(ids), KnowledgeTable.live_revision_id.is_not(None)
+            )
+        )
+    }
+    confirmed = {
+        (str(query), int(table_id))
+        for query, table_id in session.execute(
+            select(GoldenQuery.query, GoldenQuery.table_id).where(GoldenQuery.table_id.in_(ids))
+        )
+    }
+    offered = [key for key in pairs if key[1] in live and key not in confirmed]
+    offered.sort(key=lambda key: (-helpful[key], -last[key].timestamp(), key[0], key[1]))
+    return [
+        Endorsed(
+            query=text,
+            code=live[table_id].code,
+            title=live[table_id].title,
+            helpful=helpful[(text, table_id)],
+            not_helpful=not_helpful[(text, table_id)],
+            last_at=last[(text, table_id)],
+        )
+        for text, table_id in offered[:limit]
+    ]
 
 
 def dataset(session: Session) -> tuple[list[dict[str, str]], list[dict[str, object]]]:

@@ -1,6 +1,7 @@
 // Admin desk, 看板 tab: searches per day, abstention and helpful rates, top queries (with
 // "add to the golden set", the answering table chosen and confirmed in a dialog), knowledge gaps (draft a table from one, or attach its queries to a
-// table), stale-but-used tables and usage per table. Uses admin.js's esc/message/fail and
+// table), agents' helpful answers not yet in the golden set (the same dialog, their table
+// proposed), stale-but-used tables and usage per table. Uses admin.js's esc/message/fail and
 // charts.js; the figures come from /api/admin/dashboard and /api/admin/usage.
 "use strict";
 
@@ -25,6 +26,7 @@ async function loadDashboard() {
     renderTopQueries(data.top_queries);
     renderGaps(data.top_gaps, data.gap_count);
     renderStale(data.stale_but_used);
+    renderEndorsed(data.endorsed);
   } catch (error) { fail(error); }
   await loadUsage();
 }
@@ -64,6 +66,17 @@ function renderTopQueries(rows) {
           data-code="${esc(q.top_code || "")}" data-unanswered="${q.abstained === q.count ? "1" : ""}"
           title="选择回答这个问题的知识，确认后加入黄金集（检索回归测试用）">加入黄金集</button>` : ""}</td></tr>`).join("")
     : "";
+}
+
+function renderEndorsed(rows) {
+  const canGolden = Zhiku.can("review");
+  document.getElementById("dash-endorsed").innerHTML = rows.length
+    ? "<tr><th>问题</th><th>坐席评为有用的知识</th><th>有用 / 没用</th><th>最近</th><th></th></tr>" + rows.map((e) =>
+      `<tr><td>${esc(e.query)}</td><td>${esc(e.code)} ${esc(e.title)}</td><td>${e.helpful} / ${e.not_helpful}</td>
+        <td>${Zhiku.date(e.last_at)}</td><td>${canGolden ? `<button type="button" class="small golden" data-query="${esc(e.query)}"
+          data-code="${esc(e.code)}" data-title="${esc(e.title)}" data-endorsed="${e.helpful}"
+          title="核对坐席的选择，确认后加入黄金集">加入黄金集</button>` : ""}</td></tr>`).join("")
+    : '<tr><td class="muted">这段时间没有待核对的坐席评价。</td></tr>';
 }
 
 function renderGaps(gaps, total) {
@@ -179,7 +192,8 @@ async function submitGap(event) {
 
 // 加入黄金集 asks which table answers the query, searched inside the dialog, and stores the
 // pair only once that choice is confirmed: the table the query happened to get (or none, for
-// an unanswered query) is shown as a hint, never chosen for the reviewer.
+// an unanswered query) is shown as a hint, never chosen for the reviewer. The table agents
+// voted helpful is a person's judgment: it is proposed, and still confirmed by the reviewer.
 const Golden = { button: null, choice: null, request: 0 };
 
 function setGoldenChoice(code, title) {
@@ -205,7 +219,9 @@ async function searchGolden() {
   try {
     const data = await Zhiku.api("GET", "/api/admin/hit-test?" + params.toString());
     if (ticket !== Golden.request) return;  // a newer search was started meanwhile
-    setGoldenChoice(document.getElementById("golden-code").value.trim(), "");
+    // a picked result is gone with the old list; a typed (or proposed) code stays chosen
+    const typed = document.getElementById("golden-code").value.trim();
+    if (!Golden.choice || Golden.choice.code !== typed) setGoldenChoice(typed, "");
     box.dataset.query = q;
     box.innerHTML = data.suggestions.length
       ? '<ul class="candidates">' + data.suggestions.map((s) => `<li><label><input type="radio" name="golden-pick"
@@ -219,15 +235,21 @@ function openGolden(button) {
   Golden.button = button;
   const dialog = document.getElementById("golden-dialog");
   document.getElementById("golden-query").textContent = button.dataset.query;
-  document.getElementById("golden-seen").textContent = button.dataset.unanswered
-    ? "这个问题在看板期间没有得到把握答案。"
-    : button.dataset.code ? `检索最常给出 ${button.dataset.code}（不一定正确，请核对）。` : "";
+  document.getElementById("golden-seen").textContent = button.dataset.endorsed
+    ? `坐席 ${button.dataset.endorsed} 次评为有用：${button.dataset.code}（请核对后确认）。`
+    : button.dataset.unanswered
+      ? "这个问题在看板期间没有得到把握答案。"
+      : button.dataset.code ? `检索最常给出 ${button.dataset.code}（不一定正确，请核对）。` : "";
   document.getElementById("golden-q").value = button.dataset.query;
   document.getElementById("golden-code").value = "";
   document.getElementById("golden-candidates").innerHTML = "";
   document.getElementById("golden-error").className = "hidden";
   document.getElementById("golden-confirm").textContent = "确认加入";
   setGoldenChoice(null);
+  if (button.dataset.endorsed) {
+    document.getElementById("golden-code").value = button.dataset.code;
+    setGoldenChoice(button.dataset.code, button.dataset.title);
+  }
   dialog.showModal();
   searchGolden();
 }
@@ -255,9 +277,11 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   document.getElementById("gap-form").addEventListener("submit", submitGap);
   document.getElementById("gap-cancel").addEventListener("click", () => document.getElementById("gap-form").classList.add("hidden"));
-  document.getElementById("top-queries").addEventListener("click", (e) => {
-    if (e.target.classList.contains("golden")) openGolden(e.target);
-  });
+  for (const id of ["top-queries", "dash-endorsed"]) {
+    document.getElementById(id).addEventListener("click", (e) => {
+      if (e.target.classList.contains("golden")) openGolden(e.target);
+    });
+  }
   document.getElementById("golden-search").addEventListener("click", searchGolden);
   document.getElementById("golden-q").addEventListener("keydown", (e) => {
     if (e.key === "Enter") {

@@ -289,6 +289,41 @@ def test_golden_set_asks_which_table_and_confirms(tab: TabMaker, server: Server)
     assert [(g["query"], g["code"]) for g in items] == [("你们支持火星快递吗", chosen)]
 
 
+def test_an_agents_helpful_answer_is_proposed_and_confirmed(tab: TabMaker, server: Server) -> None:
+    query = "旧号码改完还收月租吗"
+    for _ in range(2):
+        _api(
+            tab(),
+            server,
+            "post",
+            "/api/feedback",
+            "agent1",
+            code="TX-GH-001",
+            helpful=True,
+            query=query,
+        )
+    desk = _desk(tab, server, "reviewer1")
+    desk.page.click(".tabs button[data-tab='dashboard']")
+    button = desk.page.locator(f"#dash-endorsed button.golden[data-query='{query}']")
+    button.wait_for()
+    assert "2 / 0" in desk.page.inner_text("#dash-endorsed")
+    button.click()
+    desk.page.locator("#golden-dialog[open]").wait_for()
+    # the agents' table is proposed, named as theirs, and still waits for the reviewer's click
+    assert "坐席 2 次评为有用：TX-GH-001" in desk.page.inner_text("#golden-seen")
+    assert desk.page.input_value("#golden-code") == "TX-GH-001"
+    desk.page.wait_for_selector("#golden-candidates input[name='golden-pick']")
+    assert desk.page.inner_text("#golden-confirm") == "确认加入 TX-GH-001"
+    assert not desk.page.is_disabled("#golden-confirm")
+    shot(desk, "admin-golden-endorsed")
+    desk.page.click("#golden-confirm")
+    _message(desk, "已加入黄金集")
+    items = _api(desk, server, "get", "/api/admin/golden", "reviewer1")["items"]
+    assert (query, "TX-GH-001") in [(g["query"], g["code"]) for g in items]
+    board = _api(desk, server, "get", "/api/admin/dashboard", "reviewer1")
+    assert query not in [e["query"] for e in board["endorsed"]]
+
+
 def test_rates_legend_is_drawn_whole_above_the_plot(tab: TabMaker, server: Server) -> None:
     _api(tab(), server, "get", "/api/search?q=改号", "agent1")
     for viewport in (DESKTOP, PHONE):

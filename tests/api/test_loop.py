@@ -260,6 +260,13 @@ def test_dashboard_figures(client: TestClient, env: Env) -> None:
         (2, TRADE_IN, 2),
     ]
     assert body["gap_count"] == 2 and body["stale_but_used"] == []
+    # the agent's helpful vote is offered for the golden set until a reviewer confirms it
+    endorsed = [(e["query"], e["code"], e["helpful"], e["not_helpful"]) for e in body["endorsed"]]
+    assert endorsed == [("改号", "TX-GH-001", 1, 0)]
+    pair = {"query": "改号", "code": "TX-GH-001"}
+    assert client.post("/api/admin/golden", json=pair, headers=env.auth("reviewer1")).is_success
+    board = _get(client, env, "/api/admin/dashboard", days=7, top=3, **LOOSE).json()
+    assert board["endorsed"] == []
     assert _get(client, env, "/api/admin/dashboard", "agent1").status_code == 403
     assert _get(client, env, "/api/admin/dashboard", days=0).status_code == 422
 

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from kb import querylog, tables
+from kb import feedback, querylog, tables
 from kb.clock import frozen
 from kb.db import open_database
 from kb.models import RevisionState
@@ -117,3 +117,24 @@ def test_golden_set_and_dashboard(runner: CliRunner, tmp_path: Path) -> None:
     ]
     assert board["top_queries"][0] == {"query": "宽带断网怎么办", "count": 3}
     assert board["stale_but_used"] == []
+
+
+def test_agents_helpful_answers_are_listed_for_the_golden_set(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    kb(runner, "user", "add", "rev1", "--role", "reviewer")
+    db = open_database(f"sqlite:///{tmp_path / 'data' / 'zhiku.db'}")
+    with frozen(NOW - timedelta(hours=2)), db.transaction() as session:
+        table = tables.get_table(session, "TX-GH-001")
+        for query in ("换号旧号扣钱吗", "换号旧号扣钱吗", "改号要多久"):
+            feedback.record_vote(session, channel="agent", table=table, helpful=True, query=query)
+    db.dispose()
+    endorsed = json.loads(kb(runner, "golden", "endorsed", "--json"))
+    assert [(e["query"], e["code"], e["helpful"]) for e in endorsed] == [
+        ("换号旧号扣钱吗", "TX-GH-001", 2),
+        ("改号要多久", "TX-GH-001", 1),
+    ]
+    assert endorsed[0]["last_at"].startswith("2026-11-23T06:00")
+    kb(runner, "golden", "add", "换号旧号扣钱吗", "TX-GH-001", "--as", "rev1")
+    listed = kb(runner, "golden", "endorsed")
+    assert "改号要多久" in listed and "换号旧号扣钱吗" not in listed

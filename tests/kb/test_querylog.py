@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from kb import analytics, feedback, gaps, golden, querylog
+from kb.clock import frozen
 from kb.errors import ValidationFailed
-from kb.models import QueryLogEntry, TableUsage
+from kb.models import QueryLogEntry, RevisionState, TableUsage
 from tests.factories import char_embed, make_package, make_table
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -106,6 +107,42 @@ def test_golden_set_exports_in_eval_format(session, tmp_path: Path) -> None:  # 
     assert len(queries) == 1 and '"relevant": ["TX-GH-001"]' in queries[0]
     entries = (tmp_path / "entries.jsonl").read_text(encoding="utf-8")
     assert '"answer": "改号完成后原号码停止计费。"' in entries
+
+
+def _votes(session, table, query: str, helpful: int, not_helpful: int = 0, channel="agent", at=NOW):  # type: ignore[no-untyped-def]
+    with frozen(at):
+        for verdict in [True] * helpful + [False] * not_helpful:
+            feedback.record_vote(
+                session, channel=channel, table=table, helpful=verdict, query=query
+            )
+
+
+def test_agents_helpful_answers_are_offered_for_the_golden_set(session) -> None:  # type: ignore[no-untyped-def]
+    one = make_table(session)
+    two = make_table(session, package=one.package, code="TX-2", title="宽带报修")
+    draft = make_table(session, package=one.package, code="TX-3", state=RevisionState.DRAFT)
+    _votes(session, one, "换号旧号还扣钱吗", 1, at=NOW - timedelta(hours=1))
+    _votes(session, two, " 宽带断了找谁 ", 2)  # agents' texts are stripped
+    _votes(session, two, "宽带断了找谁", 1)
+    _votes(session, one, "宽带断了找谁", 1, 1)  # as many not helpful: not endorsed
+    _votes(session, one, "客户说有用", 5, channel="customer")  # anonymous: not offered
+    _votes(session, draft, "草稿的问题", 3)  # no live revision to confirm against
+    _votes(session, one, "上个月的问题", 4, at=NOW - timedelta(days=31))  # before the window
+    _votes(session, one, "改号", 2)
+    golden.promote(session, "改号", one, actor="admin")  # already confirmed
+    found = golden.endorsed(session, since=NOW - timedelta(days=30))
+    assert [(e.query, e.code, e.title, e.helpful, e.not_helpful) for e in found] == [
+        ("宽带断了找谁", "TX-2", "宽带报修", 3, 0),
+        ("换号旧号还扣钱吗", "TX-GH-001", "改号后原号码是否还会产生话费", 1, 0),
+    ]
+    assert found[0].last_at.replace(tzinfo=UTC) == NOW
+    assert [e.query for e in golden.endorsed(session, since=NOW - timedelta(days=30), limit=1)] == [
+        "宽带断了找谁"
+    ]
+    golden.promote(session, found[0].query, two, actor="admin")
+    assert [e.query for e in golden.endorsed(session, since=NOW - timedelta(days=30))] == [
+        "换号旧号还扣钱吗"
+    ]
 
 
 def test_stale_but_used_lists_busy_tables_near_expiry(session) -> None:  # type: ignore[no-untyped-def]
