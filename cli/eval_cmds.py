@@ -95,6 +95,15 @@ def run(
         "golden set before the build, as staff confirm logged queries: self-tuning fits "
         "confidence on them. They are not measured.",
     ),
+    confirm_shown: int = typer.Option(
+        0,
+        "--confirm-shown",
+        min=0,
+        max=100,
+        help="With --confirm-share: confirm only the drawn queries whose answer a first build "
+        "(without them) shows in its top K, as when the golden set is filled from agents' "
+        "helpful votes (0: all of them).",
+    ),
     simulate_votes: float = typer.Option(
         0.0,
         "--simulate-votes",
@@ -157,6 +166,11 @@ def run(
         raise typer.BadParameter(
             "give dataset directories, or --golden for the KB's golden set", param_hint="DATASETS"
         )
+    if confirm_shown and not confirm_share:
+        raise typer.BadParameter(
+            "it selects among confirmed queries: add --confirm-share SHARE",
+            param_hint="--confirm-shown",
+        )
     if vote_noise and not simulate_votes:
         raise typer.BadParameter(
             "wrong votes need votes: add --simulate-votes SHARE", param_hint="--vote-noise"
@@ -179,6 +193,7 @@ def run(
         seed=seed,
         holdout=0.1 if holdout is None else holdout,
         confirm_share=confirm_share,
+        confirm_shown=confirm_shown,
         vote_share=simulate_votes,
         vote_noise=vote_noise,
         ablate=ablate,

@@ -16,6 +16,11 @@ confirm logged queries (:mod:`kb.golden`): self-tuning fits confidence (and may 
 ranking) on them. No drawn query is measured: every metric is on the other queries, which keep
 the dataset's share of unanswerable ones.
 
+With ``confirm_shown`` K as well, only the drawn queries whose answer was among the top K
+suggestions of a first search (a build without confirmations) are confirmed, as when the golden
+set is filled from agents' helpful votes (:func:`kb.golden.endorsed`): agents vote on what they
+are shown, so such a set lacks the queries the KB ranks badly.
+
 With a ``vote_share``, simulated votes are cast on that share of the queries before the runs
 (:mod:`eval.feedback_sim`), and each mode reports two datasets: ``NAME:voted`` (those queries
 asked again) and ``NAME:other``.
@@ -64,6 +69,7 @@ class RunConfig:
     bootstrap_samples: int = metrics.BOOTSTRAP_SAMPLES
     channel: str = Channel.AGENT.value
     confirm_share: float = 0.0  # queries confirmed into the golden set, not measured
+    confirm_shown: int = 0  # … only those answered in the top K of a first search (0: all)
     vote_share: float = 0.0  # queries voted on before the runs (eval.feedback_sim)
     vote_noise: float = 0.0  # share of those voted on wrongly
     ablate: bool = False  # also every eval.ablation variant, hybrid mode
@@ -115,6 +121,13 @@ def evaluate(
     and per baseline when asked for."""
     held = held_out_ids(dataset, config.holdout, config.seed)
     confirmed, drawn = confirmed_queries(dataset, held, config.confirm_share, config.seed)
+    if drawn and len(drawn) == len(dataset.queries):
+        raise EvalError(
+            f"{dataset.name}: --confirm-share {config.confirm_share} draws every query, so none "
+            f"of its {len(drawn)} queries is left to measure; use a smaller share"
+        )
+    if confirmed and config.confirm_shown:
+        confirmed = _shown(dataset, held, confirmed, config.confirm_shown, settings, open_kb)
     if drawn:
         dataset = replace(dataset, queries=[q for q in dataset.queries if q.qid not in drawn])
     if config.baselines:  # say what is missing before the long work
@@ -150,6 +163,26 @@ def evaluate(
         if config.baselines:
             records += _baselines(dataset, held, config, settings, voted, progress)
     return records
+
+
+def _shown(
+    dataset: Dataset,
+    held: frozenset[str],
+    confirmed: list[tuple[Query, str]],
+    k: int,
+    settings: Settings,
+    open_kb: KBFactory,
+) -> list[tuple[Query, str]]:
+    """The confirmed pairs whose entry a first build (without them) shows an agent in its top
+    ``k``: what agents could have voted helpful on."""
+    with open_kb(dataset, settings, held_out=held) as kb:
+        service = kb.open_service()
+        kept = []
+        for query, entry in confirmed:
+            result = service.search(SearchRequest(query.query, Channel.AGENT, k=k, mode="hybrid"))
+            if entry in {kb.codes.get(s.code, s.code) for s in result.suggestions[:k]}:
+                kept.append((query, entry))
+    return kept
 
 
 def _cache_note(cache: dict[str, Any]) -> str:

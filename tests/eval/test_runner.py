@@ -91,6 +91,7 @@ def test_record_carries_provenance_sizes_and_queries(tmp_path: Path) -> None:
         "bootstrap_samples": 1000,
         "channel": "agent",
         "confirm_share": 0.0,
+        "confirm_shown": 0,
         "vote_share": 0.0,
         "vote_noise": 0.0,
         "ablate": False,
@@ -287,3 +288,36 @@ def test_confirmed_queries_go_to_the_build_and_no_drawn_query_is_measured(tmp_pa
     assert {text for text, _ in given[0]} <= {texts[qid] for qid in drawn}
     assert records[0]["dataset"]["confirmed_queries"] == len(given[0])
     assert records[0]["params"]["confirm_share"] == 0.5
+
+
+@pytest.mark.parametrize(("shown", "kept"), [(1, ["换号码"]), (3, ["换号码", "查话费账单"])])
+def test_confirm_shown_keeps_what_a_first_build_showed_in_its_top_k(
+    tmp_path: Path, shown: int, kept: list[str]
+) -> None:
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+    given: list[Any] = []
+
+    @contextmanager
+    def recording_kb(*args: Any, confirmed: Any = (), **kwargs: Any) -> Iterator[EvalKB]:
+        given.append(sorted(text for text, _ in confirmed))
+        with fake_kb(*args, **kwargs) as kb:
+            yield replace(kb, confirmed=len(confirmed))
+
+    # e4 held out; q1, q3 and q4 drawn and confirmed (q4 gets no suggestion at all)
+    config = RunConfig(holdout=0.2, modes=("hybrid",), confirm_share=0.75)
+    evaluate(
+        dataset,
+        replace(config, confirm_shown=shown),
+        settings=Settings(encoder="fake"),
+        open_kb=recording_kb,
+        console=QUIET,
+    )
+    # q1 finds e1 first, q3 its e3 third: the first build has no golden set
+    assert given == [[], kept]
+
+
+def test_a_confirm_share_that_leaves_nothing_to_measure_is_refused(tmp_path: Path) -> None:
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+    config = RunConfig(holdout=0.0, modes=("hybrid",), confirm_share=0.9)
+    with pytest.raises(EvalError, match="none of its 4 queries is left to measure"):
+        evaluate(dataset, config, settings=Settings(encoder="fake"), open_kb=fake_kb, console=QUIET)
