@@ -123,14 +123,14 @@ def _dataset_section(name: str, runs: Sequence[dict[str, Any]], seed: int) -> li
     ]
     confirmed = ds.get("confirmed_queries")
     if confirmed:
-        shown = full[0]["params"].get("confirm_shown")
+        top_k = full[0]["params"].get("confirm_shown")
         lines.append(
             f"{confirmed} more queries were confirmed into the KB's golden set before the build "
             "(self-tuning fits confidence on them) and are not measured (`--confirm-share`"
             + (
-                f"; only those a first build showed in its top {shown}, as agents' helpful "
+                f"; only those a first build showed in its top {top_k}, as agents' helpful "
                 "votes would, `--confirm-shown`)."
-                if shown
+                if top_k
                 else ")."
             )
         )

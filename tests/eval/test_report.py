@@ -59,6 +59,30 @@ def test_write_makes_json_markdown_and_charts(
     _tables_are_rectangular(md)
 
 
+@pytest.mark.parametrize("shown", [0, 3])
+def test_the_report_says_which_queries_were_confirmed(tmp_path: Path, shown: int) -> None:
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+
+    def confirming_kb(*args: Any, confirmed: Any = (), **kwargs: Any) -> Any:
+        return fake_kb(*args, **kwargs)  # the fake counts no golden set: say it holds 2
+
+    config = RunConfig(holdout=0.2, modes=("hybrid",), confirm_share=0.75, confirm_shown=shown)
+    records = evaluate(
+        dataset,
+        config,
+        settings=Settings(encoder="fake"),
+        open_kb=confirming_kb,
+        console=Console(file=StringIO()),
+    )
+    for r in records:
+        r["dataset"]["confirmed_queries"] = 2
+    report.write(records, tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "2 more queries were confirmed into the KB's golden set" in md
+    assert ("only those a first build showed in its top 3" in md) == bool(shown)
+    _tables_are_rectangular(md)
+
+
 def _tables_are_rectangular(md: str) -> None:
     """Every table row has as many cells as its header (the line above a table's first)."""
     width = 0
