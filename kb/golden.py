@@ -21,6 +21,7 @@ from kb.errors import Conflict, ValidationFailed
 from kb.feedback import votes_on_tables
 from kb.models import GoldenQuery, KnowledgeTable
 from kb.templates import ANSWER_KEY
+from kb.visibility import Channel
 
 
 def promote(session: Session, query: str, table: KnowledgeTable, *, actor: str) -> GoldenQuery:
@@ -83,16 +84,18 @@ def endorsed(session: Session, *, since: datetime, limit: int = 20) -> list[Endo
     ``since``) that are not in the golden set yet, most endorsed first.
 
     Agents are signed-in staff who saw the answer beside the customer's question, so their
-    helpful votes are the readiest source of real wordings with a known answer; confidence is
-    fitted on those (:mod:`indexer.selftune`) only once a reviewer confirms them, as any golden
-    pair. Customers' votes are not offered: they are anonymous.
+    helpful votes are the readiest source of real wordings with a known answer; they count only
+    once a reviewer confirms them, as any golden pair. Agents vote on what they are shown, so a
+    golden set of these alone lacks the queries the KB answers badly, and self-tuning does not
+    fit confidence on such a set (:mod:`indexer.selftune`). Customers' votes are not offered:
+    they are anonymous.
     """
     helpful: Counter[tuple[str, int]] = Counter()
     not_helpful: Counter[tuple[str, int]] = Counter()
     last: dict[tuple[str, int], datetime] = {}
     for vote in votes_on_tables(session, since=since):
         text = vote.query.strip()
-        if vote.channel != "agent" or not text:
+        if vote.channel != Channel.AGENT.value or not text:
             continue
         key = (text, vote.table_id)
         (helpful if vote.helpful else not_helpful)[key] += 1
