@@ -340,11 +340,14 @@ class _Stacked:
         return float(np.where(ahead < TOP, 1.0 / (ahead + 1), 0.0).mean())
 
 
+def _ahead(scores: np.ndarray, gold: int) -> int | None:
+    """How many of the pool score above its answer (ties go to the answer); None: not in it."""
+    return None if gold < 0 else int((scores > scores[gold]).sum())
+
+
 def _reciprocal_rank(scores: np.ndarray, gold: int) -> float:
-    if gold < 0:
-        return 0.0
-    ahead = int((scores > scores[gold]).sum())
-    return 1.0 / (ahead + 1) if ahead < TOP else 0.0
+    ahead = _ahead(scores, gold)
+    return 1.0 / (ahead + 1) if ahead is not None and ahead < TOP else 0.0
 
 
 def _choose_fusion(index: HybridIndex, answerable: list[Example]) -> dict[str, Any]:
@@ -515,7 +518,7 @@ def _rank_selected(examples: list[Example], scores: list[np.ndarray]) -> str:
     ]
     if len(asked) < MIN_CALIBRATION:
         return ""
-    missed = sum(e.gold < 0 or int((s > s[e.gold]).sum()) >= SHOWN for e, s in asked)
+    missed = sum((ahead := _ahead(s, e.gold)) is None or ahead >= SHOWN for e, s in asked)
     if missed >= MIN_MISSED_SHARE * len(asked):
         return ""
     return (
