@@ -22,8 +22,10 @@ set is filled from agents' helpful votes (:func:`kb.golden.endorsed`): agents vo
 are shown, so such a set lacks the queries the KB ranks badly.
 
 With a ``vote_share``, simulated votes are cast on that share of the queries before the runs
-(:mod:`eval.feedback_sim`), and each mode reports two datasets: ``NAME:voted`` (those queries
-asked again) and ``NAME:other``.
+(:mod:`eval.feedback_sim`), the KB is indexed again with self-tuning on the agents' votes (as
+its next tuning would: confidence may be fitted on their verdicts), and each mode reports two
+datasets: ``NAME:voted`` (those queries asked again) and ``NAME:other`` (measured on queries no
+tuning saw).
 
 Every record names its ``variant``: ``full`` for the configuration as set; with ``ablate``,
 the same KB is re-indexed once per :mod:`eval.ablation` variant and searched in hybrid mode;
@@ -149,6 +151,8 @@ def evaluate(
                 f"{_cache_note(kb.embedding_cache)}"
             )
             voted = _cast_votes(kb, dataset, held, config, progress.console)
+            if voted is not None and settings.self_tune and kb.tuned_on_votes is not None:
+                kb = _tuned_on_votes(kb, kb.tuned_on_votes, dataset.name, progress.console)
             run = partial(_run_modes, dataset, held, config, settings, voted, progress)
             records = run(kb, config.modes, ablation.FULL, {})
             for name, overrides in ablation.variants(settings) if config.ablate else ():
@@ -328,6 +332,20 @@ def _cast_votes(
         f"simulated votes on {count.queries} queries"
     )
     return voted
+
+
+def _tuned_on_votes(
+    kb: EvalKB, tuned_on_votes: Callable[[], EvalKB], name: str, console: Console
+) -> EvalKB:
+    """``kb`` indexed again, self-tuning on the agents' votes just cast (confidence may be
+    fitted on their verdicts), as the KB's next tuning would; its first build's costs kept."""
+    tuned = tuned_on_votes()
+    console.print(
+        f"{name}: indexed again in {tuned.index_s:.1f} s, self-tuning on {tuned.votes} agents' votes"
+    )
+    return replace(
+        tuned, import_s=kb.import_s, index_s=kb.index_s, embedding_cache=kb.embedding_cache
+    )
 
 
 def _parts(

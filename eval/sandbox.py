@@ -61,6 +61,11 @@ class EvalKB:
     # The same KB indexed again under settings overrides (eval.ablation); None when the KB
     # cannot be re-indexed (a fake). A rebuild's index replaces the previous rebuild's.
     rebuild: Callable[[dict[str, Any]], EvalKB] | None = None
+    # The same KB indexed again, self-tuning on the agents' votes its database now holds
+    # (simulated votes); None when the KB cannot be re-indexed.
+    tuned_on_votes: Callable[[], EvalKB] | None = None
+    # Agents' votes the build tuned on.
+    votes: int = 0
 
 
 # Index parameters worth recording with a run (the rest is bookkeeping: slots, stamps).
@@ -133,13 +138,15 @@ def index_kb(
     import_s: float,
     leave_out: frozenset[str] = frozenset(),
     confirmed: Sequence[tuple[str, str]] = (),
+    with_votes: bool = False,
 ) -> EvalKB:
     """Build the index of the KB in ``db`` under ``config.data_dir``, less the ``leave_out`` codes.
 
     Tables left out are removed from the built index (as an archive would remove them), so
     they stay in the database but no search finds them. Self-tuning learns from the
-    ``confirmed`` (query, table code) pairs only, never from a golden set the database holds:
-    a run measures queries no build has seen.
+    ``confirmed`` (query, table code) pairs only, never from a golden set the database holds
+    (a run measures queries no build has seen), and from the agents' votes the database holds
+    only ``with_votes`` (after simulated votes, whose queries a run reports apart).
     """
     from indexer.service import SearchService  # heavy: model and FAISS load on first use
 
@@ -148,7 +155,9 @@ def index_kb(
         rows = session.execute(select(KnowledgeTable.code, KnowledgeTable.id)).all()
         ids = {str(code): int(id_) for code, id_ in rows}
     pairs = [(query, ids[code]) for query, code in confirmed if code in ids]
-    built = SearchService.build(config, db, confirmed=pairs)
+    votes: list[tuple[str, int | None, bool]] | None = None if with_votes else []
+    built = SearchService.build(config, db, confirmed=pairs, votes=votes)
+    voted = len(built.index.votes)
     if leave_out:
         built.index.remove([t for t, doc in built.index.docs.items() if doc.code in leave_out])
         built.save()
@@ -170,6 +179,7 @@ def index_kb(
         db=db,
         confirmed=len(pairs),
         embedding_cache=embedding_cache,
+        votes=voted,
         rebuild=lambda overrides: index_kb(
             variant_settings(config, overrides),
             db,
@@ -177,6 +187,16 @@ def index_kb(
             import_s=0.0,
             leave_out=leave_out,
             confirmed=confirmed,
+            with_votes=with_votes,
+        ),
+        tuned_on_votes=lambda: index_kb(
+            config,
+            db,
+            codes=codes,
+            import_s=0.0,
+            leave_out=leave_out,
+            confirmed=confirmed,
+            with_votes=True,
         ),
     )
 

@@ -120,6 +120,9 @@ class HybridIndex:
         # Users' queries confirmed against their table (the golden set: query, table id):
         # self-tuning's labelled real wordings, set by whoever builds or re-tunes the index.
         self.confirmed: list[tuple[str, int]] = []
+        # Agents' votes (query, table id or None: nothing fitted, helpful): verdicts on what
+        # a ranking puts first, for confidence; set like ``confirmed``.
+        self.votes: list[tuple[str, int | None, bool]] = []
         self.docs: dict[int, IndexDocument] = {}
         self._analyzer = analyzer
         self.bm25_params = bm25_params or BM25Params()

@@ -16,6 +16,9 @@ It has content, and three kinds of it stand in for users' questions:
 Besides these, a KB may have real users' queries with their answer: the golden set, queries
 staff confirmed against the table that answers them (:func:`confirmed`, source
 ``confirmed``). They are not made from the content, so nothing is masked for them.
+And it may have agents' votes on what they were shown (:func:`voted`, source ``voted``): a
+query's verdicts, right tables and wrong ones, that judge whatever a re-tuned ranking puts
+first (no single table is its answer, so it tunes confidence only).
 
 Every draw is seeded by the table codes, so the same KB gives the same queries on every
 machine and every build.
@@ -35,8 +38,9 @@ from indexer.documents import DocField, IndexDocument
 
 SOURCES = ("question", "answer", "title")
 CONFIRMED = "confirmed"
+VOTED = "voted"
 # At most this many pseudo-queries of each source (a share of the tables when the KB is big).
-CAP = {"question": 300, "answer": 300, "title": 150, CONFIRMED: 2000}
+CAP = {"question": 300, "answer": 300, "title": 150, CONFIRMED: 2000, VOTED: 2000}
 SPAN_MIN_CHARS = 6  # Han characters or ASCII letters/digits
 SPAN_MAX_CHARS = 60
 SPAN_CLAUSES = (1, 2, 3)
@@ -50,13 +54,34 @@ Words = Callable[[str], list[str]]
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """What agents' votes say of the tables shown for one query."""
+
+    right: frozenset[int] = frozenset()  # voted helpful (more often than not)
+    wrong: frozenset[int] = frozenset()  # voted not helpful (more often than not)
+    none_fits: bool = False  # voted "nothing fitted", and no table helpful
+
+    def judges(self, table_id: int) -> bool | None:
+        """Whether ``table_id``, suggested first, answers the query; None: the votes do not say.
+
+        A table helpful to the query makes any other first suggestion wrong: agents vote on a
+        table that answers, and a query that two tables answer equally is rare enough."""
+        if table_id in self.right:
+            return True
+        if self.right or self.none_fits or table_id in self.wrong:
+            return False
+        return None
+
+
+@dataclass(frozen=True)
 class PseudoQuery:
     text: str
-    table_id: int
-    source: str  # one of SOURCES, or CONFIRMED
+    table_id: int  # -1 for VOTED: its verdict judges the table suggested first
+    source: str  # one of SOURCES, CONFIRMED or VOTED
     question: int | None = None  # the similar question masked from the table
     field: str | None = None  # the field a span is masked from …
     span: str | None = None  # … and the span
+    verdict: Verdict | None = None  # VOTED: what the votes say
 
     def masked(self, doc: IndexDocument) -> IndexDocument:
         """``doc`` as the query must find it: without the question or span it was made from."""
@@ -188,3 +213,30 @@ def confirmed(
     kept = [(text, t) for text, t in single if t in indexed]
     kept.sort(key=lambda p: (zlib.crc32(f"{seed}:{CONFIRMED}:{p[0]}".encode()), p[0]))
     return [PseudoQuery(text, t, CONFIRMED) for text, t in kept[: CAP[CONFIRMED]]]
+
+
+def voted(
+    votes: Sequence[tuple[str, int | None, bool]],
+    docs: Sequence[IndexDocument],
+    *,
+    seed: int = 0,
+) -> list[PseudoQuery]:
+    """Agents' votes (query, table id or None for "nothing fitted", helpful), as one query
+    per distinct text with its :class:`Verdict`: per table, the side more votes took (a tie
+    says nothing); tables no longer indexed are left out. Queries whose votes say nothing are
+    dropped; at most ``CAP["voted"]`` of the rest, a seeded draw.
+    """
+    indexed = {d.table_id for d in docs}
+    net: dict[str, Counter[int | None]] = {}
+    for text, table_id, helpful in votes:
+        if text.strip() and (table_id is None or table_id in indexed):
+            net.setdefault(text.strip(), Counter())[table_id] += 1 if helpful else -1
+    out = []
+    for text, counts in net.items():
+        right = frozenset(t for t, n in counts.items() if t is not None and n > 0)
+        wrong = frozenset(t for t, n in counts.items() if t is not None and n < 0)
+        verdict = Verdict(right, wrong, none_fits=counts.get(None, 0) < 0 and not right)
+        if right or wrong or verdict.none_fits:
+            out.append(PseudoQuery(text, -1, VOTED, verdict=verdict))
+    out.sort(key=lambda q: (zlib.crc32(f"{seed}:{VOTED}:{q.text}".encode()), q.text))
+    return out[: CAP[VOTED]]

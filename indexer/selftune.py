@@ -66,8 +66,9 @@ TOP = 10
 # Sources that can tune on their own.
 GROUNDED = frozenset({"question", "answer", pseudo.CONFIRMED})
 # Real users' wordings: what confidence is fitted on.
-CALIBRATING = frozenset({"question", pseudo.CONFIRMED})
-UNMASKED = frozenset({"title", pseudo.CONFIRMED})  # not made from the content: nothing to mask
+CALIBRATING = frozenset({"question", pseudo.CONFIRMED, pseudo.VOTED})
+# Not made from the content: nothing to mask.
+UNMASKED = frozenset({"title", pseudo.CONFIRMED, pseudo.VOTED})
 MIN_CALIBRATION = 100
 # Confirmed queries all answered in the top SHOWN look chosen from what agents were shown (their
 # helpful votes, kb.golden.endorsed): real traffic always has some answered lower or not at all,
@@ -136,6 +137,7 @@ def gather(
     docs = list(index.docs.values())
     queries = pseudo.generate(docs, index.analyzer.words, seed=SEED)
     queries += pseudo.confirmed(index.confirmed, docs, seed=SEED)
+    queries += pseudo.voted(index.votes, docs, seed=SEED)
     counts = dict(Counter(q.source for q in queries))
     report: dict[str, Any] = {
         "seed": SEED,
@@ -171,11 +173,11 @@ def fit(index: HybridIndex, gathered: Gathered) -> None:
         )
         report["fusion"] = {"source": f"default ({why})"}
         index.reranker = Reranker(status=f"not trained ({why})")
-        index.calibration = Calibration(source=f"default ({why})")
-        index.tuning = report
-        return
-    report["fusion"] = _choose_fusion(index, answerable)
-    scores = _rerank(index, examples, report)
+        # Agents' verdicts judge whatever comes first: confidence can still be fitted on them.
+        scores = [fused_score(sig, index.fusion) for sig, _ in (e.asked() for e in examples)]
+    else:
+        report["fusion"] = _choose_fusion(index, answerable)
+        scores = _rerank(index, examples, report)
     index.calibration = _calibrate(examples, scores, index)
     index.tuning = report
 
@@ -263,8 +265,9 @@ def _examples(
             query=q,
             sig=sig,
             gold=gold,
-            fold=_hash(index.docs[q.table_id].code) % 2,
-            unanswerable=_hash(q.text) % 1000 < UNANSWERABLE_SHARE * 1000,
+            fold=_hash(index.docs[q.table_id].code if q.verdict is None else q.text) % 2,
+            # (a verdict already judges what comes first when the KB has no answer)
+            unanswerable=q.verdict is None and _hash(q.text) % 1000 < UNANSWERABLE_SHARE * 1000,
         )
         for (q, _s, sig, _g, _l, _d), gold in zip(searched, golds, strict=True)
     ]
@@ -488,8 +491,13 @@ def _calibrate(
             continue
         sig, gold = e.asked()
         best = int(np.argmax(s))
+        right = (
+            best == gold if e.query.verdict is None else e.query.verdict.judges(sig.tables[best])
+        )
+        if right is None:
+            continue
         rows.append(confidence_features(sig)[best])
-        correct.append(best == gold)
+        correct.append(right)
         unanswerable += e.unanswerable
         by_source[e.query.source] += 1
     what = _wordings(by_source)
@@ -503,7 +511,8 @@ def _calibrate(
     return calibrating.fit(
         np.asarray(rows),
         correct,
-        source=f"{what} ranked as users' would be ({unanswerable} asked without their table)",
+        source=f"{what} ranked as users' would be"
+        + (f" ({unanswerable} asked without their table)" if unanswerable else ""),
     )
 
 
@@ -528,10 +537,13 @@ def _rank_selected(examples: list[Example], scores: list[np.ndarray]) -> str:
 
 
 def _wordings(by_source: Counter[str]) -> str:
-    """``120 held-out similar questions and 300 confirmed queries``, as counted."""
+    """``120 held-out similar questions and 300 confirmed queries``, as counted (and the
+    queries agents voted on)."""
     parts = []
-    if by_source["question"] or not by_source[pseudo.CONFIRMED]:
+    if by_source["question"] or not (by_source[pseudo.CONFIRMED] or by_source[pseudo.VOTED]):
         parts.append(f"{by_source['question']} held-out similar questions")
     if by_source[pseudo.CONFIRMED]:
         parts.append(f"{by_source[pseudo.CONFIRMED]} confirmed queries (golden set)")
-    return " and ".join(parts)
+    if by_source[pseudo.VOTED]:
+        parts.append(f"{by_source[pseudo.VOTED]} queries agents voted on")
+    return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 2 else parts)

@@ -149,11 +149,13 @@ class SearchService:
         *,
         progress: Progress | None = None,
         confirmed: Sequence[tuple[str, int]] | None = None,
+        votes: Sequence[tuple[str, int | None, bool]] | None = None,
     ) -> SearchService:
         """Index every live table from scratch and save the index directory.
 
-        Self-tuning learns from the golden set's confirmed queries, or from ``confirmed``
-        (query, table id) when given (``kb eval``: only the queries it does not measure).
+        Self-tuning learns from the golden set's confirmed queries and the agents' votes, or
+        from ``confirmed`` (query, table id) and ``votes`` (query, table id or None, helpful)
+        when given (``kb eval``: only the queries it does not measure).
         """
         encoder = encoder_from_settings(settings)
         with db.session() as session:
@@ -163,6 +165,8 @@ class SearchService:
             packages = _package_stamps(session)
             if confirmed is None:
                 confirmed = golden.confirmed_pairs(session)
+            if votes is None:
+                votes = feedback.agents_verdicts(session)
         index = HybridIndex(
             encoder,
             analyzer,
@@ -172,6 +176,7 @@ class SearchService:
         )
         index.allow_rerank = settings.rerank
         index.confirmed = list(confirmed)
+        index.votes = list(votes)
         index.build(docs, progress=progress, calibrate=settings.self_tune)
         params = store.save(index, settings.index_dir, package_stamps=packages)
         return cls(settings, db, index, params)
@@ -291,7 +296,7 @@ class SearchService:
         report.upserted, report.removed = len(docs), len(gone)
         if self.settings.self_tune and selftune.note_changes(self.index, len(docs) + len(gone)):
             if tune:
-                self.index.confirmed = self._confirmed()
+                self.index.confirmed, self.index.votes = self._labelled()
                 self.index.tune()
                 report.retuned = True
             else:
@@ -316,9 +321,10 @@ class SearchService:
         self.index.embed(docs)
         return self.index.cache.misses - misses
 
-    def _confirmed(self) -> list[tuple[str, int]]:
+    def _labelled(self) -> tuple[list[tuple[str, int]], list[tuple[str, int | None, bool]]]:
+        """The golden set's confirmed pairs and the agents' votes, for self-tuning."""
         with self.db.session() as session:
-            return golden.confirmed_pairs(session)
+            return golden.confirmed_pairs(session), feedback.agents_verdicts(session)
 
     @property
     def retune_due(self) -> bool:
@@ -366,11 +372,11 @@ class SearchService:
         writing: Callable[[], AbstractContextManager[object]],
         floor: int,
     ) -> None:
-        confirmed = self._confirmed()
+        confirmed, votes = self._labelled()
         with reading():
             shadow = self.index.tuning_copy()
         shadow.own_engine()  # another backend's: built outside any lock
-        shadow.confirmed = confirmed
+        shadow.confirmed, shadow.votes = confirmed, votes
         selftune.fit(shadow, selftune.gather(shadow, reading=reading))
         with writing():
             self.index.adopt_tuning(shadow)

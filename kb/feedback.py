@@ -91,3 +91,29 @@ def votes_on_tables(session: Session, *, since: datetime, after_id: int = 0) -> 
         for vote_id, query, logged, table_id, helpful, at, channel in rows
         if table_id is not None  # the query asked for these only; this tells the type checker
     ]
+
+
+# Agents' votes self-tuning judges its first suggestion by, most recent first, at most this many.
+VERDICT_VOTES = 20_000
+
+
+def agents_verdicts(session: Session) -> list[tuple[str, int | None, bool]]:
+    """(query, table id or None, helpful) of the agents' votes, most recent first: what
+    self-tuning fits confidence on besides the golden set (:func:`indexer.pseudo.voted`).
+
+    Agents are staff who read the suggestions they vote on; customers' votes are anonymous and
+    left out. A not-helpful vote on no table says that nothing shown fitted. A vote sent
+    without its query text takes the text of the logged search it refers to.
+    """
+    rows = session.execute(
+        select(Feedback.query, QueryLogEntry.query, Feedback.table_id, Feedback.helpful)
+        .outerjoin(QueryLogEntry, Feedback.query_log_id == QueryLogEntry.id)
+        .where(Feedback.channel == Channel.AGENT.value)
+        .order_by(Feedback.id.desc())
+        .limit(VERDICT_VOTES)
+    ).all()
+    return [
+        (query or logged or "", table_id, helpful)
+        for query, logged, table_id, helpful in rows
+        if (query or logged)
+    ]

@@ -87,6 +87,24 @@ def test_votes_are_recorded_and_both_halves_reported(tmp_path: Path) -> None:
     assert _by_qid(other) == _by_qid(runs_off[1])
 
 
+def test_the_kb_is_tuned_again_on_the_agents_votes(tmp_path: Path) -> None:
+    # as the KB's next tuning would: the votes' verdicts are there for confidence
+    votes: list[Feedback] = []
+    settings = Settings(encoder="fake", data_dir=tmp_path / "unused")
+    runs = _run(tmp_path / "run", settings, votes)
+    tuning = runs[0]["params"]["index"]["tuning"]
+    assert votes and tuning["pseudo_queries"]["voted"] == len({v.query for v in votes})
+    assert "queries agents voted on" in runs[0]["params"]["index"]["calibration"]["source"]
+    # a run without votes tunes on none, whatever the database holds
+    plain = evaluate(
+        load_dataset(write_toy(tmp_path / "toy")),
+        RunConfig(modes=("hybrid",), holdout=0.0, bootstrap_samples=50),
+        settings=settings,
+        console=Console(file=StringIO()),
+    )
+    assert "voted" not in plain[0]["params"]["index"]["tuning"]["pseudo_queries"]
+
+
 def test_a_kb_without_a_database_cannot_take_votes(tmp_path: Path) -> None:
     dataset = load_dataset(write_toy(tmp_path / "toy"))
     with pytest.raises(EvalError, match="no database to record simulated votes"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from indexer.analysis import Analyzer
 from indexer.documents import DocField, IndexDocument
-from indexer.pseudo import CAP, CONFIRMED, confirmed, generate, spans
+from indexer.pseudo import CAP, CONFIRMED, VOTED, Verdict, confirmed, generate, spans, voted
 
 
 def doc(i: int, title: str, answer: str, questions: list[str] | None = None) -> IndexDocument:
@@ -91,3 +91,44 @@ def test_confirmed_queries_keep_one_indexed_answer_each() -> None:
     assert confirmed(list(reversed(pairs)), DOCS, seed=0) == made
     many = [(f"问题{i}", 1 + i % 4) for i in range(CAP[CONFIRMED] + 10)]
     assert len(confirmed(many, DOCS, seed=0)) == CAP[CONFIRMED]
+
+
+def test_agents_votes_become_one_verdict_per_query() -> None:
+    votes = [
+        ("年费怎么算", 1, True),
+        ("年费怎么算", 2, False),
+        ("年费怎么算", 2, True),  # one each way on table 2: says nothing of it
+        ("原号码还扣钱吗", 4, False),
+        ("原号码还扣钱吗", 4, False),
+        ("原号码还扣钱吗", 2, False),
+        ("原号码还扣钱吗", 2, True),
+        ("原号码还扣钱吗", 2, True),  # two helpful against one: right
+        ("没有答案的问题", None, False),  # nothing shown fitted
+        ("没有答案的问题", 3, False),
+        ("已下架的表", 99, True),  # not indexed: says nothing
+        ("只有平票", 3, True),
+        ("只有平票", 3, False),
+        ("  ", 1, True),
+    ]
+    made = {q.text: q for q in voted(votes, DOCS, seed=0)}
+    assert sorted(made) == ["原号码还扣钱吗", "年费怎么算", "没有答案的问题"]
+    assert {q.source for q in made.values()} == {VOTED}
+    assert all(q.table_id == -1 and q.masked(DOCS[0]) is DOCS[0] for q in made.values())
+    assert made["年费怎么算"].verdict == Verdict(right=frozenset({1}))
+    assert made["原号码还扣钱吗"].verdict == Verdict(frozenset({2}), frozenset({4}))
+    assert made["没有答案的问题"].verdict == Verdict(wrong=frozenset({3}), none_fits=True)
+    # the draw does not depend on the order the votes came in
+    assert voted(list(reversed(votes)), DOCS, seed=0) == voted(votes, DOCS, seed=0)
+    many = [(f"问题{i}", 1 + i % 4, True) for i in range(CAP[VOTED] + 10)]
+    assert len(voted(many, DOCS, seed=0)) == CAP[VOTED]
+
+
+def test_a_verdict_judges_whatever_is_suggested_first() -> None:
+    helpful = Verdict(right=frozenset({1}), wrong=frozenset({2}))
+    assert helpful.judges(1) is True
+    assert helpful.judges(2) is False
+    assert helpful.judges(3) is False  # another table first: the helpful one was not
+    only_wrong = Verdict(wrong=frozenset({2}))
+    assert only_wrong.judges(2) is False
+    assert only_wrong.judges(3) is None  # a table nobody voted on: the votes do not say
+    assert Verdict(none_fits=True).judges(3) is False

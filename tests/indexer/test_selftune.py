@@ -180,6 +180,38 @@ def test_confirmed_queries_all_answered_in_the_top_five_are_not_fitted_on() -> N
     assert index.tuning["fusion"]["by_source"]["confirmed"]["queries"] >= 200
 
 
+def test_agents_verdicts_calibrate_a_question_only_kb() -> None:
+    # Titles alone teach nothing, and no staff confirmed a query; agents voted on what they
+    # were shown. A vote judges whatever the tuned ranking puts first: helpful on it (right),
+    # helpful on another table or "nothing fitted" (wrong).
+    docs = _question_only()
+    index = HybridIndex(FakeEncoder(), Analyzer())
+    index.votes = (
+        [(f"请问一下{d.title}", d.table_id, True) for d in docs]
+        + [(f"{d.title[2:]}呢，第{d.code}号", d.table_id, True) for d in docs[::2]]
+        + [(f"{t}以外的事情第{i}件", None, False) for i, t in enumerate(TOPICS * 3)]
+    )
+    index.build(docs)
+    assert index.tuning["pseudo_queries"]["voted"] == 216
+    assert index.tuning["fusion"]["source"].startswith("default")  # they do not rank
+    cal = index.calibration
+    assert cal.source.startswith("216 queries agents voted on ranked as users' would be"), (
+        cal.source
+    )
+    assert cal.fitted_on == 216 and cal.coef != Calibration().coef
+    wrong = sum(r["n"] * (1 - r["accuracy"]) for r in cal.reliability)
+    assert 36 <= round(wrong) < 216 - 100  # "nothing fitted", and some helpful below the first
+
+
+def test_a_tie_of_votes_judges_nothing() -> None:
+    docs = _question_only()
+    index = HybridIndex(FakeEncoder(), Analyzer())
+    index.votes = [(f"请问一下{d.title}", d.table_id, h) for d in docs for h in (True, False)]
+    index.build(docs)
+    assert "voted" not in index.tuning["pseudo_queries"]
+    assert index.calibration.source.startswith("default"), index.calibration.source
+
+
 def test_confirmed_queries_are_not_masked_and_do_not_change_their_tables() -> None:
     docs = _question_only()
     index = HybridIndex(FakeEncoder(), Analyzer())

@@ -145,6 +145,23 @@ def test_agents_helpful_answers_are_offered_for_the_golden_set(session) -> None:
     ]
 
 
+def test_agents_votes_are_what_self_tuning_judges_its_first_suggestion_by(session) -> None:  # type: ignore[no-untyped-def]
+    table = make_table(session)
+    _votes(session, table, "改号还扣费吗", 1, 1)
+    _votes(session, table, "客户说没用", 0, 3, channel="customer")  # anonymous: left out
+    feedback.record_vote(session, channel="agent", table=None, helpful=False, query="都不对")
+    logged = _log(session, "从日志来的问题", table=table)
+    feedback.record_vote(
+        session, channel="agent", table=table, helpful=True, query_log_id=logged.id
+    )
+    assert feedback.agents_verdicts(session) == [  # most recent first
+        ("从日志来的问题", table.id, True),
+        ("都不对", None, False),
+        ("改号还扣费吗", table.id, False),
+        ("改号还扣费吗", table.id, True),
+    ]
+
+
 def test_stale_but_used_lists_busy_tables_near_expiry(session) -> None:  # type: ignore[no-untyped-def]
     package = make_package(session, review_interval_days=0)
     soon = make_table(session, package=package, valid_until=NOW + timedelta(days=3))
