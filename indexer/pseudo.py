@@ -40,7 +40,8 @@ SOURCES = ("question", "answer", "title")
 CONFIRMED = "confirmed"
 VOTED = "voted"
 # At most this many pseudo-queries of each source (a share of the tables when the KB is big).
-CAP = {"question": 300, "answer": 300, "title": 150, CONFIRMED: 2000, VOTED: 2000}
+# Voted queries fit confidence only, where a few hundred do; each is searched at every tuning.
+CAP = {"question": 300, "answer": 300, "title": 150, CONFIRMED: 2000, VOTED: 600}
 SPAN_MIN_CHARS = 6  # Han characters or ASCII letters/digits
 SPAN_MAX_CHARS = 60
 SPAN_CLAUSES = (1, 2, 3)

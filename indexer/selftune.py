@@ -14,12 +14,14 @@ weights cannot serve both. At each build (and when the KB has drifted enough) th
 4. fits the confidence model (:mod:`indexer.calibration`) on real users' wordings as they were
    ranked out of fold: held-out similar questions and the queries staff confirmed against
    their table (the golden set, ``HybridIndex.confirmed``), a share of them asked with their
-   table taken out of the index (no answer exists), and picks each channel's threshold for its
-   target precision (confirmed queries that are all answered in the top five, as a golden set
-   filled from agents' helpful votes is, are not fitted on: they lack the queries the KB
-   answers badly); without enough of them the defaults stay (answer spans rank well enough
-   to tune on, but confidence fitted on them did not carry over to real questions, and no
-   fixed model carries over from one KB to another: README, Benchmarks).
+   table taken out of the index (no answer exists), and the queries agents voted on
+   (``HybridIndex.votes``), whose votes judge whatever the ranking puts first; and picks each
+   channel's threshold for its target precision. Confirmed queries that are all answered in
+   the top five (as a golden set filled from agents' helpful votes is), and votes of which
+   nearly all found a helpful table, are not fitted on: they lack the queries the KB answers
+   badly. Without enough of them the defaults stay (answer spans rank well enough to tune on,
+   but confidence fitted on them did not carry over to real questions, and no fixed model
+   carries over from one KB to another: README, Benchmarks).
 
 Everything is seeded and deterministic. What was chosen, and from how many queries of which
 kind, is kept in ``HybridIndex.tuning`` (``kb index status``, every ``kb eval`` record).
@@ -484,10 +486,13 @@ def _calibrate(
     unanswerable = 0
     by_source: Counter[str] = Counter()
     selected = _rank_selected(examples, scores)
+    helped = _helpful_only(examples)
     for e, s in zip(examples, scores, strict=True):
         if e.query.source not in CALIBRATING or not len(s):
             continue
         if selected and e.query.source == pseudo.CONFIRMED:
+            continue
+        if helped and e.query.source == pseudo.VOTED:
             continue
         sig, gold = e.asked()
         best = int(np.argmax(s))
@@ -501,8 +506,9 @@ def _calibrate(
         unanswerable += e.unanswerable
         by_source[e.query.source] += 1
     what = _wordings(by_source)
-    if selected:
-        what += f" ({selected})"
+    for why in (selected, helped):
+        if why:
+            what += f" ({why})"
     positives = sum(correct)
     if len(correct) < MIN_CALIBRATION or positives < 10 or len(correct) - positives < 10:
         return Calibration(
@@ -513,6 +519,23 @@ def _calibrate(
         correct,
         source=f"{what} ranked as users' would be"
         + (f" ({unanswerable} asked without their table)" if unanswerable else ""),
+    )
+
+
+def _helpful_only(examples: list[Example]) -> str:
+    """Why the agents' votes look cast only on what helped, or ``""``: when fewer than
+    :data:`MIN_MISSED_SHARE` of the queries voted on (at least 100) have no table voted
+    helpful, nothing says what the queries the KB answers badly look like (as with a golden
+    set chosen from what was shown, :func:`_rank_selected`)."""
+    verdicts = [e.query.verdict for e in examples if e.query.verdict is not None]
+    if len(verdicts) < MIN_CALIBRATION:
+        return ""
+    unanswered = sum(not v.right for v in verdicts)
+    if unanswered >= MIN_MISSED_SHARE * len(verdicts):
+        return ""
+    return (
+        f"{len(verdicts) - unanswered} of the {len(verdicts)} queries agents voted on have a "
+        "table voted helpful: votes on what helped only, not fitted on"
     )
 
 

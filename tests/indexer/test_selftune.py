@@ -203,6 +203,21 @@ def test_agents_verdicts_calibrate_a_question_only_kb() -> None:
     assert 36 <= round(wrong) < 216 - 100  # "nothing fitted", and some helpful below the first
 
 
+def test_agents_votes_on_what_helped_only_are_not_fitted_on() -> None:
+    # Agents who only ever vote helpful leave out the queries nothing answered: a model fitted
+    # on the rest claims too much (as a golden set chosen from what was shown does).
+    docs = _question_only()
+    index = HybridIndex(FakeEncoder(), Analyzer())
+    index.votes = [(f"请问一下{d.title}", d.table_id, True) for d in docs] + [
+        (f"{d.title[2:]}呢，第{d.code}号", d.table_id, True) for d in docs[::2]
+    ]
+    index.build(docs)
+    cal = index.calibration
+    assert cal.source.startswith("default"), cal.source
+    assert "180 of the 180 queries agents voted on have a table voted helpful" in cal.source
+    assert cal.coef == Calibration().coef and cal.fitted_on == 0
+
+
 def test_a_tie_of_votes_judges_nothing() -> None:
     docs = _question_only()
     index = HybridIndex(FakeEncoder(), Analyzer())
