@@ -54,6 +54,9 @@ async def _sweep_forever(runtime: Runtime, interval_s: float, turn: SweepTurn) -
         await asyncio.sleep(interval_s)
         if turn.mine():
             await asyncio.to_thread(sweep_once, runtime)
+        # Every worker: agents' votes reach each one's tuning (the first re-tunes, the rest
+        # take what it saved).
+        await asyncio.to_thread(runtime.retune_on_labels)
 
 
 def can_have_replicas(db: Database) -> bool:

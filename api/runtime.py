@@ -131,6 +131,24 @@ class Runtime:
         answers meanwhile, with the parameters the index had)."""
         if getattr(self.service, "retune_due", False):
             self._retune_in_background()
+        else:
+            self.retune_on_labels()
+
+    def retune_on_labels(self) -> bool:
+        """Re-tune in the background when enough agents' votes and confirmed queries came since
+        the last tuning (each worker looks on its sweep timer: the first re-tunes, the others
+        take its saved result). Whether a re-tune was started; never raises."""
+        labels_due = getattr(self.service, "labels_due", None)
+        if labels_due is None:
+            return False
+        try:
+            if not labels_due():
+                return False
+        except Exception:
+            log.exception("counting the labels since the last tuning failed; looked at again later")
+            return False
+        self._retune_in_background()
+        return True
 
     def _write_index(self) -> bool:
         """Write the index directory while searches go on, then serve the engine from its

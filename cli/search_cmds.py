@@ -405,4 +405,14 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         f"{drift['tables_to_update']} to update, {drift['tables_to_remove']} to remove, "
         f"dictionary changed: {drift['dictionary_changed']} (repaired on the next search)",
     )
+    since = data.get("labels_since_tuning") or {}
+    table.add_row(
+        "labels since tuning",
+        f"{since.get('new', 0)} agents' votes and confirmed queries"
+        + (
+            "; re-tune due (the server re-tunes at its next sweep)"
+            if since.get("retune_due")
+            else ""
+        ),
+    )
     console.print(table)

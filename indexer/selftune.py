@@ -81,6 +81,10 @@ MIN_MISSED_SHARE = 0.05
 # Incremental updates re-tune once this many tables (and this share of the KB) changed.
 RETUNE_MIN_CHANGES = 20
 RETUNE_SHARE = 0.1
+# … and once this many labels (agents' votes, confirmed queries) came since, and this share of
+# those it read: a KB whose content rests but whose agents vote is tuned again on their votes.
+RETUNE_MIN_LABELS = 50
+RETUNE_LABEL_SHARE = 0.25
 READ_CHUNK = 25  # pseudo-queries searched per hold of the engine
 
 GRID = {
@@ -146,6 +150,7 @@ def gather(
         "tables": len(docs),
         "changed_since": 0,
         "pseudo_queries": counts,
+        "labels": dict(index.label_mark),
     }
     index.fusion = FusionParams(
         **{**index.fusion.to_json(), **{k: getattr(FusionParams(), k) for k in GRID}}
@@ -200,6 +205,16 @@ def due(index: HybridIndex) -> bool:
     tables = int(index.tuning.get("tables", len(index.docs)))
     threshold = max(RETUNE_MIN_CHANGES, RETUNE_SHARE * tables)
     return int(index.tuning.get("changed_since", 0)) >= threshold
+
+
+def labels_due(index: HybridIndex, new_labels: int) -> bool:
+    """Whether ``new_labels`` added since the last tuning (:func:`kb.labels.new_since` of the
+    mark it recorded) are enough to tune again: a KB tuned without votes gains a fitted
+    confidence as its agents vote, one tuned on a few hundred follows a thousand more."""
+    if not index.tuning or new_labels <= 0:
+        return False
+    read = int(index.tuning.get("labels", {}).get("read", 0))
+    return new_labels >= max(RETUNE_MIN_LABELS, RETUNE_LABEL_SHARE * read)
 
 
 # --- the pseudo-queries' pools ------------------------------------------------------------

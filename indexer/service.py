@@ -36,7 +36,7 @@ from indexer.errors import IndexNotBuilt
 from indexer.feedback_boost import FeedbackParams, Vote, VoteBook, query_key
 from indexer.index import HybridIndex, Progress, tuning_generation
 from indexer.search import run_search
-from kb import feedback, golden, repository
+from kb import feedback, golden, labels, repository
 from kb.clock import utcnow
 from kb.db import Database
 from kb.errors import ZhikuError
@@ -167,6 +167,7 @@ class SearchService:
                 confirmed = golden.confirmed_pairs(session)
             if votes is None:
                 votes = feedback.agents_verdicts(session)
+            mark = labels.mark(session, len(confirmed) + len(votes))
         index = HybridIndex(
             encoder,
             analyzer,
@@ -177,6 +178,7 @@ class SearchService:
         index.allow_rerank = settings.rerank
         index.confirmed = list(confirmed)
         index.votes = list(votes)
+        index.label_mark = mark.to_json()
         index.build(docs, progress=progress, calibrate=settings.self_tune)
         params = store.save(index, settings.index_dir, package_stamps=packages)
         return cls(settings, db, index, params)
@@ -296,7 +298,7 @@ class SearchService:
         report.upserted, report.removed = len(docs), len(gone)
         if self.settings.self_tune and selftune.note_changes(self.index, len(docs) + len(gone)):
             if tune:
-                self.index.confirmed, self.index.votes = self._labelled()
+                self._label(self.index)
                 self.index.tune()
                 report.retuned = True
             else:
@@ -321,10 +323,34 @@ class SearchService:
         self.index.embed(docs)
         return self.index.cache.misses - misses
 
-    def _labelled(self) -> tuple[list[tuple[str, int]], list[tuple[str, int | None, bool]]]:
-        """The golden set's confirmed pairs and the agents' votes, for self-tuning."""
+    def _label(self, index: HybridIndex) -> None:
+        """Give ``index`` the golden set's confirmed pairs and the agents' votes to tune on,
+        with the mark of where they stood."""
         with self.db.session() as session:
-            return golden.confirmed_pairs(session), feedback.agents_verdicts(session)
+            read = labels.read(session)
+        index.confirmed, index.votes = read.confirmed, read.votes
+        index.label_mark = read.mark.to_json()
+
+    def labels_due(self) -> bool:
+        """Whether enough agents' votes and confirmed queries came since the last tuning to
+        re-tune on them (two counts in the database)."""
+        if not self.settings.self_tune or not self.index.tuning:
+            return False
+        return selftune.labels_due(self.index, self._new_labels())
+
+    def _labels_since(self) -> dict[str, Any]:
+        if not self.index.tuning:
+            return {"new": 0, "retune_due": False}
+        new = self._new_labels()
+        return {
+            "new": new,
+            "retune_due": self.settings.self_tune and selftune.labels_due(self.index, new),
+        }
+
+    def _new_labels(self) -> int:
+        mark = labels.LabelMark.from_json(self.index.tuning.get("labels"))
+        with self.db.session() as session:
+            return labels.new_since(session, mark)
 
     @property
     def retune_due(self) -> bool:
@@ -372,11 +398,10 @@ class SearchService:
         writing: Callable[[], AbstractContextManager[object]],
         floor: int,
     ) -> None:
-        confirmed, votes = self._labelled()
         with reading():
             shadow = self.index.tuning_copy()
+        self._label(shadow)
         shadow.own_engine()  # another backend's: built outside any lock
-        shadow.confirmed, shadow.votes = confirmed, votes
         selftune.fit(shadow, selftune.gather(shadow, reading=reading))
         with writing():
             self.index.adopt_tuning(shadow)
@@ -498,6 +523,7 @@ class SearchService:
             "reranker": index.reranker.to_json(),
             "tuning": index.tuning,
             "unsaved_changes": self.unsaved,  # the directory is written a while later
+            "labels_since_tuning": self._labels_since(),
             "drift": {
                 "tables_to_update": len(changed),
                 "tables_to_remove": len(gone),

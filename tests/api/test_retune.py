@@ -14,7 +14,7 @@ from api.runtime import Runtime, open_search
 from indexer import selftune
 from indexer.backends.embedded import EmbeddedBackend
 from indexer.service import SearchService
-from kb import users, workflow
+from kb import feedback, users, workflow
 from kb.search_contract import SearchRequest
 from kb.visibility import Channel
 from tests.api.conftest import Env, until
@@ -127,6 +127,38 @@ def test_a_server_starts_at_once_and_re_tunes_serving_when_its_start_calls_for_i
     held.release.set()
     assert until(lambda: not runtime._retuning, timeout=30)
     assert len(held.fits) == 1 and not service.retune_due
+    runtime.close()
+
+
+def test_a_server_re_tunes_on_the_agents_votes_that_came_since_its_tuning(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No table changes, but agents vote: at its sweep timer the server re-tunes on them."""
+    monkeypatch.setattr(selftune, "RETUNE_MIN_LABELS", 3)
+    service = SearchService.open(env.settings, env.db)
+    runtime = Runtime(env.settings, env.db, service, RateLimiter.from_settings(env.settings))
+    assert not runtime.retune_on_labels()  # nothing voted since the build
+
+    def vote(channel: str, code: str | None, query: str) -> None:
+        with env.db.transaction() as s:
+            table = workflow.load(s, code) if code else None
+            feedback.record_vote(s, channel=channel, table=table, helpful=bool(code), query=query)
+
+    vote("agent", "TX-GH-001", "改号还扣费吗")
+    vote("agent", "TX-GH-001", "换号以后旧号还扣钱吗")
+    vote("customer", "TX-GH-001", "改号扣费")  # anonymous: not a label
+    assert not runtime.retune_on_labels()
+    assert service.status()["labels_since_tuning"] == {"new": 2, "retune_due": False}
+    vote("agent", None, "都不对")
+    held = _hold_fits(monkeypatch)
+    assert runtime.retune_on_labels()
+    assert held.fitting.wait(30), "no re-tune started"
+    held.release.set()
+    assert until(lambda: not runtime._retuning, timeout=30)
+    assert len(held.fits) == 1
+    assert service.index.tuning["labels"]["vote_id"] > 0  # where the votes it read stood
+    assert service.status()["labels_since_tuning"] == {"new": 0, "retune_due": False}
+    assert not runtime.retune_on_labels()
     runtime.close()
 
 

@@ -1,0 +1,94 @@
+"""The labels self-tuning fits confidence on, read at once, and how many came since a tuning.
+
+Two kinds: the golden set's confirmed queries (:func:`kb.golden.confirmed_pairs`) and the
+agents' votes (:func:`kb.feedback.agents_verdicts`). A tuning records where they stood
+(:class:`LabelMark`: the newest of each it read); :func:`new_since` counts what was added after,
+so that a KB whose agents keep voting is tuned again on their votes without waiting for an edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from kb import feedback, golden
+from kb.models import Feedback, GoldenQuery
+from kb.visibility import Channel
+
+
+@dataclass(frozen=True)
+class LabelMark:
+    """Where the labels stood when they were read: the newest agent vote's and golden query's
+    ids (0: none), and how many labels were read."""
+
+    vote_id: int = 0
+    golden_id: int = 0
+    read: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {"vote_id": self.vote_id, "golden_id": self.golden_id, "read": self.read}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object] | None) -> LabelMark:
+        """The mark a tuning recorded; an index tuned before marks were kept reads as 0 (every
+        label is new to it)."""
+        values = data or {}
+        return cls(
+            vote_id=_int(values.get("vote_id")),
+            golden_id=_int(values.get("golden_id")),
+            read=_int(values.get("read")),
+        )
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The golden set's (query, table id) pairs and the agents' votes, with where they stood."""
+
+    confirmed: list[tuple[str, int]]
+    votes: list[tuple[str, int | None, bool]]
+    mark: LabelMark
+
+
+def read(session: Session) -> Labels:
+    """Every label self-tuning fits on, and the mark of what was read (one session: the mark
+    is never ahead of the labels)."""
+    confirmed = golden.confirmed_pairs(session)
+    votes = feedback.agents_verdicts(session)
+    return Labels(confirmed, votes, mark(session, len(confirmed) + len(votes)))
+
+
+def mark(session: Session, read: int) -> LabelMark:
+    """Where the labels stand now, for a tuning that read ``read`` of them."""
+    vote_id, golden_id = session.execute(
+        select(
+            select(func.max(Feedback.id)).where(_agents()).scalar_subquery(),
+            select(func.max(GoldenQuery.id)).scalar_subquery(),
+        )
+    ).one()
+    return LabelMark(int(vote_id or 0), int(golden_id or 0), read)
+
+
+def new_since(session: Session, mark: LabelMark) -> int:
+    """Agents' votes and golden queries added after ``mark`` (two counts on primary keys)."""
+    votes, confirmed = session.execute(
+        select(
+            select(func.count(Feedback.id))
+            .where(_agents(), Feedback.id > mark.vote_id)
+            .scalar_subquery(),
+            select(func.count(GoldenQuery.id))
+            .where(GoldenQuery.id > mark.golden_id)
+            .scalar_subquery(),
+        )
+    ).one()
+    return int(votes) + int(confirmed)
+
+
+def _agents() -> ColumnElement[bool]:
+    return Feedback.channel == Channel.AGENT.value
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
