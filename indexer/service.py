@@ -334,23 +334,17 @@ class SearchService:
     def labels_due(self) -> bool:
         """Whether enough agents' votes and confirmed queries came since the last tuning to
         re-tune on them (two counts in the database)."""
+        return bool(self.labels_since_tuning()["retune_due"])
+
+    def labels_since_tuning(self) -> dict[str, Any]:
+        """How many labels came since the last tuning, and whether they call for a re-tune
+        (nothing without self-tuning)."""
         if not self.settings.self_tune or not self.index.tuning:
-            return False
-        return selftune.labels_due(self.index, self._new_labels())
-
-    def _labels_since(self) -> dict[str, Any]:
-        if not self.index.tuning:
             return {"new": 0, "retune_due": False}
-        new = self._new_labels()
-        return {
-            "new": new,
-            "retune_due": self.settings.self_tune and selftune.labels_due(self.index, new),
-        }
-
-    def _new_labels(self) -> int:
         mark = labels.LabelMark.from_json(self.index.tuning.get("labels"))
         with self.db.session() as session:
-            return labels.new_since(session, mark)
+            new = labels.new_since(session, mark)
+        return {"new": new, "retune_due": selftune.labels_due(self.index, new)}
 
     @property
     def retune_due(self) -> bool:
@@ -523,7 +517,7 @@ class SearchService:
             "reranker": index.reranker.to_json(),
             "tuning": index.tuning,
             "unsaved_changes": self.unsaved,  # the directory is written a while later
-            "labels_since_tuning": self._labels_since(),
+            "labels_since_tuning": self.labels_since_tuning(),
             "drift": {
                 "tables_to_update": len(changed),
                 "tables_to_remove": len(gone),
