@@ -17,7 +17,7 @@ from cli.context import print_json, settings
 from eval import compare as comparing
 from eval import report
 from eval.ablation import FULL
-from eval.datasets import load_dataset
+from eval.datasets import in_traditional, load_dataset
 from eval.golden import GoldenSnapshot, golden_snapshot
 from eval.runner import MODES, RunConfig, evaluate, results_document
 
@@ -134,6 +134,12 @@ def run(
         help="Search backend of the throwaway KBs: embedded or milvus "
         "[default: ZHIKU_SEARCH_BACKEND].",
     ),
+    traditional: bool = typer.Option(
+        False,
+        "--traditional",
+        help="Write each dataset's entries and queries in Traditional Chinese first (OpenCC "
+        "s2twp; reported as NAME-tc): the same knowledge as a Taiwan KB holds it.",
+    ),
     with_baselines: bool = typer.Option(
         False,
         "--baselines",
@@ -187,6 +193,8 @@ def run(
             raise typer.BadParameter("use embedded or milvus", param_hint="--backend")
         config = config.model_copy(update={"search_backend": backend})
     loaded = [load_dataset(path) for path in datasets or []]  # all checked before the long work
+    if traditional:
+        loaded = [in_traditional(d) for d in loaded]
     run_config = RunConfig(
         modes=modes,
         k=k,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,32 @@ def load_dataset(path: Path) -> Dataset:
     if problems:
         raise _invalid(path, problems)
     return Dataset(name=path.resolve().name, entries=unique, queries=queries, path=path)
+
+
+def in_traditional(dataset: Dataset, variant: str = "s2twp") -> Dataset:
+    """The same entries and queries written in Traditional Chinese (OpenCC ``variant``; s2twp:
+    Taiwan's characters and words), as a Taiwan or Hong Kong KB and its users write them.
+    Ids, labels and table codes stay; the name gets ``-tc``. A check that retrieval does not
+    depend on the script its sets were written in."""
+    import opencc
+
+    convert = opencc.OpenCC(variant).convert
+
+    def tc(text: str | None) -> str | None:
+        return str(convert(text)) if text else text
+
+    return Dataset(
+        name=f"{dataset.name}-tc",
+        entries=[
+            replace(
+                e, question=str(tc(e.question)), answer=str(tc(e.answer)), category=tc(e.category)
+            )
+            for e in dataset.entries
+        ],
+        queries=[replace(q, query=str(tc(q.query))) for q in dataset.queries],
+        path=dataset.path,
+        codes=dict(dataset.codes),
+    )
 
 
 def _invalid(path: Path, problems: list[Problem]) -> DatasetInvalid:

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from eval.datasets import TEMPLATE, Dataset, Entry, Query, load_dataset, table_codes, to_bundle
+from eval.datasets import (
+    TEMPLATE,
+    Dataset,
+    Entry,
+    Query,
+    in_traditional,
+    load_dataset,
+    table_codes,
+    to_bundle,
+)
 from eval.errors import DatasetInvalid
 from eval.runner import held_out_ids
 from kb.db import Database
@@ -152,3 +161,12 @@ def test_holdout_is_seeded(tmp_path: Path) -> None:
     assert len(held) == 2 and held <= {"e1", "e2", "e3", "e4", "e5"}
     assert held_out_ids(dataset, 0.4, seed=1) == held
     assert held_out_ids(dataset, 0.0, seed=1) == frozenset()
+
+
+def test_a_set_in_traditional_keeps_its_ids_and_labels(tmp_path: Path) -> None:
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+    tc = in_traditional(dataset)
+    assert tc.name == "toy-tc" and tc.codes == dataset.codes
+    assert tc.entries[1] == Entry("e2", "寬頻壞了找誰", "", "通訊")  # s2twp: Taiwan's words too
+    assert tc.queries[2] == Query("q3", "查話費賬單", ("e3", "e4"), ())
+    assert dataset.entries[1].question == "宽带坏了找谁"  # the original is left as it was

