@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -163,11 +163,11 @@ class SearchService:
             tables = repository.all_tables(session)
             docs = [d for d in (document_for(t) for t in tables) if d is not None]
             packages = _package_stamps(session)
+            mark = labels.mark(session)  # before the labels: see kb.labels.read
             if confirmed is None:
                 confirmed = golden.confirmed_pairs(session)
             if votes is None:
                 votes = feedback.agents_verdicts(session)
-            mark = labels.mark(session, len(confirmed) + len(votes))
         index = HybridIndex(
             encoder,
             analyzer,
@@ -178,7 +178,7 @@ class SearchService:
         index.allow_rerank = settings.rerank
         index.confirmed = list(confirmed)
         index.votes = list(votes)
-        index.label_mark = mark.to_json()
+        index.label_mark = replace(mark, read=len(confirmed) + len(votes)).to_json()
         index.build(docs, progress=progress, calibrate=settings.self_tune)
         params = store.save(index, settings.index_dir, package_stamps=packages)
         return cls(settings, db, index, params)

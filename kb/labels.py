@@ -9,7 +9,7 @@ so that a KB whose agents keep voting is tuned again on their votes without wait
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
@@ -53,15 +53,18 @@ class Labels:
 
 
 def read(session: Session) -> Labels:
-    """Every label self-tuning fits on, and the mark of what was read (one session: the mark
-    is never ahead of the labels)."""
+    """Every label self-tuning fits on, and the mark of what was read. The mark is taken
+    first: a label committed meanwhile is read and counted as new once more (at worst one
+    re-tune early), never marked as read without having been."""
+    at = mark(session)
     confirmed = golden.confirmed_pairs(session)
     votes = feedback.agents_verdicts(session)
-    return Labels(confirmed, votes, mark(session, len(confirmed) + len(votes)))
+    return Labels(confirmed, votes, replace(at, read=len(confirmed) + len(votes)))
 
 
-def mark(session: Session, read: int) -> LabelMark:
-    """Where the labels stand now, for a tuning that read ``read`` of them."""
+def mark(session: Session, read: int = 0) -> LabelMark:
+    """Where the labels stand now, for a tuning that read ``read`` of them (take it before
+    reading them)."""
     vote_id, golden_id = session.execute(
         select(
             select(func.max(Feedback.id)).where(_agents()).scalar_subquery(),
