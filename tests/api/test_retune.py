@@ -29,6 +29,12 @@ def _archive(env: Env, code: str) -> int:
         return workflow.load(s, code).id
 
 
+def _serving(env: Env) -> tuple[SearchService, Runtime]:
+    """A server's search service (built and tuned) and its runtime."""
+    service = SearchService.open(env.settings, env.db)
+    return service, Runtime(env.settings, env.db, service, RateLimiter.from_settings(env.settings))
+
+
 @dataclass
 class HeldFit:
     """selftune.fit made to wait: ``fitting`` is set when a fit starts, ``release`` lets it go
@@ -58,8 +64,7 @@ def test_searches_and_writes_go_on_while_the_index_re_tunes(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(selftune, "RETUNE_MIN_CHANGES", 1)  # every change calls for a re-tune
-    service = SearchService.open(env.settings, env.db)
-    runtime = Runtime(env.settings, env.db, service, RateLimiter.from_settings(env.settings))
+    service, runtime = _serving(env)
     served = service.index.calibration
     held = _hold_fits(monkeypatch)
     fitting, release, fits = held.fitting, held.release, held.fits
@@ -91,8 +96,7 @@ def test_a_failed_re_tune_keeps_the_parameters_served(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(selftune, "RETUNE_MIN_CHANGES", 1)
-    service = SearchService.open(env.settings, env.db)
-    runtime = Runtime(env.settings, env.db, service, RateLimiter.from_settings(env.settings))
+    service, runtime = _serving(env)
     served = (service.index.fusion, service.index.calibration, service.index.tuning)
 
     def broken(index: Any, gathered: selftune.Gathered) -> None:
@@ -135,8 +139,7 @@ def test_a_server_re_tunes_on_the_agents_votes_that_came_since_its_tuning(
 ) -> None:
     """No table changes, but agents vote: at its sweep timer the server re-tunes on them."""
     monkeypatch.setattr(selftune, "RETUNE_MIN_LABELS", 3)
-    service = SearchService.open(env.settings, env.db)
-    runtime = Runtime(env.settings, env.db, service, RateLimiter.from_settings(env.settings))
+    service, runtime = _serving(env)
     assert not runtime.retune_on_labels()  # nothing voted since the build
 
     def vote(channel: str, code: str | None, query: str) -> None:
