@@ -12,12 +12,13 @@ once (BQ and ATEC: short questions against questions; a medical consultation set
 descriptions against questions with answers; only these six numbers are kept, no data).
 Self-tuning (:mod:`indexer.selftune`) refits them per KB on real users' wordings: the KB's own
 similar questions, held out and searched for, and the queries staff confirmed against their
-table (the golden set, ``kb golden add``), some with their table taken out of the index (the
-answer is not in the KB: the top suggestion is wrong by construction). Pseudo-queries made
-from answers are not used for this: they serve the ranking, but they are not questions, and
-confidence fitted on them did not transfer to real questions. Nor does a model carry from one
-KB to another: fitted on two of the benchmarks, its ECE on the third was 0.05–0.22 (README,
-Benchmarks), so a KB is calibrated on its own wordings as soon as it has 100 of them.
+table (the golden set, ``kb golden add``) and the queries agents voted on, some with their
+table taken out of the index (the answer is not in the KB: the top suggestion is wrong by
+construction). A model does not carry from one KB to another: fitted on two of the
+benchmarks, its ECE on the third was 0.05–0.22 (README, Benchmarks), so a KB is calibrated on
+its own wordings as soon as it has 100 of them, and until then, if it has answers, on its own
+content: answer spans masked out of their answer and loosened titles, the hardest and the
+easiest of questions, between which its users' questions lie.
 
 The abstain threshold per channel is the lowest confidence at which the fitting queries'
 answered top-1s reach the channel's target precision (customers: 0.85 — a wrong answer to a

@@ -19,9 +19,10 @@ weights cannot serve both. At each build (and when the KB has drifted enough) th
    channel's threshold for its target precision. Confirmed queries that are all answered in
    the top five (as a golden set filled from agents' helpful votes is), and votes of which
    nearly all found a helpful table, are not fitted on: they lack the queries the KB answers
-   badly. Without enough of them the defaults stay (answer spans rank well enough to tune on,
-   but confidence fitted on them did not carry over to real questions, and no fixed model
-   carries over from one KB to another: README, Benchmarks).
+   badly. Without enough of them, a KB with answers is calibrated on its own content (masked
+   answer spans, the hardest questions, and loosened titles, the easiest: its users'
+   questions lie between them); a KB without answers keeps the defaults (titles alone teach
+   nothing, and no fixed model carries over from one KB to another: README, Benchmarks).
 
 Everything is seeded and deterministic. What was chosen, and from how many queries of which
 kind, is kept in ``HybridIndex.tuning`` (``kb index status``, every ``kb eval`` record).
@@ -69,6 +70,8 @@ TOP = 10
 GROUNDED = frozenset({"question", "answer", pseudo.CONFIRMED})
 # Real users' wordings: what confidence is fitted on.
 CALIBRATING = frozenset({"question", pseudo.CONFIRMED, pseudo.VOTED})
+# Without real wordings, a KB with answers: the content's hardest and easiest questions.
+CONTENT_CALIBRATING = frozenset({"answer", "title"})
 # Not made from the content: nothing to mask.
 UNMASKED = frozenset({"title", pseudo.CONFIRMED, pseudo.VOTED})
 MIN_CALIBRATION = 100
@@ -494,9 +497,10 @@ def _scale(reranked: list[np.ndarray], blend: list[np.ndarray]) -> float:
 def _calibrate(
     examples: list[Example], scores: list[np.ndarray], index: HybridIndex
 ) -> Calibration:
-    """Fit confidence on real users' wordings (held-out similar questions, confirmed queries)
-    as they were ranked (out of fold), some asked without their table; the defaults where
-    there are too few."""
+    """Fit confidence on real users' wordings (held-out similar questions, confirmed queries,
+    agents' votes) as they were ranked (out of fold), some asked without their table; where
+    there are too few, on the answer spans (:func:`_span_calibration`); the defaults where
+    there are too few of those as well."""
     rows, correct = [], []
     unanswerable = 0
     by_source: Counter[str] = Counter()
@@ -509,32 +513,78 @@ def _calibrate(
             continue
         if helped and e.query.source == pseudo.VOTED:
             continue
-        sig, gold = e.asked()
-        best = int(np.argmax(s))
-        right = (
-            best == gold if e.query.verdict is None else e.query.verdict.judges(sig.tables[best])
-        )
-        if right is None:
+        judged = _judged(e, s)
+        if judged is None:
             continue
-        rows.append(confidence_features(sig)[best])
-        correct.append(right)
+        rows.append(judged[0])
+        correct.append(judged[1])
         unanswerable += e.unanswerable
         by_source[e.query.source] += 1
     what = _wordings(by_source)
     for why in (selected, helped):
         if why:
             what += f" ({why})"
-    positives = sum(correct)
-    if len(correct) < MIN_CALIBRATION or positives < 10 or len(correct) - positives < 10:
-        return Calibration(
-            source=f"default ({what}, {MIN_CALIBRATION} needed with 10 right and 10 wrong at least)"
+    if _fittable(correct):
+        return calibrating.fit(
+            np.asarray(rows),
+            correct,
+            source=f"{what} ranked as users' would be"
+            + (f" ({unanswerable} asked without their table)" if unanswerable else ""),
         )
+    too_few = f"{what}, {MIN_CALIBRATION} needed with 10 right and 10 wrong at least"
+    return _span_calibration(examples, scores, too_few) or Calibration(
+        source=f"default ({too_few})"
+    )
+
+
+def _span_calibration(
+    examples: list[Example], scores: list[np.ndarray], too_few: str
+) -> Calibration | None:
+    """Confidence fitted on the KB's own content, for a KB with answers and no real users'
+    wordings yet: its answer spans (masked out of their answer: a question answered inside it,
+    none of whose words the answer keeps) and its loosened titles (a question worded as the KB
+    words it). Real questions fall between the two, and a model fitted on both lies between
+    them too. The defaults were fitted on other KBs and no fixed model carries from one KB to
+    another: on KBs with answers this was measured far closer to their users' questions at
+    worst, a little further at best (README, Benchmarks). Titles alone teach nothing (they find
+    their own table almost always), so a KB without :data:`MIN_CALIBRATION` answer spans asked
+    keeps the defaults (None), as does one whose queries are too seldom right or wrong.
+    """
+    rows, correct = [], []
+    unanswerable = 0
+    by_source: Counter[str] = Counter()
+    for e, s in zip(examples, scores, strict=True):
+        if e.query.source not in CONTENT_CALIBRATING or not len(s):
+            continue
+        judged = _judged(e, s)
+        if judged is not None:
+            rows.append(judged[0])
+            correct.append(judged[1])
+            unanswerable += e.unanswerable
+            by_source[e.query.source] += 1
+    if by_source["answer"] < MIN_CALIBRATION or not _fittable(correct):
+        return None
     return calibrating.fit(
         np.asarray(rows),
         correct,
-        source=f"{what} ranked as users' would be"
-        + (f" ({unanswerable} asked without their table)" if unanswerable else ""),
+        source=f"{by_source['answer']} answer spans and {by_source['title']} titles ranked as "
+        f"users' questions would be ({unanswerable} asked without their table; no real users' "
+        f"wordings yet: {too_few})",
     )
+
+
+def _judged(e: Example, scores: np.ndarray) -> tuple[np.ndarray, bool] | None:
+    """The features of what ``scores`` put first, and whether it is right (None: the
+    agents' verdict on the query says nothing of it)."""
+    sig, gold = e.asked()
+    best = int(np.argmax(scores))
+    right = best == gold if e.query.verdict is None else e.query.verdict.judges(sig.tables[best])
+    return None if right is None else (confidence_features(sig)[best], right)
+
+
+def _fittable(correct: Sequence[bool]) -> bool:
+    positives = sum(correct)
+    return len(correct) >= MIN_CALIBRATION and positives >= 10 and len(correct) - positives >= 10
 
 
 def _helpful_only(examples: list[Example]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from indexer.analysis import Analyzer
@@ -124,6 +126,26 @@ def test_titles_alone_do_not_tune() -> None:
     assert index.tuning["fusion"]["source"].startswith("default")
     assert index.calibration.source.startswith("default")
     assert not index.reranker.active
+
+
+def test_a_kb_with_answers_and_no_similar_questions_is_calibrated_on_its_own_content() -> None:
+    # No real users' wordings yet, but answers: spans masked out of them (the hardest
+    # questions) and loosened titles (the easiest) bracket its users' questions, so confidence
+    # is fitted on both rather than left at defaults fitted on other KBs.
+    docs = [
+        replace(_doc(i, t, a), questions=[])
+        for i, (t, a) in enumerate((t, a) for t in TOPICS for a in ACTIONS)
+    ]
+    index = HybridIndex(FakeEncoder(), Analyzer())
+    index.build(docs)
+    made = index.tuning["pseudo_queries"]
+    assert "question" not in made and (made["answer"], made["title"]) == (120, 120)
+    cal = index.calibration
+    assert cal.source.startswith("120 answer spans and 120 titles ranked as users' questions")
+    assert "no real users' wordings yet: 0 held-out similar questions" in cal.source
+    assert cal.fitted_on == 240 and cal.coef != Calibration().coef and cal.ece is not None
+    # some were asked as if their table were not in the KB: the model saw wrong answers too
+    assert 0 < sum(r["n"] * (1 - r["accuracy"]) for r in cal.reliability)
 
 
 def _question_only() -> list[IndexDocument]:
