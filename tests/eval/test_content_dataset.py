@@ -1,0 +1,46 @@
+"""A content directory as an eval dataset without its similar questions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eval.content_dataset import dataset_from_content, main
+from eval.datasets import Entry, Query, load_dataset
+from eval.errors import DatasetInvalid
+from tests.kb.content_files import demo_dir, write
+
+
+def test_tables_become_entries_and_their_similar_questions_the_queries(tmp_path: Path) -> None:
+    dataset = dataset_from_content(demo_dir(tmp_path / "content"))
+    first, second = dataset.entries
+    # The title is the question; the question field (its wording again) and the internal
+    # note are left out; lists are joined.
+    assert first == Entry(
+        "TX-GH-001",
+        "改号后原号码是否还会产生话费",
+        "改号完成后，原号码即停止计费。\n当月费用按实际天数折算。\n\n登录营业厅 App；查看“改号”业务状态",
+        "通信业务",
+    )
+    assert second.answer == "携带机主本人有效身份证件原件到营业厅办理。"
+    assert dataset.queries == [
+        Query("TX-GH-001-q0", "换了新号码以后旧号还扣钱吗", ("TX-GH-001",)),
+        Query("TX-GH-001-q1", "改號後舊號碼還會扣費嗎", ("TX-GH-001",)),
+        Query("TX-GH-002-q0", "改号要身份证吗", ("TX-GH-002",)),
+    ]
+
+
+def test_the_written_set_loads_as_any_dataset(tmp_path: Path) -> None:
+    content, out = demo_dir(tmp_path / "content"), tmp_path / "set"
+    assert main([str(content), str(out)]) == 0
+    loaded = load_dataset(out)
+    assert loaded.entries == dataset_from_content(content).entries
+    assert loaded.sizes()["queries"] == 3
+
+
+def test_content_with_problems_is_refused_with_where_to_look(tmp_path: Path) -> None:
+    root = demo_dir(tmp_path / "content")
+    write(root / "通信业务" / "坏文件.yaml", "package: 坏文件\ntables: [1, 2\n")
+    with pytest.raises(DatasetInvalid, match="kb import .* --dry-run"):
+        dataset_from_content(root)
