@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,7 @@ from indexer.errors import IndexNotBuilt
 from indexer.feedback_boost import FeedbackParams, Vote, VoteBook, query_key
 from indexer.index import HybridIndex, Progress, tuning_generation
 from indexer.search import run_search
-from kb import feedback, golden, labels, repository
+from kb import feedback, labels, repository
 from kb.clock import utcnow
 from kb.db import Database
 from kb.errors import ZhikuError
@@ -163,11 +163,7 @@ class SearchService:
             tables = repository.all_tables(session)
             docs = [d for d in (document_for(t) for t in tables) if d is not None]
             packages = _package_stamps(session)
-            mark = labels.mark(session)  # before the labels: see kb.labels.read
-            if confirmed is None:
-                confirmed = golden.confirmed_pairs(session)
-            if votes is None:
-                votes = feedback.agents_verdicts(session)
+            read = labels.read(session, confirmed=confirmed, votes=votes)
         index = HybridIndex(
             encoder,
             analyzer,
@@ -176,9 +172,7 @@ class SearchService:
             backend=factory.create(settings, analyzer, encoder.dim),
         )
         index.allow_rerank = settings.rerank
-        index.confirmed = list(confirmed)
-        index.votes = list(votes)
-        index.label_mark = replace(mark, read=len(confirmed) + len(votes)).to_json()
+        _labelled(index, read)
         index.build(docs, progress=progress, calibrate=settings.self_tune)
         params = store.save(index, settings.index_dir, package_stamps=packages)
         return cls(settings, db, index, params)
@@ -327,9 +321,7 @@ class SearchService:
         """Give ``index`` the golden set's confirmed pairs and the agents' votes to tune on,
         with the mark of where they stood."""
         with self.db.session() as session:
-            read = labels.read(session)
-        index.confirmed, index.votes = read.confirmed, read.votes
-        index.label_mark = read.mark.to_json()
+            _labelled(index, labels.read(session))
 
     def labels_due(self) -> bool:
         """Whether enough agents' votes and confirmed queries came since the last tuning to
@@ -576,3 +568,9 @@ def long_lived() -> Iterator[None]:
         if enabled:
             gc.enable()
         gc.freeze()
+
+
+def _labelled(index: HybridIndex, read: labels.Labels) -> None:
+    """Give ``index`` the labels to tune on, with the mark of where they stood."""
+    index.confirmed, index.votes = read.confirmed, read.votes
+    index.label_mark = read.mark.to_json()

@@ -8,7 +8,7 @@ so that a KB whose agents keep voting is tuned again on their votes without wait
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from sqlalchemy import ColumnElement, func, select
@@ -52,14 +52,21 @@ class Labels:
     mark: LabelMark
 
 
-def read(session: Session) -> Labels:
-    """Every label self-tuning fits on, and the mark of what was read. The mark is taken
-    first: a label committed meanwhile is read and counted as new once more (at worst one
-    re-tune early), never marked as read without having been."""
+def read(
+    session: Session,
+    *,
+    confirmed: Sequence[tuple[str, int]] | None = None,
+    votes: Sequence[tuple[str, int | None, bool]] | None = None,
+) -> Labels:
+    """Every label self-tuning fits on, and the mark of what was read; ``confirmed`` and
+    ``votes``, where given, stand for what the database holds of each (``kb eval`` tunes on
+    the queries it does not measure). The mark is taken first: a label committed meanwhile is
+    read and counted as new once more (at worst one re-tune early), never marked as read
+    without having been."""
     at = mark(session)
-    confirmed = golden.confirmed_pairs(session)
-    votes = feedback.agents_verdicts(session)
-    return Labels(confirmed, votes, replace(at, read=len(confirmed) + len(votes)))
+    pairs = golden.confirmed_pairs(session) if confirmed is None else list(confirmed)
+    verdicts = feedback.agents_verdicts(session) if votes is None else list(votes)
+    return Labels(pairs, verdicts, replace(at, read=len(pairs) + len(verdicts)))
 
 
 def mark(session: Session, read: int = 0) -> LabelMark:

@@ -27,3 +27,15 @@ def test_a_mark_read_back_from_a_saved_tuning_takes_only_whole_counts() -> None:
     mark = LabelMark(vote_id=7, golden_id=3, read=10)
     assert LabelMark.from_json(mark.to_json()) == mark
     assert LabelMark.from_json({"vote_id": "7", "golden_id": -1, "read": None}) == LabelMark()
+
+
+def test_labels_given_by_an_evaluation_stand_in_for_the_databases(session) -> None:  # type: ignore[no-untyped-def]
+    table = make_table(session)
+    golden.promote(session, "换号旧号还扣钱吗", table, actor="admin1")
+    feedback.record_vote(session, channel="agent", table=table, helpful=True, query="改号还扣费吗")
+    given = [("只测这一条", table.id)]
+    read = labels.read(session, confirmed=given, votes=[])
+    assert (read.confirmed, read.votes, read.mark.read) == (given, [], 1)
+    # What the database holds came before the mark, so none of it is new to this tuning.
+    assert labels.new_since(session, read.mark) == 0
+    assert labels.read(session, votes=[]).confirmed == [("换号旧号还扣钱吗", table.id)]
