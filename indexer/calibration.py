@@ -18,7 +18,7 @@ construction). A model does not carry from one KB to another: fitted on two of t
 benchmarks, its ECE on the third was 0.05–0.22 (README, Benchmarks), so a KB is calibrated on
 its own wordings as soon as it has 100 of them, and until then, if it has answers, on its own
 content: answer spans masked out of their answer and loosened titles, the hardest and the
-easiest of questions, between which its users' questions lie.
+easiest of questions, between which its users' questions lie (the two weigh half each).
 
 The abstain threshold per channel is the lowest confidence at which the fitting queries'
 answered top-1s reach the channel's target precision (customers: 0.85 — a wrong answer to a
@@ -100,17 +100,24 @@ def ranked_confidences(confidences: np.ndarray, order: Sequence[int]) -> np.ndar
 
 
 def fit_logistic(
-    x: np.ndarray, y: np.ndarray, *, l2: float = 1e-2, iterations: int = 50
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    l2: float = 1e-2,
+    iterations: int = 50,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Newton-Raphson logistic regression with a small ridge (features unscaled, few of them)."""
+    """Newton-Raphson logistic regression with a small ridge (features unscaled, few of them);
+    ``weights``: how much each row counts (a row of weight 2 counts as two copies of it)."""
     design = np.hstack([x, np.ones((len(x), 1))])
+    counts = np.ones(len(y)) if weights is None else np.asarray(weights, np.float64)
     w = np.zeros(design.shape[1])
     ridge = l2 * np.eye(design.shape[1])
     ridge[-1, -1] = 0.0
     for _ in range(iterations):
         p = 1.0 / (1.0 + np.exp(-np.clip(design @ w, -40, 40)))
-        grad = design.T @ (p - y) + ridge @ w
-        hess = (design * (p * (1 - p))[:, None]).T @ design + ridge
+        grad = design.T @ (counts * (p - y)) + ridge @ w
+        hess = (design * (counts * p * (1 - p))[:, None]).T @ design + ridge
         step = np.linalg.solve(hess + 1e-9 * np.eye(len(w)), grad)
         w -= step
         if np.abs(step).max() < 1e-8:
@@ -168,11 +175,18 @@ def choose_thresholds(
     return out
 
 
-def fit(features: np.ndarray, correct: Sequence[bool], source: str) -> Calibration:
-    """A calibration fitted on top-1 suggestions' features (columns :data:`FEATURES`)."""
+def fit(
+    features: np.ndarray,
+    correct: Sequence[bool],
+    source: str,
+    weights: np.ndarray | None = None,
+) -> Calibration:
+    """A calibration fitted on top-1 suggestions' features (columns :data:`FEATURES`), each
+    counted by its weight where ``weights`` are given (the model only: the thresholds,
+    reliability and ECE are those of the queries as they are)."""
     x = np.asarray(features, float)
     y = np.asarray(correct, float)
-    coef, intercept = fit_logistic(x, y)
+    coef, intercept = fit_logistic(x, y, weights=weights)
     calibration = Calibration(
         coef=[round(float(c), 4) for c in coef],
         intercept=round(intercept, 4),

@@ -20,8 +20,8 @@ weights cannot serve both. At each build (and when the KB has drifted enough) th
    the top five (as a golden set filled from agents' helpful votes is), and votes of which
    nearly all found a helpful table, are not fitted on: they lack the queries the KB answers
    badly. Without enough of them, a KB with answers is calibrated on its own content (masked
-   answer spans, the hardest questions, and loosened titles, the easiest: its users'
-   questions lie between them); a KB without answers keeps the defaults (titles alone teach
+   answer spans, the hardest questions, and loosened titles, the easiest, weighing half
+   each: its users' questions lie between them); a KB without answers keeps the defaults (titles alone teach
    nothing, and no fixed model carries over from one KB to another: README, Benchmarks).
 
 Everything is seeded and deterministic. What was chosen, and from how many queries of which
@@ -528,11 +528,12 @@ def _content_calibration(
 ) -> Calibration | None:
     """Confidence fitted on the KB's own content, for a KB with answers and no real users'
     wordings yet: its answer spans (masked out of their answer: a question answered inside it,
-    none of whose words the answer keeps) and its loosened titles (a question worded as the KB
-    words it). Real questions fall between the two, and a model fitted on both lies between
-    them too. No fixed model carries from one KB to another: on three KBs with answers, the
-    defaults' ECE ranged from 0.10 to 0.41 and this one's from 0.13 to 0.17 (README,
-    Benchmarks). Titles alone teach nothing (they find their own table almost always), so a
+    whose words the answer no longer says there) and its loosened titles (a question worded as
+    the KB words it). Real questions fall between the two, so the two weigh half each in the
+    fit, however many of either the KB gave (more spans than titles had pulled the model
+    toward the hardest questions: under-confident on all three KBs measured). No fixed model
+    carries from one KB to another: on three KBs with answers, the defaults' ECE ranged from
+    0.10 to 0.41 and this one's from 0.10 to 0.17 (README, Benchmarks). Titles alone teach nothing (they find their own table almost always), so a
     KB without :data:`MIN_CALIBRATION` answer spans asked keeps the defaults (None), as does
     one whose queries are too seldom right or wrong."""
     judged = _Judged.of(examples, scores, lambda e: e.query.source in CONTENT_CALIBRATING)
@@ -540,8 +541,10 @@ def _content_calibration(
     if spans < MIN_CALIBRATION or not judged.fittable:
         return None
     return judged.fit(
-        f"{spans} answer spans and {titles} titles ranked as users' questions would be",
+        f"{spans} answer spans and {titles} titles, weighing half each, ranked as users' "
+        "questions would be",
         f"no real users' wordings yet: {too_few}",
+        even=True,
     )
 
 
@@ -553,6 +556,7 @@ class _Judged:
     correct: list[bool]
     unanswerable: int
     by_source: Counter[str]
+    sources: list[str]  # each row's
 
     @classmethod
     def of(
@@ -560,7 +564,7 @@ class _Judged:
     ) -> _Judged:
         """What ``scores`` put first for each kept example; a query whose agents' verdict
         says nothing of it is left out."""
-        judged = cls([], [], 0, Counter())
+        judged = cls([], [], 0, Counter(), [])
         for e, s in zip(examples, scores, strict=True):
             if not len(s) or not keep(e):
                 continue
@@ -574,6 +578,7 @@ class _Judged:
             judged.correct.append(right)
             judged.unanswerable += e.unanswerable
             judged.by_source[e.query.source] += 1
+            judged.sources.append(e.query.source)
         return judged
 
     @property
@@ -581,13 +586,20 @@ class _Judged:
         right = sum(self.correct)
         return len(self.correct) >= MIN_CALIBRATION and min(right, len(self.correct) - right) >= 10
 
-    def fit(self, what: str, *notes: str) -> Calibration:
+    def fit(self, what: str, *notes: str, even: bool = False) -> Calibration:
+        """The model fitted on these rows; ``even``: each source weighing the same in all,
+        however many rows it has."""
         if self.unanswerable:
             notes = (f"{self.unanswerable} asked without their table", *notes)
+        weights = None
+        if even:
+            share = len(self.sources) / len(self.by_source)
+            weights = np.asarray([share / self.by_source[s] for s in self.sources])
         return calibrating.fit(
             np.asarray(self.rows),
             self.correct,
             source=what + (f" ({'; '.join(notes)})" if notes else ""),
+            weights=weights,
         )
 
 

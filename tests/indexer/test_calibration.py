@@ -28,6 +28,18 @@ def test_logistic_recovers_a_known_model() -> None:
     assert intercept == pytest.approx(0.5, abs=0.15)
 
 
+def test_a_row_of_weight_two_counts_as_two_copies_of_it() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 2))
+    y = (rng.random(300) < 1 / (1 + np.exp(-x[:, 0]))).astype(float)
+    weights = np.where(np.arange(300) < 100, 2.0, 1.0)
+    weighted = fit_logistic(x, y, weights=weights)
+    copied = fit_logistic(np.vstack([x, x[:100]]), np.concatenate([y, y[:100]]))
+    assert weighted[0] == pytest.approx(copied[0], abs=1e-6)
+    assert weighted[1] == pytest.approx(copied[1], abs=1e-6)
+    assert fit_logistic(x, y, weights=np.ones(300))[1] == pytest.approx(fit_logistic(x, y)[1])
+
+
 def test_reliability_table_ece_and_thresholds() -> None:
     conf = np.array([0.05, 0.15, 0.95, 0.92, 0.91] + [0.9] * 20)
     correct = np.array([0, 0, 1, 1, 0] + [1] * 18 + [0] * 2, dtype=float)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -141,7 +142,7 @@ def test_a_kb_with_answers_and_no_similar_questions_is_calibrated_on_its_own_con
     made = index.tuning["pseudo_queries"]
     assert "question" not in made and (made["answer"], made["title"]) == (120, 120)
     cal = index.calibration
-    assert cal.source.startswith("120 answer spans and 120 titles ranked as users' questions")
+    assert cal.source.startswith("120 answer spans and 120 titles, weighing half each, ranked as")
     assert "no real users' wordings yet: 0 held-out similar questions" in cal.source
     assert cal.fitted_on == 240 and cal.coef != Calibration().coef and cal.ece is not None
     # some were asked as if their table were not in the KB: the model saw wrong answers too
@@ -291,3 +292,26 @@ def test_a_tuning_copy_changes_nothing_served_until_it_is_adopted(tuned: HybridI
     generation = served[3]["generation"] + 1  # one tuning more than the served one
     assert live.tuning == {**shadow.tuning, "changed_since": 4, "generation": generation}
     assert live.tuning["pseudo_queries"] == served[3]["pseudo_queries"]
+
+
+def test_the_content_fit_weighs_spans_and_titles_the_same_however_many_of_each() -> None:
+    """200 spans and 100 titles: fitted as 200 spans and each title twice."""
+    import numpy as np
+
+    from indexer import calibration
+    from indexer.selftune import _Judged
+
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(300, 5))
+    sources = ["answer"] * 200 + ["title"] * 100
+    correct = [
+        bool(r[0] + (s == "title") + rng.normal() > 0.5) for r, s in zip(rows, sources, strict=True)
+    ]
+    judged = _Judged(list(rows), correct, 0, Counter(sources), sources)
+    even = judged.fit("spans and titles", even=True)
+    doubled = calibration.fit_logistic(
+        np.vstack([rows, rows[200:]]), np.asarray(correct + correct[200:], float)
+    )
+    assert even.coef == pytest.approx(list(doubled[0]), abs=0.02)
+    assert even.intercept == pytest.approx(doubled[1], abs=0.02)
+    assert judged.fit("as they come").intercept != pytest.approx(even.intercept, abs=0.02)
