@@ -2,8 +2,8 @@
 
 It reads :data:`indexer.features.FEATURES` (both retrievers, every vector kind, coverage,
 margins, ranks, sizes) and is trained per KB on self-tuning's pseudo-queries
-(:mod:`indexer.selftune`). It is kept only when it beats the blend on grounded pseudo-queries
-(similar questions, answer spans, confirmed queries) it was not trained on; otherwise (or when a KB is too small to train one) the blend's order stands
+(:mod:`indexer.selftune`). It is kept only when it beats the blend on pseudo-queries it was
+not trained on; otherwise (or when a KB is too small to train one) the blend's order stands
 and :attr:`Reranker.status` says why. Saved with the index as LightGBM's own text format
 (no pickle), checked against the feature list it was trained on.
 """

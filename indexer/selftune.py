@@ -10,9 +10,7 @@ weights cannot serve both. At each build (and when the KB has drifted enough) th
 2. chooses the blend weights (:class:`indexer.fusion.FusionParams`) that rank the answering
    table best, moving from the defaults only for a clear gain;
 3. trains a LambdaRank reranker (:mod:`indexer.rerank`) on two folds of the queries (split by
-   table) and keeps it only if, on the fold it was not trained on, it beats the blend on the
-   grounded queries (held-out similar questions, answer spans, confirmed queries: not the
-   loosened titles, near-copies of what they find);
+   table) and keeps it only if, on the fold it was not trained on, it beats the blend;
 4. fits the confidence model (:mod:`indexer.calibration`) on real users' wordings as they were
    ranked out of fold: held-out similar questions and the queries staff confirmed against
    their table (the golden set, ``HybridIndex.confirmed``), a share of them asked with their
@@ -445,35 +443,25 @@ def _rerank(
         rerank.pool_scores(models[e.fold], sig, fusion)
         for e, (sig, _) in zip(examples, asked, strict=True)
     ]
-    # Judged on grounded queries only: a loosened title is a near-copy of what it must find,
-    # and a model that mends the blend's misses of those need not help any user's wording
-    # (on the demo KB it gained 0.08 on titles, nothing on answer spans, and cost real
-    # questions 0.009: README, Benchmarks).
-    judged = [
-        (i, e)
-        for i, e in enumerate(examples)
-        if e.gold >= 0 and not e.unanswerable and e.query.source in GROUNDED
-    ]
+    judged = [(i, e) for i, e in enumerate(examples) if e.gold >= 0 and not e.unanswerable]
     mrr_blend = float(np.mean([_reciprocal_rank(blend[i], e.gold) for i, e in judged]))
     mrr_rerank = float(np.mean([_reciprocal_rank(out_of_fold[i], e.gold) for i, e in judged]))
     kept = mrr_rerank - mrr_blend >= MIN_RERANK_GAIN
     report["reranker"] = {
         "kept": kept,
         "trained_on": len(trainable),
-        "judged_on": len(judged),
         "out_of_fold_mrr": {"blend": round(mrr_blend, 4), "reranker": round(mrr_rerank, 4)},
     }
     if not kept:
         index.reranker = Reranker(
             status=f"not kept: out-of-fold MRR@10 {mrr_rerank:.3f} vs the blend's "
-            f"{mrr_blend:.3f} on {len(judged)} grounded pseudo-queries (titles not counted); "
-            "the blend ranks"
+            f"{mrr_blend:.3f} on {len(judged)} pseudo-queries; the blend ranks"
         )
         return blend
     final = _fit(trainable, fusion)
     final.status = (
         f"LightGBM LambdaRank on {len(trainable)} pseudo-queries; out-of-fold MRR@10 "
-        f"{mrr_rerank:.3f} (blend {mrr_blend:.3f}) on the {len(judged)} grounded ones"
+        f"{mrr_rerank:.3f} (blend {mrr_blend:.3f})"
     )
     final.scale = _scale(out_of_fold, blend)
     index.reranker = final
