@@ -5,7 +5,7 @@ dataset (:mod:`eval.datasets`): each table an entry (its title as the question; 
 searchable fields as the answer, in the template's order of the file), each of its similar
 questions a query labelled with the table, none of them indexed. That is a KB with answers and
 no similar questions, the style whose confidence self-tuning must fit from the content alone
-(README, Benchmarks: "A KB with answers and no similar questions").
+(docs/benchmarks.md, Confidence: "A KB with answers and no similar questions").
 
     python -m eval.content_dataset content/demo /tmp/sets/demo
     kb eval /tmp/sets/demo --mode hybrid --holdout 0.1

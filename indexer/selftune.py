@@ -21,8 +21,9 @@ weights cannot serve both. At each build (and when the KB has drifted enough) th
    nearly all found a helpful table, are not fitted on: they lack the queries the KB answers
    badly. Without enough of them, a KB with answers is calibrated on its own content (masked
    answer spans, the hardest questions, and loosened titles, the easiest, weighing half
-   each: its users' questions lie between them); a KB without answers keeps the defaults (titles alone teach
-   nothing, and no fixed model carries over from one KB to another: README, Benchmarks).
+   each: its users' questions lie between them); a KB without answers keeps the defaults
+   (titles alone teach nothing, and no fixed model carries over from one KB to another:
+   docs/benchmarks.md, Confidence).
 
 Everything is seeded and deterministic. What was chosen, and from how many queries of which
 kind, is kept in ``HybridIndex.tuning`` (``kb index status``, every ``kb eval`` record).
@@ -77,8 +78,8 @@ UNMASKED = frozenset({"title", pseudo.CONFIRMED, pseudo.VOTED})
 MIN_CALIBRATION = 100
 # Confirmed queries all answered in the top SHOWN look chosen from what agents were shown (their
 # helpful votes, kb.golden.endorsed): real traffic always has some answered lower or not at all,
-# and confidence fitted without those claims too much (README, Benchmarks). Under this share
-# answered below the top SHOWN, they are not fitted on.
+# and confidence fitted without those claims too much (docs/benchmarks.md, Confidence). Under
+# this share answered below the top SHOWN, they are not fitted on.
 SHOWN = 5
 MIN_MISSED_SHARE = 0.05
 # Incremental updates re-tune once this many tables (and this share of the KB) changed.
@@ -533,9 +534,10 @@ def _content_calibration(
     fit, however many of either the KB gave (more spans than titles had pulled the model
     toward the hardest questions: under-confident on all three KBs measured). No fixed model
     carries from one KB to another: on three KBs with answers, the defaults' ECE ranged from
-    0.10 to 0.41 and this one's from 0.10 to 0.17 (README, Benchmarks). Titles alone teach nothing (they find their own table almost always), so a
-    KB without :data:`MIN_CALIBRATION` answer spans asked keeps the defaults (None), as does
-    one whose queries are too seldom right or wrong."""
+    0.10 to 0.41 and this one's from 0.10 to 0.17 (docs/benchmarks.md, Confidence). Titles
+    alone teach nothing (they find their own table almost always), so a KB without
+    :data:`MIN_CALIBRATION` answer spans asked keeps the defaults (None), as does one whose
+    queries are too seldom right or wrong."""
     judged = _Judged.of(examples, scores, lambda e: e.query.source in CONTENT_CALIBRATING)
     spans, titles = judged.by_source["answer"], judged.by_source["title"]
     if spans < MIN_CALIBRATION or not judged.fittable:
