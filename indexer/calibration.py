@@ -17,8 +17,9 @@ table taken out of the index (the answer is not in the KB: the top suggestion is
 construction). A model does not carry from one KB to another: fitted on two of the
 benchmarks, its ECE on the third was 0.05–0.22 (docs/benchmarks.md, Confidence), so a KB is
 calibrated on its own wordings as soon as it has 100 of them, and until then, if it has
-answers, on its own content: answer spans masked out of their answer and loosened titles, the hardest and the
-easiest of questions, between which its users' questions lie (the two weigh half each).
+answers, on its own content: answer spans masked out of their answer and loosened titles, the
+hardest and the easiest of questions, between which its users' questions lie (the two weigh
+half each).
 
 The abstain threshold per channel is the lowest confidence at which the fitting queries'
 answered top-1s reach the channel's target precision (customers: 0.85 — a wrong answer to a

@@ -557,7 +557,6 @@ class _Judged:
     rows: list[np.ndarray]
     correct: list[bool]
     unanswerable: int
-    by_source: Counter[str]
     sources: list[str]  # each row's
 
     @classmethod
@@ -566,7 +565,7 @@ class _Judged:
     ) -> _Judged:
         """What ``scores`` put first for each kept example; a query whose agents' verdict
         says nothing of it is left out."""
-        judged = cls([], [], 0, Counter(), [])
+        judged = cls([], [], 0, [])
         for e, s in zip(examples, scores, strict=True):
             if not len(s) or not keep(e):
                 continue
@@ -579,9 +578,12 @@ class _Judged:
             judged.rows.append(confidence_features(sig)[best])
             judged.correct.append(right)
             judged.unanswerable += e.unanswerable
-            judged.by_source[e.query.source] += 1
             judged.sources.append(e.query.source)
         return judged
+
+    @property
+    def by_source(self) -> Counter[str]:
+        return Counter(self.sources)
 
     @property
     def fittable(self) -> bool:
@@ -595,8 +597,9 @@ class _Judged:
             notes = (f"{self.unanswerable} asked without their table", *notes)
         weights = None
         if even:
-            share = len(self.sources) / len(self.by_source)
-            weights = np.asarray([share / self.by_source[s] for s in self.sources])
+            counts = self.by_source
+            share = len(self.sources) / len(counts)
+            weights = np.asarray([share / counts[s] for s in self.sources])
         return calibrating.fit(
             np.asarray(self.rows),
             self.correct,

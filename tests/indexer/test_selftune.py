@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -307,7 +306,7 @@ def test_the_content_fit_weighs_spans_and_titles_the_same_however_many_of_each()
     correct = [
         bool(r[0] + (s == "title") + rng.normal() > 0.5) for r, s in zip(rows, sources, strict=True)
     ]
-    judged = _Judged(list(rows), correct, 0, Counter(sources), sources)
+    judged = _Judged(list(rows), correct, 0, sources)
     even = judged.fit("spans and titles", even=True)
     doubled = calibration.fit_logistic(
         np.vstack([rows, rows[200:]]), np.asarray(correct + correct[200:], float)
