@@ -527,15 +527,17 @@ def _calibrate(
 def _content_calibration(
     examples: list[Example], scores: list[np.ndarray], too_few: str
 ) -> Calibration | None:
-    """Confidence fitted on the KB's own content, for a KB with answers and no real users'
-    wordings yet: its answer spans (masked out of their answer: a question answered inside it,
-    whose words the answer no longer says there) and its loosened titles (a question worded as
-    the KB words it). Real questions fall between the two, so the two weigh half each in the
-    fit, however many of either the KB gave (more spans than titles had pulled the model
-    toward the hardest questions: under-confident on all three KBs measured). No fixed model
-    carries from one KB to another: on three KBs with answers, the defaults' ECE ranged from
-    0.10 to 0.41 and this one's from 0.10 to 0.17 (docs/benchmarks.md, Confidence). Titles
-    alone teach nothing (they find their own table almost always), so a KB without
+    """Confidence fitted on the KB's own content, for a KB with answers and no real users' wordings
+    yet: its answer spans (masked out of their answer: a question answered inside it, whose
+    words the answer no longer says there) and its loosened titles (a question worded as the KB
+    words it). Real questions fall between the two, so the two weigh half each in the fit,
+    however many of either the KB gave (more spans than titles had pulled the model toward the
+    hardest questions: under-confident on all three KBs measured), and what it says is raised by
+    :data:`calibrating.CONTENT_SHIFT` in log-odds (it was still under-confident on users'
+    questions, by about that much on every KB measured). No fixed model carries from one KB to
+    another: on three KBs with answers, the defaults' ECE ranged from 0.10 to 0.41 and this
+    one's from 0.03 to 0.05 (0.10 to 0.18 before the shift; docs/benchmarks.md, Confidence).
+    Titles alone teach nothing (they find their own table almost always), so a KB without
     :data:`MIN_CALIBRATION` answer spans asked keeps the defaults (None), as does one whose
     queries are too seldom right or wrong."""
     judged = _Judged.of(examples, scores, lambda e: e.query.source in CONTENT_CALIBRATING)
@@ -544,9 +546,11 @@ def _content_calibration(
         return None
     return judged.fit(
         f"{spans} answer spans and {titles} titles, weighing half each, ranked as users' "
-        "questions would be",
+        f"questions would be, raised by {calibrating.CONTENT_SHIFT:g} in log-odds for users' "
+        "questions",
         f"no real users' wordings yet: {too_few}",
         even=True,
+        shift=calibrating.CONTENT_SHIFT,
     )
 
 
@@ -590,9 +594,9 @@ class _Judged:
         right = sum(self.correct)
         return len(self.correct) >= MIN_CALIBRATION and min(right, len(self.correct) - right) >= 10
 
-    def fit(self, what: str, *notes: str, even: bool = False) -> Calibration:
+    def fit(self, what: str, *notes: str, even: bool = False, shift: float = 0.0) -> Calibration:
         """The model fitted on these rows; ``even``: each source weighing the same in all,
-        however many rows it has."""
+        however many rows it has; ``shift``: log-odds added (:func:`calibrating.fit`)."""
         if self.unanswerable:
             notes = (f"{self.unanswerable} asked without their table", *notes)
         weights = None
@@ -605,6 +609,7 @@ class _Judged:
             self.correct,
             source=what + (f" ({'; '.join(notes)})" if notes else ""),
             weights=weights,
+            shift=shift,
         )
 
 

@@ -99,6 +99,27 @@ def test_fit_reports_thresholds_reliability_and_ece() -> None:
     assert 0.05 <= cal.thresholds["agent"] <= cal.thresholds["customer"] <= 0.99
 
 
+def test_a_shifted_fit_says_more_and_answers_the_same_fitting_queries() -> None:
+    rng = np.random.default_rng(2)
+    x = np.column_stack([rng.uniform(0, 1.5, 400)] + [rng.uniform(0, 1, 400)] * 4)
+    correct = rng.random(400) < 1 / (1 + np.exp(-(4 * x[:, 0] - 3)))
+    plain = fit(x, correct, source="test")
+    shifted = fit(x, correct, source="test", shift=1.0)
+    assert (shifted.coef, shifted.intercept) == (plain.coef, plain.intercept)
+    z = plain.intercept + x @ np.asarray(plain.coef)
+    assert shifted.confidences(x) == pytest.approx(1 / (1 + np.exp(-(z + 1.0))))
+    assert shifted.confidence(x[0]) == pytest.approx(1 / (1 + np.exp(-(z[0] + 1.0))))
+    # what the fitted model says of its own queries is kept as it was fitted
+    assert (shifted.reliability, shifted.ece) == (plain.reliability, plain.ece)
+    for channel in ("customer", "agent"):
+        before = plain.confidences(x) >= plain.thresholds[channel]
+        after = shifted.confidences(x) >= shifted.thresholds[channel]
+        assert shifted.thresholds[channel] > plain.thresholds[channel]
+        # thresholds step by hundredths: a handful of queries may fall either side of one
+        assert abs(int(before.sum()) - int(after.sum())) <= 8
+    assert Calibration.from_json(shifted.to_json()) == shifted
+
+
 def _doc(i: int, title: str, questions: list[str]) -> IndexDocument:
     answer = DocField("answer", "标准答复", "text", "public", True, 1.0, f"答复{i}")
     return IndexDocument(

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from indexer.analysis import Analyzer
-from indexer.calibration import Calibration
+from indexer.calibration import CONTENT_SHIFT, Calibration
 from indexer.documents import DocField, IndexDocument
 from indexer.encoders import FakeEncoder
 from indexer.index import HybridIndex
@@ -144,6 +144,8 @@ def test_a_kb_with_answers_and_no_similar_questions_is_calibrated_on_its_own_con
     assert cal.source.startswith("120 answer spans and 120 titles, weighing half each, ranked as")
     assert "no real users' wordings yet: 0 held-out similar questions" in cal.source
     assert cal.fitted_on == 240 and cal.coef != Calibration().coef and cal.ece is not None
+    # raised for users' questions, which are right more often than these at the same scores
+    assert cal.shift == CONTENT_SHIFT > 0 and "raised by 1 in log-odds" in cal.source
     # some were asked as if their table were not in the KB: the model saw wrong answers too
     assert 0 < sum(r["n"] * (1 - r["accuracy"]) for r in cal.reliability)
 
@@ -221,6 +223,7 @@ def test_agents_verdicts_calibrate_a_question_only_kb() -> None:
         cal.source
     )
     assert cal.fitted_on == 216 and cal.coef != Calibration().coef
+    assert cal.shift == 0  # users' own wordings: what the model says of them stands
     wrong = sum(r["n"] * (1 - r["accuracy"]) for r in cal.reliability)
     assert 36 <= round(wrong) < 216 - 100  # "nothing fitted", and some helpful below the first
 
