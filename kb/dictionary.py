@@ -68,16 +68,12 @@ def replace_synonyms(session: Session, groups: list[list[str]], *, actor: str) -
     ]
     if current == clean:
         return False
-    session.execute(delete(SynonymGroup))
-    session.add_all(SynonymGroup(terms=g) for g in clean)
-    session.flush()
-    changes.mark_dictionary(session)
-    audit.record(
+    _write_all(
         session,
+        SynonymGroup,
+        [SynonymGroup(terms=g) for g in clean],
         actor=actor,
-        action="replace",
         object_type="synonyms",
-        object_key="*",
         detail={"groups": len(clean)},
     )
     return True
@@ -91,16 +87,36 @@ def replace_terms(session: Session, terms: list[str], *, actor: str) -> bool:
     current = sorted(session.scalars(select(DomainTerm.term)))
     if current == clean:
         return False
-    session.execute(delete(DomainTerm))
-    session.add_all(DomainTerm(term=t) for t in clean)
+    _write_all(
+        session,
+        DomainTerm,
+        [DomainTerm(term=t) for t in clean],
+        actor=actor,
+        object_type="terms",
+        detail={"terms": len(clean)},
+    )
+    return True
+
+
+def _write_all(
+    session: Session,
+    model: type[SynonymGroup] | type[DomainTerm],
+    rows: list[SynonymGroup] | list[DomainTerm],
+    *,
+    actor: str,
+    object_type: str,
+    detail: dict[str, int],
+) -> None:
+    """Every row of ``model`` replaced by ``rows``, the dictionary marked changed and audited."""
+    session.execute(delete(model))
+    session.add_all(rows)
     session.flush()
     changes.mark_dictionary(session)
     audit.record(
         session,
         actor=actor,
         action="replace",
-        object_type="terms",
+        object_type=object_type,
         object_key="*",
-        detail={"terms": len(clean)},
+        detail=detail,
     )
-    return True
