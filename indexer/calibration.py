@@ -24,7 +24,10 @@ still answered right more often than that fit said, on every KB measured).
 
 The abstain threshold per channel is the lowest confidence at which the fitting queries'
 answered top-1s reach the channel's target precision (customers: 0.85 — a wrong answer to a
-customer costs more than a hand-over to an agent; agents: 0.5 — an agent judges suggestions).
+customer costs more than a hand-over to an agent; agents: 0.5 — an agent judges suggestions),
+and never under :data:`UNSURE_BELOW` in a fitted model: a suggestion it thinks more likely
+wrong than right is no answer (agents see 无把握 on it, customers are offered a person), even
+where the others answered beside it would keep the set's precision on target.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ import numpy as np
 
 FEATURES = ("score", "margin", "dense", "coverage", "covered")
 TARGET_PRECISION = {"customer": 0.85, "agent": 0.5}
+# A fitted model's confidence is a probability on the KB's own questions: under one half, its
+# top suggestion is more likely wrong than right, whatever the channel.
+UNSURE_BELOW = 0.5
 # Chosen with the default coefficients on the same benchmarks for the targets below.
 DEFAULT_THRESHOLDS = {"customer": 0.62, "agent": 0.25}
 MIN_ANSWERED = 20  # answered top-1s a threshold must rest on
@@ -197,8 +203,9 @@ def fit(
     counted by its weight where ``weights`` are given (the model only: the thresholds,
     reliability and ECE are those of the queries as they are), its confidences raised by
     ``shift`` in log-odds for the questions it will serve (the reliability and ECE are the
-    fitted model's, before the shift; the thresholds are on the shifted scale, so they answer
-    the same fitting queries as they would unshifted)."""
+    fitted model's, before the shift; the thresholds are chosen on the shifted scale, so they
+    answer the same fitting queries as they would unshifted, and then raised to
+    :data:`UNSURE_BELOW` where under it)."""
     x = np.asarray(features, float)
     y = np.asarray(correct, float)
     coef, intercept = fit_logistic(x, y, weights=weights)
@@ -212,5 +219,6 @@ def fit(
     fitted.reliability = reliability_table(conf, y)
     fitted.ece = round(expected_calibration_error(conf, y), 4)
     fitted.shift = shift
-    fitted.thresholds = choose_thresholds(fitted.confidences(x), y)
+    chosen = choose_thresholds(fitted.confidences(x), y)
+    fitted.thresholds = {channel: max(t, UNSURE_BELOW) for channel, t in chosen.items()}
     return fitted

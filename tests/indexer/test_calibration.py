@@ -5,6 +5,7 @@ import pytest
 
 from indexer.analysis import Analyzer
 from indexer.calibration import (
+    UNSURE_BELOW,
     Calibration,
     choose_thresholds,
     expected_calibration_error,
@@ -111,13 +112,27 @@ def test_a_shifted_fit_says_more_and_answers_the_same_fitting_queries() -> None:
     assert shifted.confidence(x[0]) == pytest.approx(1 / (1 + np.exp(-(z[0] + 1.0))))
     # what the fitted model says of its own queries is kept as it was fitted
     assert (shifted.reliability, shifted.ece) == (plain.reliability, plain.ece)
-    for channel in ("customer", "agent"):
-        before = plain.confidences(x) >= plain.thresholds[channel]
-        after = shifted.confidences(x) >= shifted.thresholds[channel]
-        assert shifted.thresholds[channel] > plain.thresholds[channel]
-        # thresholds step by hundredths: a handful of queries may fall either side of one
-        assert abs(int(before.sum()) - int(after.sum())) <= 8
+    # the customers' threshold is taken on the raised scale: the same fitting queries answered
+    before = plain.confidences(x) >= plain.thresholds["customer"]
+    after = shifted.confidences(x) >= shifted.thresholds["customer"]
+    assert shifted.thresholds["customer"] > plain.thresholds["customer"]
+    # thresholds step by hundredths: a handful of queries may fall either side of one
+    assert abs(int(before.sum()) - int(after.sum())) <= 8
     assert Calibration.from_json(shifted.to_json()) == shifted
+
+
+def test_a_fitted_model_answers_nothing_it_thinks_more_likely_wrong_than_right() -> None:
+    # Five in six top suggestions are near-certain, the rest are right a third of the time:
+    # answering all keeps the set's precision above the customers' 0.85 (and the agents' 0.5),
+    # yet each of the uncertain ones is more likely wrong than right.
+    rng = np.random.default_rng(3)
+    score = np.concatenate([rng.uniform(2.0, 3.0, 500), rng.uniform(0.0, 0.5, 100)])
+    x = np.column_stack([score] + [rng.uniform(0, 1, 600)] * 4)
+    correct = rng.random(600) < 1 / (1 + np.exp(-(4 * score - 2)))
+    cal = fit(x, correct, source="test")
+    by_precision = choose_thresholds(cal.confidences(x), correct.astype(float))
+    assert by_precision["agent"] < UNSURE_BELOW and by_precision["customer"] < UNSURE_BELOW
+    assert cal.thresholds == {"customer": UNSURE_BELOW, "agent": UNSURE_BELOW}
 
 
 def _doc(i: int, title: str, questions: list[str]) -> IndexDocument:
