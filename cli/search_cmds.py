@@ -365,6 +365,7 @@ def tuning_rows(params: dict[str, Any]) -> list[tuple[str, str]]:
             f"{cal.get('source')}; abstain below {cal.get('thresholds')}"
             + (
                 f"; ECE {cal['ece']:.3f} on the fitting queries"
+                + (" (before the shift)" if cal.get("shift") else "")
                 if cal.get("ece") is not None
                 else ""
             ),

@@ -69,6 +69,8 @@ def calibration_text(calibration: Mapping[str, Any]) -> str | None:
         )
     if calibration.get("ece") is not None:
         text += f"; ECE on those queries {calibration['ece']:.3f}"
+        if calibration.get("shift"):
+            text += " (before the shift)"
     return text
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eval.report_index import build_text, tuning_brief, tuning_lines
+from eval.report_index import build_text, calibration_text, tuning_brief, tuning_lines
 
 # the shape indexer.store saves (values from a demo KB build, fake encoder)
 TUNED: dict[str, Any] = {
@@ -59,6 +59,15 @@ def test_what_self_tuning_chose_in_words() -> None:
         "0.05, customer 0.65; ECE on those queries 0.030.",
     ]
     assert tuning_brief(TUNED) == "tuned fusion, reranker kept, fitted confidence"
+
+
+def test_a_shifted_fit_says_its_ece_is_the_one_before_the_shift() -> None:
+    content = {**TUNED["calibration"], "source": "233 answer spans and 150 titles", "shift": 1.0}
+    assert calibration_text(content) == (
+        "233 answer spans and 150 titles; thresholds agent 0.05, customer 0.65; "
+        "ECE on those queries 0.030 (before the shift)"
+    )
+    assert calibration_text(TUNED["calibration"]).endswith("ECE on those queries 0.030")
 
 
 def test_self_tuning_switched_off_and_defaults_kept() -> None:
