@@ -536,7 +536,8 @@ def _content_calibration(
     :data:`calibrating.CONTENT_SHIFT` in log-odds (it was still under-confident on users'
     questions, by about that much on every KB measured). No fixed model carries from one KB to
     another: on three KBs with answers, the defaults' ECE ranged from 0.10 to 0.41 and this
-    one's from 0.03 to 0.05 (0.10 to 0.18 before the shift; docs/benchmarks.md, Confidence).
+    one's from 0.03 to 0.05 where the shift was chosen (0.10 to 0.18 before it) and 0.06 to
+    0.13 on three KBs it was not chosen on (docs/benchmarks.md, Confidence).
     Titles alone teach nothing (they find their own table almost always), so a KB without
     :data:`MIN_CALIBRATION` answer spans asked keeps the defaults (None), as does one whose
     queries are too seldom right or wrong."""
