@@ -20,7 +20,7 @@ calibrated on its own wordings as soon as it has 100 of them, and until then, if
 answers, on its own content: answer spans masked out of their answer and loosened titles, the
 hardest and the easiest of questions, between which its users' questions lie (the two weigh
 half each), the model's log-odds then raised by :data:`CONTENT_SHIFT` (users' questions were
-still answered right more often than that fit said, on every KB measured).
+still answered right more often than that fit said, on seven of eight runs measured).
 
 The abstain threshold per channel is the lowest confidence at which the fitting queries'
 answered top-1s reach the channel's target precision (customers: 0.85 — a wrong answer to a
