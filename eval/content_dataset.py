@@ -9,6 +9,14 @@ no similar questions, the style whose confidence self-tuning must fit from the c
 
     python -m eval.content_dataset content/demo /tmp/sets/demo
     kb eval /tmp/sets/demo --mode hybrid --holdout 0.1
+
+``--queries FILE`` asks other questions of the same entries: a ``queries.jsonl`` labelled with
+table codes, in place of the similar questions. ``eval/data/demo_subquestions.jsonl`` holds
+questions on the demo KB answered *inside* its answers (a detail: a fee, a time limit, an
+exception), not by its titles: the style of a KB whose users ask about what long answers say.
+
+    python -m eval.content_dataset content/demo /tmp/sets/demo-sub \
+        --queries eval/data/demo_subquestions.jsonl
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from eval.datasets import Dataset, Entry, Query
+from eval.datasets import Dataset, Entry, Query, load_queries
 from eval.errors import DatasetInvalid
 from kb.transfer.bundle import PackageDoc
 from kb.transfer.yaml_files import read_directory
@@ -28,9 +36,10 @@ from kb.transfer.yaml_files import read_directory
 QUESTION_KEY = "question"
 
 
-def dataset_from_content(root: Path) -> Dataset:
-    """The tables under ``root`` as entries and their similar questions as queries; raises
-    DatasetInvalid when the content has problems (``kb import --dry-run`` lists them)."""
+def dataset_from_content(root: Path, queries_file: Path | None = None) -> Dataset:
+    """The tables under ``root`` as entries and their similar questions (or the queries of
+    ``queries_file``) as queries; raises DatasetInvalid when the content or the queries have
+    problems (``kb import --dry-run`` lists the content's)."""
     bundle = read_directory(root)
     if bundle.problems:
         raise DatasetInvalid(
@@ -47,6 +56,8 @@ def dataset_from_content(root: Path) -> Dataset:
             entries.append(Entry(code, str(table.title), answer, package.category))
             for i, question in enumerate(table.questions or []):
                 queries.append(Query(f"{code}-q{i}", str(question), (code,)))
+    if queries_file is not None:
+        queries = load_queries(queries_file, (e.id for e in entries))
     if not entries or not queries:
         raise DatasetInvalid(f"No tables with similar questions under {root}.")
     return Dataset(name=root.resolve().name, entries=entries, queries=queries, path=root)
@@ -87,9 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("content", type=Path, help="A content directory (e.g. content/demo).")
     parser.add_argument("out", type=Path, help="Where to write entries.jsonl and queries.jsonl.")
+    parser.add_argument(
+        "--queries",
+        type=Path,
+        help="A queries.jsonl labelled with table codes, asked instead of the similar questions.",
+    )
     args = parser.parse_args(argv)
     try:
-        dataset = dataset_from_content(args.content)
+        dataset = dataset_from_content(args.content, args.queries)
     except DatasetInvalid as e:
         parser.exit(2, f"{e}\n")
     write(dataset, args.out)

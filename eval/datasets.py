@@ -113,6 +113,18 @@ def load_dataset(path: Path) -> Dataset:
     return Dataset(name=path.resolve().name, entries=unique, queries=queries, path=path)
 
 
+def load_queries(path: Path, known: Iterable[str]) -> list[Query]:
+    """The queries of JSON Lines file ``path`` (the ``queries.jsonl`` format), labelled with
+    ids among ``known``; raises DatasetInvalid listing every problem."""
+    problems: list[Problem] = []
+    queries = _queries(path, set(known), problems)
+    if not problems and not queries:
+        problems.append(Problem("no queries", None, None, str(path)))
+    if problems:
+        raise _invalid(path, problems)
+    return queries
+
+
 def in_traditional(dataset: Dataset, variant: str = "s2twp") -> Dataset:
     """The same entries and queries written in Traditional Chinese (OpenCC ``variant``; s2twp:
     Taiwan's characters and words), as a Taiwan or Hong Kong KB and its users write them.

@@ -44,3 +44,37 @@ def test_content_with_problems_is_refused_with_where_to_look(tmp_path: Path) -> 
     write(root / "通信业务" / "坏文件.yaml", "package: 坏文件\ntables: [1, 2\n")
     with pytest.raises(DatasetInvalid, match="kb import .* --dry-run"):
         dataset_from_content(root)
+
+
+def test_other_questions_can_be_asked_of_the_same_entries(tmp_path: Path) -> None:
+    content = demo_dir(tmp_path / "content")
+    questions = tmp_path / "sub.jsonl"
+    questions.write_text(
+        '{"qid": "s1", "query": "旧号当月的钱怎么算", "relevant": ["TX-GH-001"]}\n',
+        encoding="utf-8",
+    )
+    dataset = dataset_from_content(content, questions)
+    assert dataset.entries == dataset_from_content(content).entries
+    assert dataset.queries == [Query("s1", "旧号当月的钱怎么算", ("TX-GH-001",))]
+
+
+def test_questions_labelled_with_codes_the_content_lacks_are_refused(tmp_path: Path) -> None:
+    questions = tmp_path / "sub.jsonl"
+    questions.write_text(
+        '{"qid": "s1", "query": "有没有优惠", "relevant": ["YH-XX-404"]}\n', encoding="utf-8"
+    )
+    with pytest.raises(DatasetInvalid, match="sub.jsonl") as caught:
+        dataset_from_content(demo_dir(tmp_path / "content"), questions)
+    assert "YH-XX-404" in str(caught.value)
+
+
+def test_the_demo_subquestions_are_labelled_with_live_demo_tables() -> None:
+    """The shipped set stays in step with the demo KB it asks about."""
+    root = Path(__file__).resolve().parents[2]
+    dataset = dataset_from_content(
+        root / "content" / "demo", root / "eval" / "data" / "demo_subquestions.jsonl"
+    )
+    assert len(dataset.queries) >= 200
+    titles = {e.id: e.question for e in dataset.entries}
+    # Not the titles again: a sub-question is answered inside the answer.
+    assert all(q.query != titles[q.relevant[0]] for q in dataset.queries)
