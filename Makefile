@@ -66,8 +66,14 @@ lock: | $(BIN)/python
 	  --extra eval --extra test --extra st --extra milvus --find-links /opt/wheels \
 	  -o requirements-dev.lock pyproject.toml
 
+# The three shared sets and the demo KB's content asked two ways: its similar questions, and
+# questions answered inside its answers (eval/data/demo_subquestions.jsonl).
 bench: $(TEST_STAMP)
-	$(BIN)/kb eval ../shared/bench/bq ../shared/bench/atec ../shared/bench/cmdd --mode all --out reports/bench
+	$(BIN)/python -m eval.content_dataset content/demo reports/sets/demo
+	$(BIN)/python -m eval.content_dataset content/demo reports/sets/demo-sub \
+	  --queries eval/data/demo_subquestions.jsonl
+	$(BIN)/kb eval ../shared/bench/bq ../shared/bench/atec ../shared/bench/cmdd \
+	  reports/sets/demo reports/sets/demo-sub --mode all --baselines --out reports/bench
 
 clean-data:
 	rm -rf data
