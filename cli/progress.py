@@ -1,7 +1,13 @@
-"""The progress bar of long index work (``kb index build``, the first ``kb search``, ``kb serve``)."""
+"""The progress bar of long index work (``kb index build``, the first ``kb search``, ``kb serve``).
+
+On a terminal it is a live bar per stage. Elsewhere (a container's or a service manager's log)
+a live bar shows nothing until it ends, and a first build takes minutes: there each stage
+writes a plain line as it starts, at every tenth of its work and when it ends.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -18,11 +24,17 @@ from rich.progress import (
 STAGES = {"analyze": "分析 analyzing", "embed": "编码 embedding", "tune": "调优 self-tuning"}
 
 ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total), as indexer.index
+Clock = Callable[[], float]
+STEPS = 10  # lines per stage off a terminal, besides its first
 
 
 @contextmanager
 def progress_bar(console: Console) -> Iterator[ProgressCallback]:
-    """A bar per indexing stage; yields the callback the indexer reports to."""
+    """A bar per indexing stage (plain lines off a terminal); yields the callback the indexer
+    reports to."""
+    if not console.is_terminal:
+        yield progress_lines(console)
+        return
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -39,3 +51,27 @@ def progress_bar(console: Console) -> Iterator[ProgressCallback]:
             bar.update(tasks[stage], completed=done, total=total)
 
         yield callback
+
+
+def progress_lines(console: Console, clock: Clock = time.monotonic) -> ProgressCallback:
+    """A callback writing ``stage done/total (pct%), seconds`` when a stage starts and each time
+    it crosses another tenth of its total (the last line at 100%)."""
+    started: dict[str, float] = {}
+    shown: dict[str, int] = {}  # the last tenth written, per stage
+
+    def callback(stage: str, done: int, total: int) -> None:
+        step = STEPS if total <= 0 else min(STEPS, done * STEPS // total)
+        if stage in shown and step <= shown[stage]:
+            return
+        now = clock()
+        started.setdefault(stage, now)
+        shown[stage] = step
+        share = f" ({100 * done // total}%)" if total > 0 else ""
+        elapsed = now - started[stage]
+        console.print(
+            f"{STAGES.get(stage, stage)} {done}/{total}{share}, {elapsed:.0f} s",
+            markup=False,
+            highlight=False,
+        )
+
+    return callback
