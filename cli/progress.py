@@ -55,19 +55,24 @@ def progress_bar(console: Console) -> Iterator[ProgressCallback]:
 
 def progress_lines(console: Console, clock: Clock = time.monotonic) -> ProgressCallback:
     """A callback writing ``stage done/total (pct%), seconds`` when a stage starts and each time
-    it crosses another tenth of its total (the last line at 100%)."""
+    it crosses another tenth of its total (the last line at 100%); a stage reported again from
+    a lower count or with another total starts over, lines and time."""
     started: dict[str, float] = {}
-    shown: dict[str, int] = {}  # the last tenth written, per stage
+    shown: dict[str, tuple[int, int, int]] = {}  # per stage: its total, last done, last tenth
 
     def callback(stage: str, done: int, total: int) -> None:
         step = STEPS if total <= 0 else min(STEPS, done * STEPS // total)
-        if stage in shown and step <= shown[stage]:
+        last = shown.get(stage)
+        fresh = last is None or total != last[0] or done < last[1]  # the stage starts (again)
+        if last is not None and not fresh and step <= last[2]:
+            shown[stage] = (total, done, last[2])
             return
         now = clock()
-        started.setdefault(stage, now)
-        shown[stage] = step
-        share = f" ({100 * done // total}%)" if total > 0 else ""
+        if fresh:
+            started[stage] = now
+        shown[stage] = (total, done, step)
         elapsed = now - started[stage]
+        share = f" ({100 * done // total}%)" if total > 0 else ""
         console.print(
             f"{STAGES.get(stage, stage)} {done}/{total}{share}, {elapsed:.0f} s",
             markup=False,

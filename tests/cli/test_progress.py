@@ -54,3 +54,19 @@ def test_the_bar_is_live_on_a_terminal_and_plain_lines_elsewhere() -> None:
     with progress_bar(live) as progress:
         progress("embed", 4, 4)
     assert "\x1b[" in live_out.getvalue() and "编码 embedding" in live_out.getvalue()
+
+
+def test_a_stage_run_again_starts_its_lines_and_time_over() -> None:
+    console, out = _console(terminal=False)
+    ticks = iter([0.0, 5.0, 7.0, 9.0])
+    progress = progress_lines(console, clock=lambda: next(ticks))
+    progress("embed", 0, 10)
+    progress("embed", 10, 10)
+    progress("embed", 0, 3)  # a second batch of texts
+    progress("embed", 3, 3)
+    assert out.getvalue().splitlines() == [
+        "编码 embedding 0/10 (0%), 0 s",
+        "编码 embedding 10/10 (100%), 5 s",
+        "编码 embedding 0/3 (0%), 0 s",
+        "编码 embedding 3/3 (100%), 2 s",
+    ]
