@@ -192,16 +192,7 @@ def edit(session: Session, user: User, code: str, change: Edit, *, note: str = "
         latest.note = note
     tables.note_contributor(latest, user.name)
     session.flush()
-    audit.record(
-        session,
-        actor=user.name,
-        action="edit",
-        object_type="table",
-        object_key=code,
-        revision=latest.number,
-        comment=note,
-        detail={"changed": changed},
-    )
+    _audit(session, user, "edit", code, latest.number, comment=note, detail={"changed": changed})
     return latest
 
 
@@ -235,13 +226,12 @@ def propose_meta(
         latest.proposed = merged or None
         tables.note_contributor(latest, user.name)
         session.flush()
-        audit.record(
+        _audit(
             session,
-            actor=user.name,
-            action="edit",
-            object_type="table",
-            object_key=code,
-            revision=latest.number,
+            user,
+            "edit",
+            code,
+            latest.number,
             comment=note,
             detail={"proposed": proposal},
         )
@@ -289,13 +279,12 @@ def submit(
     latest.state = RevisionState.IN_REVIEW
     latest.submitted_at = utcnow()
     session.flush()
-    audit.record(
+    _audit(
         session,
-        actor=user.name,
-        action="submit",
-        object_type="table",
-        object_key=code,
-        revision=latest.number,
+        user,
+        "submit",
+        code,
+        latest.number,
         detail={"duplicates": [d.to_dict() for d in duplicates]} if duplicates else None,
     )
     return SubmitResult(latest, duplicates)
@@ -338,13 +327,12 @@ def approve(
     scheduled = publish_at is not None and publish_at > now
     revision.publish_at = publish_at if scheduled else None
     session.flush()
-    audit.record(
+    _audit(
         session,
-        actor=user.name,
-        action="approve",
-        object_type="table",
-        object_key=code,
-        revision=revision.number,
+        user,
+        "approve",
+        code,
+        revision.number,
         comment=revision.review_comment,
         detail={"publish_at": publish_at.isoformat()} if scheduled and publish_at else None,
     )
@@ -426,15 +414,7 @@ def reject(session: Session, user: User, code: str, *, comment: str) -> Revision
     revision.review_comment = comment
     revision.publish_at = None
     session.flush()
-    audit.record(
-        session,
-        actor=user.name,
-        action="reject",
-        object_type="table",
-        object_key=code,
-        revision=revision.number,
-        comment=comment,
-    )
+    _audit(session, user, "reject", code, revision.number, comment=comment)
     return revision
 
 
@@ -450,15 +430,7 @@ def withdraw(session: Session, user: User, code: str, *, comment: str = "") -> R
     revision.review_comment = ""
     revision.publish_at = None
     session.flush()
-    audit.record(
-        session,
-        actor=user.name,
-        action="withdraw",
-        object_type="table",
-        object_key=code,
-        revision=revision.number,
-        comment=comment.strip(),
-    )
+    _audit(session, user, "withdraw", code, revision.number, comment=comment.strip())
     return revision
 
 
@@ -472,15 +444,7 @@ def archive(session: Session, user: User, code: str, *, comment: str = "") -> Re
     table.live_revision = None
     session.flush()
     changes.mark(session, table.id)
-    audit.record(
-        session,
-        actor=user.name,
-        action="archive",
-        object_type="table",
-        object_key=code,
-        revision=live.number,
-        comment=comment.strip(),
-    )
+    _audit(session, user, "archive", code, live.number, comment=comment.strip())
     flags.resolve_open(
         session, table, flags.Resolution.ARCHIVED, actor=user.name, comment="table archived"
     )
@@ -511,13 +475,28 @@ def rollback(session: Session, user: User, code: str, to: int, *, note: str = ""
         note=note or f"rollback to revision {to}",
         based_on=to,
     )
+    _audit(session, user, "rollback", code, revision.number, detail={"to": to})
+    return revision
+
+
+def _audit(
+    session: Session,
+    user: User,
+    action: str,
+    code: str,
+    revision: int,
+    *,
+    comment: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """The audit entry of one step on table ``code`` by ``user``."""
     audit.record(
         session,
         actor=user.name,
-        action="rollback",
+        action=action,
         object_type="table",
         object_key=code,
-        revision=revision.number,
-        detail={"to": to},
+        revision=revision,
+        comment=comment,
+        detail=detail,
     )
-    return revision
