@@ -193,6 +193,16 @@ class Analyzer:
         """Normalized words without stopwords, synonyms mapped to their group's first term."""
         return list(self._words_cache(normalize(text)))
 
+    def segments(self, text: str) -> list[str]:
+        """``text`` normalized and cut into words that do not overlap, in order, without
+        stopwords, synonyms mapped like :meth:`words`' (which also gives the shorter words
+        inside a long one: right for matching, wrong for rewriting a text)."""
+        return [
+            self._canonical.get(word, word)
+            for word in self._tokenizer.cut(normalize(text), HMM=True)
+            if word.strip() and word not in self._stop
+        ]
+
     def _words_cache(self, norm: str) -> tuple[str, ...]:
         found = self._cache.get(norm)
         if found is not None:

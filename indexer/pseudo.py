@@ -20,6 +20,12 @@ And it may have agents' votes on what they were shown (:func:`voted`, source ``v
 query's verdicts, right tables and wrong ones, that judge whatever a re-tuned ranking puts
 first (no single table is its answer, so it tunes confidence only).
 
+A KB in use has its query log: users' questions without answers (:func:`logged`, source
+``logged``). They label nothing; they show which pseudo-queries read like the KB's real
+questions (:mod:`indexer.resemblance`). Where the log is large enough, one more source is
+made for that comparison (:func:`reworded`, source ``reworded``): an answer span said in fewer
+of its words, left in its answer, as users ask about a detail of an answer they have not read.
+
 Every draw is seeded by the table codes, so the same KB gives the same queries on every
 machine and every build.
 """
@@ -39,12 +45,24 @@ from indexer.documents import DocField, IndexDocument
 SOURCES = ("question", "answer", "title")
 CONFIRMED = "confirmed"
 VOTED = "voted"
+LOGGED = "logged"
+REWORDED = "reworded"
 # At most this many pseudo-queries of each source (a share of the tables when the KB is big).
 # Voted queries fit confidence only, where a few hundred do; each is searched at every tuning.
-CAP = {"question": 300, "answer": 300, "title": 150, CONFIRMED: 2000, VOTED: 600}
+CAP = {
+    "question": 300,
+    "answer": 300,
+    "title": 150,
+    CONFIRMED: 2000,
+    VOTED: 600,
+    LOGGED: 300,
+    REWORDED: 300,
+}
 SPAN_MIN_CHARS = 6  # Han characters or ASCII letters/digits
 SPAN_MAX_CHARS = 60
 SPAN_CLAUSES = (1, 2, 3)
+REWORD_KEEP = 0.6  # each word of a span kept with this probability, in order
+LOGGED_MAX_CHARS = 200  # longer logged texts are pasted documents, not questions
 
 _SENTENCE = re.compile(r"(?<=[。！？!?；;\n])")
 _CLAUSE = re.compile(r"(?<=[，,、：:])")
@@ -77,8 +95,8 @@ class Verdict:
 @dataclass(frozen=True)
 class PseudoQuery:
     text: str
-    table_id: int  # -1 for VOTED: its verdict judges the table suggested first
-    source: str  # one of SOURCES, CONFIRMED or VOTED
+    table_id: int  # -1 for VOTED (its verdict judges the table suggested first) and LOGGED
+    source: str  # one of SOURCES, CONFIRMED, VOTED, LOGGED or REWORDED
     question: int | None = None  # the similar question masked from the table
     field: str | None = None  # the field a span is masked from …
     span: str | None = None  # … and the span
@@ -145,22 +163,45 @@ def _from_questions(docs: Sequence[IndexDocument], seed: int) -> list[PseudoQuer
     return out
 
 
-def _from_answers(docs: Sequence[IndexDocument], seed: int) -> list[PseudoQuery]:
+def _unique_spans(docs: Sequence[IndexDocument]) -> dict[int, list[tuple[str, str]]]:
+    """Per table, its answer spans (field key, span) found in no other table (generic advice
+    answers nothing in particular); tables without any are left out."""
     found = {
         d.table_id: [(f.key, s) for f in _answer_fields(d) for s in spans(f.text)] for d in docs
     }
     tables_with = Counter(
         normalize(s) for options in found.values() for s in {s for _, s in options}
     )
+    unique = {t: [(k, s) for k, s in o if tables_with[normalize(s)] == 1] for t, o in found.items()}
+    return {t: options for t, options in unique.items() if options}
+
+
+def _from_answers(docs: Sequence[IndexDocument], seed: int) -> list[PseudoQuery]:
+    options = _unique_spans(docs)
     out = []
-    for doc in _order([d for d in docs if found[d.table_id]], "answer", seed):
-        options = [(k, s) for k, s in found[doc.table_id] if tables_with[normalize(s)] == 1]
-        if not options:
-            continue
-        key, span = _rng(doc, "answer", seed).choice(options)
+    for doc in _order([d for d in docs if d.table_id in options], "answer", seed)[: CAP["answer"]]:
+        key, span = _rng(doc, "answer", seed).choice(options[doc.table_id])
         out.append(PseudoQuery(span, doc.table_id, "answer", field=key, span=span))
-        if len(out) >= CAP["answer"]:
-            break
+    return out
+
+
+def reworded(docs: Sequence[IndexDocument], words: Words, *, seed: int = 0) -> list[PseudoQuery]:
+    """Answer spans said in fewer of their words (``words`` cuts a text into words that do not
+    overlap: the analyzer's ``segments``) (each kept with probability
+    :data:`REWORD_KEEP`, in order; at least two), left in their answer: a question about a
+    detail of an answer, in the answer's words but not all of them. At most
+    ``CAP["reworded"]``, a seeded draw of tables other than :func:`generate`'s."""
+    options = _unique_spans(docs)
+    chosen = _order([d for d in docs if d.table_id in options], REWORDED, seed)
+    out = []
+    for doc in chosen[: CAP[REWORDED]]:
+        rng = _rng(doc, REWORDED, seed)
+        _key, span = rng.choice(options[doc.table_id])
+        pieces = [w for w in words(span) if _MEANINGFUL.search(w)]
+        kept = [w for w in pieces if rng.random() < REWORD_KEEP]
+        text = "".join(kept if len(kept) >= 2 else pieces[:2]).strip(_EDGE)
+        if _MEANINGFUL.search(text):
+            out.append(PseudoQuery(text, doc.table_id, REWORDED))
     return out
 
 
@@ -241,3 +282,26 @@ def voted(
             out.append(PseudoQuery(text, -1, VOTED, verdict=verdict))
     out.sort(key=lambda q: (zlib.crc32(f"{seed}:{VOTED}:{q.text}".encode()), q.text))
     return out[: CAP[VOTED]]
+
+
+def logged(
+    texts: Sequence[str], docs: Sequence[IndexDocument], *, seed: int = 0
+) -> list[PseudoQuery]:
+    """Users' logged questions (no answer known), cleaned: one per normalized text; not a
+    table's title (a suggestion clicked or pasted, not a question); with a Han character or
+    a letter or digit, at most :data:`LOGGED_MAX_CHARS`. At most ``CAP["logged"]``, a seeded
+    draw that does not depend on the log's order."""
+    titles = {normalize(d.title) for d in docs}
+    kept: dict[str, str] = {}
+    for text in texts:
+        text = text.strip()
+        key = normalize(text)
+        if (
+            len(text) <= LOGGED_MAX_CHARS
+            and _MEANINGFUL.search(text)
+            and key not in titles
+            and key not in kept
+        ):
+            kept[key] = text
+    ordered = sorted(kept.values(), key=lambda t: (zlib.crc32(f"{seed}:{LOGGED}:{t}".encode()), t))
+    return [PseudoQuery(text, -1, LOGGED) for text in ordered[: CAP[LOGGED]]]

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from indexer.analysis import Analyzer
 from indexer.documents import DocField, IndexDocument
-from indexer.pseudo import CAP, CONFIRMED, VOTED, Verdict, confirmed, generate, spans, voted
+from indexer.pseudo import (
+    CAP,
+    CONFIRMED,
+    LOGGED,
+    REWORDED,
+    VOTED,
+    Verdict,
+    confirmed,
+    generate,
+    logged,
+    reworded,
+    spans,
+    voted,
+)
 
 
 def doc(i: int, title: str, answer: str, questions: list[str] | None = None) -> IndexDocument:
@@ -132,3 +145,41 @@ def test_a_verdict_judges_whatever_is_suggested_first() -> None:
     assert only_wrong.judges(2) is False
     assert only_wrong.judges(3) is None  # a table nobody voted on: the votes do not say
     assert Verdict(none_fits=True).judges(3) is False
+
+
+def test_reworded_spans_keep_some_of_a_span_words_in_order_and_mask_nothing() -> None:
+    words = Analyzer().segments
+    made = reworded(DOCS, words, seed=0)
+    by_id = {d.table_id: d for d in DOCS}
+    # table 3's answer repeats its title; table 4's is too short for a span
+    assert {q.table_id for q in made} == {1, 2}
+    for q in made:
+        assert q.source == REWORDED and q.span is None and q.field is None
+        assert q.masked(by_id[q.table_id]) == by_id[q.table_id]
+        found = [s for s in spans(by_id[q.table_id].fields[0].text) if _in_order(q.text, s)]
+        assert found, q.text
+    assert made == reworded(list(reversed(DOCS)), words, seed=0)
+    assert [q.text for q in made] != [q.text for q in reworded(DOCS, words, seed=1)]
+
+
+def _in_order(short: str, long: str) -> bool:
+    """Whether ``short``'s characters all appear in ``long``, in order."""
+    rest = iter(long)
+    return all(ch in rest for ch in short)
+
+
+def test_logged_questions_are_cleaned_deduplicated_and_drawn_independently_of_order() -> None:
+    texts = [
+        "信用卡年費怎麼收",  # a title, in Traditional: a suggestion clicked, not a question
+        "  年费首年收吗 ",
+        "年費首年收嗎",  # the same question in Traditional
+        "？？？",
+        "改号以后原来的号码还扣钱吗",
+        "套" * 201,  # a pasted document
+    ]
+    made = logged(texts, DOCS, seed=0)
+    assert sorted(q.text for q in made) == ["年费首年收吗", "改号以后原来的号码还扣钱吗"]
+    assert all(q.source == LOGGED and q.table_id == -1 for q in made)
+    many = [f"第{i}个问题怎么办" for i in range(CAP[LOGGED] + 50)]
+    assert len(logged(many, DOCS, seed=0)) == CAP[LOGGED]
+    assert logged(many, DOCS, seed=0) == logged(list(reversed(many)), DOCS, seed=0)
