@@ -340,6 +340,8 @@ def build(as_json: bool = typer.Option(False, "--json", help="Machine-readable o
 
 def tuning_rows(params: dict[str, Any]) -> list[tuple[str, str]]:
     """What self-tuning chose and from what, as (what, value) lines for people."""
+    from indexer import resemblance
+
     tuning = params.get("tuning") or {}
     fusion = params.get("fusion", {})
     cal = params.get("calibration", {})
@@ -352,6 +354,7 @@ def tuning_rows(params: dict[str, Any]) -> list[tuple[str, str]]:
             f"{made}; {tuning.get('in_pool', 0)} found their table among the candidates, "
             f"{tuning.get('unanswerable', 0)} asked without it",
         ),
+        *([("query log", resemblance.describe(tuning["log"]))] if tuning.get("log") else []),
         (
             "fusion",
             f"{(tuning.get('fusion') or {}).get('source', 'default')}: dense "

@@ -123,6 +123,9 @@ class HybridIndex:
         # Agents' votes (query, table id or None: nothing fitted, helpful): verdicts on what
         # a ranking puts first, for confidence; set like ``confirmed``.
         self.votes: list[tuple[str, int | None, bool]] = []
+        # Users' logged questions (no answer known): which pseudo-queries resemble the KB's
+        # real questions (indexer.resemblance); set like ``confirmed``.
+        self.logged: list[str] = []
         # Where those labels stood when read (kb.labels.LabelMark as JSON), kept with the
         # tuning: labels added after it call for a re-tune (indexer.selftune.labels_due).
         self.label_mark: dict[str, int] = {}

@@ -25,6 +25,13 @@ weights cannot serve both. At each build (and when the KB has drifted enough) th
    (titles alone teach nothing, and no fixed model carries over from one KB to another:
    docs/benchmarks.md, Confidence).
 
+A KB with a query log of at least :data:`MIN_LOGGED` distinct questions also has answer spans
+said in fewer words (``reworded``) made, and the log tells which kinds its questions resemble
+(:mod:`indexer.resemblance`). Where loosened titles are far unlike them (odds under
+:data:`TITLES_UNLIKE`), its users do not ask in the titles' words: the weights and the reranker
+are chosen on the reworded spans instead of the titles. Otherwise, and always for confidence,
+the kinds are those above.
+
 Everything is seeded and deterministic. What was chosen, and from how many queries of which
 kind, is kept in ``HybridIndex.tuning`` (``kb index status``, every ``kb eval`` record).
 """
@@ -74,7 +81,9 @@ CALIBRATING = frozenset({"question", pseudo.CONFIRMED, pseudo.VOTED})
 # Without real wordings, a KB with answers: the content's hardest and easiest questions.
 CONTENT_CALIBRATING = frozenset({"answer", "title"})
 # Not made from the content: nothing to mask.
-UNMASKED = frozenset({"title", pseudo.CONFIRMED, pseudo.VOTED})
+UNMASKED = frozenset({"title", pseudo.CONFIRMED, pseudo.VOTED, pseudo.LOGGED, pseudo.REWORDED})
+# Searched only to be compared with the pseudo-queries: no answer is known.
+UNLABELLED = frozenset({pseudo.VOTED, pseudo.LOGGED})
 MIN_CALIBRATION = 100
 # Confirmed queries all answered in the top SHOWN look chosen from what agents were shown (their
 # helpful votes, kb.golden.endorsed): real traffic always has some answered lower or not at all,
@@ -90,6 +99,12 @@ RETUNE_SHARE = 0.1
 RETUNE_MIN_LABELS = 50
 RETUNE_LABEL_SHARE = 0.25
 READ_CHUNK = 25  # pseudo-queries searched per hold of the engine
+# Distinct logged questions, at least, to compare the pseudo-queries with; and the loosened
+# titles' odds under which they stand in for no real question (measured: 0.15-0.17 on a KB
+# asked about details inside its answers, 0.68-2.1 on KBs asked in their titles' or similar
+# questions' words; docs/benchmarks.md, "Questions answered inside the answers").
+MIN_LOGGED = 100
+TITLES_UNLIKE = 0.25
 
 GRID = {
     "lexical_weight": (0.2, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0),
@@ -148,6 +163,9 @@ def gather(
     queries = pseudo.generate(docs, index.analyzer.words, seed=SEED)
     queries += pseudo.confirmed(index.confirmed, docs, seed=SEED)
     queries += pseudo.voted(index.votes, docs, seed=SEED)
+    logged = pseudo.logged(index.logged, docs, seed=SEED)
+    if len(logged) >= MIN_LOGGED:
+        queries += pseudo.reworded(docs, index.analyzer.segments, seed=SEED) + logged
     counts = dict(Counter(q.source for q in queries))
     report: dict[str, Any] = {
         "seed": SEED,
@@ -169,7 +187,10 @@ def fit(index: HybridIndex, gathered: Gathered) -> None:
     into ``index`` (its engine is not read: no lock is needed)."""
     from indexer.rerank import Reranker
 
-    examples, report = gathered.examples, gathered.report
+    report = gathered.report
+    logged = [e for e in gathered.examples if e.query.source == pseudo.LOGGED]
+    examples = [e for e in gathered.examples if e.query.source != pseudo.LOGGED]
+    left_out = _left_out(index, examples, logged, report)
     answerable = [e for e in examples if e.gold >= 0 and not e.unanswerable]
     report["in_pool"] = len(answerable)
     report["unanswerable"] = sum(e.unanswerable for e in examples)
@@ -187,8 +208,9 @@ def fit(index: HybridIndex, gathered: Gathered) -> None:
         # Agents' verdicts judge whatever comes first: confidence can still be fitted on them.
         scores = [fused_score(sig, index.fusion) for sig, _ in (e.asked() for e in examples)]
     else:
-        report["fusion"] = _choose_fusion(index, answerable)
-        scores = _rerank(index, examples, report)
+        ranking = [e for e in answerable if e.query.source not in left_out]
+        report["fusion"] = _choose_fusion(index, ranking, answerable)
+        scores = _rerank(index, examples, report, left_out)
     index.calibration = _calibrate(examples, scores, index)
     index.tuning = report
 
@@ -286,9 +308,10 @@ def _examples(
             query=q,
             sig=sig,
             gold=gold,
-            fold=_hash(index.docs[q.table_id].code if q.verdict is None else q.text) % 2,
+            fold=_hash(index.docs[q.table_id].code if q.table_id >= 0 else q.text) % 2,
             # (a verdict already judges what comes first when the KB has no answer)
-            unanswerable=q.verdict is None and _hash(q.text) % 1000 < UNANSWERABLE_SHARE * 1000,
+            unanswerable=q.source not in UNLABELLED
+            and _hash(q.text) % 1000 < UNANSWERABLE_SHARE * 1000,
         )
         for (q, _s, sig, _g, _l, _d), gold in zip(searched, golds, strict=True)
     ]
@@ -323,6 +346,46 @@ def _mask(
     in_lexical = table_id in lexical and stays(lexical, lex, positive=True)
     in_dense = table_id in dense and stays(dense, dense_values, positive=False)
     return gold if in_lexical or in_dense else -1
+
+
+# --- the query log ------------------------------------------------------------------------
+
+
+def _left_out(
+    index: HybridIndex, examples: list[Example], logged: list[Example], report: dict[str, Any]
+) -> frozenset[str]:
+    """The kinds of pseudo-query the weights and the reranker are not chosen on: reworded
+    spans, unless the logged questions say the KB is not asked in its titles' words (then the
+    titles instead); the resemblance found is kept in ``report["log"]``."""
+    if not logged:
+        return frozenset({pseudo.REWORDED})
+    from indexer import resemblance
+
+    compared = [e for e in examples if e.query.source not in UNLABELLED and len(e.sig)]
+    asked = [e for e in logged if len(e.sig)]
+    if not compared or not asked:  # nothing found for either: nothing to compare
+        return frozenset({pseudo.REWORDED})
+    odds = resemblance.kind_odds(
+        np.asarray([_first_row(e, index.fusion) for e in compared]),
+        [e.query.source for e in compared],
+        np.asarray([_first_row(e, index.fusion) for e in asked]),
+    )
+    titles = odds.get("title")
+    unlike = titles is not None and titles < TITLES_UNLIKE and pseudo.REWORDED in odds
+    report["log"] = {
+        "questions": len(logged),
+        "odds": odds,
+        "tuned_on": "reworded answer spans instead of titles"
+        if unlike
+        else "the content's usual kinds",
+    }
+    return frozenset({"title"} if unlike else {pseudo.REWORDED})
+
+
+def _first_row(e: Example, fusion: FusionParams) -> np.ndarray:
+    """The reranker's features of what the blend puts first for ``e``."""
+    row: np.ndarray = feature_matrix(e.sig, fusion)[int(np.argmax(fused_score(e.sig, fusion)))]
+    return row
 
 
 # --- fusion -------------------------------------------------------------------------------
@@ -374,8 +437,12 @@ def _reciprocal_rank(scores: np.ndarray, gold: int) -> float:
     return 1.0 / (ahead + 1) if ahead is not None and ahead < TOP else 0.0
 
 
-def _choose_fusion(index: HybridIndex, answerable: list[Example]) -> dict[str, Any]:
-    stacked = _Stacked([e.sig for e in answerable], [e.gold for e in answerable])
+def _choose_fusion(
+    index: HybridIndex, ranking: list[Example], answerable: list[Example]
+) -> dict[str, Any]:
+    """The weights that rank the ``ranking`` queries best (each kind of ``answerable`` is
+    reported)."""
+    stacked = _Stacked([e.sig for e in ranking], [e.gold for e in ranking])
     base = index.fusion
     default_mrr = stacked.mrr(base)
     best, best_mrr = base, default_mrr
@@ -418,16 +485,19 @@ def _tunable(index: HybridIndex, name: str) -> bool:
 
 
 def _rerank(
-    index: HybridIndex, examples: list[Example], report: dict[str, Any]
+    index: HybridIndex, examples: list[Example], report: dict[str, Any], left_out: frozenset[str]
 ) -> list[np.ndarray]:
-    """Train and judge the reranker; per example, the out-of-fold hybrid scores of its pool
-    as asked (the blend's where no reranker is kept)."""
+    """Train and judge the reranker on the examples of kinds not ``left_out``; per example
+    (every one), the out-of-fold hybrid scores of its pool as asked (the blend's where no
+    reranker is kept)."""
     from indexer.rerank import Reranker
 
     fusion = index.fusion
     asked = [e.asked() for e in examples]
     blend = [fused_score(sig, fusion) for sig, _ in asked]
-    trainable = [e for e in examples if e.gold >= 0 and not e.unanswerable]
+    trainable = [
+        e for e in examples if e.gold >= 0 and not e.unanswerable and e.query.source not in left_out
+    ]
     if not index.allow_rerank:
         index.reranker = Reranker(status="off (ZHIKU_RERANK=false): the blend ranks")
         report["reranker"] = {"kept": False, "why": "switched off"}
@@ -444,7 +514,11 @@ def _rerank(
         rerank.pool_scores(models[e.fold], sig, fusion)
         for e, (sig, _) in zip(examples, asked, strict=True)
     ]
-    judged = [(i, e) for i, e in enumerate(examples) if e.gold >= 0 and not e.unanswerable]
+    judged = [
+        (i, e)
+        for i, e in enumerate(examples)
+        if e.gold >= 0 and not e.unanswerable and e.query.source not in left_out
+    ]
     mrr_blend = float(np.mean([_reciprocal_rank(blend[i], e.gold) for i, e in judged]))
     mrr_rerank = float(np.mean([_reciprocal_rank(out_of_fold[i], e.gold) for i, e in judged]))
     kept = mrr_rerank - mrr_blend >= MIN_RERANK_GAIN

@@ -150,12 +150,14 @@ class SearchService:
         progress: Progress | None = None,
         confirmed: Sequence[tuple[str, int]] | None = None,
         votes: Sequence[tuple[str, int | None, bool]] | None = None,
+        logged: Sequence[str] | None = None,
     ) -> SearchService:
         """Index every live table from scratch and save the index directory.
 
-        Self-tuning learns from the golden set's confirmed queries and the agents' votes, or
-        from ``confirmed`` (query, table id) and ``votes`` (query, table id or None, helpful)
-        when given (``kb eval``: only the queries it does not measure).
+        Self-tuning learns from the golden set's confirmed queries, the agents' votes and the
+        query log's questions, or from ``confirmed`` (query, table id), ``votes`` (query,
+        table id or None, helpful) and ``logged`` (questions) when given (``kb eval``: only
+        the queries it does not measure).
         """
         encoder = encoder_from_settings(settings)
         with db.session() as session:
@@ -163,7 +165,7 @@ class SearchService:
             tables = repository.all_tables(session)
             docs = [d for d in (document_for(t) for t in tables) if d is not None]
             packages = _package_stamps(session)
-            read = labels.read(session, confirmed=confirmed, votes=votes)
+            read = labels.read(session, confirmed=confirmed, votes=votes, logged=logged)
         index = HybridIndex(
             encoder,
             analyzer,
@@ -572,5 +574,5 @@ def long_lived() -> Iterator[None]:
 
 def _labelled(index: HybridIndex, read: labels.Labels) -> None:
     """Give ``index`` the labels to tune on, with the mark of where they stood."""
-    index.confirmed, index.votes = read.confirmed, read.votes
+    index.confirmed, index.votes, index.logged = read.confirmed, read.votes, read.logged
     index.label_mark = read.mark.to_json()

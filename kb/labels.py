@@ -1,7 +1,8 @@
 """The labels self-tuning fits confidence on, read at once, and how many came since a tuning.
 
 Two kinds: the golden set's confirmed queries (:func:`kb.golden.confirmed_pairs`) and the
-agents' votes (:func:`kb.feedback.agents_verdicts`). A tuning records where they stood
+agents' votes (:func:`kb.feedback.agents_verdicts`); with them, the query log's recent
+questions (:func:`kb.querylog.questions`), which label nothing but show what users ask. A tuning records where they stood
 (:class:`LabelMark`: the newest of each it read); :func:`new_since` counts what was added after,
 so that a KB whose agents keep voting is tuned again on their votes without waiting for an edit.
 """
@@ -9,12 +10,12 @@ so that a KB whose agents keep voting is tuned again on their votes without wait
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from kb import feedback, golden
+from kb import feedback, golden, querylog
 from kb.models import Feedback, GoldenQuery
 from kb.visibility import Channel
 
@@ -50,6 +51,7 @@ class Labels:
     confirmed: list[tuple[str, int]]
     votes: list[tuple[str, int | None, bool]]
     mark: LabelMark
+    logged: list[str] = field(default_factory=list)
 
 
 def read(
@@ -57,16 +59,18 @@ def read(
     *,
     confirmed: Sequence[tuple[str, int]] | None = None,
     votes: Sequence[tuple[str, int | None, bool]] | None = None,
+    logged: Sequence[str] | None = None,
 ) -> Labels:
-    """Every label self-tuning fits on, and the mark of what was read; ``confirmed`` and
-    ``votes``, where given, stand for what the database holds of each (``kb eval`` tunes on
-    the queries it does not measure). The mark is taken first: a label committed meanwhile is
+    """Every label self-tuning fits on, the logged questions, and the mark of what was read;
+    ``confirmed``, ``votes`` and ``logged``, where given, stand for what the database holds of
+    each (``kb eval`` tunes on the queries it does not measure). The mark is taken first: a label committed meanwhile is
     read and counted as new once more (at worst one re-tune early), never marked as read
     without having been."""
     at = mark(session)
     pairs = golden.confirmed_pairs(session) if confirmed is None else list(confirmed)
     verdicts = feedback.agents_verdicts(session) if votes is None else list(votes)
-    return Labels(pairs, verdicts, replace(at, read=len(pairs) + len(verdicts)))
+    questions = querylog.questions(session) if logged is None else list(logged)
+    return Labels(pairs, verdicts, replace(at, read=len(pairs) + len(verdicts)), questions)
 
 
 def mark(session: Session, read: int = 0) -> LabelMark:

@@ -18,6 +18,8 @@ from kb.clock import utcnow
 from kb.models import QueryLogEntry, TableUsage
 
 MAX_QUERY_CHARS = 500
+QUESTIONS_READ = 2000  # distinct logged questions read for self-tuning, newest first …
+SCANNED_PER_QUESTION = 10  # … among this many times as many of the newest entries
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,24 @@ def purge(session: Session, *, retention_days: int, now: datetime | None = None)
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     result = session.execute(delete(QueryLogEntry).where(QueryLogEntry.at < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def questions(session: Session, *, limit: int = QUESTIONS_READ) -> list[str]:
+    """The newest ``limit`` distinct question texts of the log (any channel), newest first:
+    what self-tuning compares its pseudo-queries with (indexer.resemblance)."""
+    window = (  # a large log is not scanned whole: its newest entries hold enough
+        select(QueryLogEntry.id, QueryLogEntry.query)
+        .order_by(QueryLogEntry.id.desc())
+        .limit(SCANNED_PER_QUESTION * limit)
+        .subquery()
+    )
+    rows = session.execute(
+        select(window.c.query)
+        .group_by(window.c.query)
+        .order_by(func.max(window.c.id).desc())
+        .limit(limit)
+    )
+    return [text for (text,) in rows]
 
 
 def recent(session: Session, *, since: datetime, channel: str | None = None) -> list[QueryLogEntry]:

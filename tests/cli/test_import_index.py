@@ -62,3 +62,15 @@ def test_reimport_repairs_an_index_left_stale_by_a_crash(
     assert status["labels_since_tuning"] == {"new": 0, "retune_due": False}
     shown = runner.invoke(app, ["index", "status"], terminal_width=200)
     assert "labels since tuning" in shown.stdout
+
+
+def test_index_status_says_what_the_query_log_told_self_tuning() -> None:
+    from cli.search_cmds import tuning_rows
+
+    log = {"questions": 300, "odds": {"answer": 1.1, "title": 0.7}, "tuned_on": "usual kinds"}
+    rows = dict(tuning_rows({"tuning": {"pseudo_queries": {"answer": 3}, "log": log}}))
+    assert rows["query log"] == (
+        "300 logged questions; resemblance (odds) answer 1.10, title 0.70; ranking tuned on "
+        "usual kinds"
+    )
+    assert "query log" not in dict(tuning_rows({"tuning": {"pseudo_queries": {"answer": 3}}}))

@@ -11,7 +11,7 @@ from indexer.calibration import CONTENT_SHIFT, Calibration
 from indexer.documents import DocField, IndexDocument
 from indexer.encoders import FakeEncoder
 from indexer.index import HybridIndex
-from indexer.selftune import MIN_QUERIES
+from indexer.selftune import MIN_LOGGED, MIN_QUERIES, TITLES_UNLIKE
 
 TOPICS = [
     "改号",
@@ -317,3 +317,49 @@ def test_the_content_fit_weighs_spans_and_titles_the_same_however_many_of_each()
     assert even.coef == pytest.approx(list(doubled[0]), abs=0.02)
     assert even.intercept == pytest.approx(doubled[1], abs=0.02)
     assert judged.fit("as they come").intercept != pytest.approx(even.intercept, abs=0.02)
+
+
+def _kb_with_log(logged: list[str]) -> HybridIndex:
+    index = HybridIndex(FakeEncoder(), Analyzer())
+    index.logged = logged
+    index.build([_doc(i, t, a) for i, (t, a) in enumerate((t, a) for t in TOPICS for a in ACTIONS)])
+    return index
+
+
+# Users asking in the titles' words, and users asking about details inside the answers.
+ASKED_LIKE_TITLES = [f"{t}{a}怎么弄" for t in TOPICS for a in ACTIONS]
+ASKED_ABOUT_DETAILS = [f"去{p}办{t}要带身份证吗" for t in TOPICS for p in PLACES] + [
+    f"{t}办完几天生效{p}" for t in TOPICS for p in PLACES
+]
+
+
+def test_a_log_asked_like_the_titles_changes_nothing_but_the_report(tuned: HybridIndex) -> None:
+    index = _kb_with_log(ASKED_LIKE_TITLES)
+    log = index.tuning["log"]
+    assert log["questions"] == 120 and log["tuned_on"] == "the content's usual kinds"
+    assert log["odds"]["title"] >= TITLES_UNLIKE
+    assert index.tuning["pseudo_queries"]["reworded"] == 120
+    assert index.tuning["pseudo_queries"]["logged"] == 120
+    assert index.fusion == tuned.fusion
+    assert index.reranker.model == tuned.reranker.model
+    assert index.calibration == tuned.calibration
+
+
+def test_a_log_asked_about_details_tunes_the_ranking_on_reworded_spans_not_titles() -> None:
+    index = _kb_with_log(ASKED_ABOUT_DETAILS)
+    log, report = index.tuning["log"], index.tuning
+    assert log["tuned_on"] == "reworded answer spans instead of titles"
+    assert log["odds"]["title"] < TITLES_UNLIKE < 1 < log["odds"]["reworded"]
+    by_source = report["fusion"]["by_source"]
+    assert report["reranker"]["trained_on"] == sum(
+        part["queries"] for source, part in by_source.items() if source != "title"
+    )
+    # confidence is fitted on the same real wordings as ever, never on reworded spans
+    assert "held-out similar questions" in index.calibration.source
+    assert index.calibration.fitted_on == 120
+
+
+def test_a_log_of_fewer_than_min_logged_distinct_questions_is_not_compared() -> None:
+    index = _kb_with_log(ASKED_ABOUT_DETAILS[: MIN_LOGGED - 1] + ASKED_ABOUT_DETAILS[:10])
+    assert "log" not in index.tuning
+    assert set(index.tuning["pseudo_queries"]) == {"question", "answer", "title"}

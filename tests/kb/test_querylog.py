@@ -177,3 +177,18 @@ def test_stale_but_used_lists_busy_tables_near_expiry(session) -> None:  # type:
     assert summary == [
         {"date": "2026-11-23", "searches": 12, "abstention_rate": 0.0, "helpful_rate": None}
     ]
+
+
+def test_logged_questions_are_read_distinct_newest_first(session) -> None:  # type: ignore[no-untyped-def]
+    for minutes, text in enumerate(["改号", "查话费", "改号", "宽带报修", "查话费"]):
+        _log(session, text, at=NOW + timedelta(minutes=minutes))
+    assert querylog.questions(session) == ["查话费", "宽带报修", "改号"]
+    assert querylog.questions(session, limit=2) == ["查话费", "宽带报修"]
+
+
+def test_self_tuning_reads_the_log_with_its_labels(session) -> None:  # type: ignore[no-untyped-def]
+    from kb import labels
+
+    _log(session, "改号后旧号还扣费吗")
+    assert labels.read(session).logged == ["改号后旧号还扣费吗"]
+    assert labels.read(session, logged=["给定的问题"]).logged == ["给定的问题"]
