@@ -104,6 +104,15 @@ def run(
         "(without them) shows in its top K, as when the golden set is filled from agents' "
         "helpful votes (0: all of them).",
     ),
+    log_share: float = typer.Option(
+        0.0,
+        "--log-share",
+        min=0.0,
+        max=0.9,
+        help="Share of the queries logged (without answers) before the build, as a KB in use "
+        "has its users' questions logged: self-tuning compares its pseudo-queries with them "
+        "(100 distinct at least). They are not measured.",
+    ),
     simulate_votes: float = typer.Option(
         0.0,
         "--simulate-votes",
@@ -163,6 +172,8 @@ def run(
 
     Example: kb eval ../shared/bench/bq --mode hybrid --confirm-share 0.3 --out reports/bq-confirmed
 
+    Example: kb eval ../shared/bench/cmdd --mode hybrid --log-share 0.5 --out reports/cmdd-logged
+
     Example: kb eval ../shared/bench/bq --mode hybrid --backend milvus --out reports/bq-milvus
     """
     modes = MODES if mode == "all" else (mode,)
@@ -202,6 +213,7 @@ def run(
         holdout=0.1 if holdout is None else holdout,
         confirm_share=confirm_share,
         confirm_shown=confirm_shown,
+        log_share=log_share,
         vote_share=simulate_votes,
         vote_noise=vote_noise,
         ablate=ablate,

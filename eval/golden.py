@@ -58,11 +58,12 @@ class GoldenSnapshot:
         held_out: frozenset[str] = frozenset(),
         progress: Callable[[int, int], None] | None = None,
         confirmed: Sequence[tuple[str, str]] = (),
+        logged: Sequence[str] = (),
     ) -> Iterator[EvalKB]:
         """A :data:`eval.runner.KBFactory` over the copy, under the copy's own settings.
 
-        The copy's index is tuned on the ``confirmed`` golden queries only (``--confirm-share``),
-        never on the ones it measures."""
+        The copy's index is tuned on the ``confirmed`` golden queries (``--confirm-share``) and
+        the ``logged`` questions (``--log-share``) only, never on the ones it measures."""
         del settings  # the copy's settings were made from these, with its own data directory
         if progress is not None:  # nothing to import: the copy is the KB
             progress(len(dataset.entries), len(dataset.entries))
@@ -73,6 +74,7 @@ class GoldenSnapshot:
             import_s=self.copy_s,
             leave_out=frozenset(dataset.codes[e] for e in held_out),
             confirmed=[(query, dataset.codes[entry]) for query, entry in confirmed],
+            logged=logged,
         )
 
 

@@ -121,6 +121,13 @@ def _dataset_section(name: str, runs: Sequence[dict[str, Any]], seed: int) -> li
         f"{ds['queries_with_hard_negatives']} with hard negatives. "
         f"Build: {build_text(full[0]['build'])}.",
     ]
+    logged = ds.get("logged_queries")
+    if logged:
+        lines.append(
+            f"{logged} more queries were logged (without their answers) before the build, as a "
+            "KB in use has its users' questions logged: self-tuning compares its pseudo-queries "
+            "with them; they are not measured (`--log-share`)."
+        )
     confirmed = ds.get("confirmed_queries")
     if confirmed:
         top_k = full[0]["params"].get("confirm_shown")

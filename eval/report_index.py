@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from eval.report_format import fmt
+from indexer import resemblance
 
 _FUSION_SHOWN = ("lexical_weight", "lexical_body", "hub_weight", "body_weight", "entry_weight")
 
@@ -83,6 +84,8 @@ def tuning_lines(index: Mapping[str, Any]) -> list[str]:
     tuning = index.get("tuning") or {}
     if "pseudo_queries" in tuning:
         lines.append(f"- Self-tuning: {pseudo_queries_text(tuning)}.")
+        if tuning.get("log"):
+            lines.append(f"- Query log: {resemblance.describe(tuning['log'])}.")
         fusion = fusion_text(tuning)
         if fusion:
             lines.append(f"- Fusion: {fusion}.")

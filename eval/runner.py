@@ -16,6 +16,11 @@ confirm logged queries (:mod:`kb.golden`): self-tuning fits confidence (and may 
 ranking) on them. No drawn query is measured: every metric is on the other queries, which keep
 the dataset's share of unanswerable ones.
 
+With a ``log_share``, that share of the other queries is drawn (seeded) and given to the build
+as its query log: questions without answers, as a KB in use has logged, which tell self-tuning
+which of its pseudo-queries read like its users' questions (:mod:`indexer.resemblance`). None
+of them is measured either.
+
 With ``confirm_shown`` K as well, only the drawn queries whose answer was among the top K
 suggestions of a first search (a build without confirmations) are confirmed, as when the golden
 set is filled from agents' helpful votes (:func:`kb.golden.endorsed`): agents vote on what they
@@ -72,6 +77,7 @@ class RunConfig:
     channel: str = Channel.AGENT.value
     confirm_share: float = 0.0  # queries confirmed into the golden set, not measured
     confirm_shown: int = 0  # … only those answered in the top K of a first search (0: all)
+    log_share: float = 0.0  # queries logged (no answer) before the build, not measured
     vote_share: float = 0.0  # queries voted on before the runs (eval.feedback_sim)
     vote_noise: float = 0.0  # share of those voted on wrongly
     ablate: bool = False  # also every eval.ablation variant, hybrid mode
@@ -111,6 +117,16 @@ def confirmed_queries(
     return confirmed, frozenset(q.qid for q in drawn)
 
 
+def logged_queries(dataset: Dataset, drawn: frozenset[str], share: float, seed: int) -> list[Query]:
+    """A seeded ``share`` of all the queries, drawn among those not already ``drawn``: what
+    the KB's query log holds before the build (their texts only)."""
+    if not 0 <= share < 1:
+        raise ValueError("log_share must be in [0, 1)")
+    left = [q for q in dataset.queries if q.qid not in drawn]
+    count = min(len(left), round(share * len(dataset.queries)))
+    return random.Random(f"log:{seed}").sample(left, count)
+
+
 def evaluate(
     dataset: Dataset,
     config: RunConfig,
@@ -123,10 +139,13 @@ def evaluate(
     and per baseline when asked for."""
     held = held_out_ids(dataset, config.holdout, config.seed)
     confirmed, drawn = confirmed_queries(dataset, held, config.confirm_share, config.seed)
+    logged = logged_queries(dataset, drawn, config.log_share, config.seed)
+    drawn |= {q.qid for q in logged}
     if drawn and len(drawn) == len(dataset.queries):
         raise EvalError(
-            f"{dataset.name}: --confirm-share {config.confirm_share} draws every query, so none "
-            f"of its {len(drawn)} queries is left to measure; use a smaller share"
+            f"{dataset.name}: --confirm-share {config.confirm_share} and --log-share "
+            f"{config.log_share} draw every query, so none of its {len(drawn)} queries is left "
+            "to measure; use smaller shares"
         )
     if confirmed and config.confirm_shown:
         confirmed = _shown(dataset, held, confirmed, config.confirm_shown, settings, open_kb)
@@ -142,8 +161,12 @@ def evaluate(
         importing = progress.add_task(
             f"{dataset.name}: import", total=len(dataset.entries) - len(held)
         )
-        # Only a run that confirms queries says so: other KB factories need not know of it.
-        extra = {"confirmed": [(q.query, entry) for q, entry in confirmed]} if confirmed else {}
+        # Only a run that confirms or logs queries says so: other KB factories need not know.
+        extra: dict[str, Any] = {}
+        if confirmed:
+            extra["confirmed"] = [(q.query, entry) for q, entry in confirmed]
+        if logged:
+            extra["logged"] = [q.query for q in logged]
         with open_kb(dataset, settings, held_out=held, progress=imported, **extra) as kb:
             # one line per stage as well: logs of non-interactive runs (make bench) show no bars
             progress.console.print(
@@ -222,6 +245,7 @@ def _run_modes(
         "index_params": kb.index_params,
         "build": build,
         "confirmed": kb.confirmed,
+        "logged": kb.logged,
     }
     label = dataset.name if variant == ablation.FULL else f"{dataset.name} {variant}"
     records = []
@@ -466,6 +490,7 @@ def _record(
             "answerable_queries": len(answerable),
             "held_out_queries": len(per_query) - len(answerable),
             "confirmed_queries": system.get("confirmed", 0),
+            "logged_queries": system.get("logged", 0),
         },
         "mode": mode,
         "variant": system["variant"],

@@ -56,6 +56,8 @@ class EvalKB:
     db: Database | None = None
     # Queries confirmed into the KB's golden set for self-tuning (not measured).
     confirmed: int = 0
+    # Queries logged (unlabelled) for self-tuning to compare its pseudo-queries with (not measured).
+    logged: int = 0
     # Texts the build looked up in the embedding cache: {"path", "hits", "misses"}.
     embedding_cache: dict[str, Any] = field(default_factory=dict)
     # The same KB indexed again under settings overrides (eval.ablation); None when the KB
@@ -94,9 +96,11 @@ def temporary_kb(
     held_out: frozenset[str] = frozenset(),
     progress: Progress | None = None,
     confirmed: Sequence[tuple[str, str]] = (),
+    logged: Sequence[str] = (),
 ) -> Iterator[EvalKB]:
     """Import ``dataset`` (less ``held_out``) into a fresh KB and build its index, tuned on
-    the ``confirmed`` (query, entry id) pairs as its golden set."""
+    the ``confirmed`` (query, entry id) pairs as its golden set and the ``logged`` questions
+    as its query log."""
     with tempfile.TemporaryDirectory(prefix="zhiku-eval-") as tmp:
         config = settings.model_copy(
             update={
@@ -125,6 +129,7 @@ def temporary_kb(
                 codes={code: entry_id for entry_id, code in dataset.codes.items()},
                 import_s=perf_counter() - started,
                 confirmed=[(query, dataset.codes[entry]) for query, entry in confirmed],
+                logged=logged,
             )
         finally:
             db.dispose()
@@ -138,14 +143,16 @@ def index_kb(
     import_s: float,
     leave_out: frozenset[str] = frozenset(),
     confirmed: Sequence[tuple[str, str]] = (),
+    logged: Sequence[str] = (),
     with_votes: bool = False,
 ) -> EvalKB:
     """Build the index of the KB in ``db`` under ``config.data_dir``, less the ``leave_out`` codes.
 
     Tables left out are removed from the built index (as an archive would remove them), so
     they stay in the database but no search finds them. Self-tuning learns from the
-    ``confirmed`` (query, table code) pairs only, never from a golden set the database holds
-    (a run measures queries no build has seen), and from the agents' votes the database holds
+    ``confirmed`` (query, table code) pairs and the ``logged`` questions only, never from a
+    golden set or query log the database holds (a run measures queries no build has seen),
+    and from the agents' votes the database holds
     only ``with_votes`` (after simulated votes, whose queries a run reports apart).
     """
     from indexer.service import SearchService  # heavy: model and FAISS load on first use
@@ -156,7 +163,7 @@ def index_kb(
         ids = {str(code): int(id_) for code, id_ in rows}
     pairs = [(query, ids[code]) for query, code in confirmed if code in ids]
     votes: list[tuple[str, int | None, bool]] | None = None if with_votes else []
-    built = SearchService.build(config, db, confirmed=pairs, votes=votes)
+    built = SearchService.build(config, db, confirmed=pairs, votes=votes, logged=logged)
     voted = len(built.index.votes)
     if leave_out:
         built.index.remove([t for t, doc in built.index.docs.items() if doc.code in leave_out])
@@ -178,6 +185,7 @@ def index_kb(
         index_params=recorded_params(params, config),
         db=db,
         confirmed=len(pairs),
+        logged=len(logged),
         embedding_cache=embedding_cache,
         votes=voted,
         rebuild=lambda overrides: index_kb(
@@ -187,6 +195,7 @@ def index_kb(
             import_s=0.0,
             leave_out=leave_out,
             confirmed=confirmed,
+            logged=logged,
             with_votes=with_votes,
         ),
         tuned_on_votes=lambda: index_kb(
@@ -196,6 +205,7 @@ def index_kb(
             import_s=0.0,
             leave_out=leave_out,
             confirmed=confirmed,
+            logged=logged,
             with_votes=True,
         ),
     )

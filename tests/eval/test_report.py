@@ -264,3 +264,24 @@ def test_compare_keys_runs_by_variant_too(ablated: list[dict[str, Any]]) -> None
     assert result["only_in_b"][-1] == ["toy", "baseline", "ensemble"]
     itself = compare(ablated, ablated)
     assert len(itself["compared"]) == len(ablated) and not itself["only_in_a"]
+
+
+def test_the_report_says_how_many_queries_were_logged(tmp_path: Path) -> None:
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+
+    def logging_kb(*args: Any, logged: Any = (), **kwargs: Any) -> Any:
+        return fake_kb(*args, **kwargs)
+
+    records = evaluate(
+        dataset,
+        RunConfig(holdout=0.0, modes=("hybrid",), log_share=0.5),
+        settings=Settings(encoder="fake"),
+        open_kb=logging_kb,
+        console=Console(file=StringIO()),
+    )
+    for r in records:
+        r["dataset"]["logged_queries"] = 2
+    report.write(records, tmp_path / "out")
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "2 more queries were logged (without their answers) before the build" in md
+    assert "(`--log-share`)" in md

@@ -105,3 +105,17 @@ def test_build_text_names_the_cache_use() -> None:
         "import 1.2 s, index 30.0 s; embedding cache 900 hits, 12 misses "
         "(texts looked up: passages and pseudo-queries)"
     )
+
+
+def test_what_the_query_log_said_is_reported() -> None:
+    log = {
+        "questions": 116,
+        "odds": {"answer": 1.764, "reworded": 0.778, "title": 0.159},
+        "tuned_on": "reworded answer spans instead of titles",
+    }
+    logged = {**TUNED, "tuning": {**TUNED["tuning"], "log": log}}
+    assert tuning_lines(logged)[2] == (
+        "- Query log: 116 logged questions; resemblance (odds) answer 1.76, reworded 0.78, "
+        "title 0.16; ranking tuned on reworded answer spans instead of titles."
+    )
+    assert not any(line.startswith("- Query log") for line in tuning_lines(TUNED))

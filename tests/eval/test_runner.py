@@ -81,6 +81,7 @@ def test_record_carries_provenance_sizes_and_queries(tmp_path: Path) -> None:
         "answerable_queries": 4,
         "held_out_queries": 0,
         "confirmed_queries": 0,
+        "logged_queries": 0,
     }
     assert run["variant"] == "full"
     assert run["params"] == {
@@ -91,6 +92,7 @@ def test_record_carries_provenance_sizes_and_queries(tmp_path: Path) -> None:
         "bootstrap_samples": 1000,
         "channel": "agent",
         "confirm_share": 0.0,
+        "log_share": 0.0,
         "confirm_shown": 0,
         "vote_share": 0.0,
         "vote_noise": 0.0,
@@ -320,4 +322,47 @@ def test_a_confirm_share_that_leaves_nothing_to_measure_is_refused(tmp_path: Pat
     dataset = load_dataset(write_toy(tmp_path / "toy"))
     config = RunConfig(holdout=0.0, modes=("hybrid",), confirm_share=0.9)
     with pytest.raises(EvalError, match="none of its 4 queries is left to measure"):
+        evaluate(dataset, config, settings=Settings(encoder="fake"), open_kb=fake_kb, console=QUIET)
+
+
+def test_logged_queries_go_to_the_build_unlabelled_and_are_not_measured(tmp_path: Path) -> None:
+    from eval.runner import logged_queries
+
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+    assert logged_queries(dataset, frozenset(), 0.5, seed=0) == logged_queries(
+        dataset, frozenset(), 0.5, seed=0
+    )
+    assert logged_queries(dataset, frozenset(), 0.0, seed=0) == []
+    # drawn among the queries a confirm share left
+    assert {q.qid for q in logged_queries(dataset, frozenset({"q1", "q2"}), 0.5, 0)} == {"q3", "q4"}
+
+    given: list[Any] = []
+
+    @contextmanager
+    def recording_kb(*args: Any, logged: Any = (), **kwargs: Any) -> Iterator[EvalKB]:
+        given.append(list(logged))
+        with fake_kb(*args, **kwargs) as kb:
+            yield replace(kb, logged=len(logged))
+
+    records = evaluate(
+        dataset,
+        RunConfig(holdout=0.0, modes=("hybrid",), log_share=0.5),
+        settings=Settings(encoder="fake"),
+        open_kb=recording_kb,
+        console=QUIET,
+    )
+    texts = {q.qid: q.query for q in dataset.queries}
+    logged = {q.qid for q in logged_queries(dataset, frozenset(), 0.5, seed=0)}
+    measured = {q["qid"] for q in records[0]["queries"]}
+    assert len(given) == 1 and sorted(given[0]) == sorted(texts[qid] for qid in logged)
+    assert len(logged) == 2 and not measured & logged
+    assert measured | logged == {"q1", "q2", "q3", "q4"}
+    assert records[0]["dataset"]["logged_queries"] == 2
+    assert records[0]["params"]["log_share"] == 0.5
+
+
+def test_confirm_and_log_shares_that_leave_nothing_to_measure_are_refused(tmp_path: Path) -> None:
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+    config = RunConfig(holdout=0.0, modes=("hybrid",), confirm_share=0.5, log_share=0.5)
+    with pytest.raises(EvalError, match="--log-share 0.5 draw every query"):
         evaluate(dataset, config, settings=Settings(encoder="fake"), open_kb=fake_kb, console=QUIET)
