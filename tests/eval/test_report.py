@@ -61,26 +61,32 @@ def test_write_makes_json_markdown_and_charts(
 
 @pytest.mark.parametrize("shown", [0, 3])
 def test_the_report_says_which_queries_were_confirmed(tmp_path: Path, shown: int) -> None:
-    dataset = load_dataset(write_toy(tmp_path / "toy"))
-
-    def confirming_kb(*args: Any, confirmed: Any = (), **kwargs: Any) -> Any:
-        return fake_kb(*args, **kwargs)  # the fake counts no golden set: say it holds 2
-
     config = RunConfig(holdout=0.2, modes=("hybrid",), confirm_share=0.75, confirm_shown=shown)
-    records = evaluate(
-        dataset,
-        config,
-        settings=Settings(encoder="fake"),
-        open_kb=confirming_kb,
-        console=Console(file=StringIO()),
-    )
-    for r in records:
-        r["dataset"]["confirmed_queries"] = 2
-    report.write(records, tmp_path / "out")
-    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    md = _report_saying(tmp_path, config, "confirmed", confirmed_queries=2)
     assert "2 more queries were confirmed into the KB's golden set" in md
     assert ("only those a first build showed in its top 3" in md) == bool(shown)
     _tables_are_rectangular(md)
+
+
+def _report_saying(tmp_path: Path, config: RunConfig, given: str, **counts: int) -> str:
+    """report.md of a toy run under ``config`` whose build was ``given`` queries (the fake KB
+    counts none of them: ``counts`` says how many it took)."""
+
+    def taking_kb(*args: Any, **kwargs: Any) -> Any:
+        kwargs.pop(given, None)
+        return fake_kb(*args, **kwargs)
+
+    records = evaluate(
+        load_dataset(write_toy(tmp_path / "toy")),
+        config,
+        settings=Settings(encoder="fake"),
+        open_kb=taking_kb,
+        console=Console(file=StringIO()),
+    )
+    for r in records:
+        r["dataset"].update(counts)
+    report.write(records, tmp_path / "out")
+    return (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
 
 
 def _tables_are_rectangular(md: str) -> None:
@@ -267,21 +273,7 @@ def test_compare_keys_runs_by_variant_too(ablated: list[dict[str, Any]]) -> None
 
 
 def test_the_report_says_how_many_queries_were_logged(tmp_path: Path) -> None:
-    dataset = load_dataset(write_toy(tmp_path / "toy"))
-
-    def logging_kb(*args: Any, logged: Any = (), **kwargs: Any) -> Any:
-        return fake_kb(*args, **kwargs)
-
-    records = evaluate(
-        dataset,
-        RunConfig(holdout=0.0, modes=("hybrid",), log_share=0.5),
-        settings=Settings(encoder="fake"),
-        open_kb=logging_kb,
-        console=Console(file=StringIO()),
-    )
-    for r in records:
-        r["dataset"]["logged_queries"] = 2
-    report.write(records, tmp_path / "out")
-    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    config = RunConfig(holdout=0.0, modes=("hybrid",), log_share=0.5)
+    md = _report_saying(tmp_path, config, "logged", logged_queries=2)
     assert "2 more queries were logged (without their answers) before the build" in md
     assert "(`--log-share`)" in md

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from functools import partial
 from io import StringIO
@@ -268,18 +268,11 @@ def test_confirmed_queries_go_to_the_build_and_no_drawn_query_is_measured(tmp_pa
     assert confirmed_queries(dataset, held, 0.0, seed=0) == ([], frozenset())
 
     given: list[Any] = []
-
-    @contextmanager
-    def recording_kb(*args: Any, confirmed: Any = (), **kwargs: Any) -> Iterator[EvalKB]:
-        given.append(list(confirmed))
-        with fake_kb(*args, **kwargs) as kb:
-            yield replace(kb, confirmed=len(confirmed))
-
     records = evaluate(
         dataset,
         RunConfig(holdout=0.0, modes=("hybrid",), confirm_share=0.5),
         settings=Settings(encoder="fake"),
-        open_kb=recording_kb,
+        open_kb=_recording("confirmed", given),
         console=QUIET,
     )
     _, drawn = confirmed_queries(dataset, frozenset(), 0.5, seed=0)
@@ -337,18 +330,11 @@ def test_logged_queries_go_to_the_build_unlabelled_and_are_not_measured(tmp_path
     assert {q.qid for q in logged_queries(dataset, frozenset({"q1", "q2"}), 0.5, 0)} == {"q3", "q4"}
 
     given: list[Any] = []
-
-    @contextmanager
-    def recording_kb(*args: Any, logged: Any = (), **kwargs: Any) -> Iterator[EvalKB]:
-        given.append(list(logged))
-        with fake_kb(*args, **kwargs) as kb:
-            yield replace(kb, logged=len(logged))
-
     records = evaluate(
         dataset,
         RunConfig(holdout=0.0, modes=("hybrid",), log_share=0.5),
         settings=Settings(encoder="fake"),
-        open_kb=recording_kb,
+        open_kb=_recording("logged", given),
         console=QUIET,
     )
     texts = {q.qid: q.query for q in dataset.queries}
@@ -366,3 +352,17 @@ def test_confirm_and_log_shares_that_leave_nothing_to_measure_are_refused(tmp_pa
     config = RunConfig(holdout=0.0, modes=("hybrid",), confirm_share=0.5, log_share=0.5)
     with pytest.raises(EvalError, match="--log-share 0.5 draw every query"):
         evaluate(dataset, config, settings=Settings(encoder="fake"), open_kb=fake_kb, console=QUIET)
+
+
+def _recording(name: str, given: list[Any]) -> Callable[..., AbstractContextManager[EvalKB]]:
+    """A fake KB factory that keeps what the build was given as ``name`` (confirmed pairs,
+    logged questions) in ``given``, and counts it in the KB as a real build would."""
+
+    @contextmanager
+    def recording_kb(*args: Any, **kwargs: Any) -> Iterator[EvalKB]:
+        passed = list(kwargs.pop(name, ()))
+        given.append(passed)
+        with fake_kb(*args, **kwargs) as kb:
+            yield replace(kb, **{name: len(passed)})
+
+    return recording_kb
