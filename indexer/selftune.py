@@ -25,8 +25,8 @@ weights cannot serve both. At each build (and when the KB has drifted enough) th
    (titles alone teach nothing, and no fixed model carries over from one KB to another:
    docs/benchmarks.md, Confidence).
 
-A KB with a query log of at least :data:`MIN_LOGGED` distinct questions also has answer spans
-said in fewer words (``reworded``) made, and the log tells which kinds its questions resemble
+A KB with answers and a query log of at least :data:`MIN_LOGGED` distinct questions also has
+answer spans said in fewer words (``reworded``) made, and the log tells which kinds its questions resemble
 (:mod:`indexer.resemblance`). Where loosened titles are far unlike them (odds under
 :data:`TITLES_UNLIKE`), its users do not ask in the titles' words: the weights and the reranker
 are chosen on the reworded spans instead of the titles. Otherwise, and always for confidence,
@@ -164,8 +164,14 @@ def gather(
     queries += pseudo.confirmed(index.confirmed, docs, seed=SEED)
     queries += pseudo.voted(index.votes, docs, seed=SEED)
     logged = pseudo.logged(index.logged, docs, seed=SEED)
-    if len(logged) >= MIN_LOGGED:
-        queries += pseudo.reworded(docs, index.analyzer.segments, seed=SEED) + logged
+    # (a KB without answers has no reworded spans to tune on: nothing for the log to decide)
+    reworded = (
+        pseudo.reworded(docs, index.analyzer.segments, seed=SEED)
+        if len(logged) >= MIN_LOGGED
+        else []
+    )
+    if reworded:
+        queries += reworded + logged
     counts = dict(Counter(q.source for q in queries))
     report: dict[str, Any] = {
         "seed": SEED,

@@ -363,3 +363,17 @@ def test_a_log_of_fewer_than_min_logged_distinct_questions_is_not_compared() -> 
     index = _kb_with_log(ASKED_ABOUT_DETAILS[: MIN_LOGGED - 1] + ASKED_ABOUT_DETAILS[:10])
     assert "log" not in index.tuning
     assert set(index.tuning["pseudo_queries"]) == {"question", "answer", "title"}
+
+
+def test_a_kb_without_answers_has_nothing_for_its_log_to_decide() -> None:
+    docs = [
+        IndexDocument(
+            i, f"Q{i:03d}", f"{t}{a}", [f"请问{t}{a}"], [], "类", "包", 1, "public", 1, i, []
+        )
+        for i, (t, a) in enumerate((t, a) for t in TOPICS for a in ACTIONS)
+    ]
+    index = HybridIndex(FakeEncoder(), Analyzer())
+    index.logged = ASKED_ABOUT_DETAILS
+    index.build(docs)
+    assert "log" not in index.tuning
+    assert set(index.tuning["pseudo_queries"]) == {"question", "title"}
