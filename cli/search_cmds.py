@@ -412,7 +412,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     since = data.get("labels_since_tuning") or {}
     table.add_row(
         "labels since tuning",
-        f"{since.get('new', 0)} agents' votes and confirmed queries"
+        f"{since.get('new', 0)} agents' votes and confirmed queries, "
+        f"{since.get('logged', 0)} searches logged"
         + (
             "; re-tune due (the server re-tunes at its next sweep)"
             if since.get("retune_due")

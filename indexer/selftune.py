@@ -239,6 +239,17 @@ def due(index: HybridIndex) -> bool:
     return int(index.tuning.get("changed_since", 0)) >= threshold
 
 
+def log_due(index: HybridIndex, new_logged: int) -> bool:
+    """Whether the query log, ``new_logged`` searches longer since the last tuning, may now
+    say what to tune the ranking on: the last tuning compared no log, the KB has answers (so
+    reworded spans to tune on) and :data:`MIN_LOGGED` searches came since (a log still too
+    small or too repetitive after that waits for as many more, not for every sweep)."""
+    if not index.tuning or "log" in index.tuning:
+        return False
+    answers = int((index.tuning.get("pseudo_queries") or {}).get("answer", 0))
+    return answers > 0 and new_logged >= MIN_LOGGED
+
+
 def labels_due(index: HybridIndex, new_labels: int) -> bool:
     """Whether ``new_labels`` added since the last tuning (:func:`kb.labels.new_since` of the
     mark it recorded) are enough to tune again: a KB tuned without votes gains a fitted

@@ -326,19 +326,21 @@ class SearchService:
             _labelled(index, labels.read(session))
 
     def labels_due(self) -> bool:
-        """Whether enough agents' votes and confirmed queries came since the last tuning to
-        re-tune on them (two counts in the database)."""
+        """Whether enough agents' votes and confirmed queries, or a query log now worth
+        comparing, came since the last tuning to re-tune on them (counts in the database)."""
         return bool(self.labels_since_tuning()["retune_due"])
 
     def labels_since_tuning(self) -> dict[str, Any]:
-        """How many labels came since the last tuning, and whether they call for a re-tune
-        (nothing without self-tuning)."""
+        """How many labels and logged searches came since the last tuning, and whether they
+        call for a re-tune (nothing without self-tuning)."""
         if not self.settings.self_tune or not self.index.tuning:
-            return {"new": 0, "retune_due": False}
+            return {"new": 0, "logged": 0, "retune_due": False}
         mark = labels.LabelMark.from_json(self.index.tuning.get("labels"))
         with self.db.session() as session:
             new = labels.new_since(session, mark)
-        return {"new": new, "retune_due": selftune.labels_due(self.index, new)}
+            logged = labels.logged_since(session, mark)
+        due = selftune.labels_due(self.index, new) or selftune.log_due(self.index, logged)
+        return {"new": new, "logged": logged, "retune_due": due}
 
     @property
     def retune_due(self) -> bool:

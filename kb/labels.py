@@ -5,6 +5,8 @@ agents' votes (:func:`kb.feedback.agents_verdicts`); with them, the query log's 
 questions (:func:`kb.querylog.questions`), which label nothing but show what users ask. A tuning records where they stood
 (:class:`LabelMark`: the newest of each it read); :func:`new_since` counts what was added after,
 so that a KB whose agents keep voting is tuned again on their votes without waiting for an edit.
+The mark also keeps the query log's newest entry: :func:`logged_since` counts the searches
+logged after it (a KB tuned before it had a log worth comparing is tuned again once it has).
 """
 
 from __future__ import annotations
@@ -16,21 +18,27 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from kb import feedback, golden, querylog
-from kb.models import Feedback, GoldenQuery
+from kb.models import Feedback, GoldenQuery, QueryLogEntry
 from kb.visibility import Channel
 
 
 @dataclass(frozen=True)
 class LabelMark:
-    """Where the labels stood when they were read: the newest agent vote's and golden query's
-    ids (0: none), and how many labels were read."""
+    """Where the labels stood when they were read: the newest agent vote's, golden query's and
+    query log entry's ids (0: none), and how many labels were read."""
 
     vote_id: int = 0
     golden_id: int = 0
     read: int = 0
+    log_id: int = 0
 
     def to_json(self) -> dict[str, int]:
-        return {"vote_id": self.vote_id, "golden_id": self.golden_id, "read": self.read}
+        return {
+            "vote_id": self.vote_id,
+            "golden_id": self.golden_id,
+            "read": self.read,
+            "log_id": self.log_id,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, object] | None) -> LabelMark:
@@ -41,6 +49,7 @@ class LabelMark:
             vote_id=_int(values.get("vote_id")),
             golden_id=_int(values.get("golden_id")),
             read=_int(values.get("read")),
+            log_id=_int(values.get("log_id")),
         )
 
 
@@ -76,13 +85,14 @@ def read(
 def mark(session: Session, read: int = 0) -> LabelMark:
     """Where the labels stand now, for a tuning that read ``read`` of them (take it before
     reading them)."""
-    vote_id, golden_id = session.execute(
+    vote_id, golden_id, log_id = session.execute(
         select(
             select(func.max(Feedback.id)).where(_agents()).scalar_subquery(),
             select(func.max(GoldenQuery.id)).scalar_subquery(),
+            select(func.max(QueryLogEntry.id)).scalar_subquery(),
         )
     ).one()
-    return LabelMark(int(vote_id or 0), int(golden_id or 0), read)
+    return LabelMark(int(vote_id or 0), int(golden_id or 0), read, int(log_id or 0))
 
 
 def new_since(session: Session, mark: LabelMark) -> int:
@@ -98,6 +108,14 @@ def new_since(session: Session, mark: LabelMark) -> int:
         )
     ).one()
     return int(votes) + int(confirmed)
+
+
+def logged_since(session: Session, mark: LabelMark) -> int:
+    """Searches logged after ``mark`` (a count on the primary key)."""
+    count = session.scalar(
+        select(func.count(QueryLogEntry.id)).where(QueryLogEntry.id > mark.log_id)
+    )
+    return int(count or 0)
 
 
 def _agents() -> ColumnElement[bool]:

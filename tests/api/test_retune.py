@@ -14,7 +14,7 @@ from api.runtime import Runtime, open_search
 from indexer import selftune
 from indexer.backends.embedded import EmbeddedBackend
 from indexer.service import SearchService
-from kb import feedback, users, workflow
+from kb import feedback, querylog, users, workflow
 from kb.search_contract import SearchRequest
 from kb.visibility import Channel
 from tests.api.conftest import Env, until
@@ -151,7 +151,7 @@ def test_a_server_re_tunes_on_the_agents_votes_that_came_since_its_tuning(
     vote("agent", "TX-GH-001", "换号以后旧号还扣钱吗")
     vote("customer", "TX-GH-001", "改号扣费")  # anonymous: not a label
     assert not runtime.retune_on_labels()
-    assert service.status()["labels_since_tuning"] == {"new": 2, "retune_due": False}
+    assert service.status()["labels_since_tuning"] == {"new": 2, "logged": 0, "retune_due": False}
     vote("agent", None, "都不对")
     held = _hold_fits(monkeypatch)
     assert runtime.retune_on_labels()
@@ -160,8 +160,46 @@ def test_a_server_re_tunes_on_the_agents_votes_that_came_since_its_tuning(
     assert until(lambda: not runtime._retuning, timeout=30)
     assert len(held.fits) == 1
     assert service.index.tuning["labels"]["vote_id"] > 0  # where the votes it read stood
-    assert service.status()["labels_since_tuning"] == {"new": 0, "retune_due": False}
+    assert service.status()["labels_since_tuning"] == {"new": 0, "logged": 0, "retune_due": False}
     assert not runtime.retune_on_labels()
+    runtime.close()
+
+
+def test_a_server_re_tunes_once_its_query_log_is_worth_comparing(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Built before anyone searched: once MIN_LOGGED searches are logged, the server re-tunes
+    and compares them; after that, searches alone call for no re-tune."""
+    monkeypatch.setattr(selftune, "MIN_LOGGED", 3)
+    service, runtime = _serving(env)
+    assert "log" not in service.index.tuning
+    questions = ["改号以后原来的号码还要交钱吗", "换了号码旧号码会停机吗", "改号要带什么证件"]
+
+    def ask(text: str) -> None:
+        with env.db.transaction() as s:
+            querylog.log_search(
+                s,
+                enabled=True,
+                channel="agent",
+                query=text,
+                normalized=text,
+                results=[],
+                abstained=True,
+                latency_ms=1.0,
+            )
+
+    for text in questions[:2]:
+        ask(text)
+    assert not runtime.retune_on_labels()
+    ask(questions[2])
+    assert service.status()["labels_since_tuning"] == {"new": 0, "logged": 3, "retune_due": True}
+    assert runtime.retune_on_labels()
+    assert until(lambda: not runtime._retuning, timeout=60)
+    log = service.index.tuning["log"]
+    assert log["questions"] == 3 and set(log["odds"]) >= {"answer", "reworded", "title"}
+    for text in questions:
+        ask(text + "？")
+    assert not runtime.retune_on_labels()  # compared already: searches alone change nothing
     runtime.close()
 
 

@@ -59,7 +59,7 @@ def test_reimport_repairs_an_index_left_stale_by_a_crash(
         "dictionary_changed": False,
     }
     status = json.loads(runner.invoke(app, ["index", "status", "--json"]).stdout)
-    assert status["labels_since_tuning"] == {"new": 0, "retune_due": False}
+    assert status["labels_since_tuning"] == {"new": 0, "logged": 0, "retune_due": False}
     shown = runner.invoke(app, ["index", "status"], terminal_width=200)
     assert "labels since tuning" in shown.stdout
 

@@ -24,7 +24,7 @@ def test_a_mark_counts_only_the_agents_votes_and_confirmed_queries_that_came_aft
 
 
 def test_a_mark_read_back_from_a_saved_tuning_takes_only_whole_counts() -> None:
-    mark = LabelMark(vote_id=7, golden_id=3, read=10)
+    mark = LabelMark(vote_id=7, golden_id=3, read=10, log_id=5)
     assert LabelMark.from_json(mark.to_json()) == mark
     assert LabelMark.from_json({"vote_id": "7", "golden_id": -1, "read": None}) == LabelMark()
 
@@ -39,3 +39,28 @@ def test_labels_given_by_an_evaluation_stand_in_for_the_databases(session) -> No
     # What the database holds came before the mark, so none of it is new to this tuning.
     assert labels.new_since(session, read.mark) == 0
     assert labels.read(session, votes=[]).confirmed == [("换号旧号还扣钱吗", table.id)]
+
+
+def test_a_mark_counts_the_searches_logged_after_it(session) -> None:  # type: ignore[no-untyped-def]
+    from kb import querylog
+
+    def ask(text: str) -> None:
+        querylog.log_search(
+            session,
+            enabled=True,
+            channel="customer",
+            query=text,
+            normalized=text,
+            results=[],
+            abstained=True,
+            latency_ms=1.0,
+        )
+
+    ask("改号还扣费吗")
+    read = labels.read(session)
+    assert read.logged == ["改号还扣费吗"] and labels.logged_since(session, read.mark) == 0
+    ask("换号旧号还扣钱吗")
+    ask("改号还扣费吗")
+    assert labels.logged_since(session, read.mark) == 2
+    assert labels.new_since(session, read.mark) == 0  # a search is not a label
+    assert labels.logged_since(session, LabelMark.from_json(None)) == 3
