@@ -186,11 +186,11 @@ def _from_answers(docs: Sequence[IndexDocument], seed: int) -> list[PseudoQuery]
 
 
 def reworded(docs: Sequence[IndexDocument], words: Words, *, seed: int = 0) -> list[PseudoQuery]:
-    """Answer spans said in fewer of their words (``words`` cuts a text into words that do not
-    overlap: the analyzer's ``segments``) (each kept with probability
-    :data:`REWORD_KEEP`, in order; at least two), left in their answer: a question about a
-    detail of an answer, in the answer's words but not all of them. At most
-    ``CAP["reworded"]``, a seeded draw of tables other than :func:`generate`'s."""
+    """Answer spans said in fewer of their words, each kept with probability
+    :data:`REWORD_KEEP`, in order (at least two), and left in their answer: a question about a
+    detail of an answer, in the answer's words but not all of them. ``words`` cuts a text into
+    words that do not overlap (the analyzer's ``segments``). At most ``CAP["reworded"]``
+    tables, in a seeded order of this source's own."""
     options = _unique_spans(docs)
     chosen = _order([d for d in docs if d.table_id in options], REWORDED, seed)
     out = []

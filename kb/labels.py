@@ -2,9 +2,10 @@
 
 Two kinds: the golden set's confirmed queries (:func:`kb.golden.confirmed_pairs`) and the
 agents' votes (:func:`kb.feedback.agents_verdicts`); with them, the query log's recent
-questions (:func:`kb.querylog.questions`), which label nothing but show what users ask. A tuning records where they stood
-(:class:`LabelMark`: the newest of each it read); :func:`new_since` counts what was added after,
-so that a KB whose agents keep voting is tuned again on their votes without waiting for an edit.
+questions (:func:`kb.querylog.questions`), which label nothing but show what users ask. A
+tuning records where they stood (:class:`LabelMark`: the newest of each it read);
+:func:`new_since` counts what was added after, so that a KB whose agents keep voting is tuned
+again on their votes without waiting for an edit.
 The mark also keeps the query log's newest entry: :func:`logged_since` counts the searches
 logged after it (a KB tuned before it had a log worth comparing is tuned again once it has).
 """
@@ -72,9 +73,9 @@ def read(
 ) -> Labels:
     """Every label self-tuning fits on, the logged questions, and the mark of what was read;
     ``confirmed``, ``votes`` and ``logged``, where given, stand for what the database holds of
-    each (``kb eval`` tunes on the queries it does not measure). The mark is taken first: a label committed meanwhile is
-    read and counted as new once more (at worst one re-tune early), never marked as read
-    without having been."""
+    each (``kb eval`` tunes on the queries it does not measure). The mark is taken first: a
+    label committed meanwhile is read and counted as new once more (at worst one re-tune
+    early), never marked as read without having been."""
     at = mark(session)
     pairs = golden.confirmed_pairs(session) if confirmed is None else list(confirmed)
     verdicts = feedback.agents_verdicts(session) if votes is None else list(votes)
