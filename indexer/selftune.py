@@ -25,9 +25,9 @@ weights cannot serve both. At each build (and when the KB has drifted enough) th
    (titles alone teach nothing, and no fixed model carries over from one KB to another:
    docs/benchmarks.md, Confidence).
 
-A KB with answers and a query log of at least :data:`MIN_LOGGED` distinct questions also has
-answer spans said in fewer words (``reworded``) made, and the log tells which kinds its questions resemble
-(:mod:`indexer.resemblance`). Where loosened titles are far unlike them (odds under
+A KB with answers and a query log of at least :data:`MIN_LOGGED` distinct questions also gets
+answer spans said in fewer words (``reworded``), and the log tells which kinds its questions
+resemble (:mod:`indexer.resemblance`). Where loosened titles are far unlike them (odds under
 :data:`TITLES_UNLIKE`), its users do not ask in the titles' words: the weights and the reranker
 are chosen on the reworded spans instead of the titles. Otherwise, and always for confidence,
 the kinds are those above.
