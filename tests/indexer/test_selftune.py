@@ -377,3 +377,17 @@ def test_a_kb_without_answers_has_nothing_for_its_log_to_decide() -> None:
     index.build(docs)
     assert "log" not in index.tuning
     assert set(index.tuning["pseudo_queries"]) == {"question", "title"}
+
+
+def test_without_real_wordings_a_log_unlike_the_titles_calibrates_on_reworded_spans() -> None:
+    docs = [
+        replace(_doc(i, t, a), questions=[])
+        for i, (t, a) in enumerate((t, a) for t in TOPICS for a in ACTIONS)
+    ]
+    index = HybridIndex(FakeEncoder(), Analyzer())
+    index.logged = ASKED_ABOUT_DETAILS
+    index.build(docs)
+    assert index.tuning["log"]["tuned_on"] == "reworded answer spans instead of titles"
+    cal = index.calibration
+    assert cal.source.startswith("120 answer spans and 120 reworded spans, weighing half each")
+    assert cal.fitted_on == 240 and cal.shift == CONTENT_SHIFT
