@@ -14,10 +14,11 @@ from api.runtime import Runtime, open_search
 from indexer import selftune
 from indexer.backends.embedded import EmbeddedBackend
 from indexer.service import SearchService
-from kb import feedback, querylog, users, workflow
+from kb import feedback, users, workflow
 from kb.search_contract import SearchRequest
 from kb.visibility import Channel
 from tests.api.conftest import Env, until
+from tests.factories import log_unanswered
 
 # Threads that wait on each other (see the marker in pyproject.toml).
 pytestmark = pytest.mark.realtime
@@ -177,16 +178,7 @@ def test_a_server_re_tunes_once_its_query_log_is_worth_comparing(
 
     def ask(text: str) -> None:
         with env.db.transaction() as s:
-            querylog.log_search(
-                s,
-                enabled=True,
-                channel="agent",
-                query=text,
-                normalized=text,
-                results=[],
-                abstained=True,
-                latency_ms=1.0,
-            )
+            log_unanswered(s, text)
 
     for text in questions[:2]:
         ask(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kb import feedback, golden, labels
 from kb.labels import LabelMark
-from tests.factories import make_table
+from tests.factories import log_unanswered, make_table
 
 
 def test_a_mark_counts_only_the_agents_votes_and_confirmed_queries_that_came_after(session) -> None:  # type: ignore[no-untyped-def]
@@ -42,19 +42,8 @@ def test_labels_given_by_an_evaluation_stand_in_for_the_databases(session) -> No
 
 
 def test_a_mark_counts_the_searches_logged_after_it(session) -> None:  # type: ignore[no-untyped-def]
-    from kb import querylog
-
     def ask(text: str) -> None:
-        querylog.log_search(
-            session,
-            enabled=True,
-            channel="customer",
-            query=text,
-            normalized=text,
-            results=[],
-            abstained=True,
-            latency_ms=1.0,
-        )
+        log_unanswered(session, text)
 
     ask("改号还扣费吗")
     read = labels.read(session)
