@@ -382,6 +382,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 
     Example: kb index status --json
     """
+    from indexer import selftune
     from indexer.service import SearchService
 
     config = settings()
@@ -413,7 +414,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     table.add_row(
         "labels since tuning",
         f"{since.get('new', 0)} agents' votes and confirmed queries, "
-        f"{since.get('logged', 0)} searches logged"
+        f"{since.get('logged', 0)} searches logged (counted up to {selftune.MIN_LOGGED})"
         + (
             "; re-tune due (the server re-tunes at its next sweep)"
             if since.get("retune_due")

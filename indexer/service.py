@@ -338,7 +338,7 @@ class SearchService:
         mark = labels.LabelMark.from_json(self.index.tuning.get("labels"))
         with self.db.session() as session:
             new = labels.new_since(session, mark)
-            logged = labels.logged_since(session, mark)
+            logged = labels.logged_since(session, mark, at_most=selftune.MIN_LOGGED)
         due = selftune.labels_due(self.index, new) or selftune.log_due(self.index, logged)
         return {"new": new, "logged": logged, "retune_due": due}
 
