@@ -36,8 +36,9 @@ import random
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from indexer.analysis import normalize
 from indexer.documents import DocField, IndexDocument
@@ -70,6 +71,7 @@ _MEANINGFUL = re.compile(r"[\u3400-\u9fffA-Za-z0-9]")
 _EDGE = " \t\n，,。.；;！!？?、：:"
 
 Words = Callable[[str], list[str]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,14 @@ def _rng(doc: IndexDocument, salt: str, seed: int) -> random.Random:
     return random.Random(zlib.crc32(f"{seed}:{salt}:{doc.code}".encode()))
 
 
+def _seeded(items: Iterable[T], salt: str, seed: int, key: Callable[[T], str]) -> list[T]:
+    """``items`` in a seeded order of their ``key`` texts, whatever order they came in."""
+    return sorted(items, key=lambda i: (zlib.crc32(f"{seed}:{salt}:{key(i)}".encode()), key(i)))
+
+
 def _order(docs: Sequence[IndexDocument], salt: str, seed: int) -> list[IndexDocument]:
     """The documents in a seeded order that does not depend on table ids or insertion order."""
-    return sorted(docs, key=lambda d: (zlib.crc32(f"{seed}:{salt}:{d.code}".encode()), d.code))
+    return _seeded(docs, salt, seed, lambda d: d.code)
 
 
 def _answer_fields(doc: IndexDocument) -> list[DocField]:
@@ -253,7 +260,7 @@ def confirmed(
             tables.setdefault(text.strip(), set()).add(table_id)
     single = [(text, ids.pop()) for text, ids in tables.items() if len(ids) == 1]
     kept = [(text, t) for text, t in single if t in indexed]
-    kept.sort(key=lambda p: (zlib.crc32(f"{seed}:{CONFIRMED}:{p[0]}".encode()), p[0]))
+    kept = _seeded(kept, CONFIRMED, seed, lambda p: p[0])
     return [PseudoQuery(text, t, CONFIRMED) for text, t in kept[: CAP[CONFIRMED]]]
 
 
@@ -280,8 +287,7 @@ def voted(
         verdict = Verdict(right, wrong, none_fits=counts.get(None, 0) < 0 and not right)
         if right or wrong or verdict.none_fits:
             out.append(PseudoQuery(text, -1, VOTED, verdict=verdict))
-    out.sort(key=lambda q: (zlib.crc32(f"{seed}:{VOTED}:{q.text}".encode()), q.text))
-    return out[: CAP[VOTED]]
+    return _seeded(out, VOTED, seed, lambda q: q.text)[: CAP[VOTED]]
 
 
 def logged(
@@ -303,5 +309,5 @@ def logged(
             and key not in kept
         ):
             kept[key] = text
-    ordered = sorted(kept.values(), key=lambda t: (zlib.crc32(f"{seed}:{LOGGED}:{t}".encode()), t))
+    ordered = _seeded(kept.values(), LOGGED, seed, lambda t: t)
     return [PseudoQuery(text, -1, LOGGED) for text in ordered[: CAP[LOGGED]]]
