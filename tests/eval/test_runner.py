@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from eval.datasets import load_dataset
+from eval.datasets import Dataset, load_dataset
 from eval.errors import EvalError
 from eval.runner import RunConfig, evaluate, held_out_ids
 from eval.sandbox import EvalKB
@@ -267,14 +267,7 @@ def test_confirmed_queries_go_to_the_build_and_no_drawn_query_is_measured(tmp_pa
     )
     assert confirmed_queries(dataset, held, 0.0, seed=0) == ([], frozenset())
 
-    given: list[Any] = []
-    records = evaluate(
-        dataset,
-        RunConfig(holdout=0.0, modes=("hybrid",), confirm_share=0.5),
-        settings=Settings(encoder="fake"),
-        open_kb=_recording("confirmed", given),
-        console=QUIET,
-    )
+    records, given = _evaluate_recording(dataset, "confirmed", confirm_share=0.5)
     _, drawn = confirmed_queries(dataset, frozenset(), 0.5, seed=0)
     measured = {q["qid"] for q in records[0]["queries"]}
     assert len(drawn) == 2 and not measured & drawn
@@ -329,14 +322,7 @@ def test_logged_queries_go_to_the_build_unlabelled_and_are_not_measured(tmp_path
     # drawn among the queries a confirm share left
     assert {q.qid for q in logged_queries(dataset, frozenset({"q1", "q2"}), 0.5, 0)} == {"q3", "q4"}
 
-    given: list[Any] = []
-    records = evaluate(
-        dataset,
-        RunConfig(holdout=0.0, modes=("hybrid",), log_share=0.5),
-        settings=Settings(encoder="fake"),
-        open_kb=_recording("logged", given),
-        console=QUIET,
-    )
+    records, given = _evaluate_recording(dataset, "logged", log_share=0.5)
     texts = {q.qid: q.query for q in dataset.queries}
     logged = {q.qid for q in logged_queries(dataset, frozenset(), 0.5, seed=0)}
     measured = {q["qid"] for q in records[0]["queries"]}
@@ -352,6 +338,22 @@ def test_confirm_and_log_shares_that_leave_nothing_to_measure_are_refused(tmp_pa
     config = RunConfig(holdout=0.0, modes=("hybrid",), confirm_share=0.5, log_share=0.5)
     with pytest.raises(EvalError, match="--log-share 0.5 draw every query"):
         evaluate(dataset, config, settings=Settings(encoder="fake"), open_kb=fake_kb, console=QUIET)
+
+
+def _evaluate_recording(
+    dataset: Dataset, name: str, **shares: Any
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """A hybrid run of ``dataset`` with nothing held out and the given shares, on a fake KB
+    that records what its build was given as ``name``: (records, what each build was given)."""
+    given: list[Any] = []
+    records = evaluate(
+        dataset,
+        RunConfig(holdout=0.0, modes=("hybrid",), **shares),
+        settings=Settings(encoder="fake"),
+        open_kb=_recording(name, given),
+        console=QUIET,
+    )
+    return records, given
 
 
 def _recording(name: str, given: list[Any]) -> Callable[..., AbstractContextManager[EvalKB]]:
