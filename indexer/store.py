@@ -36,7 +36,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +51,7 @@ from indexer.errors import IndexMismatch, IndexNotBuilt
 from indexer.fusion import FusionParams
 from indexer.index import HybridIndex
 from indexer.rerank import Reranker
+from kb.clock import utcnow
 
 FORMAT_VERSION = 2
 PARAMS = "params.json"
@@ -176,7 +176,7 @@ def _write(
     if index.reranker.model is not None:
         (tmp / RERANKER).write_text(index.reranker.model, encoding="utf-8")
     _write_json(tmp / "documents.json", [d.to_json() for d in index.docs.values()])
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = utcnow().isoformat(timespec="seconds")
     params = {
         "format_version": FORMAT_VERSION,
         "encoder": index.encoder.id,

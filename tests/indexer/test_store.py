@@ -6,6 +6,7 @@ import json
 import shutil
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from indexer.backends import factory
 from indexer.encoders import FakeEncoder
 from indexer.errors import IndexMismatch, IndexNotBuilt
 from indexer.service import SearchService
+from kb import clock
 from kb.db import Database
 from kb.settings import Settings
 from tests.factories import ask
@@ -36,6 +38,13 @@ def test_params_describe_the_index(settings: Settings, filled_db: Database) -> N
     if settings.search_backend == "embedded":  # the in-process engine's own files
         vectors = np.load(settings.index_dir / "dense_vectors.npy", allow_pickle=False)
         assert vectors.shape[1] == 64
+
+
+def test_the_index_is_stamped_by_the_service_clock(settings: Settings, filled_db: Database) -> None:
+    with clock.frozen(datetime(2030, 1, 1, tzinfo=UTC)):
+        SearchService.build(settings, filled_db)
+    params = json.loads((settings.index_dir / store.PARAMS).read_text(encoding="utf-8"))
+    assert params["built_at"] == "2030-01-01T00:00:00+00:00"
 
 
 def test_saved_index_answers_like_the_built_one(settings: Settings, filled_db: Database) -> None:
