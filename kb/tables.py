@@ -217,7 +217,7 @@ def check_meta(meta: TableMeta, location: str | None = None) -> list[Problem]:
     if meta.valid_from and meta.valid_until and meta.valid_until <= meta.valid_from:
         return [
             Problem(
-                "valid_until must be after valid_from",
+                f"valid_until must be after valid_from ({meta.valid_from.isoformat()})",
                 "valid_until",
                 meta.valid_until.isoformat(),
                 location,

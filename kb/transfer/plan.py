@@ -419,10 +419,13 @@ def _changes(plan: TablePlan, existing: KnowledgeTable, *, draft: bool) -> list[
             valid_until=existing.valid_until,
             last_verified_at=existing.last_verified_at,
         )
+        pending = latest.proposed if latest.state is RevisionState.DRAFT else None
+        wanted = with_proposal(with_proposal(meta_of(existing), pending), governed)
+        problems = check_meta(wanted, plan.doc.location)  # what approving it would apply
+        if problems:
+            return problems
         if latest.state is RevisionState.DRAFT:
             plan.write_content = new_content and not same_content(plan.content, content_of(latest))
-            current = meta_of(existing)
-            wanted = with_proposal(with_proposal(current, latest.proposed), governed)
             plan.proposal = proposal_of(existing, wanted)
             needed = plan.write_content or plan.proposal != (latest.proposed or {})
         else:

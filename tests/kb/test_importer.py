@@ -159,6 +159,27 @@ def test_draft_import_writes_drafts_and_is_idempotent(session: Session, content:
     assert snapshot(session) == before
 
 
+def test_a_draft_import_is_checked_with_what_the_open_draft_already_proposes(
+    session: Session, content: Path
+) -> None:
+    _import(session, content)
+    session.commit()
+    path = content / "通信业务" / "改号业务.yaml"
+    write(path, GAIHAO.replace("valid_from: 2025-01-01", "valid_from: 2027-03-01"))
+    _import(session, content, draft=True)  # the draft proposes valid_from 2027-03-01
+    session.commit()
+    # alone, an earlier end is fine (after 2025-01-01); with the draft's start it never could
+    # be approved, so the import is refused, naming the start it met
+    write(path, GAIHAO.replace("valid_until: 2027-06-30", "valid_until: 2027-01-31"))
+    before = snapshot(session)
+    with pytest.raises(ImportRejected) as caught:
+        _import(session, content, draft=True)
+    assert snapshot(session) == before
+    [problem] = caught.value.problems
+    assert problem.field == "valid_until"
+    assert "valid_from (2027-02-28T16:00:00+00:00)" in problem.message  # 03-01 in Shanghai
+
+
 def test_new_tables_as_drafts(session: Session, content: Path) -> None:
     report = _import(session, content, draft=True)
     assert report.created == ["TX-GH-001", "TX-GH-002"]
@@ -316,7 +337,7 @@ def test_every_problem_is_reported_at_once(session: Session, content: Path) -> N
         (f"{path}:34", "answer"),  # the required answer is missing (located at the table)
         (f"{path}:39", "answr"),  # not in the template (located at its own line)
     ]
-    assert problems[0].message == "valid_until must be after valid_from"
+    assert problems[0].message.startswith("valid_until must be after valid_from (")
 
 
 def test_bad_template_is_refused(session: Session, content: Path) -> None:
