@@ -77,9 +77,13 @@ def normalize(text: str) -> str:
 
 
 def normalize_char(ch: str) -> str:
-    """One character's canonical form (for highlighting, where offsets must stay put)."""
-    out = normalize(ch)
-    return out if len(out) == 1 else ch.casefold()
+    """One character's canonical form, always one character (for highlighting, where offsets
+    must stay put): the first of normalized, case-folded and lower-cased that is one character
+    long ("ß" folds to "ss", "ﬁ" and "İ" to two), else the character itself."""
+    for out in (normalize(ch), ch.casefold(), ch.lower()):
+        if len(out) == 1:
+            return out
+    return ch
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from indexer.analysis import Analyzer, Dictionary, analyzer_hash, normalize
+from indexer.analysis import Analyzer, Dictionary, analyzer_hash, normalize, normalize_char
 
 
 def test_normalize_folds_width_script_and_case() -> None:
@@ -70,3 +70,8 @@ def test_the_analyzer_hash_is_known_without_making_an_analyzer() -> None:
     for channels in (("w", "c", "b", "p"), ("w", "b"), ("p", "w")):
         assert analyzer_hash(dictionary, channels) == Analyzer(dictionary, channels=channels).hash
     assert analyzer_hash(dictionary, ("w",)) != analyzer_hash(dictionary)
+
+
+def test_one_character_normalizes_to_one_character() -> None:
+    # highlighting marks offsets of the original text in its normalized twin
+    assert [normalize_char(ch) for ch in "ß İ ﬁ Ａ 號"] == list("ß İ ﬁ a 号")

@@ -57,6 +57,18 @@ def test_a_markdown_answer_matched_shows_its_text_without_markup(
     assert "**" not in top.matched.marked()
 
 
+def test_a_text_with_characters_that_fold_longer_is_marked_in_place() -> None:
+    from indexer.search import _spans
+
+    text = "寄往 Hauptstraße 的账单改号后照常寄送，ＳＴＲＡßＥ İ ﬁ 改号"
+    assert [text[a:b] for a, b in _spans(text, ["改号", "straße"])] == [
+        "straße",
+        "改号",
+        "ＳＴＲＡßＥ",  # full width, compared folded
+        "改号",
+    ]
+
+
 def test_modes_and_english_tokens(settings: Settings, filled_db: Database) -> None:
     service = SearchService.open(settings, filled_db)
     for mode in ("bm25", "dense", "hybrid"):
