@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from api import (
     docs,
     errors,
+    limits,
     pages,
     routes_admin,
     routes_agent,
@@ -26,6 +27,7 @@ from api import (
     routes_review,
     routes_usage,
 )
+from api.body_limit import BodyLimit
 from api.headers import SecurityHeaders
 from api.inputs import clean_text
 from api.ratelimit import RateLimiter
@@ -133,5 +135,10 @@ def create_app(
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     docs.install(app)
+    app.add_middleware(
+        BodyLimit,
+        default=limits.MAX_BODY_BYTES,
+        by_path={"/api/admin/import": limits.MAX_UPLOAD_BODY_BYTES},
+    )
     app.add_middleware(SecurityHeaders)
     return app

@@ -117,6 +117,11 @@ def respond(
 
 def _zhiku_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ZhikuError)
+    return refusal(request, exc)
+
+
+def refusal(request: Request, exc: ZhikuError) -> Response:
+    """The response to a domain error (also for middleware, outside the exception handlers)."""
     if exc.status >= 500:
         log.error("%s: %s", type(exc).__name__, exc)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -158,6 +163,8 @@ def _integrity_error(request: Request, exc: Exception) -> Response:
 
 def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, ZhikuError):  # FastAPI's 400 for a body it failed to read
+        return refusal(request, exc.__cause__)  # … over api.body_limit's limit, as it arrived
     if exc.status_code == 400:
         # FastAPI's answer to a body it cannot decode (not UTF-8, a broken form): as invalid as
         # a JSON syntax error, which it answers with 422.

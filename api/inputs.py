@@ -47,16 +47,21 @@ def printable(value: object, limit: int = 100) -> object:
 
 
 def _strings(data: Any, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(data, str):
-        yield path, data
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            where = f"{path}.{key}" if path else str(key)
-            yield where, str(key)
-            yield from _strings(value, where)
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            yield from _strings(value, f"{path}.{i}" if path else str(i))
+    """Every string of a parsed JSON body (keys too) with its dotted path, depth first; a
+    stack, not recursion, however deep the body nests."""
+    stack: list[tuple[str, Any]] = [(path, data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            yield where, value
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                inner = f"{where}.{key}" if where else str(key)
+                stack.append((inner, item))
+                stack.append((inner, str(key)))
+        elif isinstance(value, list):
+            for i in reversed(range(len(value))):
+                stack.append((f"{where}.{i}" if where else str(i), value[i]))
 
 
 async def clean_text(request: Request) -> None:
@@ -72,8 +77,8 @@ async def clean_text(request: Request) -> None:
     if "json" in content_type:
         try:
             body = await request.json()  # FastAPI parsed it already; Starlette keeps the result
-        except (ValueError, UnicodeDecodeError):
-            body = None  # not JSON: the route's own parsing says so
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            body = None  # not JSON (or nested past the parser): the route's own parsing says so
         found.extend((field or "body", text, "body") for field, text in _strings(body, ""))
     problems = []
     for field, text, location in found:

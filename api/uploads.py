@@ -25,6 +25,7 @@ from kb.transfer.bundle import ImportReport
 from kb.transfer.importer import apply_bundle, read_path
 
 SUFFIXES = {".csv", ".xlsx", ".zip"}
+SAVED_AS = "upload"  # the uploaded file's name on disk, before its suffix
 E = TypeVar("E", bound=ZhikuError)
 
 
@@ -51,12 +52,16 @@ def _refuse(name: str, message: str) -> ImportRejected:
 
 
 def save_upload(upload: UploadFile, workdir: Path) -> Path:
-    """Write the upload under ``workdir``; returns the file to import (a zip is read in place)."""
+    """Write the upload under ``workdir``; returns the file to import (a zip is read in place).
+
+    On disk it is ``upload`` with the name's suffix: the client's name is only for messages
+    (one over the file system's 255 bytes, or with characters it refuses, would fail the write).
+    """
     name = PurePosixPath(upload.filename or "upload").name
     suffix = PurePosixPath(name).suffix.lower()
     if suffix not in SUFFIXES:
         raise _refuse(name, "upload a .csv, an .xlsx, or a .zip of a YAML content directory")
-    target = workdir / name
+    target = workdir / f"{SAVED_AS}{suffix}"
     target.write_bytes(read_limited(upload))
     return target
 
@@ -85,10 +90,12 @@ def import_upload(
 
 
 def _relocated(err: E, tmp: str, name: str) -> E:
+    saved = f"{tmp}/{SAVED_AS}{PurePosixPath(name).suffix.lower()}"
+
     def fix(text: str | None) -> str | None:
         if text is None:
             return None
-        return text.replace(f"{tmp}/", "")
+        return text.replace(saved, name).replace(f"{tmp}/", "")
 
     problems = [replace(p, location=fix(p.location)) for p in err.problems]
     return type(err)(fix(err.message) or err.message, problems=problems)

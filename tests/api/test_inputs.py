@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from api import limits
 from api.app import create_app
 from api.inputs import printable, text_problem
 from kb.db import Database, create_schema, drop_schema, open_database
@@ -207,3 +208,58 @@ def test_long_names_that_the_schema_allows_are_stored(backend: tuple[TestClient,
     ).json()["entries"]
     assert entries[0]["object_key"] == f"{category}/{name}"[:99] + "…"
     assert entries[0]["detail"]["key"] == f"{category}/{name}"
+
+
+MiB = 1024 * 1024
+
+
+def test_a_body_over_its_limit_is_refused_before_it_is_read(
+    backend: tuple[TestClient, Env],
+) -> None:
+    client, env = backend
+    vote = b'{"helpful": true, "query": "' + b"a" * limits.MAX_BODY_BYTES + b'"}'
+    json_type = {"content-type": "application/json"}
+    declared = client.post("/api/faq/feedback", content=vote, headers=json_type)
+
+    def chunks() -> Iterator[bytes]:  # no length declared: counted as it arrives
+        for start in range(0, len(vote), MiB):
+            yield vote[start : start + MiB]
+
+    streamed = client.post("/api/faq/feedback", content=chunks(), headers=json_type)
+    bodyless = client.request("GET", "/api/health", content=vote)
+    for response in (declared, streamed, bodyless):
+        assert response.status_code == 413
+        body = response.json()
+        assert body["error"] == "payload_too_large"
+        assert body["message"] == "The request body is over 4 MiB, the most this address takes."
+    # the import takes a file of up to its own limit, and only a token's owner may send one
+    upload = {"file": ("big.csv", b"x" * (limits.MAX_UPLOAD_BYTES + 2 * MiB), "text/csv")}
+    anonymous = client.post("/api/admin/import", files=upload)
+    assert anonymous.status_code == 413 and "over 11 MiB" in anonymous.json()["message"]
+    fits = {"file": ("big.csv", b"x" * (limits.MAX_BODY_BYTES + MiB), "text/csv")}
+    assert client.post("/api/admin/import", files=fits).status_code == 401
+
+
+def test_a_body_nested_past_the_parser_is_no_500(backend: tuple[TestClient, Env]) -> None:
+    client, env = backend
+    json_type = {"content-type": "application/json"}
+    deep = "[" * 100_000 + "]" * 100_000
+    for path in ("/api/health", "/api/faq/tree", "/faq"):  # routes that take no body
+        assert client.request("GET", path, content=deep, headers=json_type).status_code == 200
+    # nested as deep as the parser goes: still walked for NUL, without recursion
+    nested = '{"helpful": "yes", "query": "\\u0000", "pad": ' + "[" * 900 + "]" * 900 + "}"
+    refused = client.post("/api/faq/feedback", content=nested, headers=json_type)
+    assert refused.status_code == 422
+    assert ("query", "body") in problems(refused)
+
+
+def test_an_upload_named_past_the_file_system_is_reported_under_its_name(
+    backend: tuple[TestClient, Env],
+) -> None:
+    client, env = backend
+    name = "长" * 100 + ".csv"  # 304 bytes: no file system takes it as a name
+    upload = {"file": (name, b"a,b\n", "text/csv")}
+    response = client.post("/api/admin/import", files=upload, headers=env.auth("admin1"))
+    assert response.status_code == 422
+    assert response.json()["problems"][0]["location"].startswith(name)
+    assert "/tmp" not in response.text and "upload.csv" not in response.text
