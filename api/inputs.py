@@ -12,11 +12,14 @@ dependency), so the rule holds the same for queries, votes, names and titles.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated, Any
 
 from annotated_types import Ge, Le
 from fastapi import Request
+from pydantic import AfterValidator
 
+from kb.clock import CALENDAR, on_calendar
 from kb.errors import Problem, ValidationFailed
 
 MAX_INT = 2**31 - 1  # PostgreSQL INTEGER: ids, revision numbers and counters are stored as one
@@ -25,6 +28,17 @@ MAX_PAGE = 100_000  # pages of at most 100 rows: far past any list, and the offs
 Id = Annotated[int, Ge(1), Le(MAX_INT)]  # a row id or a revision number
 Count = Annotated[int, Ge(0), Le(MAX_INT)]
 PageNumber = Annotated[int, Ge(1), Le(MAX_PAGE)]
+
+
+def _on_calendar(value: datetime) -> datetime:
+    if not on_calendar(value):
+        raise ValueError(f"out of range: write {CALENDAR}")
+    return value
+
+
+# A date-time of the content (validity, scheduled publication): one at the calendar's edge
+# with an offset (0001-01-01T00:00:00+14:00) cannot even be moved to UTC.
+Moment = Annotated[datetime, AfterValidator(_on_calendar)]
 
 
 def text_problem(value: str) -> str | None:

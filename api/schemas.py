@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import limits
-from api.inputs import Id
+from api.inputs import Id, Moment
 from presenters import search_json
 
 # ---------------------------------------------------------------- common
@@ -317,8 +317,8 @@ class TableIn(BaseModel):
     fields: dict[str, Any] = {}
     audience: Literal["public", "internal"] = "public"
     source: str = Field("", max_length=200)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: Moment | None = None
+    valid_until: Moment | None = None
     note: str = Field("", max_length=limits.MAX_COMMENT_CHARS, description="Change note")
     related: list[str] = Field([], max_length=50, description="Codes of related tables")
 
@@ -337,8 +337,8 @@ class DraftIn(BaseModel):
 class MetaIn(BaseModel):
     audience: Literal["public", "internal"] | None = None
     source: str | None = Field(None, max_length=200)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: Moment | None = None
+    valid_until: Moment | None = None
     clear_valid_from: bool = False
     clear_valid_until: bool = False
     related: list[str] | None = Field(
@@ -421,7 +421,7 @@ class RejectIn(BaseModel):
 
 
 class ApproveIn(CommentIn):
-    publish_at: datetime | None = Field(None, description="Schedule publication instead of now")
+    publish_at: Moment | None = Field(None, description="Schedule publication instead of now")
 
 
 class RollbackIn(BaseModel):
@@ -430,7 +430,7 @@ class RollbackIn(BaseModel):
 
 
 class VerifyIn(CommentIn):
-    valid_until: datetime | None = Field(None, description="New end of validity (optional)")
+    valid_until: Moment | None = Field(None, description="New end of validity (optional)")
 
 
 class DuplicateOut(BaseModel):

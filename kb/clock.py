@@ -11,9 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 OFFSET_ENV = "ZHIKU_CLOCK_OFFSET"
+# The years a date of the content may fall in (validity, scheduled publication): far past any
+# real one, and far enough inside the calendar's ends (years 1 and 9999) that moving it to UTC,
+# to the end of its day or by a review interval never overflows.
+FIRST_YEAR, LAST_YEAR = 1900, 8999
+CALENDAR = f"a date in the years {FIRST_YEAR} to {LAST_YEAR}"
 
 _now: Callable[[], datetime] | None = None
 
@@ -37,6 +42,11 @@ def utcnow() -> datetime:
     if _now is None:
         _now = _from_environment()
     return _now()
+
+
+def on_calendar(value: date) -> bool:
+    """Whether ``value`` (a date or date-time, in any zone) lies in the years content may use."""
+    return FIRST_YEAR <= value.year <= LAST_YEAR
 
 
 def ensure_utc(value: datetime) -> datetime:

@@ -11,6 +11,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from kb.clock import CALENDAR, on_calendar
 from kb.errors import Problem
 
 _DATE_RE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
@@ -28,22 +29,24 @@ def parse_when(
     """Aware UTC datetime from a file value (None for empty), or a problem naming the field."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None, []
-    if isinstance(value, datetime):
+    moment: date
+    if isinstance(value, date):  # a datetime too
         moment = value
-    elif isinstance(value, date):
-        return _day_start(value, zone, end_of_day), []
     elif isinstance(value, str):
         text = value.strip()
         match = _DATE_RE.match(text)
         try:
-            if match:
-                day = date(*(int(g) for g in match.groups()))
-                return _day_start(day, zone, end_of_day), []
-            moment = datetime.fromisoformat(text)
+            moment = (
+                date(*(int(g) for g in match.groups())) if match else datetime.fromisoformat(text)
+            )
         except ValueError:
             return None, [Problem(f"not a valid date: {HINT}", field, value, location)]
     else:
         return None, [Problem(f"not a date: {HINT}", field, value, location)]
+    if not on_calendar(moment):
+        return None, [Problem(f"out of range: write {CALENDAR}", field, value, location)]
+    if not isinstance(moment, datetime):
+        return _day_start(moment, zone, end_of_day), []
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(UTC), []

@@ -263,3 +263,44 @@ def test_an_upload_named_past_the_file_system_is_reported_under_its_name(
     assert response.status_code == 422
     assert response.json()["problems"][0]["location"].startswith(name)
     assert "/tmp" not in response.text and "upload.csv" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "user"),
+    [
+        (
+            "PATCH",
+            "/api/admin/tables/TX-GH-001",
+            {"valid_until": "0001-01-01T00:00:00+14:00"},
+            "editor1",
+        ),
+        (
+            "PATCH",
+            "/api/admin/tables/TX-GH-001",
+            {"valid_from": "9999-12-31T23:59:59-14:00"},
+            "admin1",
+        ),
+        (
+            "POST",
+            "/api/admin/tables/TX-GH-001/verify",
+            {"valid_until": "0001-01-01T00:00:00+01:00"},
+            "admin1",
+        ),
+        (
+            "POST",
+            "/api/admin/tables/TX-GH-001/approve",
+            {"publish_at": "9999-12-31T23:00:00-05:00"},
+            "reviewer1",
+        ),
+    ],
+)
+def test_a_date_at_the_calendar_edge_is_a_422_naming_it(
+    backend: tuple[TestClient, Env], method: str, path: str, body: dict[str, str], user: str
+) -> None:
+    """Such a date-time cannot be moved to UTC; it was a 500 on every write that takes one."""
+    client, env = backend
+    response = client.request(method, path, json=body, headers=env.auth(user))
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["problems"]
+    assert (problem["field"], problem["location"]) == (next(iter(body)), "body")
+    assert "1900 to 8999" in problem["message"]

@@ -41,6 +41,30 @@ def test_bad_dates_name_field_value_and_fix(value: object) -> None:
     assert problems == [Problem(f"{reason}: {HINT}", "valid_until", value, "a.yaml:3")]
 
 
+@pytest.mark.parametrize(
+    ("value", "end_of_day"),
+    [
+        ("0001-01-01", False),  # before UTC in Shanghai: the calendar has no day before
+        ("9999-12-31", True),  # its end of day is past the calendar
+        ("0001-01-01T00:00:00+14:00", False),
+        (date(1899, 12, 31), False),
+        (datetime(9000, 1, 1), False),
+    ],
+)
+def test_dates_past_the_years_content_may_use_are_refused(value: object, end_of_day: bool) -> None:
+    parsed, problems = parse_when(
+        value, zone=SHANGHAI, end_of_day=end_of_day, field="valid_until", location="a.yaml:3"
+    )
+    assert parsed is None
+    message = "out of range: write a date in the years 1900 to 8999"
+    assert problems == [Problem(message, "valid_until", value, "a.yaml:3")]
+    first, last = (
+        parse_when("1900-01-01", zone=SHANGHAI, field="f"),
+        parse_when("8999-12-31", zone=SHANGHAI, end_of_day=True, field="f"),
+    )
+    assert first[1] == last[1] == []
+
+
 def test_format_when_writes_utc_z_and_reads_back_unchanged() -> None:
     moment = datetime(2027, 6, 30, 16, 0, tzinfo=UTC)
     assert format_when(moment) == "2027-06-30T16:00:00Z"
