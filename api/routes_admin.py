@@ -204,7 +204,7 @@ def list_tables(
     _user: Reader,
     package: Annotated[str | None, Query(description="'category/package'")] = None,
     state: Annotated[
-        str | None, Query(description="draft, in_review, scheduled, published…")
+        str | None, Query(description="One of " + ", ".join(workflow.STATUSES))
     ] = None,
     q: Annotated[str | None, Query(max_length=limits.MAX_QUERY_CHARS)] = None,
     page: PageNumber = 1,

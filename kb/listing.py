@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from kb import workflow
+from kb.errors import Problem, ValidationFailed
 from kb.hierarchy import find_package
 from kb.models import KnowledgeTable, Package
 
@@ -43,6 +44,12 @@ def find_tables(
         query = query.where(KnowledgeTable.package_id == find_package(session, package).id)
     rows: Sequence[KnowledgeTable] = session.scalars(query).all()
     if state:
+        if state not in workflow.STATUSES:
+            accepted = ", ".join(workflow.STATUSES)
+            raise ValidationFailed(
+                f"No table can be in state {state!r}; a state is one of {accepted}.",
+                problems=[Problem(f"not a state: one of {accepted}", "state", state, "query")],
+            )
         rows = [t for t in rows if workflow.status_of(t.latest_revision) == state]
     if text:
         needle = text.strip().lower()

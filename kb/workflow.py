@@ -75,6 +75,10 @@ class SubmitResult:
     duplicates: list[Similar] = field(default_factory=list)
 
 
+# Every status a revision can be in: its state, or "scheduled" (approved, waiting for its time).
+STATUSES = (*(state.value for state in RevisionState), "scheduled")
+
+
 def status_of(revision: Revision) -> str:
     """The state, with 'scheduled' for an approved revision waiting for its publish time."""
     if revision.state is RevisionState.IN_REVIEW and revision.reviewed_at is not None:

@@ -92,6 +92,16 @@ def test_list_tables_filters_and_pages(client: TestClient, env: Env) -> None:
     assert [t["code"] for t in text["tables"]] == ["TX-GH-003"]
     too_big = client.get("/api/admin/tables", params={"page_size": 1000}, headers=headers)
     assert too_big.status_code == 422
+    # a misspelt state is named, not answered with an empty list
+    unknown = client.get("/api/admin/tables", params={"state": "in-review"}, headers=headers)
+    assert unknown.status_code == 422
+    [problem] = unknown.json()["problems"]
+    assert (problem["field"], problem["value"], problem["location"]) == (
+        "state",
+        "in-review",
+        "query",
+    )
+    assert "in_review" in problem["message"] and "scheduled" in problem["message"]
 
 
 def test_create_a_table_as_a_draft(client: TestClient, env: Env) -> None:
