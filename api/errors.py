@@ -26,9 +26,9 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.html import render, wants_html
-from api.inputs import printable
 from api.schemas import ErrorOut
 from kb.errors import Problem, ZhikuError
+from kb.text import printable
 
 log = logging.getLogger("zhiku.api")
 

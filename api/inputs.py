@@ -11,9 +11,8 @@ dependency), so the rule holds the same for queries, votes, names and titles.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from annotated_types import Ge, Le
 from fastapi import Request
@@ -21,6 +20,7 @@ from pydantic import AfterValidator
 
 from kb.clock import CALENDAR, on_calendar
 from kb.errors import Problem, ValidationFailed
+from kb.text import printable, strings_in, text_problem
 
 MAX_INT = 2**31 - 1  # PostgreSQL INTEGER: ids, revision numbers and counters are stored as one
 MAX_PAGE = 100_000  # pages of at most 100 rows: far past any list, and the offset fits
@@ -41,43 +41,6 @@ def _on_calendar(value: datetime) -> datetime:
 Moment = Annotated[datetime, AfterValidator(_on_calendar)]
 
 
-def text_problem(value: str) -> str | None:
-    """Why ``value`` cannot be stored or sent back as text; None when it can."""
-    if "\x00" in value:
-        return "text must not contain NUL characters (\\u0000)"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "text must be valid Unicode: a lone surrogate (such as \\ud800) is not"
-    return None
-
-
-def printable(value: object, limit: int = 100) -> object:
-    """``value`` as an error message may echo it: encodable, and not too long."""
-    if not isinstance(value, str):
-        return value
-    text = value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _strings(data: Any, path: str) -> Iterator[tuple[str, str]]:
-    """Every string of a parsed JSON body (keys too) with its dotted path, depth first; a
-    stack, not recursion, however deep the body nests."""
-    stack: list[tuple[str, Any]] = [(path, data)]
-    while stack:
-        where, value = stack.pop()
-        if isinstance(value, str):
-            yield where, value
-        elif isinstance(value, dict):
-            for key, item in reversed(value.items()):
-                inner = f"{where}.{key}" if where else str(key)
-                stack.append((inner, item))
-                stack.append((inner, str(key)))
-        elif isinstance(value, list):
-            for i in reversed(range(len(value))):
-                stack.append((f"{where}.{i}" if where else str(i), value[i]))
-
-
 async def clean_text(request: Request) -> None:
     """Refuse NUL and lone surrogates anywhere in the request (path, query, JSON body)."""
     found: list[tuple[str, str, str]] = []
@@ -93,7 +56,7 @@ async def clean_text(request: Request) -> None:
             body = await request.json()  # FastAPI parsed it already; Starlette keeps the result
         except (ValueError, UnicodeDecodeError, RecursionError):
             body = None  # not JSON (or nested past the parser): the route's own parsing says so
-        found.extend((field or "body", text, "body") for field, text in _strings(body, ""))
+        found.extend((field or "body", text, "body") for field, text in strings_in(body))
     problems = []
     for field, text, location in found:
         message = text_problem(text)

@@ -52,6 +52,7 @@ from kb.tables import (
     with_proposal,
 )
 from kb.templates import FieldSpec, parse_template, template_to_raw
+from kb.text import printable, strings_in, text_problem
 from kb.transfer.bundle import Bundle, CategoryDoc, PackageDoc, TableDoc
 from kb.transfer.dates import parse_when
 
@@ -122,6 +123,7 @@ def make_plan(
 ) -> tuple[Plan, list[Problem]]:
     plan = Plan(draft=draft)
     problems = list(bundle.problems)
+    problems += _unstorable_text(bundle)
     problems += _categories(session, bundle, plan)
     problems += _dictionary(session, bundle, plan)
     problems += _packages(session, bundle, plan)
@@ -139,6 +141,51 @@ def place(problem: Problem) -> tuple[str, int]:
         return (problem.location or "", 0)
     number = match.group("line") or match.group("row") or "0"
     return (match.group("file"), int(number))
+
+
+_TABLE_VALUES = (
+    "code",
+    "title",
+    "questions",
+    "tags",
+    "fields",
+    "audience",
+    "author",
+    "source",
+    "valid_from",
+    "valid_until",
+    "last_verified",
+    "related",
+)
+
+
+def _unstorable_text(bundle: Bundle) -> list[Problem]:
+    """Every value of the files that is no storable text (NUL, a lone surrogate: kb.text),
+    named and located as the API names the same text in a request."""
+    problems: list[Problem] = []
+
+    def check(values: dict[str, Any], location: str | None, table: TableDoc | None = None) -> None:
+        for name, text in strings_in(values):
+            message = text_problem(text)
+            if message is not None:
+                where = location if table is None else table.where(name.split(".")[0])
+                where = table.locations.get(name, where) if table is not None else where
+                problems.append(Problem(message, name, printable(text), where))
+
+    for category in bundle.categories:
+        check({"name": category.name, "description": category.description}, category.location)
+    for package in bundle.packages:
+        given = {"category": package.category, "name": package.name}
+        given |= {"description": package.description, "owner": package.owner}
+        check(given, package.location)
+        check({"template": package.template}, package.template_location or package.location)
+        for table in package.tables:
+            check({name: getattr(table, name) for name in _TABLE_VALUES}, table.location, table)
+    for index, group in enumerate(bundle.synonyms):
+        located = index < len(bundle.synonym_locations) and bundle.synonym_locations[index]
+        check({"synonyms": group}, located or bundle.terms_location)
+    check({"terms": bundle.terms}, bundle.terms_location)
+    return problems
 
 
 def _check_name(value: Any, what: str, location: str | None) -> list[Problem]:

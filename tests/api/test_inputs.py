@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from api import limits
 from api.app import create_app
-from api.inputs import printable, text_problem
 from kb.db import Database, create_schema, drop_schema, open_database
 from kb.settings import Settings
+from kb.text import printable, text_problem
 from tests.api.conftest import Env, seed
 
 HUGE = 2**70

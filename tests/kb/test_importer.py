@@ -294,6 +294,32 @@ def test_unknown_package_in_csv_is_refused(session: Session, content: Path, tmp_
     ]
 
 
+def test_text_no_database_can_store_is_refused_in_every_file_value(
+    session: Session, content: Path, tmp_path: Path
+) -> None:
+    """NUL (PostgreSQL refuses it: a 500 there, stored as is on SQLite) and lone surrogates,
+    refused as the API refuses them in a request."""
+    _import(session, content)
+    session.commit()
+    rows = write(
+        tmp_path / "rows.csv",
+        "category,package,code,title,answer\n通信业务,改号业务,TX-GH-010,改号\x00积分,积分\x00保留\n",
+    )
+    nul = "text must not contain NUL characters (\\u0000)"
+    assert _refused(session, rows) == [
+        Problem(nul, "title", "改号\\x00积分", f"{rows} row 2"),
+        Problem(nul, "fields.answer", "积分\\x00保留", f"{rows} row 2"),
+    ]
+    yaml = content / "通信业务" / "改号业务.yaml"
+    write(yaml, GAIHAO.replace("tags: [改号", 'tags: ["改\\0号", "\\ud800"', 1))
+    problems = _refused(session, content)
+    line = next(i for i, text in enumerate(yaml.read_text().splitlines(), 1) if "tags:" in text)
+    assert [(p.field, p.value, p.location) for p in problems] == [
+        ("tags.0", "改\\x00号", f"{yaml}:{line}"),  # YAML's escapes: "\\0" is NUL
+        ("tags.1", "\\ud800", f"{yaml}:{line}"),
+    ]
+
+
 def test_non_utf8_csv_is_refused(session: Session, content: Path, tmp_path: Path) -> None:
     _import(session, content)
     session.commit()

@@ -1,0 +1,49 @@
+"""What any text Zhiku takes in must be, whichever way it comes (API, import, CLI).
+
+Text may contain neither NUL (PostgreSQL cannot store it) nor a lone UTF-16 surrogate such as
+``"\\ud800"`` (JSON allows the escape; no database or response can encode it). The API applies
+:func:`text_problem` to every request (``api.inputs.clean_text``), an import to every value of
+its files (``kb.transfer.plan``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored or sent back as text; None when it can."""
+    if "\x00" in value:
+        return "text must not contain NUL characters (\\u0000)"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text must be valid Unicode: a lone surrogate (such as \\ud800) is not"
+    return None
+
+
+def printable(value: object, limit: int = 100) -> object:
+    """``value`` as an error message may echo it: encodable, and not too long."""
+    if not isinstance(value, str):
+        return value
+    text = value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def strings_in(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string of parsed data (a JSON body, a content file's values; dict keys too) with
+    its dotted path under ``path``, depth first: a stack, not recursion, however deep it nests."""
+    stack: list[tuple[str, Any]] = [(path, data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            yield where, value
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                inner = f"{where}.{key}" if where else str(key)
+                stack.append((inner, item))
+                stack.append((inner, str(key)))
+        elif isinstance(value, list):
+            for i in reversed(range(len(value))):
+                stack.append((f"{where}.{i}" if where else str(i), value[i]))
