@@ -17,12 +17,12 @@ from collections.abc import Iterable
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
-from kb.models import HandoffRequest, KnowledgeTable, Revision
+from kb.models import Category, HandoffRequest, KnowledgeTable, Package, Revision
+
+Lockable = type[KnowledgeTable | HandoffRequest | Category | Package]
 
 
-def _sqlite_write_lock(
-    session: Session, model: type[KnowledgeTable | HandoffRequest], where: ColumnElement[bool]
-) -> None:
+def _sqlite_write_lock(session: Session, model: Lockable, where: ColumnElement[bool]) -> None:
     if session.get_bind().dialect.name == "sqlite":
         # A write that changes nothing, only to take SQLite's write lock now. Columns with an
         # ``onupdate`` (updated_at) are set to themselves too: else the lock would stamp every
@@ -55,6 +55,30 @@ def lock_table(session: Session, code: str) -> KnowledgeTable | None:
         ).all()
         session.expire(table, ["revisions", "live_revision"])
     return table
+
+
+def lock_category(session: Session, name: str) -> Category | None:
+    """Category ``name`` locked for the rest of the transaction, read fresh (None: no such
+    category, or no longer: a rename that committed first took the name away)."""
+    _sqlite_write_lock(session, Category, Category.name == name)
+    return session.scalar(
+        select(Category)
+        .where(Category.name == name)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def lock_package(session: Session, category: str, name: str) -> Package | None:
+    """Package ``category/name`` locked for the rest of the transaction, read fresh."""
+    _sqlite_write_lock(session, Package, Package.name == name)
+    return session.scalar(
+        select(Package)
+        .join(Package.category)
+        .where(Category.name == category, Package.name == name)
+        .with_for_update(of=Package)
+        .execution_options(populate_existing=True)
+    )
 
 
 _LOCK_CHUNK = 500  # codes per statement: far below SQLite's bound-parameter limit

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kb import audit, changes, hierarchy, repository
+from kb import audit, changes, hierarchy, locks, repository
 from kb.errors import Conflict
 from kb.models import Category, KnowledgeTable, Package, User
 from kb.permissions import Action, check
@@ -46,7 +46,9 @@ def _mark_tables(session: Session, packages: list[Package]) -> None:
 def rename_category(session: Session, user: User, name: str, new_name: str) -> Category:
     """Give category ``name`` the name ``new_name``; scopes naming it follow."""
     check(user, Action.MANAGE_HIERARCHY)
-    category = hierarchy.get_category(session, name)
+    # Locked first: two renames at once must not both read the old name (the second would
+    # overwrite the first, and the scopes follow only one of them).
+    category = locks.lock_category(session, name) or hierarchy.get_category(session, name)
     new = hierarchy.check_name(new_name, "category")
     if new == category.name:
         return category
@@ -71,7 +73,10 @@ def rename_category(session: Session, user: User, name: str, new_name: str) -> C
 def rename_package(session: Session, user: User, ref: str, new_name: str) -> Package:
     """Give package ``ref`` ('category/package') the name ``new_name`` in its category."""
     check(user, Action.MANAGE_HIERARCHY)
-    package = hierarchy.find_package(session, ref)
+    found = hierarchy.find_package(session, ref)
+    package = locks.lock_package(session, found.category.name, found.name)
+    if package is None:  # renamed (or its category) by a rename that committed first
+        package = hierarchy.find_package(session, ref)
     new = hierarchy.check_name(new_name, "package")
     if new == package.name:
         return package

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from kb import feedback, handoff, locks, querylog, workflow
+from kb import feedback, handoff, locks, querylog, renaming, workflow
 from kb.clock import frozen
 from kb.db import Database, create_schema, drop_schema, open_database
-from kb.errors import Conflict, ImportRejected
+from kb.errors import Conflict, ImportRejected, NotFound
 from kb.models import (
     AuditEntry,
     HandoffRequest,
@@ -197,6 +197,45 @@ def test_locks_change_nothing(shared_db: Database) -> None:
     with shared_db.session() as session:
         stamps = session.scalars(select(KnowledgeTable.updated_at)).all()
         assert stamps == [datetime(2026, 1, 5, tzinfo=UTC)] * 2
+
+
+RENAMERS = 6
+
+
+@pytest.mark.parametrize("what", ["category", "package"])
+def test_renames_at_once_rename_once_and_scopes_follow_the_one(
+    shared_db: Database, what: str
+) -> None:
+    with shared_db.transaction() as session:
+        make_package(session, "银行服务", "信用卡")
+        create_user(session, "admin1", "admin")
+        scope = "银行服务" if what == "category" else "银行服务/信用卡"
+        create_user(session, "scoped", "editor", scopes=[scope])
+
+    def rename(i: int) -> Callable[[], str]:
+        def run() -> str:
+            with shared_db.transaction() as session:
+                admin = session.scalars(select(User).where(User.name == "admin1")).one()
+                try:
+                    if what == "category":
+                        renaming.rename_category(session, admin, "银行服务", f"银行业务{i}")
+                    else:
+                        renaming.rename_package(session, admin, "银行服务/信用卡", f"贷记卡{i}")
+                except NotFound:
+                    return "gone"
+            return f"renamed {i}"
+
+        return run
+
+    results = race([rename(i) for i in range(RENAMERS)])
+    assert Counter(r.split()[0] for r in results) == {"renamed": 1, "gone": RENAMERS - 1}, results
+    winner = next(r.split()[1] for r in results if r.startswith("renamed"))
+    with shared_db.session() as session:
+        scopes = session.scalars(select(User.scopes).where(User.name == "scoped")).one()
+        renames = session.scalars(select(AuditEntry).where(AuditEntry.action == "rename")).all()
+    expected = f"银行业务{winner}" if what == "category" else f"银行服务/贷记卡{winner}"
+    assert scopes == [expected]
+    assert [e.detail["to"] for e in renames] == [expected]
 
 
 REQUESTS = 8
