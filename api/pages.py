@@ -16,7 +16,7 @@ from api import limits, ratelimit, views
 from api.deps import DbSession, Now, RuntimeDep
 from api.html import render
 from api.searching import log_search
-from kb import handoff, portal, repository
+from kb import handoff, portal
 from presenters.fields import Format
 
 router = APIRouter(include_in_schema=False)
@@ -169,9 +169,10 @@ def faq_request_page(
 @router.get(
     "/agent", summary="Agent console: search, copy, vote, flag", response_class=HTMLResponse
 )
-def agent_page(request: Request, session: DbSession) -> HTMLResponse:
-    categories = [c.name for c in repository.all_categories(session)]
-    return render(request, "agent.html", "agent", categories=categories)
+def agent_page(request: Request) -> HTMLResponse:
+    """The console's shell: nothing of the knowledge base until a token signs in (agent.js then
+    fills the category choices from /api/search/categories)."""
+    return render(request, "agent.html", "agent")
 
 
 @router.get(

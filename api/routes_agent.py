@@ -13,7 +13,7 @@ from api.deps import CurrentUser, DbSession, Now, RuntimeDep, after_commit, requ
 from api.errors import documented
 from api.presenting import FORMAT_HELP, AnswerFormat
 from api.searching import log_search
-from kb import agent_view, feedback, flags, tables
+from kb import agent_view, feedback, flags, repository, tables
 from kb.clock import utcnow
 from kb.errors import ValidationFailed
 from kb.models import User
@@ -70,6 +70,14 @@ def search(
     )
     result = runtime.search(request)
     return _answer(runtime, session, user, request, result, format, renderings, started=started)
+
+
+@router.get("/search/categories", summary="The categories a search can be scoped to")
+def search_categories(session: DbSession, _user: Searcher) -> list[str]:
+    """Names of the categories that hold a live table, in the knowledge tree's order: the
+    console's scope choices, given to a signed-in user only (a category's name alone can tell
+    of internal or unpublished business)."""
+    return list(repository.live_category_names(session))
 
 
 def _answer(

@@ -51,6 +51,20 @@ def all_categories(session: Session) -> Sequence[Category]:
     ).all()
 
 
+def live_category_names(session: Session) -> Sequence[str]:
+    """Names of the categories with at least one live table (what a search can be scoped to)."""
+    live = (
+        select(Package.category_id)
+        .join(KnowledgeTable, KnowledgeTable.package_id == Package.id)
+        .where(KnowledgeTable.live_revision_id.is_not(None))
+    )
+    return session.scalars(
+        select(Category.name)
+        .where(Category.id.in_(live))
+        .order_by(Category.position, Category.name)
+    ).all()
+
+
 def all_tables(session: Session) -> Sequence[KnowledgeTable]:
     """Every table with package, category, revisions and links loaded (for export and indexing)."""
     return session.scalars(

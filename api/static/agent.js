@@ -346,6 +346,20 @@ async function submitFlag() {
   }
 }
 
+// The scope choices come with the token: the page itself names no category.
+async function loadCategories() {
+  const select = document.getElementById("agent-category");
+  try {
+    const names = await Zhiku.api("GET", "/api/search/categories");
+    const chosen = select.value;
+    select.replaceChildren(select.options[0]);
+    for (const name of names) select.add(new Option(name, name));
+    if (names.includes(chosen)) select.value = chosen;
+  } catch (error) {
+    Zhiku.toast(error.message);
+  }
+}
+
 function onCopyOptionChange() {
   window.localStorage.setItem(CHANNEL_KEY, channel());
   if (!Agent.last) return;
@@ -369,5 +383,6 @@ document.addEventListener("DOMContentLoaded", () => {
   Zhiku.onLogin(() => {
     document.getElementById("need-login").classList.add("hidden");
     document.getElementById("agent-q").focus();
+    loadCategories();
   });
 });

@@ -61,6 +61,8 @@ def test_the_whole_entry_is_one_click_away(
     tab: Callable[..., Tab], server: Server, viewport: dict[str, int]
 ) -> None:
     agent = _console(tab, server, viewport)
+    # the scope choices arrive with the token (the page names no category)
+    agent.page.locator("#agent-category option[value='银行服务']").wait_for(state="attached")
     _search(agent, "手机银行转账限额怎么调整")
     card = _card(agent, "YH-SJ-003")
     card.locator("button.title-open").click()

@@ -6,7 +6,11 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from api import pages, routes_admin, routes_agent, routes_faq, routes_ops, routes_review
+from kb.models import Audience, RevisionState
 from tests.api.conftest import Env
+from tests.factories import make_package, make_table
+
+DRAFT = RevisionState.DRAFT
 
 HTML = {"Accept": "text/html"}
 
@@ -71,6 +75,20 @@ def test_agent_and_admin_pages_render(client: TestClient, env: Env) -> None:
     admin = client.get("/admin", headers=HTML)
     assert admin.status_code == 200 and 'id="admin-app"' in admin.text
     assert client.get("/static/zhiku.css").status_code == 200
+
+
+def test_the_console_names_categories_only_to_a_signed_in_user(
+    client: TestClient, env: Env
+) -> None:
+    with env.db.transaction() as session:
+        make_table(session, make_package(session, "未发布新业务", "新包"), "NEW-1", state=DRAFT)
+        internal = make_package(session, "内部风控专区", "风控")
+        make_table(session, internal, "RISK-1", audience=Audience.INTERNAL)
+    page = client.get("/agent", headers=HTML).text
+    assert "通信业务" not in page and "内部风控专区" not in page and "未发布新业务" not in page
+    assert client.get("/api/search/categories").status_code == 401
+    names = client.get("/api/search/categories", headers=env.auth("agent1")).json()
+    assert names == ["内部风控专区", "通信业务"]  # an agent reads internal tables; drafts no one
 
 
 def test_pages_escape_what_people_type(client: TestClient) -> None:
