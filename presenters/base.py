@@ -71,6 +71,12 @@ class Entry:
     def answer(self) -> Field | None:
         return next((f for f in self.fields if f.key == ANSWER_KEY), None)
 
+    @property
+    def customer_answer(self) -> Field | None:
+        """The answer a customer channel may carry: none where a template marks it internal."""
+        answer = self.answer
+        return None if answer is None or answer.internal else answer
+
     def converted(self, convert: Callable[[str], str]) -> Entry:
         """The same entry with every text passed through ``convert`` (e.g. to Traditional)."""
 

@@ -47,7 +47,7 @@ def _safe_markdown(markdown: str) -> str:
 
 def web(entry: Entry, options: PresentOptions) -> Rendering:
     """The answer as sanitized Markdown (``text``) and HTML."""
-    answer = entry.answer
+    answer = entry.customer_answer
     if answer is None:
         return Rendering(OutputChannel.WEB, "", ("",), html="")
     markdown = _safe_markdown(as_markdown(answer.value, answer.type))
@@ -57,7 +57,7 @@ def web(entry: Entry, options: PresentOptions) -> Rendering:
 
 
 def _answer_text(entry: Entry, options: PresentOptions) -> str:
-    answer = entry.answer
+    answer = entry.customer_answer
     if answer is None:
         return ""
     return field_lines(answer, lambda label, url: handset_link(label, url, options.public_url))

@@ -113,7 +113,7 @@ def _link_words(label: str, url: str) -> str:
 
 def voice(entry: Entry, options: PresentOptions) -> Rendering:
     """The answer as spoken sentences, at most ``voice_max_chars`` (then: "more from an agent")."""
-    answer = entry.answer
+    answer = entry.customer_answer
     sentences: list[str] = []
     if answer is not None:
         for block in blocks(answer.value, answer.type):

@@ -193,3 +193,11 @@ def test_plain_channels_scrub_markup_that_only_appears_once_a_tag_is_gone() -> N
     text = "见 [说明]<i>(https://x.cn) 和 <<b>b>粗</b> 与 <script>alert(1)</script>完"
     entry = Entry("S-1", "t", ("a", "b"), (Field("answer", "标准答复", "text", text),))
     assert present(entry, "sms").text == "见 说明 和 粗 与 完"
+
+
+def test_an_answer_its_template_marks_internal_goes_to_no_customer_channel() -> None:
+    secret = Field("answer", "标准答复", "text", "内部口径：风控阈值5万", internal=True)
+    entry = Entry("FK-1", "大额转账被拦截怎么办", ("银行服务", "风控"), (secret,), public=False)
+    assert "风控阈值" in present(entry, "agent").text
+    for channel in ("web", "sms", "wechat", "voice"):
+        assert "风控阈值" not in present(entry, channel).text, channel
