@@ -427,25 +427,45 @@ def withdraw(session: Session, user: User, code: str, *, comment: str = "") -> R
     table = load_for(session, user, Action.SUBMIT, code)
     revision = _in_review(table, "withdraw")
     _require_author(user, revision, "withdraw")
+    _back_to_draft(revision)
+    session.flush()
+    _audit(session, user, "withdraw", code, revision.number, comment=comment.strip())
+    return revision
+
+
+def _back_to_draft(revision: Revision) -> None:
+    """Out of review, its approval and schedule (if any) undone."""
     revision.state = RevisionState.DRAFT
     revision.submitted_at = None
     revision.reviewed_by = None
     revision.reviewed_at = None
     revision.review_comment = ""
     revision.publish_at = None
-    session.flush()
-    _audit(session, user, "withdraw", code, revision.number, comment=comment.strip())
-    return revision
 
 
 def archive(session: Session, user: User, code: str, *, comment: str = "") -> Revision:
-    """Take the table out of service: its live revision is archived and nothing is live."""
+    """Take the table out of service: its live revision is archived and nothing is live.
+
+    A revision in review or approved and scheduled goes back to draft (its schedule cancelled):
+    else the sweep would publish it and bring the table back unasked."""
     table = load_for(session, user, Action.ARCHIVE, code)
     live = table.live_revision
     if live is None:
         raise _refuse(table, "archive")
     live.state = RevisionState.ARCHIVED
     table.live_revision = None
+    pending = table.latest_revision
+    if pending.state is RevisionState.IN_REVIEW:
+        was = status_of(pending)
+        _back_to_draft(pending)
+        _audit(
+            session,
+            user,
+            "withdraw",
+            code,
+            pending.number,
+            comment=f"{'schedule cancelled' if was == 'scheduled' else 'review ended'}: table archived",
+        )
     session.flush()
     changes.mark(session, table.id)
     _audit(session, user, "archive", code, live.number, comment=comment.strip())

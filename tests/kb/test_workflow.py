@@ -447,6 +447,33 @@ def test_archive_takes_the_table_out_of_service(session: Session, crew: dict[str
         workflow.archive(session, crew["reviewer1"], "TX-GH-001")
 
 
+@pytest.mark.parametrize("scheduled", [True, False])
+def test_archiving_ends_the_review_or_schedule_that_would_bring_the_table_back(
+    session: Session, crew: dict[str, User], scheduled: bool
+) -> None:
+    table = _publish_v1(session)
+    workflow.edit(session, crew["editor1"], "TX-GH-001", Edit(fields={"answer": "明年起新口径"}))
+    workflow.submit(session, crew["editor1"], "TX-GH-001")
+    at = NOW + timedelta(days=3)
+    if scheduled:
+        workflow.approve(session, crew["reviewer1"], "TX-GH-001", publish_at=at)
+    workflow.archive(session, crew["reviewer2"], "TX-GH-001", comment="业务下线")
+    pending = table.latest_revision
+    assert (pending.number, pending.state, pending.publish_at, pending.reviewed_by) == (
+        2,
+        S.DRAFT,
+        None,
+        None,
+    )
+    with frozen(at):
+        assert workflow.publish_due(session, at) == []
+    assert table.live_revision is None
+    assert audit_trail(session, "TX-GH-001")[-2:] == [
+        ("reviewer2", "withdraw", 2),
+        ("reviewer2", "archive", 1),
+    ]
+
+
 def test_rollback_is_a_new_draft_reviewed_like_any_other(
     session: Session, crew: dict[str, User]
 ) -> None:
