@@ -29,6 +29,9 @@ class TableDoc:
     valid_until: Any = None
     last_verified: Any = None
     related: Any = None
+    # "archived" or "draft": not live where it was exported; a table the import creates stays
+    # so (None: live, or as the import makes it).
+    state: Any = None
     location: str | None = None
     # Finer locations by attribute ("valid_until", "fields.answer"); falls back to ``location``.
     locations: dict[str, str] = field(default_factory=dict)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from kb import repository
 from kb.errors import ConfigurationError, Conflict, ValidationFailed
 from kb.hierarchy import name_problems, package_path, specs_of
-from kb.models import Audience, KnowledgeTable, Package
+from kb.models import Audience, KnowledgeTable, Package, RevisionState
 from kb.templates import FieldSpec
 from kb.transfer.dates import format_when
 from kb.transfer.plan import reference_revision
@@ -121,6 +121,8 @@ def table_document(table: KnowledgeTable) -> dict[str, Any]:
             doc[name] = format_when(value)
     if table.related:
         doc["related"] = FlowList(t.code for t in table.related)
+    if table.live_revision is None:  # imported as it is here: retired, or still to be reviewed
+        doc["state"] = "archived" if revision.state is RevisionState.ARCHIVED else "draft"
     doc["fields"] = dict(revision.fields)
     return doc
 

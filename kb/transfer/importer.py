@@ -273,8 +273,16 @@ def _write_table(
     existing = table_plan.existing
     state = RevisionState.DRAFT if draft else RevisionState.PUBLISHED
     if existing is None:
+        # Not live where it was exported: never published here without a review either.
+        created = {"archived": RevisionState.ARCHIVED, "draft": RevisionState.DRAFT}
         table = tables.create_table(
-            session, package, code, table_plan.content, table_plan.meta, actor=actor, state=state
+            session,
+            package,
+            code,
+            table_plan.content,
+            table_plan.meta,
+            actor=actor,
+            state=created.get(table_plan.doc.state, state),
         )
         report.created.append(code)
         return table

@@ -205,6 +205,7 @@ def _table(raw: dict[str, Any], at: Callable[..., str], base: tuple[str | int, .
         valid_until=raw.get("valid_until"),
         last_verified=raw.get("last_verified"),
         related=raw.get("related") or [],
+        state=raw.get("state"),
         location=at(*base),
         locations=locations,
     )

@@ -13,13 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kb import repository
 from kb.db import Database, open_database
-from kb.models import Base, ChangeCounter, SchemaVersion
+from kb.models import Base, ChangeCounter, RevisionState, SchemaVersion
 from kb.tables import CODE_RE
 from kb.transfer.bundle import Bundle, CategoryDoc, PackageDoc, TableDoc
 from kb.transfer.dates import parse_when
 from kb.transfer.exporter import export_files, write_directory
 from kb.transfer.importer import apply_bundle, check_bundle, import_path
+from tests.factories import make_package, make_table
 from tests.kb.content_files import kb_content, snapshot
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -274,3 +276,40 @@ def test_export_is_stable_and_writes_what_people_write(tmp_path: Path) -> None:
         "        - 登录 App\n"
         "        - 查看状态\n"
     )
+
+
+def test_tables_not_live_where_exported_are_not_published_by_importing_them(
+    tmp_path: Path,
+) -> None:
+    """The documented migration (export, `kb init --reset`, import) published every table."""
+    states = {
+        "LIVE-1": RevisionState.PUBLISHED,
+        "GONE-1": RevisionState.ARCHIVED,
+        "DRAFT-1": RevisionState.DRAFT,
+        "REJECT-1": RevisionState.REJECTED,
+        "REVIEW-1": RevisionState.IN_REVIEW,
+    }
+    source = open_database("sqlite://", create=True)
+    with source.transaction() as session:
+        package = make_package(session)
+        for code, state in states.items():
+            make_table(session, package, code, title=f"标题 {code}", state=state)
+        write_directory(session, tmp_path / "export")
+    target = open_database("sqlite://", create=True)
+    with target.transaction() as session:
+        report = import_path(session, tmp_path / "export", actor="t", zone=SHANGHAI)
+        assert sorted(report.created) == sorted(states)
+    with target.session() as session:
+        found = {
+            t.code: (t.live_revision is not None, t.latest_revision.state)
+            for t in repository.all_tables(session)
+        }
+    assert found == {
+        "LIVE-1": (True, RevisionState.PUBLISHED),
+        "GONE-1": (False, RevisionState.ARCHIVED),
+        "DRAFT-1": (False, RevisionState.DRAFT),
+        "REJECT-1": (False, RevisionState.DRAFT),  # back to review, never published unreviewed
+        "REVIEW-1": (False, RevisionState.DRAFT),
+    }
+    source.dispose()
+    target.dispose()
