@@ -8,8 +8,10 @@ who may also publish an import without review) changes them at once. So an edito
 make an internal table public nor revive an expired one (re-verification, ``kb verify``, is a
 reviewer's act) without a second person.
 
-Source, related tables and the package a table sits in are descriptive: they apply at once
-for anyone who may draft in the table's package (and, for a move, in the target package).
+Source and related tables are descriptive: they apply at once for anyone who may draft in the
+table's package. A move to another package is not: the target's template decides which of the
+table's fields customers see and its review interval when the table expires, so a move, applied
+at once, takes the publish right in both packages (:func:`kb.permissions.check_move`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Session
 from kb import hierarchy, tables, workflow
 from kb.clock import ensure_utc
 from kb.models import Audience, Revision, User
-from kb.permissions import Action, allowed, check
+from kb.permissions import Action, allowed, check_move
 
 
 @dataclass
@@ -83,8 +85,8 @@ def change_meta(session: Session, user: User, code: str, change: MetaChange) -> 
         applied = tables.set_links(session, table, change.related, actor=user.name) or applied
     if change.package:
         target = hierarchy.find_package(session, change.package)
-        check(user, Action.DRAFT, target)
         if target.id != table.package_id:
+            check_move(user, table.package, target)
             tables.move_table(session, table, target, actor=user.name)
             applied = True
     return MetaResult(applied, proposed)

@@ -127,3 +127,21 @@ def check(user: User, action: Action, package: Package | None = None) -> None:
             f"{who} may not {action.value} in {package_path(package)}: "
             f"their scope is {scopes}; ask a {user.role.value} of that package or an admin."
         )
+
+
+def check_move(user: User, source: Package, target: Package) -> None:
+    """Raise PermissionDenied unless ``user`` may move a table from ``source`` to ``target``.
+
+    A move applies the target's template and review interval at once, unreviewed: which of the
+    table's fields customers see and when it expires. Like a change of audience or validity made
+    without review, it takes the right to publish, in both packages.
+    """
+    check(user, Action.DRAFT, source)
+    check(user, Action.DRAFT, target)
+    if not allowed(user, Action.PUBLISH, source) or not allowed(user, Action.PUBLISH, target):
+        raise PermissionDenied(
+            f"{user.name} ({user.role.value}) may not move a table from {package_path(source)} "
+            f"to {package_path(target)}: a move applies the new package's template and review "
+            "interval at once, unreviewed (which fields customers see, when the table expires); "
+            "an admin moves tables."
+        )

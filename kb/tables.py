@@ -392,22 +392,27 @@ def update_meta(
 
 
 def move_table(session: Session, table: KnowledgeTable, package: Package, *, actor: str) -> None:
-    """Move a table to another package; its latest content must satisfy the new template."""
+    """Move a table to another package; its live and latest content must satisfy the new
+    template, under which every revision is read from then on.
+
+    A revision's template version counts in its package's history: kept as it was, a version
+    of the old package would be read as the new package's version of that number (which fields
+    are internal included). Who may move a table is the caller's check (kb.meta_changes).
+    """
     if table.package_id == package.id:
         return
-    latest = table.latest_revision
-    content = TableContent(
-        latest.title, list(latest.questions), list(latest.tags), dict(latest.fields)
-    )
-    _, problems = check_content(package, content)
-    if problems:
-        raise ValidationFailed(
-            f"Table {table.code} cannot move to {package_path(package)}: its fields do not fit "
-            "that package's template; edit them first.",
-            problems=problems,
-        )
+    for revision in dict.fromkeys(r for r in (table.live_revision, table.latest_revision) if r):
+        _, problems = check_content(package, content_of(revision))
+        if problems:
+            raise ValidationFailed(
+                f"Table {table.code} cannot move to {package_path(package)}: the fields of its "
+                f"revision {revision.number} do not fit that package's template; edit them first.",
+                problems=problems,
+            )
     old = package_path(table.package)
     table.package = package
+    for revision in table.revisions:
+        revision.template_version = package.template.version
     session.flush()
     changes.mark(session, table.id)
     audit.record(

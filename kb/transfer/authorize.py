@@ -8,7 +8,8 @@ is reported with the file and line or row it comes from:
   MANAGE_HIERARCHY; replacing the synonyms or domain terms needs MANAGE_DICTIONARY — items the
   import leaves as they are need nothing;
 - a table that the import changes needs DRAFT in its package (a scoped editor stays inside
-  their scope), and in the package it moves from; its open draft may be rewritten only by
+  their scope); moving it to another package needs PUBLISH in both (kb.permissions.check_move:
+  a move is not reviewed); its open draft may be rewritten only by
   its author or an admin, as in :func:`kb.workflow.edit`.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 from kb.errors import ImportRefused, PermissionDenied, Problem
 from kb.hierarchy import package_path
 from kb.models import Package, Role, User
-from kb.permissions import Action, check
+from kb.permissions import Action, check, check_move
 from kb.transfer.plan import Action as TableAction
 from kb.transfer.plan import PackagePlan, Plan, TablePlan, place
 
@@ -113,11 +114,13 @@ def _table_refusals(table: TablePlan, user: User) -> list[Problem]:
         problems.append(Problem(f"table {code}: {denied}", "package", _path(table), location))
     existing = table.existing
     if existing is not None and table.moves:
-        denied = _denied(user, Action.DRAFT, existing.package)
-        if denied is not None:
+        target = table.package.existing or table.package.probe
+        try:
+            check_move(user, existing.package, target)
+        except PermissionDenied as err:
             problems.append(
                 Problem(
-                    f"moving table {code} out of {package_path(existing.package)}: {denied}",
+                    f"moving table {code} out of {package_path(existing.package)}: {err.message}",
                     "package",
                     package_path(existing.package),
                     location,

@@ -9,9 +9,9 @@ import zipfile
 import pytest
 from fastapi.testclient import TestClient
 
-from kb import users
+from kb import hierarchy, users
 from tests.api.conftest import Env
-from tests.factories import make_package, make_table
+from tests.factories import TEMPLATE, make_package, make_table
 
 ROLES = ["agent1", "editor1", "reviewer1", "admin1"]
 CSV_HEADER = "category,package,code,title,audience,标准答复\n"
@@ -189,6 +189,24 @@ def test_patch_of_audience_or_validity_role_by_action(
         )
         assert approved.status_code == 200, approved.text
         assert client.get(f"/api/faq/tables/{code}").status_code == 200
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_a_move_to_another_package_role_by_action(client: TestClient, env: Env, who: str) -> None:
+    """A move applies the target's template and review interval at once: an editor's move
+    made an internal field public (and revived a table stale under the old interval)."""
+    with env.db.transaction() as session:  # its note was public once, in its version 1
+        public_note = [dict(f, audience="public") for f in TEMPLATE]
+        target = make_package(session, "通信业务", "套餐业务", template=public_note)
+        hierarchy.ensure_package(session, target.category, target.name, template=TEMPLATE)
+    move = {"package": "通信业务/套餐业务"}
+    response = client.patch("/api/admin/tables/TX-GH-001", json=move, headers=env.auth(who))
+    assert response.status_code == (200 if who == "admin1" else 403), response.text
+    if who != "admin1":
+        assert "an admin moves tables" in response.json()["message"] or who == "agent1"
+    shown = client.get("/api/faq/tables/TX-GH-001").json()
+    assert shown["path"][1] == ("套餐业务" if who == "admin1" else "改号业务")
+    assert "internal_note" not in [f["key"] for f in shown["fields"]]  # read under version 2
 
 
 def test_admin_who_edits_a_draft_may_not_approve_it(client: TestClient, env: Env) -> None:

@@ -209,6 +209,26 @@ def test_moving_a_table_needs_both_packages(
     ]
 
 
+def test_a_move_is_not_reviewed_so_it_needs_the_publish_right(
+    session: Session, crew: dict[str, User], tmp_path: Path
+) -> None:
+    """A move applies the target's template (which fields customers see) and review interval
+    at once, even in a draft import."""
+    path = _csv(
+        tmp_path,
+        "银行服务,信用卡,TX-GH-001,改号后原号码是否还会产生话费,public,改号完成后原号码停止计费。",
+    )
+    [refusal] = _refused(session, path, crew["editor1"])
+    assert refusal.endswith(
+        "moving table TX-GH-001 out of 通信业务/改号业务: editor1 (editor) may not move a table "
+        "from 通信业务/改号业务 to 银行服务/信用卡: a move applies the new package's template and "
+        "review interval at once, unreviewed (which fields customers see, when the table "
+        "expires); an admin moves tables."
+    )
+    import_path(session, path, actor=crew["admin1"], draft=True, zone=SHANGHAI)
+    assert _table(session, "TX-GH-001").package.name == "信用卡"
+
+
 def test_open_drafts_are_rewritten_only_by_their_author_or_an_admin(
     session: Session, crew: dict[str, User], tmp_path: Path
 ) -> None:

@@ -5,7 +5,8 @@ import time
 import pytest
 from sqlalchemy import select
 
-from kb import changes, hierarchy, repository, tables
+from kb import changes, hierarchy, portal, repository, tables
+from kb.clock import utcnow
 from kb.db import Database
 from kb.errors import Conflict, NotFound, ValidationFailed
 from kb.models import AuditEntry, RevisionState
@@ -93,6 +94,22 @@ def test_move_table_revalidates_against_new_template(session) -> None:  # type: 
     loose = make_package(session, name="宽带", template=TEMPLATE)
     tables.move_table(session, table, loose, actor="admin")
     assert table.package.name == "宽带"
+
+
+def test_a_moved_table_is_read_under_its_new_package_template(session) -> None:  # type: ignore[no-untyped-def]
+    """Template versions count per package: version 1 of the old package is not version 1 of
+    the new one (where, here, the internal note was once public)."""
+    old = make_package(session, "通信业务", "改号业务")
+    public_note = [
+        dict(f, audience="public") if f["key"] == "internal_note" else f for f in TEMPLATE
+    ]
+    new = make_package(session, "通信业务", "套餐业务", template=public_note)
+    hierarchy.ensure_package(session, new.category, new.name, template=TEMPLATE, actor="admin")
+    table = make_table(session, old, fields={"answer": "答复", "internal_note": "内部口径"})
+    tables.move_table(session, table, new, actor="admin")
+    assert [r.template_version for r in table.revisions] == [new.template.version] == [2]
+    shown = [f.key for f in portal.public_table(session, table.code, utcnow()).fields]
+    assert shown == ["answer"]
 
 
 def test_links_refuse_unknown_and_self(session) -> None:  # type: ignore[no-untyped-def]
