@@ -79,6 +79,7 @@ def approve(
         comment=body.comment,
         publish_at=body.publish_at,
         allow_self_approval=runtime.settings.allow_self_approval,
+        reviewed=body.submitted_at,
     )
     return _transition(revision.table, revision)
 
@@ -91,7 +92,9 @@ def approve(
 def reject(
     code: str, body: schemas.RejectIn, session: DbSession, user: Reviewer
 ) -> schemas.TransitionOut:
-    revision = workflow.reject(session, user, code, comment=body.comment)
+    revision = workflow.reject(
+        session, user, code, comment=body.comment, reviewed=body.submitted_at
+    )
     return _transition(revision.table, revision)
 
 

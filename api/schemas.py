@@ -416,12 +416,20 @@ class CommentIn(BaseModel):
     comment: str = Field("", max_length=limits.MAX_COMMENT_CHARS)
 
 
+REVIEWED = (
+    "The revision's submitted_at as the reviewer read it: a revision withdrawn, changed and "
+    "submitted again since is refused with 409 instead of decided unread"
+)
+
+
 class RejectIn(BaseModel):
     comment: str = Field(min_length=1, max_length=limits.MAX_COMMENT_CHARS)
+    submitted_at: Moment | None = Field(None, description=REVIEWED)
 
 
 class ApproveIn(CommentIn):
     publish_at: Moment | None = Field(None, description="Schedule publication instead of now")
+    submitted_at: Moment | None = Field(None, description=REVIEWED)
 
 
 class RollbackIn(BaseModel):

@@ -301,6 +301,24 @@ def _in_review(table: KnowledgeTable, wanted: str) -> Revision:
     return latest
 
 
+def _as_reviewed(revision: Revision, reviewed: datetime | None, wanted: str) -> None:
+    """Refuse a decision on a submission other than the one the reviewer read.
+
+    ``reviewed`` is the revision's ``submitted_at`` as the reviewer saw it (None: not bound).
+    Withdrawn, rewritten and submitted again in between, the revision keeps its number; its
+    submission time tells the two apart.
+    """
+    if reviewed is None or revision.submitted_at is None:
+        return
+    if ensure_utc(revision.submitted_at) != ensure_utc(reviewed):
+        raise Conflict(
+            f"Cannot {wanted} revision {revision.number} of {revision.table.code}: it was "
+            f"submitted again at {ensure_utc(revision.submitted_at).isoformat()}, after the "
+            f"submission you reviewed ({ensure_utc(reviewed).isoformat()}), and may say "
+            "something else now; reload it and review it again."
+        )
+
+
 def approve(
     session: Session,
     user: User,
@@ -309,10 +327,14 @@ def approve(
     comment: str = "",
     publish_at: datetime | None = None,
     allow_self_approval: bool = False,
+    reviewed: datetime | None = None,
 ) -> Revision:
-    """Approve the revision in review: it goes live now, or at ``publish_at`` via the sweep."""
+    """Approve the revision in review: it goes live now, or at ``publish_at`` via the sweep.
+
+    With ``reviewed`` (the submission time the reviewer read), only that submission."""
     table = load_for(session, user, Action.REVIEW, code)
     revision = _in_review(table, "approve")
+    _as_reviewed(revision, reviewed, "approve")
     if revision.reviewed_at is not None:
         raise _refuse(table, "approve")
     writers = tables.writers_of(revision)
@@ -403,10 +425,14 @@ def publish_due(session: Session, now: datetime) -> list[Revision]:
     return published
 
 
-def reject(session: Session, user: User, code: str, *, comment: str) -> Revision:
-    """Send the revision in review back to its author; the comment says what to fix."""
+def reject(
+    session: Session, user: User, code: str, *, comment: str, reviewed: datetime | None = None
+) -> Revision:
+    """Send the revision in review back to its author; the comment says what to fix (with
+    ``reviewed``, only the submission the reviewer read: see :func:`approve`)."""
     table = load_for(session, user, Action.REVIEW, code)
     revision = _in_review(table, "reject")
+    _as_reviewed(revision, reviewed, "reject")
     comment = (comment or "").strip()
     if not comment:
         raise ValidationFailed.one(

@@ -85,6 +85,7 @@ async function openReview(code) {
           `<div class="field-label">${esc(labels[k] || k)}</div><div class="diff">${esc(Array.isArray(v) ? v.join("\n") : v)}</div>`).join("");
     }
     Admin.reviewing = code;
+    Admin.reviewedSubmission = latest.submitted_at;  // what this decision is about
     document.getElementById("review-title").textContent = `${latest.title}（${code} r${latest.number}）`;
     document.getElementById("review-meta").innerHTML =
       `${esc(table.category)} › ${esc(table.package)} · 作者 ${esc(latest.author)} · 修改说明：` +
@@ -108,7 +109,7 @@ function localTime(value) {
 async function decide(verb) {
   const code = Admin.reviewing;
   const comment = document.getElementById("review-comment").value.trim();
-  const body = { comment: comment };
+  const body = { comment: comment, submitted_at: Admin.reviewedSubmission };
   const at = document.getElementById("review-publish-at").value;
   if (verb === "approve" && at) body.publish_at = localIso(at);
   try {

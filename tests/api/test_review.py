@@ -64,6 +64,34 @@ def test_approve_refusals(client: TestClient, env: Env) -> None:
     assert editor.status_code == 403
 
 
+def test_a_decision_names_the_submission_it_read(client: TestClient, env: Env) -> None:
+    """Withdrawn, rewritten in place and submitted again between the reviewer's reading and
+    their click, the revision keeps its number; its submission time is what tells them apart."""
+    _submit(client, env)
+    reviewer = env.auth("reviewer1")
+    read = client.get("/api/admin/tables/TX-GH-004", headers=reviewer).json()["latest"]
+    client.post("/api/admin/tables/TX-GH-004/withdraw", json={}, headers=env.auth("editor1"))
+    change = {"fields": {"answer": "没人审过的口径"}}
+    client.put("/api/admin/tables/TX-GH-004/draft", json=change, headers=env.auth("editor1"))
+    _submit(client, env)
+    for verb, body in (("approve", {}), ("reject", {"comment": "再看看"})):
+        stale = client.post(
+            f"/api/admin/tables/TX-GH-004/{verb}",
+            json=body | {"submitted_at": read["submitted_at"]},
+            headers=reviewer,
+        )
+        assert stale.status_code == 409, stale.text
+        assert "submitted again" in stale.json()["message"]
+    now = client.get("/api/admin/tables/TX-GH-004", headers=reviewer).json()["latest"]
+    assert (now["number"], now["fields"]["answer"]) == (read["number"], "没人审过的口径")
+    approved = client.post(
+        "/api/admin/tables/TX-GH-004/approve",
+        json={"submitted_at": now["submitted_at"]},
+        headers=reviewer,
+    )
+    assert approved.status_code == 200, approved.text
+
+
 def test_reviewer_cannot_approve_their_own_revision(client: TestClient, env: Env) -> None:
     change = {"title": "改号后原号码会扣费吗（审核员改）"}
     client.put("/api/admin/tables/TX-GH-001/draft", json=change, headers=env.auth("reviewer1"))

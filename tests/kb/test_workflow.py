@@ -425,6 +425,32 @@ def test_approve_with_a_past_publish_time_publishes_now(
     assert (revision.state, revision.publish_at, revision.published_at) == (S.PUBLISHED, None, NOW)
 
 
+def test_a_decision_holds_only_for_the_submission_the_reviewer_read(
+    session: Session, crew: dict[str, User]
+) -> None:
+    new_draft(session, crew["editor1"])
+    with frozen(NOW):
+        read = workflow.submit(session, crew["editor1"], "TX-NEW-1").revision.submitted_at
+    assert read is not None
+    # between the reviewer's reading and their click: withdrawn, rewritten, submitted again
+    workflow.withdraw(session, crew["editor1"], "TX-NEW-1")
+    workflow.edit(session, crew["editor1"], "TX-NEW-1", Edit(fields={"answer": "没人审过的口径"}))
+    with frozen(NOW + timedelta(minutes=5)):
+        again = workflow.submit(session, crew["editor1"], "TX-NEW-1").revision
+    assert again.number == 1
+    for decide in (
+        lambda: workflow.approve(session, crew["reviewer1"], "TX-NEW-1", reviewed=read),
+        lambda: workflow.reject(
+            session, crew["reviewer1"], "TX-NEW-1", comment="否", reviewed=read
+        ),
+    ):
+        with pytest.raises(Conflict, match="submitted again at 2026-11-23T08:05:00"):
+            decide()
+    assert again.state is S.IN_REVIEW
+    approved = workflow.approve(session, crew["reviewer1"], "TX-NEW-1", reviewed=again.submitted_at)
+    assert approved.state is S.PUBLISHED
+
+
 def test_withdraw_returns_to_draft(session: Session, crew: dict[str, User]) -> None:
     new_draft(session, crew["editor1"])
     workflow.submit(session, crew["editor1"], "TX-NEW-1")
