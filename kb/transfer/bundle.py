@@ -9,7 +9,7 @@ importer can report them together with everything else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from kb.errors import Problem
@@ -41,6 +41,14 @@ class TableDoc:
 
     def where(self, attribute: str) -> str | None:
         return self.locations.get(attribute, self.location)
+
+    def values(self) -> dict[str, Any]:
+        """What the file says of the table, by attribute (not where it said it)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in {"location", "locations", "present"}
+        }
 
     def gives(self, attribute: str) -> bool:
         return self.present is None or attribute in self.present

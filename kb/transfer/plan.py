@@ -143,22 +143,6 @@ def place(problem: Problem) -> tuple[str, int]:
     return (match.group("file"), int(number))
 
 
-_TABLE_VALUES = (
-    "code",
-    "title",
-    "questions",
-    "tags",
-    "fields",
-    "audience",
-    "author",
-    "source",
-    "valid_from",
-    "valid_until",
-    "last_verified",
-    "related",
-)
-
-
 def _unstorable_text(bundle: Bundle) -> list[Problem]:
     """Every value of the files that is no storable text (NUL, a lone surrogate: kb.text),
     named and located as the API names the same text in a request."""
@@ -180,7 +164,7 @@ def _unstorable_text(bundle: Bundle) -> list[Problem]:
         check(given, package.location)
         check({"template": package.template}, package.template_location or package.location)
         for table in package.tables:
-            check({name: getattr(table, name) for name in _TABLE_VALUES}, table.location, table)
+            check(table.values(), table.location, table)
     for index, group in enumerate(bundle.synonyms):
         located = index < len(bundle.synonym_locations) and bundle.synonym_locations[index]
         check({"synonyms": group}, located or bundle.terms_location)
