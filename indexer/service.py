@@ -121,7 +121,9 @@ class SearchService:
             dictionary = Dictionary.from_session(session)
         analyzer = cls._analyzer(settings, dictionary)
         try:
-            with long_lived():
+            # Read as one directory: a save elsewhere (another worker, a CLI command) swaps it
+            # with two renames, between which there is none.
+            with long_lived(), store.unswapped(settings.index_dir):
                 index, params = store.load(
                     settings.index_dir,
                     encoder,

@@ -249,6 +249,7 @@ def saved_tuning(directory: Path) -> SavedTuning | None:
 def unswapped(directory: Path) -> Iterator[None]:
     """No save swaps ``directory`` meanwhile (any process of the host): to read its files as
     one directory."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
     with _locked(directory.with_name(f".{directory.name}.lock")):
         yield
 
@@ -340,7 +341,9 @@ def load(
     mmap: bool = False,
 ) -> tuple[HybridIndex, dict[str, Any]]:
     """The index in ``directory`` (``backend``: the engine to read; None: the embedded one,
-    its arrays mapped read-only with ``mmap``, see above); raises IndexNotBuilt / IndexMismatch."""
+    its arrays mapped read-only with ``mmap``, see above); raises IndexNotBuilt / IndexMismatch.
+
+    A save may swap the directory meanwhile: read it within :func:`unswapped`."""
     params = read_params(directory)
     backend = backend or EmbeddedBackend(
         analyzer, encoder.dim, BM25Params(**params["bm25"]), mmap=mmap

@@ -245,3 +245,23 @@ def test_two_threads_of_a_process_may_save_at_once(
     assert errors == []
     assert SearchService.open(settings, filled_db, sync=False).params["counts"]["tables"] == 4
     assert not list(settings.index_dir.parent.glob(".index.old-*"))
+
+
+def test_opening_the_index_waits_while_a_save_swaps_the_directory(
+    settings: Settings, filled_db: Database
+) -> None:
+    """A save swaps the directory with two renames, between which there is none: an open
+    there failed (IndexMismatch) or found no index and built a new one."""
+    SearchService.build(settings, filled_db)
+    opened = threading.Event()
+
+    def open_it() -> None:
+        SearchService.open(settings, filled_db, sync=False, build=False).close()
+        opened.set()
+
+    with store.unswapped(settings.index_dir):  # as a save holds it, mid-swap
+        reader = threading.Thread(target=open_it)
+        reader.start()
+        assert not opened.wait(0.5)
+    reader.join(60)
+    assert opened.is_set()
