@@ -286,7 +286,9 @@ class SearchService:
                 changed, gone = self._drift(session, packages)
                 changed |= set(table_ids or ())
             else:
-                changed, gone = set(table_ids), set()
+                # The package stamps adopted below must not pass over a package change (a
+                # review interval, a template) whose tables were not given: theirs too.
+                changed, gone = set(table_ids) | self._in_changed_packages(packages), set()
             tables = repository.tables_with_ids(session, sorted(changed))
             docs = [d for d in (document_for(t) for t in tables) if d is not None]
         gone |= changed - {d.table_id for d in docs}
@@ -414,10 +416,13 @@ class SearchService:
         live = {r[0]: table_stamp(r[1], r[2], r[3]) for r in rows}
         indexed = self.index.docs
         changed = {t for t, stamp in live.items() if t not in indexed or indexed[t].stamp != stamp}
-        old_packages = self.package_stamps
-        moved = {p for p, s in packages.items() if old_packages.get(p) != s}
-        changed |= {t for t, d in indexed.items() if str(d.package_id) in moved and t in live}
+        changed |= self._in_changed_packages(packages) & set(live)
         return changed, set(indexed) - set(live)
+
+    def _in_changed_packages(self, packages: dict[str, str]) -> set[int]:
+        """Indexed tables whose package's stamp differs from the one the index holds."""
+        moved = {p for p, s in packages.items() if self.package_stamps.get(p) != s}
+        return {t for t, d in self.index.docs.items() if str(d.package_id) in moved}
 
     def reload_dictionary(self, *, save: bool = True) -> None:
         """Pick up changed synonyms or domain terms (re-analyzes text; no re-encoding)."""

@@ -8,7 +8,7 @@ import pytest
 
 from indexer import store
 from indexer.service import SearchService, sync_after_commit
-from kb import changes, tables
+from kb import changes, hierarchy, repository, tables
 from kb.clock import utcnow
 from kb.db import Database
 from kb.models import RevisionState
@@ -139,3 +139,21 @@ def test_sync_after_commit_without_an_index_does_nothing(
 ) -> None:
     assert not sync_after_commit(settings, filled_db, {1})
     assert not (settings.index_dir / store.PARAMS).exists()
+
+
+def test_a_sync_of_some_tables_takes_in_a_package_change_it_was_not_given(
+    filled_db: Database, service: SearchService
+) -> None:
+    """The package stamps a sync records must not pass over a package change whose tables it
+    was not given (a server syncs its own next change before its follower's round): after a
+    restart nothing saw that change drift any more, and the old review interval stayed."""
+    with filled_db.transaction() as s:
+        card = repository.package_by_name(s, "银行业务", "信用卡")
+        assert card is not None
+        hierarchy.ensure_package(
+            s, card.category, card.name, template=card.template.fields, review_interval_days=1
+        )
+        other = tables.get_table(s, "TX-5G-002").id
+    service.sync([other])
+    intervals = {d.code: d.review_interval_days for d in service.index.docs.values()}
+    assert intervals["BK-XY-001"] == 1 and intervals["TX-GH-001"] == 180
