@@ -61,7 +61,8 @@ class Scope:
                 )
         if isinstance(self.tags, str) or not all(isinstance(t, str) for t in self.tags):
             raise _invalid("scope.tags", self.tags, "a list of tag names")
-        object.__setattr__(self, "tags", tuple(self.tags))
+        # An empty tag (a form's blank field) is no filter, as an empty category is none.
+        object.__setattr__(self, "tags", tuple(t for t in self.tags if t.strip()))
         if len(self.tags) > MAX_TAGS:
             raise _invalid("scope.tags", list(self.tags), f"at most {MAX_TAGS} tags")
 

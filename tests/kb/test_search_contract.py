@@ -37,6 +37,8 @@ def test_expired_tables_are_shown_to_agents_who_ask_only() -> None:
 
 def test_an_empty_scope_name_is_no_filter() -> None:
     assert Scope(category="", package="") == Scope()
+    assert Scope(tags=("", " ")) == Scope()  # it filtered out every table
+    assert Scope(tags=("", "改号")).tags == ("改号",)
 
 
 @pytest.mark.parametrize(
