@@ -422,6 +422,8 @@ def sweep(as_json: bool = typer.Option(False, "--json", help="Machine-readable o
     for label, codes in (("published", report.published), ("expired", report.expired)):
         if codes:
             typer.echo(f"  {label}: {', '.join(codes)}")
+    for held in report.held:
+        typer.echo(f"  back in review, not published: {held}")
 
 
 def audit_log(

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from kb import hierarchy, tables, workflow
 from kb.clock import ensure_utc
-from kb.models import Audience, Revision, User
+from kb.errors import ValidationFailed
+from kb.models import Audience, KnowledgeTable, Revision, User
 from kb.permissions import Action, allowed, check_move
 
 
@@ -64,6 +65,23 @@ def _requested(change: MetaChange) -> dict[str, Any]:
     return requested
 
 
+def _fits_pending(table: KnowledgeTable, wanted: tables.TableMeta) -> None:
+    """Refuse a change that would leave the table's pending revision (a draft, in review or
+    scheduled) proposing validity that could never apply: its approval, or its scheduled
+    publication, would fail."""
+    latest = table.latest_revision
+    if latest is table.live_revision or not latest.proposed:
+        return
+    problems = tables.check_meta(tables.with_proposal(wanted, latest.proposed))
+    if problems:
+        raise ValidationFailed(
+            f"Table {table.code}: revision {latest.number} ({workflow.status_of(latest)}) "
+            f"proposes {latest.proposed}, which this change would leave impossible to apply; "
+            "change or withdraw that revision's proposal first.",
+            problems=problems,
+        )
+
+
 def change_meta(session: Session, user: User, code: str, change: MetaChange) -> MetaResult:
     """Apply ``change`` as ``user`` may: governed parts reviewed unless they may publish.
 
@@ -78,6 +96,7 @@ def change_meta(session: Session, user: User, code: str, change: MetaChange) -> 
     proposed = None
     if requested and allowed(user, Action.PUBLISH, table.package):
         wanted = tables.with_proposal(tables.meta_of(table), requested)
+        _fits_pending(table, wanted)
         applied = tables.update_meta(session, table, wanted, actor=user.name) or applied
     elif requested:
         proposed = workflow.propose_meta(session, user, code, requested)

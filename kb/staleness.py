@@ -27,9 +27,16 @@ class SweepReport:
     published: list[str] = field(default_factory=list)  # codes whose scheduled revision went live
     expired: list[str] = field(default_factory=list)  # codes newly recorded as stale
     revived: list[str] = field(default_factory=list)  # recorded stale, but valid again
+    # "CODE: reason": a scheduled revision that could not go live, back in review
+    held: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, list[str]]:
-        return {"published": self.published, "expired": self.expired, "revived": self.revived}
+        return {
+            "published": self.published,
+            "expired": self.expired,
+            "revived": self.revived,
+            "held": self.held,
+        }
 
 
 def live_tables(session: Session) -> Sequence[KnowledgeTable]:
@@ -49,7 +56,8 @@ def sweep(session: Session, now: datetime | None = None) -> SweepReport:
     """Publish due scheduled revisions, then record tables that went stale (or came back)."""
     now = now or utcnow()
     locks.lock_sweep(session)
-    report = SweepReport(published=[r.table.code for r in workflow.publish_due(session, now)])
+    report = SweepReport()
+    report.published = [r.table.code for r in workflow.publish_due(session, now, report.held)]
     for table in live_tables(session):
         stale = visibility.is_stale(table, now)
         if stale and table.expired_at is None:

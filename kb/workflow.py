@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from kb import audit, changes, flags, locks, repository, tables
 from kb.clock import ensure_utc, utcnow
 from kb.duplicates import BigramDuplicateFinder, DuplicateFinder, Similar
-from kb.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from kb.errors import Conflict, NotFound, PermissionDenied, ValidationFailed, ZhikuError
 from kb.models import KnowledgeTable, Package, Revision, RevisionState, Role, User
 from kb.permissions import Action, check
 from kb.tables import TableContent, TableMeta, content_of
@@ -397,8 +397,13 @@ def publish_now(session: Session, user: User, code: str, *, comment: str = "") -
     return latest
 
 
-def publish_due(session: Session, now: datetime) -> list[Revision]:
-    """Publish every approved revision whose scheduled time has come (called by the sweep)."""
+def publish_due(session: Session, now: datetime, held: list[str] | None = None) -> list[Revision]:
+    """Publish every approved revision whose scheduled time has come (called by the sweep).
+
+    One that cannot go live (what it would apply no longer holds: a validity its approval
+    proposed, against a start changed since) is put back in review, its schedule cancelled and
+    the reason in its review comment and the audit log, and named in ``held`` ("CODE: reason");
+    the others are published all the same."""
     due = session.scalars(
         select(Revision)
         .where(
@@ -415,12 +420,34 @@ def publish_due(session: Session, now: datetime) -> list[Revision]:
         revision = table.latest_revision
         if revision.number != number or status_of(revision) != "scheduled":
             continue
-        publish(
-            session,
-            revision,
-            actor="system",
-            comment=f"scheduled publication approved by {revision.reviewed_by}",
-        )
+        try:
+            with session.begin_nested():
+                publish(
+                    session,
+                    revision,
+                    actor="system",
+                    comment=f"scheduled publication approved by {revision.reviewed_by}",
+                )
+        except ZhikuError as err:
+            reason = f"scheduled publication failed: {err}"
+            approved_by = revision.reviewed_by
+            revision.reviewed_by = None
+            revision.reviewed_at = None
+            revision.publish_at = None
+            revision.review_comment = f"{reason} (approved by {approved_by}; review it again)"
+            session.flush()
+            audit.record(
+                session,
+                actor="system",
+                action="unschedule",
+                object_type="table",
+                object_key=code,
+                revision=number,
+                comment=reason,
+            )
+            if held is not None:
+                held.append(f"{code}: {err}")
+            continue
         published.append(revision)
     return published
 

@@ -62,7 +62,12 @@ def test_sweep_records_what_went_stale_once(session: Session, reviewer: User) ->
     changes.pop(session)
     assert fresh.id != draft.id
     report = staleness.sweep(session, T0 + 40 * DAY)
-    assert report.to_dict() == {"published": [], "expired": ["TX-FRESH", "TX-OLD"], "revived": []}
+    assert report.to_dict() == {
+        "published": [],
+        "expired": ["TX-FRESH", "TX-OLD"],
+        "revived": [],
+        "held": [],
+    }
     assert (fresh.expired_at, old.expired_at) == (T0 + 30 * DAY, T0 + 5 * DAY)
     assert draft.expired_at is None
     assert changes.pop(session) == {fresh.id, old.id}
@@ -77,6 +82,7 @@ def test_sweep_records_what_went_stale_once(session: Session, reviewer: User) ->
         "published": [],
         "expired": [],
         "revived": [],
+        "held": [],
     }
     assert changes.pop(session) == set()
 
@@ -110,10 +116,59 @@ def test_sweep_publishes_scheduled_revisions_first(session: Session, reviewer: U
     # Revision 1 would be stale at day 30; revision 2 goes live at day 29 and counts from there.
     with frozen(T0 + 30 * DAY):
         report = staleness.sweep(session, T0 + 30 * DAY)
-    assert report.to_dict() == {"published": ["TX-GH-001"], "expired": [], "revived": []}
+    assert report.to_dict() == {
+        "published": ["TX-GH-001"],
+        "expired": [],
+        "revived": [],
+        "held": [],
+    }
     assert table.live_revision is not None and table.live_revision.number == 2
     assert table.last_verified_at == T0 + 30 * DAY
     assert seen(table, T0 + 59 * DAY) == (True, True, True)
+
+
+def test_a_scheduled_revision_that_cannot_go_live_goes_back_to_review_alone(
+    session: Session, reviewer: User
+) -> None:
+    """Its failure aborted every sweep, run after run: no other table published or expired."""
+    editor = create_user(session, "editor1", "editor")
+    admin = create_user(session, "admin1", "admin")
+    with frozen(T0):
+        for code in ("TX-BAD", "TX-GOOD"):
+            make_table(session, code=code, title=code, valid_until=T0 + 100 * DAY)
+            workflow.edit(session, editor, code, Edit(fields={"answer": "新口径"}))
+        workflow.propose_meta(
+            session, editor, "TX-BAD", {"valid_until": (T0 + 60 * DAY).isoformat()}
+        )
+        for code in ("TX-BAD", "TX-GOOD"):
+            workflow.submit(session, editor, code)
+            workflow.approve(session, reviewer, code, publish_at=T0 + 10 * DAY)
+        stale = make_table(session, code="TX-OLD", title="旧的", valid_until=T0 + 5 * DAY)
+        # an admin moves the start past the end the scheduled revision will apply
+        tables.update_meta(
+            session,
+            repository.table_by_code(session, "TX-BAD"),  # type: ignore[arg-type]
+            tables.TableMeta(valid_from=T0 + 70 * DAY, valid_until=T0 + 100 * DAY),
+            actor=admin.name,
+        )
+    with frozen(T0 + 10 * DAY):
+        report = staleness.sweep(session, T0 + 10 * DAY)
+    assert (report.published, report.expired) == (["TX-GOOD"], ["TX-OLD"])
+    [held] = report.held
+    assert held.startswith("TX-BAD: ") and "valid_until must be after valid_from" in held
+    bad = repository.table_by_code(session, "TX-BAD")
+    assert bad is not None and bad.live_revision is not None and bad.live_revision.number == 1
+    pending = bad.latest_revision
+    assert (pending.state, workflow.status_of(pending), pending.publish_at) == (
+        RevisionState.IN_REVIEW,
+        "in_review",
+        None,
+    )
+    assert "scheduled publication failed" in pending.review_comment
+    assert repository.audit_for(session, "table", "TX-BAD")[-1].action == "unschedule"
+    assert stale.expired_at == T0 + 5 * DAY
+    again = staleness.sweep(session, T0 + 11 * DAY)
+    assert again.held == [] and again.published == []
 
 
 def test_verify_extends_valid_until_and_clears_expired_at(session: Session, reviewer: User) -> None:

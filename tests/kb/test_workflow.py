@@ -688,3 +688,24 @@ def test_naming_the_current_value_withdraws_a_proposal(
         session, crew["editor1"], "TX-GH-010", change(audience=Audience.INTERNAL)
     )
     assert again.proposed is None and len(table.revisions) == 2
+
+
+def test_an_admins_change_may_not_strand_a_pending_proposal(
+    session: Session, crew: dict[str, User]
+) -> None:
+    """Applied at once, it left the draft's proposed end before the new start: the revision
+    could then never be approved (and, scheduled, failed at its publication)."""
+    make_table(session, code="TX-GH-011")
+    change = meta_changes.MetaChange
+    end = datetime(2030, 1, 1, tzinfo=UTC)
+    meta_changes.change_meta(session, crew["editor1"], "TX-GH-011", change(valid_until=end))
+    with pytest.raises(ValidationFailed, match="revision 2 \\(draft\\) proposes") as caught:
+        meta_changes.change_meta(
+            session,
+            crew["admin1"],
+            "TX-GH-011",
+            change(valid_from=datetime(2031, 1, 1, tzinfo=UTC)),
+        )
+    assert caught.value.problems[0].field == "valid_until"
+    fine = change(valid_from=datetime(2029, 1, 1, tzinfo=UTC))
+    assert meta_changes.change_meta(session, crew["admin1"], "TX-GH-011", fine).applied
