@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kb import tables, workflow
+from kb.content_limits import MAX_QUESTION_CHARS, MAX_QUESTIONS
 from kb.errors import Conflict, NotFound
 from kb.models import Feedback, KnowledgeTable, Package, QueryLogEntry, Revision, User
 from kb.permissions import Action, check
@@ -147,10 +148,11 @@ def draft_from_gap(
     It is an ordinary draft by ``user`` (who needs the draft permission in ``package``) and
     goes live only through submit → approve.
     """
+    questions, left = _as_questions(cluster.queries, [])
     content = tables.TableContent(
-        title=title or cluster.name, questions=list(cluster.queries), tags=[], fields=dict(fields)
+        title=title or cluster.name, questions=questions, tags=[], fields=dict(fields)
     )
-    return workflow.create(session, user, package, code, content)
+    return workflow.create(session, user, package, code, content, note=_left_out(left))
 
 
 def attach_to_table(session: Session, user: User, code: str, queries: Sequence[str]) -> Revision:
@@ -163,11 +165,33 @@ def attach_to_table(session: Session, user: User, code: str, queries: Sequence[s
     check(user, Action.DRAFT, table.package)
     latest = table.latest_revision
     current = list(latest.questions)
-    added = [q for q in dict.fromkeys(queries) if q not in current and q != latest.title]
+    fresh = [q for q in dict.fromkeys(queries) if q not in current and q != latest.title]
+    added, left = _as_questions(fresh, current)
     if not added:
         raise Conflict(
-            f"Every query of this gap is already a similar question of {code}; "
-            "nothing to attach. Look at its ranking with `kb hit-test` instead."
+            f"Every query of this gap is already a similar question of {code}"
+            + (f" or cannot be one ({_left_out(left)})" if left else "")
+            + "; nothing to attach. Look at its ranking with `kb hit-test` instead."
         )
     change = workflow.Edit(questions=[*current, *added])
-    return workflow.edit(session, user, code, change, note=ATTACH_NOTE)
+    note = f"{ATTACH_NOTE}；{_left_out(left)}" if left else ATTACH_NOTE
+    return workflow.edit(session, user, code, change, note=note)
+
+
+def _as_questions(queries: Sequence[str], have: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The queries that can join ``have`` as similar questions, within a table's caps (a
+    customer's contact question runs to 500 characters, a similar question to 300), and the
+    ones left out."""
+    room = max(0, MAX_QUESTIONS - len(have))
+    short = [q for q in queries if len(q) <= MAX_QUESTION_CHARS]
+    kept = short[:room]
+    return kept, [q for q in queries if q not in kept]
+
+
+def _left_out(left: Sequence[str]) -> str:
+    if not left:
+        return ""
+    return (
+        f"{len(left)} 条问法未加入（每条至多 {MAX_QUESTION_CHARS} 字，每张知识表至多 "
+        f"{MAX_QUESTIONS} 条）"
+    )

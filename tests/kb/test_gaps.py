@@ -123,3 +123,26 @@ def test_attach_refuses_an_unknown_table_and_a_user_out_of_scope(session: Sessio
         gaps.attach_to_table(session, outsider, "NO-SUCH", ["q"])
     with pytest.raises(PermissionDenied, match="通信业务/改号业务"):
         gaps.attach_to_table(session, outsider, "TX-GH-001", ["q"])
+
+
+def test_queries_that_cannot_be_similar_questions_are_left_out_and_said_so(
+    session: Session,
+) -> None:
+    """A contact question runs to 500 characters, a similar question to 300: one long query
+    made the cluster's draft and attach fail (422) however the editor filled the rest."""
+    package = make_package(session)
+    make_table(session, package=package, code="TX-GH-002", questions=["旧问法"])
+    editor = _user(session, "editor1", "editor")
+    long = "我想问一下" * 70  # 350 characters
+    cluster = gaps.GapCluster("改号积分", ["改号积分还在吗", long], 3)
+    table = gaps.draft_from_gap(
+        session, editor, cluster, package, code="TX-GH-901", fields={"answer": "积分保留。"}
+    )
+    draft = table.latest_revision
+    assert draft.questions == ["改号积分还在吗"]
+    assert draft.note.startswith("1 条问法未加入（每条至多 300 字")
+    revision = gaps.attach_to_table(session, editor, "TX-GH-002", [long, "新问法"])
+    assert revision.questions == ["旧问法", "新问法"]
+    assert revision.note.startswith(gaps.ATTACH_NOTE + "；1 条问法未加入")
+    with pytest.raises(Conflict, match="or cannot be one"):
+        gaps.attach_to_table(session, editor, "TX-GH-002", [long])
