@@ -18,11 +18,12 @@ from annotated_types import Ge, Le
 from fastapi import Request
 from pydantic import AfterValidator
 
+from kb.bounds import MAX_ID
 from kb.clock import CALENDAR, on_calendar
 from kb.errors import Problem, ValidationFailed
 from kb.text import printable, strings_in, text_problem
 
-MAX_INT = 2**31 - 1  # PostgreSQL INTEGER: ids, revision numbers and counters are stored as one
+MAX_INT = MAX_ID  # PostgreSQL INTEGER: ids, revision numbers and counters are stored as one
 MAX_PAGE = 100_000  # pages of at most 100 rows: far past any list, and the offset fits
 
 Id = Annotated[int, Ge(1), Le(MAX_INT)]  # a row id or a revision number

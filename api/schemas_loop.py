@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 
 from api import limits
 from api.schemas import Page
+from kb.bounds import MAX_DAYS
 
-MAX_GAP_DAYS = 365
+MAX_GAP_DAYS = MAX_DAYS
 
 
 class UsageRowOut(BaseModel):

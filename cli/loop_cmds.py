@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from cli.context import print_json
 from cli.work import AS_HELP, acting, print_table, read, stamp, work
 from kb import analytics, gaps, golden, hierarchy, permissions, tables
+from kb.bounds import MAX_DAYS, MAX_ID, MAX_LIST
 from kb.clock import utcnow
 from kb.permissions import Action
 from kb.settings import Settings
@@ -55,14 +56,14 @@ def _clusters(
 @gaps_app.callback(invoke_without_command=True)
 def gaps_list(
     ctx: typer.Context,
-    days: int = typer.Option(30, min=1, help=DAYS_HELP),
+    days: int = typer.Option(30, min=1, max=MAX_DAYS, help=DAYS_HELP),
     threshold: float = typer.Option(
         0.9, min=0.0, max=1.0, help="Cosine similarity to join a cluster."
     ),
     floor: float = typer.Option(
         0.35, min=0.0, max=1.0, help="Below this confidence a search is a gap."
     ),
-    limit: int = typer.Option(20, min=1),
+    limit: int = typer.Option(20, min=1, max=MAX_LIST),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List gap clusters, biggest first: unanswered, low-confidence and not-helpful queries.
@@ -85,13 +86,13 @@ def gaps_list(
 
 @gaps_app.command("draft")
 def gaps_draft(
-    number: int = typer.Argument(..., help="Cluster number from `kb gaps`."),
+    number: int = typer.Argument(..., min=1, max=MAX_ID, help="Cluster number from `kb gaps`."),
     package: str = typer.Option(..., help="Package as 'category/package'."),
     code: str = typer.Option(..., help="Code of the new table."),
     answer: str = typer.Option(..., help="The standard answer (标准答复)."),
     title: str = typer.Option("", help="Title; defaults to the cluster's central query."),
     as_user: str = typer.Option(..., "--as", envvar="ZHIKU_USER", help=AS_HELP),
-    days: int = typer.Option(30, min=1, help=DAYS_HELP),
+    days: int = typer.Option(30, min=1, max=MAX_DAYS, help=DAYS_HELP),
     threshold: float = typer.Option(0.9, min=0.0, max=1.0),
     floor: float = typer.Option(0.35, min=0.0, max=1.0),
 ) -> None:
@@ -122,10 +123,10 @@ def gaps_draft(
 
 @gaps_app.command("attach")
 def gaps_attach(
-    number: int = typer.Argument(..., help="Cluster number from `kb gaps`."),
+    number: int = typer.Argument(..., min=1, max=MAX_ID, help="Cluster number from `kb gaps`."),
     to: str = typer.Option(..., "--to", help="Code of the table that answers these queries."),
     as_user: str = typer.Option(..., "--as", envvar="ZHIKU_USER", help=AS_HELP),
-    days: int = typer.Option(30, min=1, help=DAYS_HELP),
+    days: int = typer.Option(30, min=1, max=MAX_DAYS, help=DAYS_HELP),
     threshold: float = typer.Option(0.9, min=0.0, max=1.0),
     floor: float = typer.Option(0.35, min=0.0, max=1.0),
 ) -> None:
@@ -166,8 +167,8 @@ def golden_add(
 
 @golden_app.command("endorsed")
 def golden_endorsed(
-    days: int = typer.Option(30, min=1, help="Look at the votes of the last N days."),
-    limit: int = typer.Option(20, min=1, max=500),
+    days: int = typer.Option(30, min=1, max=MAX_DAYS, help="Look at the votes of the last N days."),
+    limit: int = typer.Option(20, min=1, max=MAX_LIST),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Queries agents voted answered by a live table, not yet in the golden set, most
@@ -203,7 +204,7 @@ def golden_export(
 
 
 def dashboard(
-    days: int = typer.Option(30, min=1, help=DAYS_HELP),
+    days: int = typer.Option(30, min=1, max=MAX_DAYS, help=DAYS_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Searches per day, abstention and helpful rates, top queries, stale-but-used tables.

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from cli.context import print_json
 from cli.work import AS_HELP, acting, local, print_table, read
 from kb import queues
+from kb.bounds import MAX_DAYS
 from kb.models import User
 from kb.permissions import Action, check
 
@@ -78,7 +79,7 @@ def review_queue(
 
 @review_app.command("due")
 def review_due(
-    days: int = typer.Option(14, "--days", min=0, help="Look this many days ahead."),
+    days: int = typer.Option(14, "--days", min=0, max=MAX_DAYS, help="Look this many days ahead."),
     as_user: str | None = typer.Option(None, "--as", help="Limit to this user's scopes."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
@@ -140,7 +141,9 @@ def review_flagged(
 
 @review_app.command("digest")
 def review_digest(
-    days: int = typer.Option(14, "--days", min=0, help="Expiring-soon horizon in days."),
+    days: int = typer.Option(
+        14, "--days", min=0, max=MAX_DAYS, help="Expiring-soon horizon in days."
+    ),
     owner: str | None = typer.Option(None, "--owner", help="Only this package owner."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:

@@ -15,6 +15,7 @@ import typer
 from cli.context import print_json
 from cli.work import AS_HELP, acting, print_table, read, stamp, work
 from kb import handoff, repository
+from kb.bounds import MAX_LIST
 from kb.models import HandoffRequest, HandoffStatus
 
 requests_app = typer.Typer(
@@ -67,7 +68,7 @@ def list_requests(
     assignee: str | None = typer.Option(None, help="Only requests assigned to this user."),
     mine: bool = typer.Option(False, "--mine", help="Only requests assigned to me."),
     as_user: str = typer.Option("", "--as", envvar="ZHIKU_USER", help=AS_HELP),
-    limit: int = typer.Option(50, min=1, max=500),
+    limit: int = typer.Option(50, min=1, max=MAX_LIST),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List customers' requests, oldest waiting first (open ones unless --status says otherwise).

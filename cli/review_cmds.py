@@ -21,6 +21,7 @@ from cli.queue_cmds import review_app
 from cli.user_cmds import user_app
 from cli.work import AS_HELP, acting, iso, option_date, print_table, read, stamp, work
 from kb import diff, flags, hierarchy, repository, staleness, tables, workflow
+from kb.bounds import MAX_ID
 from kb.clock import utcnow
 from kb.errors import ValidationFailed
 from kb.models import Audience, RevisionState
@@ -268,7 +269,7 @@ def archive(
 
 def rollback(
     code: str = typer.Argument(..., help="Table code."),
-    to: int = typer.Option(..., "--to", help="Revision number to go back to."),
+    to: int = typer.Option(..., "--to", min=1, max=MAX_ID, help="Revision number to go back to."),
     as_user: str = typer.Option(..., "--as", envvar="ZHIKU_USER", help=AS_HELP),
     note: str = typer.Option("", "--note", help="Change note for reviewers."),
 ) -> None:
@@ -333,8 +334,8 @@ def revisions(
 
 def show_diff(
     code: str = typer.Argument(..., help="Table code."),
-    a: int = typer.Argument(..., help="Older revision number."),
-    b: int = typer.Argument(..., help="Newer revision number."),
+    a: int = typer.Argument(..., min=1, max=MAX_ID, help="Older revision number."),
+    b: int = typer.Argument(..., min=1, max=MAX_ID, help="Newer revision number."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Field-by-field differences between two revisions.
@@ -391,7 +392,9 @@ def flag(
 
 
 def dismiss(
-    flag_id: int = typer.Argument(..., help="Flag id (from `kb review flagged`)."),
+    flag_id: int = typer.Argument(
+        ..., min=1, max=MAX_ID, help="Flag id (from `kb review flagged`)."
+    ),
     as_user: str = typer.Option(..., "--as", envvar="ZHIKU_USER", help=AS_HELP),
     comment: str = typer.Option(..., "--comment", help="Why the table is right as it is."),
 ) -> None:

@@ -9,6 +9,7 @@ import typer
 from cli.context import print_json
 from cli.work import CLI_ACTOR, print_table, read, work
 from kb import users as kb_users
+from kb.bounds import MAX_ID
 
 user_app = typer.Typer(help="Users, roles, scopes and API tokens.", no_args_is_help=True)
 
@@ -90,7 +91,7 @@ def user_token(
 
 @user_app.command("revoke")
 def user_revoke(
-    token_id: int = typer.Argument(..., help="Token id (printed when issued)."),
+    token_id: int = typer.Argument(..., min=1, max=MAX_ID, help="Token id (printed when issued)."),
 ) -> None:
     """Revoke an API token.
 

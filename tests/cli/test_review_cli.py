@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -366,3 +367,26 @@ def test_self_approval_follows_the_setting(
     assert kb(runner, "approve", "TX-GH-001", "--as", "reviewer1") == (
         "Revision 2 of TX-GH-001 is live.\n"
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("dismiss", "99999999999999999999", "--as", "x", "--comment", "c"),
+        ("rollback", "TX-GH-001", "--to", "99999999999999999999", "--as", "x"),
+        ("diff", "TX-GH-001", "1", "99999999999999999999"),
+        ("user", "revoke", "99999999999999999999"),
+        ("gaps", "--days", "999999999"),
+        ("dashboard", "--days", "999999999"),
+        ("golden", "endorsed", "--days", "999999999"),
+        ("review", "due", "--days", "999999999"),
+        ("review", "digest", "--days", "999999999"),
+    ],
+)
+def test_numbers_past_what_the_database_or_calendar_holds_are_refused_by_name(
+    runner: CliRunner, args: tuple[str, ...]
+) -> None:
+    """They ended in OverflowError tracebacks (an id past SQLite's INTEGER, a date past 9999)."""
+    error = " ".join(re.sub(r"[│╭╮╰╯─]", " ", kb(runner, *args, code=2)).split())
+    bound = "365" if "--days" in args else "2147483647"
+    assert f"less than or equal to {bound}" in error, error
