@@ -7,6 +7,7 @@ check a retrieval change against the KB's own traffic before it goes live.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kb import audit, repository
-from kb.errors import Conflict, ValidationFailed
+from kb.errors import ConfigurationError, Conflict, ValidationFailed
 from kb.feedback import votes_on_tables
 from kb.models import GoldenQuery, KnowledgeTable
 from kb.templates import ANSWER_KEY
@@ -169,9 +170,20 @@ def dataset_files(session: Session) -> dict[str, str]:
 
 
 def export_dataset(session: Session, directory: Path) -> tuple[int, int]:
-    """Write entries.jsonl (every live table) and queries.jsonl; returns (entries, queries)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write entries.jsonl (every live table) and queries.jsonl; returns (entries, queries).
+
+    Each file is written beside its place and moved in once both are complete."""
     entries, queries = dataset(session)
-    (directory / "entries.jsonl").write_text(_jsonl(entries), encoding="utf-8")
-    (directory / "queries.jsonl").write_text(_jsonl(queries), encoding="utf-8")
+    texts = {"entries.jsonl": _jsonl(entries), "queries.jsonl": _jsonl(queries)}
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in texts.items():
+            (directory / f".{name}.tmp").write_text(text, encoding="utf-8")
+        for name in texts:
+            os.replace(directory / f".{name}.tmp", directory / name)
+    except OSError as err:  # a parent that is a file, a place no one may write
+        raise ConfigurationError(
+            f"The golden set was not written to {directory}: {err.strerror or err} "
+            f"({err.filename or directory})."
+        ) from err
     return len(entries), len(queries)

@@ -156,6 +156,20 @@ def write_directory(session: Session, path: Path, *, overwrite: bool = False) ->
         )
     # Everything is written next to the target first and moved into place once complete, so
     # that a failure (a full disk, a name the file system refuses) leaves no half export.
+    try:
+        _write_staged(path, files, overwrite_into=path.exists() and any(path.iterdir()))
+    except OSError as err:  # a parent that is a file, a place no one may write
+        raise ConfigurationError(
+            f"Nothing was exported to {path}: {err.strerror or err} ({err.filename or path})."
+        ) from err
+    summary = ExportSummary(files=len(files))
+    summary.categories = sum(1 for p in files if p.name == CATEGORY_FILE)
+    summary.packages = sum(1 for p in files if is_content_name(p) and len(p.parts) == 2)
+    summary.tables = repository.count(session, KnowledgeTable)
+    return summary
+
+
+def _write_staged(path: Path, files: dict[Path, str], *, overwrite_into: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{path.name}.export-", dir=path.parent) as tmp:
         staged = Path(tmp) / "content"
@@ -168,7 +182,7 @@ def write_directory(session: Session, path: Path, *, overwrite: bool = False) ->
             raise ConfigurationError(
                 f"Nothing was exported to {path}: writing {relative} failed ({err})."
             ) from err
-        if not path.exists() or not any(path.iterdir()):
+        if not overwrite_into:
             if path.exists():
                 path.rmdir()
             staged.rename(path)
@@ -177,11 +191,6 @@ def write_directory(session: Session, path: Path, *, overwrite: bool = False) ->
             for relative in files:
                 (path / relative).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged / relative, path / relative)
-    summary = ExportSummary(files=len(files))
-    summary.categories = sum(1 for p in files if p.name == CATEGORY_FILE)
-    summary.packages = sum(1 for p in files if is_content_name(p) and len(p.parts) == 2)
-    summary.tables = repository.count(session, KnowledgeTable)
-    return summary
 
 
 def _remove_stale(root: Path, keep: set[Path]) -> None:

@@ -293,6 +293,21 @@ def test_export_that_fails_half_way_leaves_no_directory(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["content", "data"]
 
 
+@pytest.mark.parametrize("command", [("export",), ("golden", "export")])
+def test_an_export_to_a_place_that_cannot_be_made_names_it(
+    runner: CliRunner, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """A parent that is a file ended in a FileExistsError / NotADirectoryError traceback."""
+    assert runner.invoke(app, ["import", str(demo_dir(tmp_path / "content"))]).exit_code == 0
+    blocker = write(tmp_path / "a-file", "x")
+    for target in (blocker / "out", blocker):
+        result = runner.invoke(app, [*command, str(target)])
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output and str(tmp_path) in result.stderr
+        assert result.stderr.startswith("错误 error: ")
+    assert blocker.read_text() == "x"
+
+
 def test_rename_package_needs_the_hierarchy_right(runner: CliRunner, tmp_path: Path) -> None:
     assert runner.invoke(app, ["import", str(demo_dir(tmp_path / "content"))]).exit_code == 0
     assert runner.invoke(app, ["user", "add", "editor1", "--role", "editor"]).exit_code == 0
