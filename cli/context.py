@@ -26,6 +26,28 @@ class ZhikuGroup(TyperGroup):
         except ZhikuError as err:
             typer.echo(f"错误 error: {err}", err=True)
             raise typer.Exit(code=1) from None
+        except Exception as err:
+            message = database_trouble(err)
+            if message is None:
+                raise
+            typer.echo(f"错误 error: {message}", err=True)
+            raise typer.Exit(code=1) from None
+
+
+def database_trouble(err: Exception) -> str | None:
+    """A one-line message for a failure of the database itself (busy, not a database,
+    unreachable); None for anything else."""
+    exc = sys.modules.get("sqlalchemy.exc")  # loaded with SQLAlchemy, only if a command used it
+    if exc is None or not isinstance(err, exc.DBAPIError):
+        return None
+    cause = err.orig if err.orig is not None else err
+    reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    if "locked" in reason or "busy" in reason:
+        return f"the database is busy ({reason}): another process is writing; try again shortly."
+    return (
+        f"the database cannot be used ({reason}); check ZHIKU_DATABASE_URL or the data "
+        "directory (`kb init` makes a new database)."
+    )
 
 
 def settings() -> Settings:

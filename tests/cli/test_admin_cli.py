@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text, update
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
+from cli.context import database_trouble
 from cli.main import app
 from kb.db import ADDED_COLUMNS, open_database
 from kb.models import (
@@ -31,6 +34,23 @@ def test_stats_before_init_says_what_to_do(runner: CliRunner) -> None:
     assert result.exit_code == 1
     assert "run `kb init` first" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_database_that_cannot_be_used_is_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    """A file that is no database, or one locked past the busy timeout: SQLAlchemy tracebacks."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "zhiku.db").write_bytes(b"not a database, just some bytes" * 100)
+    result = runner.invoke(app, ["stats"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr == (
+        "错误 error: the database cannot be used (file is not a database); check "
+        "ZHIKU_DATABASE_URL or the data directory (`kb init` makes a new database).\n"
+    )
+    locked = OperationalError("INSERT …", {}, sqlite3.OperationalError("database is locked"))
+    assert database_trouble(locked) == (
+        "the database is busy (database is locked): another process is writing; try again shortly."
+    )
+    assert database_trouble(ValueError("not the database's")) is None
 
 
 def test_init_then_stats_json(runner: CliRunner) -> None:
