@@ -10,6 +10,7 @@ transaction; after it commits, the search index is told which tables changed
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ from kb.bounds import MAX_ID
 from kb.clock import utcnow
 from kb.errors import ValidationFailed
 from kb.models import Audience, RevisionState
+from kb.text import printable
+from kb.transfer import yamlio
+from kb.transfer.limits import ImportLimits
 from kb.visibility import expires_at, is_stale
 
 
@@ -74,10 +78,21 @@ _FILE_KEYS = {"title", "questions", "tags", "fields", "note", "package", "audien
 _FILE_KEYS |= {"source", "valid_from", "valid_until"}
 
 
+_FILE_LISTS = {"questions", "tags"}  # lists of text; "fields" is a mapping; the rest scalars
+
+
 def _read_draft_file(path: Path) -> dict[str, Any]:
+    """The draft a YAML file describes, read within the import's limits and checked key by key
+    (a lone string for questions was taken character by character)."""
+    limits = ImportLimits.from_settings()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
+        if path.stat().st_size > limits.file_bytes:
+            raise ValidationFailed.one(
+                f"{path} is over {limits.file_bytes:,} bytes (ZHIKU_IMPORT_MAX_FILE_BYTES)",
+                field="from_file",
+            )
+        data = yamlio.load(path.read_text(encoding="utf-8"), limits).data
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise ValidationFailed.one(f"cannot read {path}: {err}", field="from_file") from None
     if not isinstance(data, dict):
         raise ValidationFailed.one(
@@ -89,6 +104,21 @@ def _read_draft_file(path: Path) -> dict[str, Any]:
             f"{path}: unknown keys {unknown}; known: {', '.join(sorted(_FILE_KEYS))}",
             field="from_file",
         )
+    for key, value in data.items():
+        if value is None:
+            continue
+        if key in _FILE_LISTS:
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+            wanted = "a list of texts (- one per line)"
+        elif key == "fields":
+            ok, wanted = isinstance(value, dict), "a mapping of field key to value"
+        else:
+            ok = isinstance(value, str | int | float | date)
+            wanted = "one value"
+        if not ok:
+            raise ValidationFailed.one(
+                f"{path}: {key} must be {wanted}", field=key, value=printable(str(value))
+            )
     return data
 
 

@@ -248,9 +248,32 @@ def test_sweep_and_expired_queue(runner: CliRunner) -> None:
         "published": [],
         "expired": [],
         "revived": [],
+        "held": [],
     }
     digest = json.loads(kb(runner, "review", "digest", "--owner", "李娜", "--json"))
     assert [(d["owner"], d["packages"]) for d in digest] == [("李娜", ["通信业务/改号业务"])]
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        (
+            "title: 副卡\nquestions: 改号后积分还在吗\n",
+            "questions",
+        ),  # was 8 questions, a character each
+        ("title: 副卡\nfields: text\n", "fields"),
+        ("title: 副卡\ntags: 5\n", "tags"),
+        ("title: [副卡]\n", "title"),
+    ],
+)
+def test_a_draft_file_value_of_the_wrong_kind_is_named(
+    runner: CliRunner, tmp_path: Path, yaml_text: str, key: str
+) -> None:
+    kb(runner, "user", "add", "editor1", "--role", "editor")
+    source = tmp_path / "draft.yaml"
+    source.write_text("package: 通信业务/改号业务\n" + yaml_text, encoding="utf-8")
+    err = kb(runner, "draft", "TX-NEW-1", "--as", "editor1", "--from-file", str(source), code=1)
+    assert f"{source}: {key} must be" in err
 
 
 def test_new_table_from_file_and_archive_and_rollback(runner: CliRunner, tmp_path: Path) -> None:
