@@ -213,8 +213,9 @@ def dashboard(
     """
     now = utcnow()
     since = now - timedelta(days=days)
-    with read() as (_config, session):
-        daily = analytics.daily_summary(session, since=since)
+    with read() as (config, session):
+        # days in ZHIKU_TIMEZONE, as the admin desk counts them (kb.dashboard)
+        daily = analytics.daily_summary(session, since=since, zone=config.zone)
         top = analytics.top_queries(session, since=since)
         stale = analytics.stale_but_used(session, now=now)
     if as_json:

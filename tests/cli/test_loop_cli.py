@@ -119,6 +119,22 @@ def test_golden_set_and_dashboard(runner: CliRunner, tmp_path: Path) -> None:
     assert board["stale_but_used"] == []
 
 
+def test_the_dashboard_counts_days_in_the_service_time_zone(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the admin desk does: a search at 23:30 UTC is the next morning in Shanghai."""
+    monkeypatch.setenv("ZHIKU_TIMEZONE", "Asia/Shanghai")
+    db = open_database(f"sqlite:///{tmp_path / 'data' / 'zhiku.db'}")
+    with db.transaction() as session:
+        log_unanswered(session, "夜里的问题", at=datetime(2026, 11, 22, 23, 30, tzinfo=UTC))
+    db.dispose()
+    board = json.loads(kb(runner, "dashboard", "--json"))
+    assert [(d["date"], d["searches"]) for d in board["daily"]] == [
+        ("2026-11-22", 6),
+        ("2026-11-23", 1),
+    ]
+
+
 def test_agents_helpful_answers_are_listed_for_the_golden_set(
     runner: CliRunner, tmp_path: Path
 ) -> None:
