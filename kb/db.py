@@ -69,6 +69,15 @@ def create_schema(engine: Engine) -> None:
     A database stamped with a version in :data:`ADDITIVE_FROM` is upgraded in place: the
     missing tables and columns are created and the stamp moves to :data:`SCHEMA_VERSION`.
     """
+    inspector = inspect(engine)
+    if not inspector.has_table(SchemaVersion.__tablename__):
+        foreign = sorted(set(inspector.get_table_names()) & set(Base.metadata.tables))
+        if foreign:  # another application's tables under Zhiku's names: never built on
+            raise ConfigurationError(
+                f"Database {engine.url.render_as_string(hide_password=True)} has no Zhiku "
+                f"schema but already holds tables named as Zhiku's ({', '.join(foreign)}); "
+                "give Zhiku an empty database (ZHIKU_DATABASE_URL or another data directory)."
+            )
     Base.metadata.create_all(engine)
     with Session(engine) as session, session.begin():
         stamp = session.scalar(select(SchemaVersion))
@@ -100,6 +109,11 @@ def check_schema(engine: Engine) -> None:
         )
     with Session(engine) as session:
         found = session.scalar(select(SchemaVersion.version))
+    if found in ADDITIVE_FROM:
+        raise ConfigurationError(
+            f"Database schema version is {found}, this Zhiku needs {SCHEMA_VERSION}; "
+            "`kb init` upgrades it in place (it adds what is missing, nothing is lost)."
+        )
     if found != SCHEMA_VERSION:
         raise ConfigurationError(
             f"Database schema version is {found}, this Zhiku needs {SCHEMA_VERSION}; "

@@ -53,6 +53,18 @@ def test_a_database_that_cannot_be_used_is_one_line(runner: CliRunner, tmp_path:
     assert database_trouble(ValueError("not the database's")) is None
 
 
+def test_init_refuses_a_database_holding_another_applications_tables(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """It said "Database ready" and every command after failed on the foreign users table."""
+    (tmp_path / "data").mkdir()
+    with sqlite3.connect(tmp_path / "data" / "zhiku.db") as foreign:
+        foreign.execute("CREATE TABLE users (uid INTEGER PRIMARY KEY, email TEXT)")
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "already holds tables named as Zhiku's (users)" in result.stderr
+
+
 def test_init_then_stats_json(runner: CliRunner) -> None:
     assert runner.invoke(app, ["init"]).exit_code == 0
     result = runner.invoke(app, ["stats", "--json"])
@@ -91,6 +103,7 @@ def test_init_upgrades_an_older_database_in_place(
     refused = runner.invoke(app, ["stats"])
     assert refused.exit_code == 1
     assert f"schema version is {version}, this Zhiku needs 4" in refused.output
+    assert "`kb init` upgrades it in place" in refused.output  # not: export, reset, import
 
     assert runner.invoke(app, ["init"]).exit_code == 0
     result = runner.invoke(app, ["stats", "--json"])
