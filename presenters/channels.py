@@ -67,18 +67,22 @@ def sms(entry: Entry, options: PresentOptions) -> Rendering:
     """Plain text in segments of ``sms_segment_chars``; over ``sms_max_segments`` it is cut at a
     sentence and ends with a pointer to the full answer (its FAQ page, or the table's code)."""
     text = _answer_text(entry, options)
-    size = options.sms_segment_chars
-    limit = size * options.sms_max_segments if options.sms_max_segments else 0
+    size, most = options.sms_segment_chars, options.sms_max_segments
     truncated = False
-    if limit and utf16_units(text) > limit:
+    if most and len(split_units(text, size)) > most:
+        # Counted in segments, not units: a character outside the BMP (two units) never
+        # splits, so a segment may end a unit short and the whole need one more.
         url = options.full_answer_url(entry)
         pointer = f"…全文：{url}" if url else f"…详情请咨询客服（编号{entry.code}）"
-        budget = limit - utf16_units(pointer)
-        if budget > 0:
-            text = shorten(text, budget, utf16_units) + pointer
-        else:
-            text = shorten(text, limit - 1, utf16_units) + "…"
-        truncated = True
+        if utf16_units(pointer) >= size * most:
+            pointer = "…"
+        budget = size * most - utf16_units(pointer)
+        while True:
+            cut = shorten(text, budget, utf16_units) + pointer
+            if len(split_units(cut, size)) <= most or budget <= 0:
+                break
+            budget -= 1
+        text, truncated = cut, True
     return Rendering(OutputChannel.SMS, text, tuple(split_units(text, size)), truncated)
 
 

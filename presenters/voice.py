@@ -99,6 +99,8 @@ def speakable(text: str) -> str:
     text = re.sub(r"[（(]\s*[）)]", "", text)  # brackets emptied by a removed address
     text = re.sub(r"[（()）\-—–]+", "，", text)
     text = "".join(ch for i, ch in enumerate(text) if _kept(text, i))
+    # A dropped symbol may join digits into a long number ("0000[1"): read digit by digit too.
+    text = _LONG_NUMBER.sub(lambda m: _digit_by_digit(m[0]), text)
     text = re.sub(r"\s+", " ", text)
     text = re.sub(r" ?([，。！？；：、]) ?", r"\1", text)
     text = re.sub(r"[，、：]+([。！？；])", r"\1", text)
@@ -125,9 +127,12 @@ def voice(entry: Entry, options: PresentOptions) -> Rendering:
                 sentences += [_sentence(x) for x in lines]
     text = "".join(s for s in sentences if s)
     truncated = False
-    if options.voice_max_chars and len(text) > options.voice_max_chars:
+    most = options.voice_max_chars
+    if most and len(text) > most:
         tail = "内容较长，详细信息请转人工服务。"
-        budget = options.voice_max_chars - len(tail)
-        text = _sentence(shorten(text, budget, len)) + tail
+        if len(tail) >= most:  # a limit too short for the tail: the answer's start alone
+            tail = ""
+        # _sentence may end the cut with "。": one character of the budget is kept for it.
+        text = _sentence(shorten(text, most - len(tail) - 1, len)) + tail
         truncated = True
     return Rendering(OutputChannel.VOICE, text, (text,), truncated)

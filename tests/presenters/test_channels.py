@@ -201,3 +201,33 @@ def test_an_answer_its_template_marks_internal_goes_to_no_customer_channel() -> 
     assert "风控阈值" in present(entry, "agent").text
     for channel in ("web", "sms", "wechat", "voice"):
         assert "风控阈值" not in present(entry, channel).text, channel
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "改" * 69 + "😀" + "改" * 139,  # 209 units: fits 3 × 70 by count, not by segments
+        ("改" * 69 + "😀") * 5,  # cut, with its pointer
+    ],
+)
+def test_sms_segments_stay_within_the_limit_with_characters_outside_the_bmp(text: str) -> None:
+    answer = Field("answer", "标准答复", "text", text)
+    rendering = present(Entry("X-1", "t", ("c", "p"), (answer,)), "sms", PresentOptions())
+    assert len(rendering.parts) <= 3, [len(p) for p in rendering.parts]
+    assert "".join(rendering.parts) == rendering.text
+
+
+@pytest.mark.parametrize("limit", [300, 40, 16, 10, 2])
+def test_voice_stays_within_its_limit_however_short(limit: int) -> None:
+    answer = Field("answer", "标准答复", "text", "一个很长的分句没有句号" * 40)
+    spoken = present(
+        Entry("X-1", "t", ("c", "p"), (answer,)), "voice", PresentOptions(voice_max_chars=limit)
+    )
+    assert spoken.truncated and 1 <= len(spoken.text) <= limit, (limit, spoken.text)
+
+
+def test_digits_joined_by_a_dropped_symbol_are_read_one_by_one() -> None:
+    from presenters.voice import speakable
+
+    assert speakable("0000[1. 步") == "零零零零幺。步"  # found by the property test
+    assert speakable("共 00001元") == "共 00001元"  # an amount keeps its digits
