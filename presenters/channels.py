@@ -6,12 +6,9 @@ view carries the whole entry.
 
 from __future__ import annotations
 
-import html
-import re
-
 from kb.markup import as_markdown, plain_text
 from presenters.base import Entry, OutputChannel, PresentOptions, Rendering
-from presenters.html import SAFE_HREF, to_html
+from presenters.html import safe_markdown, to_html
 from presenters.plain import (
     field_lines,
     handset_link,
@@ -35,22 +32,12 @@ def agent(entry: Entry, options: PresentOptions) -> Rendering:
     return Rendering(OutputChannel.AGENT, text, (text,))
 
 
-def _safe_markdown(markdown: str) -> str:
-    """Markdown a web page can take as is: raw HTML escaped, unsafe link targets dropped."""
-    escaped = html.escape(markdown, quote=False)
-    return re.sub(
-        r"\[([^\]]+)\]\(([^)\s]+)\)",
-        lambda m: m.group(0) if SAFE_HREF.match(html.unescape(m.group(2))) else m.group(1),
-        escaped,
-    )
-
-
 def web(entry: Entry, options: PresentOptions) -> Rendering:
     """The answer as sanitized Markdown (``text``) and HTML."""
     answer = entry.customer_answer
     if answer is None:
         return Rendering(OutputChannel.WEB, "", ("",), html="")
-    markdown = _safe_markdown(as_markdown(answer.value, answer.type))
+    markdown = safe_markdown(as_markdown(answer.value, answer.type))
     return Rendering(
         OutputChannel.WEB, markdown, (markdown,), html=to_html(answer.value, answer.type)
     )

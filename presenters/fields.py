@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Any
 
 from kb.markup import as_markdown, plain_text
-from presenters.html import to_html
+from presenters.html import safe_markdown, to_html
 
 
 class Format(StrEnum):
@@ -28,6 +28,6 @@ def render_value(value: Any, field_type: str, fmt: Format) -> str:
     field_type = str(field_type)
     if fmt is Format.PLAIN:
         return plain_text(value, field_type)
-    if fmt is Format.MARKDOWN:
-        return as_markdown(value, field_type)
+    if fmt is Format.MARKDOWN:  # for a page to render: raw HTML and unsafe links defused
+        return safe_markdown(as_markdown(value, field_type))
     return to_html(value, field_type)

@@ -11,7 +11,24 @@ import re
 
 from kb.markup import BOLD, CODE, ITALIC, LINK, Block, blocks
 
-SAFE_HREF = re.compile(r"^(https?://|mailto:|tel:|/(?!/))")
+# A site-relative path may not start "//" or "/\\" (browsers read a backslash as a slash in
+# http(s) addresses: both lead off site), nor hold a backslash anywhere.
+_SAFE_HREF = re.compile(r"^(https?://|mailto:|tel:|/(?![/\\]))")
+
+
+def safe_href(url: str) -> bool:
+    """Whether a link may keep ``url`` (already unescaped) as its target."""
+    return bool(_SAFE_HREF.match(url)) and "\\" not in url
+
+
+def safe_markdown(markdown: str) -> str:
+    """Markdown a web page can take as is: raw HTML escaped, unsafe link targets dropped."""
+    escaped = html.escape(markdown, quote=False)
+    return re.sub(
+        r"\[([^\]]+)\]\(([^)\s]+)\)",
+        lambda m: m.group(0) if safe_href(html.unescape(m.group(2))) else m.group(1),
+        escaped,
+    )
 
 
 def inline(text: str) -> str:
@@ -23,7 +40,7 @@ def inline(text: str) -> str:
 
     def link(match: re.Match[str]) -> str:
         url = match.group(2)
-        if not SAFE_HREF.match(html.unescape(url)):
+        if not safe_href(html.unescape(url)):
             return match.group(1)
         return f'<a href="{url}" rel="noopener">{match.group(1)}</a>'
 

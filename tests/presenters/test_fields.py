@@ -27,6 +27,21 @@ def test_html_escapes_raw_markup_and_refuses_script_links() -> None:
     assert "href" not in render_value("[点我](javascript:void(0))", "markdown", Format.HTML)
 
 
+def test_markdown_for_a_page_carries_no_raw_html_or_unsafe_link() -> None:
+    """The customer FAQ API's format=markdown served them verbatim to anonymous clients."""
+    hostile = "[这里](javascript:alert(1)) [数据](data:text/html,x) <img src=x onerror=alert(1)>"
+    assert render_value(hostile, "markdown", Format.MARKDOWN) == (
+        "这里) 数据 &lt;img src=x onerror=alert(1)&gt;"  # the first ")" ends the target
+    )
+
+
+def test_a_backslash_path_is_no_site_relative_link() -> None:
+    """Browsers read "/\\evil.example" as "//evil.example": off site."""
+    assert to_html("[别处](/\\evil.example/x) [也是](/faq\\..\\x) [站内](/faq)") == (
+        '<p>别处 也是 <a href="/faq" rel="noopener">站内</a></p>'
+    )
+
+
 def test_steps_and_lists_in_each_format() -> None:
     steps = ["登录", "查询"]
     assert render_value(steps, "steps", Format.PLAIN) == "1. 登录\n2. 查询"
