@@ -11,6 +11,7 @@ from api import limits, ratelimit, schemas, views
 from api import schemas_requests as requests_out
 from api.deps import DbSession, Now, RuntimeDep, after_commit, spends
 from api.errors import documented
+from api.runtime import Runtime
 from api.searching import log_search
 from api.views_requests import customer_out, status_url
 from kb import feedback, handoff, portal
@@ -82,6 +83,16 @@ def faq_search(
     return views.faq_search(q, found, format, log_id)
 
 
+def _first_from(request: Request, runtime: Runtime, text: str) -> str:
+    """``text``, or "" when this client sent it within ``ZHIKU_QUERY_LOG_REPEAT_S``: a
+    customer's words count once per client and window toward the knowledge-gap list, as a
+    repeated search is logged once (one address voting a sentence 20 times made it gap #1)."""
+    key = f"gap:{' '.join(text.split())}"
+    client = ratelimit.client_of(request)
+    window = runtime.settings.query_log_repeat_s
+    return text if text.strip() and runtime.limiter.first_time(key, client, window) else ""
+
+
 @router.post(
     "/feedback",
     summary="Customer vote: did this answer help?",
@@ -89,7 +100,7 @@ def faq_search(
     responses=documented(404, 429),
 )
 def faq_feedback(
-    runtime: RuntimeDep, session: DbSession, now: Now, body: schemas.FeedbackIn
+    request: Request, runtime: RuntimeDep, session: DbSession, now: Now, body: schemas.FeedbackIn
 ) -> schemas.FeedbackOut:
     """`code` empty with `helpful=false` records that nothing fitted (a knowledge gap)."""
     table = portal.public_table_row(session, body.code, now) if body.code else None
@@ -98,7 +109,7 @@ def faq_feedback(
         channel=Channel.CUSTOMER.value,
         table=table,
         helpful=body.helpful,
-        query=body.query,
+        query=_first_from(request, runtime, body.query),
         query_log_id=body.query_log_id,
     )
     after_commit(session, runtime.refresh_feedback)
@@ -113,7 +124,7 @@ def faq_feedback(
     responses=documented(429),
 )
 def create_request(
-    runtime: RuntimeDep, session: DbSession, body: requests_out.RequestIn
+    request: Request, runtime: RuntimeDep, session: DbSession, body: requests_out.RequestIn
 ) -> requests_out.RequestCreated:
     """Keep `ref` and `token`: together they open the status page (`status_url`); only the
     token's hash is stored. The question is also logged as a knowledge gap."""
@@ -126,6 +137,7 @@ def create_request(
             abstained=body.abstained,
             channel=body.channel,
             query_log_id=body.query_log_id,
+            gap_signal=bool(_first_from(request, runtime, body.question)),
         ),
     )
     after_commit(session, runtime.refresh_feedback)

@@ -65,6 +65,9 @@ class NewRequest:
     abstained: bool | None = None  # None: read it from the logged search, else True
     channel: str = "web"
     query_log_id: int | None = None
+    # The question joins the knowledge-gap list (False: this client already sent it lately;
+    # the request itself is made all the same).
+    gap_signal: bool = True
 
 
 @dataclass(frozen=True)
@@ -201,14 +204,15 @@ def create_request(session: Session, new: NewRequest) -> Created:
     session.flush()
     request.ref = f"{REF_PREFIX}{request.id:06d}"
     # The knowledge-gap list still learns the question, whoever answers the customer.
-    feedback.record_vote(
-        session,
-        channel="customer",
-        table=None,
-        helpful=False,
-        query=question,
-        query_log_id=request.query_log_id,
-    )
+    if new.gap_signal:
+        feedback.record_vote(
+            session,
+            channel="customer",
+            table=None,
+            helpful=False,
+            query=question,
+            query_log_id=request.query_log_id,
+        )
     audit.record(
         session,
         actor="customer",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from api.headers import HEADERS
+from kb import gaps
+from kb.clock import utcnow
 from kb.models import QueryLogEntry
 from kb.settings import Settings
 from tests.api.conftest import Env
@@ -149,6 +152,22 @@ def test_one_client_repeating_a_query_is_logged_once(client: TestClient, env: En
             select(func.count()).where(QueryLogEntry.query == "改号以后原号码还扣钱吗")
         )
     assert logged == 2  # once per client
+
+
+def test_one_client_repeating_a_gap_counts_once_toward_the_gap_list(
+    client: TestClient, env: Env
+) -> None:
+    """One address voting a made-up sentence 20 times (within its budget) made it gap #1."""
+    vote = {"helpful": False, "query": "编造的一句话"}
+    for _ in range(5):
+        assert client.post("/api/faq/feedback", json=vote).status_code == 200
+    asked = client.post("/api/faq/requests", json={"question": "编造的一句话"})
+    assert asked.status_code == 201  # the customer's request is made all the same
+    with TestClient(client.app, client=("203.0.113.12", 50000)) as other:
+        assert other.post("/api/faq/feedback", json=vote).status_code == 200
+    with env.db.session() as session:
+        counted = gaps.gap_signals(session, since=utcnow() - timedelta(days=1))
+    assert counted["编造的一句话"] == 2  # once per client
 
 
 def test_rate_settings_are_checked_at_start() -> None:
