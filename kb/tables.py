@@ -463,6 +463,15 @@ def set_links(session: Session, table: KnowledgeTable, codes: list[str], *, acto
     return True
 
 
+def under_template(package: Package, content: TableContent) -> TableContent:
+    """``content`` without the fields the package's current template no longer has: what a
+    new draft, an edit or a submission starts from (a field dropped from the template made every
+    later edit of its tables fail; the drop shows in the revision's diff)."""
+    known = {spec.key for spec in specs_of(package.template)}
+    fields = {k: v for k, v in content.fields.items() if k in known}
+    return content if len(fields) == len(content.fields) else replace(content, fields=fields)
+
+
 def content_of(revision: Revision) -> TableContent:
     return TableContent(
         title=revision.title,

@@ -225,6 +225,8 @@ def check_fields(
     clean: dict[str, Any] = {}
     for raw_key, value in values.items():
         spec = by_key.get(raw_key) or by_label.get(raw_key)
+        if spec is None and _blank(value):
+            continue  # removing a field the template no longer has: nothing to remove
         if spec is None:
             known = ", ".join(f"{s.key} ({s.label})" for s in specs)
             problems.append(
@@ -259,6 +261,17 @@ def check_fields(
             )
     ordered = {s.key: clean[s.key] for s in specs if s.key in clean}
     return ordered, problems
+
+
+def _blank(value: Any) -> bool:
+    """An empty value: what removes a field."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list):
+        return all(isinstance(v, str) and not v.strip() for v in value)
+    return False
 
 
 def _normalize_value(spec: FieldSpec, value: Any) -> str | list[str] | None:

@@ -170,15 +170,14 @@ def edit(session: Session, user: User, code: str, change: Edit, *, note: str = "
     latest = table.latest_revision
     if latest.state is RevisionState.IN_REVIEW:
         raise _refuse(table, "edit")
+    base = tables.under_template(table.package, content_of(latest))
     if latest.state is not RevisionState.DRAFT:
-        content = change.apply(content_of(latest))
+        content = change.apply(base)
         return tables.add_revision(
             session, table, content, actor=user.name, note=note, based_on=latest.number
         )
     _require_author(user, latest, "edit")
-    clean = _validated(
-        table.package, change.apply(content_of(latest)), f"Revision {latest.number} of {code}"
-    )
+    clean = _validated(table.package, change.apply(base), f"Revision {latest.number} of {code}")
     before = content_of(latest)
     changed = [
         k
@@ -246,7 +245,7 @@ def propose_meta(
     return tables.add_revision(
         session,
         table,
-        content_of(latest),
+        tables.under_template(table.package, content_of(latest)),
         actor=user.name,
         note=note or "audience / validity change",
         based_on=latest.number,
@@ -270,7 +269,7 @@ def submit(
     # The template may have gained a required field since the draft was written.
     clean = _validated(
         table.package,
-        content_of(latest),
+        tables.under_template(table.package, content_of(latest)),
         f"Revision {latest.number} of {code} cannot be submitted: it",
     )
     latest.title, latest.questions, latest.tags = clean.title, clean.questions, clean.tags
@@ -547,7 +546,7 @@ def rollback(session: Session, user: User, code: str, to: int, *, note: str = ""
     revision = tables.add_revision(
         session,
         table,
-        content_of(target),
+        tables.under_template(table.package, content_of(target)),
         actor=user.name,
         note=note or f"rollback to revision {to}",
         based_on=to,

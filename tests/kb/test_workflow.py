@@ -709,3 +709,25 @@ def test_an_admins_change_may_not_strand_a_pending_proposal(
     assert caught.value.problems[0].field == "valid_until"
     fine = change(valid_from=datetime(2029, 1, 1, tzinfo=UTC))
     assert meta_changes.change_meta(session, crew["admin1"], "TX-GH-011", fine).applied
+
+
+def test_a_field_dropped_from_the_template_no_longer_blocks_its_tables_edits(
+    session: Session, crew: dict[str, User]
+) -> None:
+    table = make_table(
+        session, code="TX-GH-012", fields={"answer": "旧答复", "steps": ["一", "二"]}
+    )
+    package = table.package
+    without_steps = [f for f in package.template.fields if f["key"] != "steps"]
+    hierarchy.ensure_package(session, package.category, package.name, template=without_steps)
+    # every way in started from the live fields, steps included: "steps: not in the template"
+    draft = workflow.edit(session, crew["editor1"], "TX-GH-012", Edit(fields={"answer": "新答复"}))
+    assert draft.fields == {"answer": "新答复"}  # the drop shows in the revision's diff
+    workflow.edit(session, crew["editor1"], "TX-GH-012", Edit(fields={"steps": ""}))
+    proposed = workflow.propose_meta(
+        session, crew["editor1"], "TX-GH-012", {"valid_until": "2030-01-01T00:00:00+00:00"}
+    )
+    assert proposed is draft
+    workflow.submit(session, crew["editor1"], "TX-GH-012")
+    workflow.approve(session, crew["reviewer1"], "TX-GH-012")
+    assert table.live_revision is draft and draft.template_version == package.template.version
