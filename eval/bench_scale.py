@@ -126,11 +126,11 @@ def seed_stand_in_vectors(config: Settings, db: Any) -> dict[str, int]:
     """Cache a derived vector for every variant text the cache lacks (see the docstring)."""
     import numpy as np
 
-    from indexer.analysis import to_simplified
     from indexer.documents import QUERY_FORM_KINDS, dense_texts, document_for
     from indexer.embedding_cache import EmbeddingCache, text_sha
     from indexer.encoders import encoder_from_settings
     from kb import repository
+    from kb.text import to_simplified
 
     encoder = encoder_from_settings(config)
     cache = EmbeddingCache(config.embedding_cache_path)

@@ -22,20 +22,19 @@ import hashlib
 import json
 import logging
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
 import jieba
-import opencc
 from pypinyin import Style, lazy_pinyin
 from sqlalchemy.orm import Session
 
 from kb import repository
+from kb.text import normalize
 
-ANALYZER_VERSION = 1
+ANALYZER_VERSION = 2  # 2: Latin words map through the synonym groups too
 CHANNELS = ("w", "c", "b", "p")
 STOPWORDS_FILE = Path(__file__).with_name("stopwords.txt")
 # A title this short is usually a product or service name worth keeping whole.
@@ -45,11 +44,6 @@ _HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _HAN_RUN = re.compile(f"[{_HAN}]+")
 _ASCII_WORD = re.compile(r"[a-z0-9]+(?:[.\-_][a-z0-9]+)*")
 _SEGMENT = re.compile(f"[{_HAN}]+|[a-z0-9]+(?:[.\\-_][a-z0-9]+)*")
-
-
-@cache
-def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
 
 
 @cache
@@ -63,17 +57,6 @@ def stopwords() -> frozenset[str]:
 @cache
 def _stopwords_text() -> str:
     return STOPWORDS_FILE.read_text(encoding="utf-8")
-
-
-@lru_cache(maxsize=4096)
-def to_simplified(text: str) -> str:
-    """NFKC then Traditional → Simplified; case is kept (the encoder sees this form)."""
-    return str(_t2s().convert(unicodedata.normalize("NFKC", text)))
-
-
-def normalize(text: str) -> str:
-    """The analyzer's canonical form of ``text``: NFKC, Simplified, case-folded."""
-    return to_simplified(text).casefold()
 
 
 def normalize_char(ch: str) -> str:
@@ -215,7 +198,7 @@ class Analyzer:
         for match in _SEGMENT.finditer(norm):
             piece = match.group()
             if _ASCII_WORD.fullmatch(piece):
-                out.append(piece)
+                out.append(self._canonical.get(piece, piece))  # Wi-Fi, WiFi, 无线网: one word
             else:
                 out.extend(self._run_words(piece))
         if len(self._cache) > 4096:

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from indexer.analysis import normalize
+from kb.text import normalize
 
 # Whose votes count on each channel (see the module docstring).
 VOTES_FROM: Mapping[str, frozenset[str]] = {

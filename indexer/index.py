@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.analysis import Analyzer, to_simplified
+from indexer.analysis import Analyzer
 from indexer.backends.base import CandidateParams, Filters, QueryState, SearchBackend
 from indexer.backends.embedded import EmbeddedBackend
 from indexer.bm25 import BM25Params
@@ -53,6 +53,7 @@ from indexer.features import (
 from indexer.fusion import FusionParams, rrf
 from indexer.lexical import LexicalIndex
 from indexer.rerank import Reranker, pool_scores
+from kb.text import to_simplified
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MODES = ("hybrid", "bm25", "dense")

@@ -40,8 +40,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from indexer.analysis import normalize
 from indexer.documents import DocField, IndexDocument
+from kb.text import normalize
 
 SOURCES = ("question", "answer", "title")
 CONFIRMED = "confirmed"

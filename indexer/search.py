@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
 
-from indexer.analysis import normalize, normalize_char
+from indexer.analysis import normalize_char
 from indexer.backends.base import Filters, in_scope
 from indexer.documents import DocField, IndexDocument, is_markdown
 from indexer.index import Candidate, HybridIndex
@@ -31,6 +31,7 @@ from kb.search_contract import (
     ShownField,
     Suggestion,
 )
+from kb.text import normalize
 from kb.visibility import Channel
 
 SNIPPET_CHARS = 80

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from kb import audit, changes
 from kb.errors import Problem, ValidationFailed
 from kb.models import DomainTerm, SynonymGroup
+from kb.text import normalize
 
 
 def check_synonyms(
@@ -24,7 +25,13 @@ def check_synonyms(
         if not isinstance(group, list) or not all(isinstance(t, str) for t in group):
             problems.append(Problem("must be a list of terms", where, group, location))
             continue
-        terms = list(dict.fromkeys(t.strip() for t in group if t.strip()))
+        # Compared as the analyzer reads them (NFKC, Simplified, case-folded): 改號 is 改号, and
+        # a term two groups claim in either form left the earlier group matching nothing.
+        by_form: dict[str, str] = {}
+        for term in (t.strip() for t in group):
+            if term:
+                by_form.setdefault(normalize(term), term)
+        terms = list(by_form.values())
         if len(terms) < 2:
             problems.append(
                 Problem(
@@ -33,16 +40,18 @@ def check_synonyms(
             )
             continue
         for term in terms:
-            if term in owner:
+            form = normalize(term)
+            if form in owner:
                 problems.append(
                     Problem(
-                        f"term {term!r} is already in synonyms[{owner[term]}]",
+                        f"term {term!r} is already in synonyms[{owner[form]}]"
+                        + ("" if form == term else f" (as {form!r})"),
                         where,
                         term,
                         location,
                     )
                 )
-            owner[term] = i
+            owner[form] = i
         clean.append(terms)
     return clean, problems
 

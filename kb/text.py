@@ -8,8 +8,13 @@ its files (``kb.transfer.plan``).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
-from typing import Any
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import opencc
 
 
 def text_problem(value: str) -> str | None:
@@ -47,3 +52,22 @@ def strings_in(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
         elif isinstance(value, list):
             for i in reversed(range(len(value))):
                 stack.append((f"{where}.{i}" if where else str(i), value[i]))
+
+
+@cache
+def _t2s() -> opencc.OpenCC:
+    import opencc  # loaded with the first text normalized, not with every command
+
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=4096)
+def to_simplified(text: str) -> str:
+    """NFKC then Traditional → Simplified; case is kept (the encoder sees this form)."""
+    return str(_t2s().convert(unicodedata.normalize("NFKC", text)))
+
+
+def normalize(text: str) -> str:
+    """The canonical form of ``text`` (the analyzer's, a synonym's): NFKC, Simplified,
+    case-folded."""
+    return to_simplified(text).casefold()

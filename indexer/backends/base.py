@@ -27,10 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from indexer.analysis import Analyzer, normalize
+from indexer.analysis import Analyzer
 from indexer.dense import TableVectors
 from indexer.documents import IndexDocument
 from indexer.lexical import LexicalScores
+from kb.text import normalize
 from kb.visibility import Channel
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from indexer.analysis import Analyzer, normalize
+from indexer.analysis import Analyzer
 from indexer.backends.base import (
     CandidateParams,
     Candidates,
@@ -60,6 +60,7 @@ from indexer.errors import BackendUnavailable, IndexMismatch
 from indexer.fusion import ranking
 from indexer.lexical import LexicalIndex
 from kb.clock import ensure_utc
+from kb.text import normalize
 
 STATE = "milvus.json"
 MEANS = "milvus_means.npy"

@@ -7,8 +7,8 @@ import pytest
 
 from eval import bench_scale
 from eval.bench_scale import variant_bundle
-from indexer.analysis import to_simplified
 from indexer.documents import entry_text
+from kb.text import to_simplified
 
 
 def test_variants_fill_up_to_the_asked_size_with_distinct_codes_and_titles() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from indexer.analysis import Analyzer, Dictionary, analyzer_hash, normalize, normalize_char
+from indexer.analysis import Analyzer, Dictionary, analyzer_hash, normalize_char
+from kb.text import normalize
 
 
 def test_normalize_folds_width_script_and_case() -> None:
@@ -75,3 +76,10 @@ def test_the_analyzer_hash_is_known_without_making_an_analyzer() -> None:
 def test_one_character_normalizes_to_one_character() -> None:
     # highlighting marks offsets of the original text in its normalized twin
     assert [normalize_char(ch) for ch in "ß İ ﬁ Ａ 號"] == list("ß İ ﬁ a 号")
+
+
+def test_latin_synonyms_map_to_their_group() -> None:
+    """Latin words skipped the synonym groups: Wi-Fi never met WiFi or 无线网."""
+    analyzer = Analyzer(Dictionary(synonyms=(("WiFi", "Wi-Fi", "无线网"),)))
+    assert analyzer.words("Wi-Fi") == analyzer.words("WIFI") == ["wifi"]
+    assert "wifi" in analyzer.words("无线网密码")

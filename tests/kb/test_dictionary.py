@@ -1,0 +1,21 @@
+"""The synonym dictionary's checks: terms compared as the analyzer reads them."""
+
+from __future__ import annotations
+
+from kb.dictionary import check_synonyms
+
+
+def test_a_term_claimed_twice_in_any_written_form_is_refused() -> None:
+    """改號 is 改号 to the analyzer: accepted, the later group silently took it from the first."""
+    groups, problems = check_synonyms([["换号", "改号", "更换号码"], ["改號", "号码变更"]])
+    assert [(p.field, p.value, p.message) for p in problems] == [
+        ("synonyms[1]", "改號", "term '改號' is already in synonyms[0] (as '改号')")
+    ]
+    assert groups[0] == ["换号", "改号", "更换号码"]
+
+
+def test_forms_of_one_term_in_a_group_count_once_in_their_order() -> None:
+    groups, problems = check_synonyms([["WiFi", "无线网", "wifi", "Wi-Fi"]])
+    assert (groups, problems) == ([["WiFi", "无线网", "Wi-Fi"]], [])
+    groups, problems = check_synonyms([["改号", "改號"]])
+    assert groups == [] and problems[0].message.startswith("a synonym group needs at least two")
