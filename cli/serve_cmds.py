@@ -43,7 +43,9 @@ def serve(
     host: str = typer.Option(
         None, "--host", help="Interface to listen on (ZHIKU_HOST, 127.0.0.1)."
     ),
-    port: int = typer.Option(None, "--port", help="Port to listen on (ZHIKU_PORT, 8000)."),
+    port: int = typer.Option(
+        None, "--port", min=1, max=65535, help="Port to listen on (ZHIKU_PORT, 8000)."
+    ),
     workers: int = typer.Option(
         None,
         "--workers",

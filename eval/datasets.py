@@ -187,6 +187,9 @@ def _lines(path: Path, problems: list[Problem]) -> Iterator[tuple[dict[str, Any]
                 Problem(f"not valid JSON: {err.msg} (column {err.colno})", None, None, where)
             )
             continue
+        except RecursionError:
+            problems.append(Problem("not valid JSON: nested too deeply", None, None, where))
+            continue
         if not isinstance(data, dict):
             problems.append(Problem("each line must be a JSON object", None, data, where))
             continue

@@ -278,11 +278,15 @@ def read_params(directory: Path) -> dict[str, Any]:
     if not path.exists():
         raise IndexNotBuilt(f"No search index at {directory}; run `kb index build` first.")
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as err:
         raise IndexMismatch(
             f"The search index at {directory} is unreadable ({err}); {REBUILD}."
         ) from err
+    if not isinstance(data, dict):
+        raise IndexMismatch(
+            f"The search index at {directory} is unreadable ({PARAMS} holds no object); {REBUILD}."
+        )
     return data
 
 
@@ -344,6 +348,24 @@ def load(
     its arrays mapped read-only with ``mmap``, see above); raises IndexNotBuilt / IndexMismatch.
 
     A save may swap the directory meanwhile: read it within :func:`unswapped`."""
+    try:
+        return _load(directory, encoder, analyzer, cache, kinds=kinds, backend=backend, mmap=mmap)
+    except (KeyError, TypeError) as err:  # a params.json of this version lacking a part
+        raise IndexMismatch(
+            f"The search index at {directory} is incomplete ({PARAMS} lacks {err}); {REBUILD}."
+        ) from err
+
+
+def _load(
+    directory: Path,
+    encoder: Encoder,
+    analyzer: Analyzer,
+    cache: EmbeddingCache | None = None,
+    *,
+    kinds: Sequence[str] | None = None,
+    backend: SearchBackend | None = None,
+    mmap: bool = False,
+) -> tuple[HybridIndex, dict[str, Any]]:
     params = read_params(directory)
     backend = backend or EmbeddedBackend(
         analyzer, encoder.dim, BM25Params(**params["bm25"]), mmap=mmap

@@ -112,3 +112,10 @@ def test_init_upgrades_an_older_database_in_place(
     revisions = runner.invoke(app, ["revisions", "TX-GH-001", "--json"])
     assert revisions.exit_code == 0, revisions.output
     assert [r["revision"] for r in json.loads(revisions.stdout)] == [1]
+
+
+def test_a_port_out_of_range_is_refused_by_name(runner: CliRunner) -> None:
+    """It loaded the app, then failed to bind with an OverflowError traceback."""
+    result = runner.invoke(app, ["serve", "--port", "70000"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--port" in result.output and "65535" in result.output

@@ -83,6 +83,16 @@ def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
     ]
 
 
+def test_a_line_nested_past_the_parser_is_named(tmp_path: Path) -> None:
+    """A RecursionError traceback named no file or line."""
+    path = _write(
+        tmp_path / "deep",
+        ['{"id": "e1", "question": "怎么改号", "answer": ""}'],
+        ["[" * 100_000 + "]" * 100_000],
+    )
+    assert _problems(path) == [f"{path / 'queries.jsonl'}:1: not valid JSON: nested too deeply"]
+
+
 def test_missing_files_and_directory(tmp_path: Path) -> None:
     with pytest.raises(DatasetInvalid, match="No dataset at"):
         load_dataset(tmp_path / "nowhere")

@@ -87,6 +87,24 @@ def test_truncated_index_is_refused(settings: Settings, filled_db: Database) -> 
         SearchService.open(settings, filled_db)
 
 
+@pytest.mark.parametrize("damage", ["null", "[1, 2]", "no slots"])
+def test_params_of_the_wrong_shape_are_refused_with_the_fix(
+    settings: Settings, filled_db: Database, damage: str
+) -> None:
+    """Valid JSON of another shape crashed the CLI with an AttributeError or a KeyError."""
+    SearchService.build(settings, filled_db)
+    path = settings.index_dir / store.PARAMS
+    if damage == "no slots":
+        params = json.loads(path.read_text(encoding="utf-8"))
+        params.pop("slots", None)
+        params.pop("bm25")
+        path.write_text(json.dumps(params), encoding="utf-8")
+    else:
+        path.write_text(damage, encoding="utf-8")
+    with pytest.raises(IndexMismatch, match="kb index build"):
+        SearchService.open(settings, filled_db, build=False)
+
+
 def test_other_vector_kinds_are_refused_with_the_fix(
     settings: Settings, filled_db: Database
 ) -> None:
