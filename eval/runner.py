@@ -151,6 +151,15 @@ def evaluate(
         confirmed = _shown(dataset, held, confirmed, config.confirm_shown, settings, open_kb)
     if drawn:
         dataset = replace(dataset, queries=[q for q in dataset.queries if q.qid not in drawn])
+    if config.vote_share:  # measured apart, the voted and the other queries: neither empty
+        voted = feedback_sim.voted_qids(dataset, config.vote_share, config.seed)
+        if not voted or len(voted) == len(dataset.queries):
+            raise EvalError(
+                f"{dataset.name}: --simulate-votes {config.vote_share} votes on "
+                f"{len(voted)} of its {len(dataset.queries)} measured queries; the voted and "
+                "the other queries are measured apart, so both need some: choose a share "
+                "between them"
+            )
     if config.baselines:  # say what is missing before the long work
         require("rank_bm25", "kb eval --baselines")
     with _progress(console) as progress:

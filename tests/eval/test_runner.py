@@ -368,3 +368,14 @@ def _recording(name: str, given: list[Any]) -> Callable[..., AbstractContextMana
             yield replace(kb, **{name: len(passed)})
 
     return recording_kb
+
+
+@pytest.mark.parametrize("share", [1.0, 0.9, 0.1])
+def test_a_vote_share_that_leaves_either_part_empty_is_refused_before_the_build(
+    tmp_path: Path, share: float
+) -> None:
+    """It built the KB, then failed on an empty part: "percentile of no values"."""
+    dataset = load_dataset(write_toy(tmp_path / "toy"))
+    config = RunConfig(holdout=0.0, modes=("hybrid",), vote_share=share)
+    with pytest.raises(EvalError, match="--simulate-votes"):
+        evaluate(dataset, config, settings=Settings(encoder="fake"), open_kb=fake_kb, console=QUIET)
