@@ -152,11 +152,11 @@ def evaluate(
     if drawn:
         dataset = replace(dataset, queries=[q for q in dataset.queries if q.qid not in drawn])
     if config.vote_share:  # measured apart, the voted and the other queries: neither empty
-        voted = feedback_sim.voted_qids(dataset, config.vote_share, config.seed)
-        if not voted or len(voted) == len(dataset.queries):
+        to_vote = feedback_sim.voted_qids(dataset, config.vote_share, config.seed)
+        if not to_vote or len(to_vote) == len(dataset.queries):
             raise EvalError(
                 f"{dataset.name}: --simulate-votes {config.vote_share} votes on "
-                f"{len(voted)} of its {len(dataset.queries)} measured queries; the voted and "
+                f"{len(to_vote)} of its {len(dataset.queries)} measured queries; the voted and "
                 "the other queries are measured apart, so both need some: choose a share "
                 "between them"
             )
