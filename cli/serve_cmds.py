@@ -91,6 +91,8 @@ def serve(
     child = multiprocessing.get_context("spawn").Process(target=_sync_index)
     child.start()
     child.join()
+    if child.exitcode != 0:  # it said why
+        raise typer.Exit(code=1)
     # The worker processes are started afresh and build their app from the environment.
     os.environ["ZHIKU_WORKERS"] = str(workers)
     typer.echo(f"{workers} worker processes")
@@ -109,20 +111,29 @@ def _sync_index() -> None:
     (a re-tune it calls for is left to the workers: one re-tunes while serving, the others
     take its result)."""
     from indexer.service import SearchService
+    from kb.errors import ZhikuError
 
     config = settings()
     db = open_db(config)
     try:
         SearchService.open(config, db, tune=False)
+    except ZhikuError as err:
+        typer.echo(f"错误 error: {err}", err=True)
+        raise SystemExit(1) from None
     finally:
         db.dispose()
 
 
 def _build_index_first(config: Settings) -> None:
-    """Build a missing index with a progress bar (the service would build it silently)."""
+    """Build a missing index with a progress bar (the service would build it silently); refuse
+    one this Zhiku cannot read in one line here, not in every worker's startup traceback."""
     from indexer import store
 
     if (config.index_dir / store.PARAMS).exists():
+        params = store.read_params(config.index_dir)  # ZhikuError: one line, exit 1
+        store.check_params(
+            params, config.index_dir, None, config.vector_kinds, config.search_backend
+        )
         return
     from indexer.service import SearchService
 

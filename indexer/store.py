@@ -301,19 +301,21 @@ def saved_bm25(directory: Path) -> BM25Params | None:
 def check_params(
     params: dict[str, Any],
     directory: Path,
-    encoder: Encoder,
+    encoder: Encoder | None,
     kinds: Sequence[str] | None = None,
     backend: str | None = None,
 ) -> None:
     """Refuse an index this code, this encoder, these vector kinds or this backend cannot use,
-    saying how."""
+    saying how (``encoder`` None: not checked, as before a server loads its model)."""
     found = params.get("format_version")
     if found != FORMAT_VERSION:
         raise IndexMismatch(
             f"The search index at {directory} has format version {found}; this Zhiku reads "
             f"version {FORMAT_VERSION}. {REBUILD[0].upper()}{REBUILD[1:]}."
         )
-    if params.get("encoder") != encoder.id or params.get("dim") != encoder.dim:
+    if encoder is not None and (
+        params.get("encoder") != encoder.id or params.get("dim") != encoder.dim
+    ):
         raise IndexMismatch(
             f"The search index at {directory} was built with encoder {params.get('encoder')} "
             f"(dimension {params.get('dim')}), but ZHIKU_ENCODER gives {encoder.id} "

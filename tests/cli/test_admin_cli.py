@@ -119,3 +119,19 @@ def test_a_port_out_of_range_is_refused_by_name(runner: CliRunner) -> None:
     result = runner.invoke(app, ["serve", "--port", "70000"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "--port" in result.output and "65535" in result.output
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_refuses_an_index_it_cannot_read_in_one_line(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: str
+) -> None:
+    """Each worker's startup printed a traceback, and with two workers it exited 0."""
+    monkeypatch.setenv("ZHIKU_ENCODER", "fake")
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    assert runner.invoke(app, ["index", "build"]).exit_code == 0
+    params = tmp_path / "data" / "index" / "params.json"
+    stale = json.loads(params.read_text(encoding="utf-8")) | {"format_version": 1}
+    params.write_text(json.dumps(stale), encoding="utf-8")
+    result = runner.invoke(app, ["serve", "--port", "18765", "--workers", workers])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "has format version 1" in result.stderr and "kb index build" in result.stderr
