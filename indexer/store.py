@@ -28,16 +28,17 @@ dictionary changed (that needs no encoder work).
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from indexer.analysis import Analyzer
 from indexer.backends.base import SearchBackend
@@ -52,6 +53,9 @@ from indexer.fusion import FusionParams
 from indexer.index import HybridIndex
 from indexer.rerank import Reranker
 from kb.clock import utcnow
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 FORMAT_VERSION = 2
 PARAMS = "params.json"
@@ -336,6 +340,25 @@ def check_params(
         )
 
 
+def _parts_missing_refused(
+    read: Callable[Concatenate[Path, P], R],
+) -> Callable[Concatenate[Path, P], R]:
+    """``read`` of an index directory, a params.json of this version lacking a part refused
+    with the fix (a KeyError or TypeError traceback at the CLI)."""
+
+    @functools.wraps(read)
+    def checked(directory: Path, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return read(directory, *args, **kwargs)
+        except (KeyError, TypeError) as err:
+            raise IndexMismatch(
+                f"The search index at {directory} is incomplete ({PARAMS} lacks {err}); {REBUILD}."
+            ) from err
+
+    return checked
+
+
+@_parts_missing_refused
 def load(
     directory: Path,
     encoder: Encoder,
@@ -350,24 +373,6 @@ def load(
     its arrays mapped read-only with ``mmap``, see above); raises IndexNotBuilt / IndexMismatch.
 
     A save may swap the directory meanwhile: read it within :func:`unswapped`."""
-    try:
-        return _load(directory, encoder, analyzer, cache, kinds=kinds, backend=backend, mmap=mmap)
-    except (KeyError, TypeError) as err:  # a params.json of this version lacking a part
-        raise IndexMismatch(
-            f"The search index at {directory} is incomplete ({PARAMS} lacks {err}); {REBUILD}."
-        ) from err
-
-
-def _load(
-    directory: Path,
-    encoder: Encoder,
-    analyzer: Analyzer,
-    cache: EmbeddingCache | None = None,
-    *,
-    kinds: Sequence[str] | None = None,
-    backend: SearchBackend | None = None,
-    mmap: bool = False,
-) -> tuple[HybridIndex, dict[str, Any]]:
     params = read_params(directory)
     backend = backend or EmbeddedBackend(
         analyzer, encoder.dim, BM25Params(**params["bm25"]), mmap=mmap
