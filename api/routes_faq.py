@@ -109,7 +109,7 @@ def faq_feedback(
         channel=Channel.CUSTOMER.value,
         table=table,
         helpful=body.helpful,
-        query=_first_from(request, runtime, body.query),
+        query=body.query if body.helpful else _first_from(request, runtime, body.query),
         query_log_id=body.query_log_id,
     )
     after_commit(session, runtime.refresh_feedback)
