@@ -265,6 +265,7 @@ def test_two_threads_of_a_process_may_save_at_once(
     assert not list(settings.index_dir.parent.glob(".index.old-*"))
 
 
+@pytest.mark.realtime  # a timed wait: under libfaketime it never wakes
 def test_opening_the_index_waits_while_a_save_swaps_the_directory(
     settings: Settings, filled_db: Database
 ) -> None:
