@@ -32,15 +32,14 @@ def check_synonyms(
             if term:
                 by_form.setdefault(normalize(term), term)
         terms = list(by_form.values())
-        if len(terms) < 2:
+        if len(by_form) < 2:
             problems.append(
                 Problem(
                     "a synonym group needs at least two different terms", where, group, location
                 )
             )
             continue
-        for term in terms:
-            form = normalize(term)
+        for form, term in by_form.items():
             if form in owner:
                 problems.append(
                     Problem(
