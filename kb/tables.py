@@ -463,11 +463,12 @@ def set_links(session: Session, table: KnowledgeTable, codes: list[str], *, acto
     return True
 
 
-def under_template(package: Package, content: TableContent) -> TableContent:
-    """``content`` without the fields the package's current template no longer has: what a
-    new draft, an edit or a submission starts from (a field dropped from the template made every
-    later edit of its tables fail; the drop shows in the revision's diff)."""
-    known = {spec.key for spec in specs_of(package.template)}
+def current_content(table: KnowledgeTable, revision: Revision) -> TableContent:
+    """``revision``'s content without the fields its package's current template no longer has:
+    what a new draft, an edit, a submission or a rollback starts from (a field dropped from the
+    template made every later edit of its tables fail; the drop shows in the revision's diff)."""
+    content = content_of(revision)
+    known = {spec.key for spec in specs_of(table.package.template)}
     fields = {k: v for k, v in content.fields.items() if k in known}
     return content if len(fields) == len(content.fields) else replace(content, fields=fields)
 

@@ -170,7 +170,7 @@ def edit(session: Session, user: User, code: str, change: Edit, *, note: str = "
     latest = table.latest_revision
     if latest.state is RevisionState.IN_REVIEW:
         raise _refuse(table, "edit")
-    base = tables.under_template(table.package, content_of(latest))
+    base = tables.current_content(table, latest)
     if latest.state is not RevisionState.DRAFT:
         content = change.apply(base)
         return tables.add_revision(
@@ -245,7 +245,7 @@ def propose_meta(
     return tables.add_revision(
         session,
         table,
-        tables.under_template(table.package, content_of(latest)),
+        tables.current_content(table, latest),
         actor=user.name,
         note=note or "audience / validity change",
         based_on=latest.number,
@@ -269,7 +269,7 @@ def submit(
     # The template may have gained a required field since the draft was written.
     clean = _validated(
         table.package,
-        tables.under_template(table.package, content_of(latest)),
+        tables.current_content(table, latest),
         f"Revision {latest.number} of {code} cannot be submitted: it",
     )
     latest.title, latest.questions, latest.tags = clean.title, clean.questions, clean.tags
@@ -546,7 +546,7 @@ def rollback(session: Session, user: User, code: str, to: int, *, note: str = ""
     revision = tables.add_revision(
         session,
         table,
-        tables.under_template(table.package, content_of(target)),
+        tables.current_content(table, target),
         actor=user.name,
         note=note or f"rollback to revision {to}",
         based_on=to,
