@@ -11,6 +11,7 @@ from api.deps import DbSession, Now, RuntimeDep, require
 from api.errors import documented
 from api.inputs import Id
 from kb import diff, flags, queues, staleness, tables, workflow
+from kb.bounds import MAX_DAYS
 from kb.models import KnowledgeTable, Revision, User
 from kb.permissions import Action, allowed
 
@@ -177,7 +178,9 @@ def queue(
     user: QueueReader,
     runtime: RuntimeDep,
     now: Now,
-    days: Annotated[int, Query(ge=1, le=365, description="Horizon of the expiring queue")] = 14,
+    days: Annotated[
+        int, Query(ge=1, le=MAX_DAYS, description="Horizon of the expiring queue")
+    ] = 14,
 ) -> schemas.QueueOut:
     """`review` lists what *you* may approve (in your scopes, not your own work)."""
     items: list[schemas.DueItemOut] | list[schemas.ReviewItemOut] | list[schemas.FlaggedItemOut]

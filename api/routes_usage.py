@@ -13,6 +13,7 @@ from api.deps import DbSession, Now, RuntimeDep, require
 from api.errors import documented
 from api.inputs import MAX_INT, PageNumber
 from kb import analytics, dashboard, gaps, usage
+from kb.bounds import MAX_DAYS
 from kb.models import User
 from kb.permissions import Action
 
@@ -91,7 +92,9 @@ def stale_but_used(
     session: DbSession,
     user: Reader,
     now: Now,
-    within_days: Annotated[int, Query(ge=0, le=365, description="Expiring within N days")] = 14,
+    within_days: Annotated[
+        int, Query(ge=0, le=MAX_DAYS, description="Expiring within N days")
+    ] = 14,
     min_hits: Annotated[int, Query(ge=1, le=MAX_INT, description="At least this many hits")] = 5,
 ) -> out.StaleList:
     items = analytics.stale_but_used(
