@@ -20,7 +20,17 @@ import yaml
 from cli.context import print_json
 from cli.queue_cmds import review_app
 from cli.user_cmds import user_app
-from cli.work import AS_HELP, acting, iso, option_date, print_table, read, stamp, work
+from cli.work import (
+    AS_HELP,
+    acting,
+    iso,
+    option_date,
+    option_submission,
+    print_table,
+    read,
+    stamp,
+    work,
+)
 from kb import diff, flags, hierarchy, repository, staleness, tables, workflow
 from kb.bounds import MAX_ID
 from kb.clock import utcnow
@@ -53,6 +63,12 @@ def register(app: typer.Typer) -> None:
         ("audit", audit_log),
     ):
         app.command(name)(command)
+
+
+REVIEWED_HELP = (
+    "The submission you reviewed: its submitted_at as `kb review queue --json` gives it. "
+    "Refused if the revision was withdrawn and submitted again since (it may say something else)."
+)
 
 
 # ── workflow ─────────────────────────────────────────────────────────────────────────────
@@ -224,6 +240,7 @@ def approve(
     at: str | None = typer.Option(
         None, "--at", help="Publish later: a date (00:00 local) or ISO date-time."
     ),
+    submitted_at: str | None = typer.Option(None, "--submitted-at", help=REVIEWED_HELP),
 ) -> None:
     """Approve the revision in review: it goes live now (or --at a later time, via the sweep).
 
@@ -238,6 +255,7 @@ def approve(
             comment=comment,
             publish_at=when,
             allow_self_approval=config.allow_self_approval,
+            reviewed=option_submission(submitted_at, config),
         )
         number, status = revision.number, workflow.status_of(revision)
         live = revision.state is RevisionState.PUBLISHED
@@ -259,13 +277,20 @@ def reject(
     code: str = typer.Argument(..., help="Table code."),
     as_user: str = typer.Option(..., "--as", envvar="ZHIKU_USER", help=AS_HELP),
     comment: str = typer.Option(..., "--comment", help="What the author must fix (required)."),
+    submitted_at: str | None = typer.Option(None, "--submitted-at", help=REVIEWED_HELP),
 ) -> None:
     """Send the revision in review back to its author with a comment.
 
     Example: kb reject TX-GH-001 --as reviewer1 --comment "缺少办理条件"
     """
-    with work() as (_, session):
-        revision = workflow.reject(session, acting(session, as_user), code, comment=comment)
+    with work() as (config, session):
+        revision = workflow.reject(
+            session,
+            acting(session, as_user),
+            code,
+            comment=comment,
+            reviewed=option_submission(submitted_at, config),
+        )
         number, author = revision.number, revision.author
     typer.echo(f"Revision {number} of {code} rejected; {author} can fix it with `kb draft {code}`.")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
@@ -16,13 +17,14 @@ from sqlalchemy.orm import Session
 from cli.context import open_db, settings
 from kb import changes, users
 from kb.db import Database
-from kb.errors import ValidationFailed
+from kb.errors import Problem, ValidationFailed
 from kb.models import User
 from kb.settings import Settings
 from kb.transfer.dates import parse_when
 
 AS_HELP = "Act as this user (name from `kb user list`); or set ZHIKU_USER."
 CLI_ACTOR = "cli"  # the audit actor of local administration (user management, sweep)
+_DAY_ONLY = re.compile(r"\d{4}-\d{1,2}-\d{1,2}$")
 
 
 @contextmanager
@@ -81,6 +83,22 @@ def option_date(
     if problems:
         raise ValidationFailed(f"{option} is not a date.", problems=problems)
     return moment
+
+
+def option_submission(value: str | None, config: Settings) -> datetime | None:
+    """``--submitted-at``: the exact moment a revision was sent to review (a date alone is not)."""
+    if value is not None and _DAY_ONLY.match(value.strip()):
+        raise ValidationFailed(
+            "--submitted-at is not a moment.",
+            problems=[
+                Problem(
+                    "give the revision's submitted_at, as `kb review queue --json` prints it",
+                    "--submitted-at",
+                    value,
+                )
+            ],
+        )
+    return option_date(value, config, option="--submitted-at")
 
 
 def stamp(value: datetime | None) -> str | None:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from kb import visibility
-from kb.clock import utcnow
+from kb.clock import ensure_utc, utcnow
 from kb.hierarchy import package_path
 from kb.models import (
     Flag,
@@ -187,7 +187,7 @@ def _review_item(revision: Revision) -> ReviewItem:
         title=revision.title,
         package=package_path(table.package),
         author=revision.author,
-        submitted_at=revision.submitted_at,
+        submitted_at=ensure_utc(revision.submitted_at) if revision.submitted_at else None,
         note=revision.note,
         live_revision=table.live_revision.number if table.live_revision else None,
     )

@@ -413,3 +413,60 @@ def test_numbers_past_what_the_database_or_calendar_holds_are_refused_by_name(
     error = " ".join(re.sub(r"[│╭╮╰╯─]", " ", kb(runner, *args, code=2)).split())
     bound = "365" if "--days" in args else "2147483647"
     assert f"less than or equal to {bound}" in error, error
+
+
+def test_a_decision_names_the_submission_it_read(runner: CliRunner, tmp_path: Path) -> None:
+    kb(runner, "user", "add", "editor1", "--role", "editor")
+    kb(runner, "user", "add", "reviewer1", "--role", "reviewer")
+    kb(runner, "draft", "TX-GH-001", "--as", "editor1", "--field", "answer=次月起停止计费。")
+    kb(runner, "submit", "TX-GH-001", "--as", "editor1")
+    queue = json.loads(kb(runner, "review", "queue", "--as", "reviewer1", "--json"))
+    read = queue[0]["submitted_at"]
+    assert read == TODAY.isoformat()
+    later = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
+    kb(runner, "withdraw", "TX-GH-001", "--as", "editor1", now=later)
+    kb(runner, "draft", "TX-GH-001", "--as", "editor1", "--field", "answer=立即停止。", now=later)
+    kb(runner, "submit", "TX-GH-001", "--as", "editor1", now=later)
+
+    for verb, extra in (("approve", ()), ("reject", ("--comment", "不对"))):
+        err = kb(
+            runner,
+            verb,
+            "TX-GH-001",
+            "--as",
+            "reviewer1",
+            *extra,
+            "--submitted-at",
+            read,
+            code=1,
+            now=later,
+        )
+        assert "submitted again at 2026-06-01T03:00:00+00:00, after the submission you" in err
+    err = kb(
+        runner,
+        "approve",
+        "TX-GH-001",
+        "--as",
+        "reviewer1",
+        "--submitted-at",
+        "2026-06-01",
+        code=1,
+        now=later,
+    )
+    assert "--submitted-at: give the revision's submitted_at" in err
+    assert table_state(tmp_path)[:2] == (
+        [(1, "published"), (2, "in_review")],
+        "改号完成后原号码停止计费。",
+    )
+
+    out = kb(
+        runner,
+        "approve",
+        "TX-GH-001",
+        "--as",
+        "reviewer1",
+        "--submitted-at",
+        later.isoformat(),
+        now=later,
+    )
+    assert out == "Revision 2 of TX-GH-001 is live.\n"
