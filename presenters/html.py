@@ -32,19 +32,26 @@ def safe_markdown(markdown: str) -> str:
 
 
 def inline(text: str) -> str:
-    """One line of inline Markdown as HTML."""
+    """One line of inline Markdown as HTML (a link's target is never read as emphasis)."""
     out = html.escape(text, quote=True)
-    out = CODE.sub(r"<code>\1</code>", out)
-    out = BOLD.sub(r"<strong>\1</strong>", out)
-    out = ITALIC.sub(r"<em>\1</em>", out)
+    parts, last = [], 0
+    for match in LINK.finditer(out):
+        label, url = _emphasis(match.group(1)), match.group(2)
+        parts.append(_emphasis(out[last : match.start()]))
+        parts.append(
+            f'<a href="{url}" rel="noopener">{label}</a>'
+            if safe_href(html.unescape(url))
+            else label
+        )
+        last = match.end()
+    parts.append(_emphasis(out[last:]))
+    return "".join(parts)
 
-    def link(match: re.Match[str]) -> str:
-        url = match.group(2)
-        if not safe_href(html.unescape(url)):
-            return match.group(1)
-        return f'<a href="{url}" rel="noopener">{match.group(1)}</a>'
 
-    return LINK.sub(link, out)
+def _emphasis(text: str) -> str:
+    text = CODE.sub(r"<code>\1</code>", text)
+    text = BOLD.sub(r"<strong>\1</strong>", text)
+    return ITALIC.sub(r"<em>\1</em>", text)
 
 
 def _block(block: Block) -> str:

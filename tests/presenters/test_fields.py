@@ -84,3 +84,13 @@ def test_plain_text_is_what_the_index_snippets_read() -> None:
 
 def test_highlight_escapes_and_marks_the_spans() -> None:
     assert highlight("a<b>改号c", [(3, 5)]) == "a&lt;b<mark>&gt;改</mark>号c"
+
+
+def test_a_link_target_is_never_read_as_emphasis() -> None:
+    assert to_html("见 [*费率*](https://example.cn/a*b*c) 与 `x` **y**") == (
+        '<p>见 <a href="https://example.cn/a*b*c" rel="noopener"><em>费率</em></a>'
+        " 与 <code>x</code> <strong>y</strong></p>"
+    )
+    assert to_html("[下载](https://example.cn/`v`/app)") == (
+        '<p><a href="https://example.cn/`v`/app" rel="noopener">下载</a></p>'
+    )
