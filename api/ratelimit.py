@@ -1,8 +1,9 @@
 """Per-client request budgets: anonymous writes, customer searches, failed token checks.
 
 Budgets are moving windows (the ``limits`` library, in this process's memory) keyed by the
-kind of request and the client's address. Behind a reverse proxy on the same machine the
-address is the one it forwards (uvicorn trusts ``X-Forwarded-For`` from 127.0.0.1). With
+kind of request and the client's address, an IPv6 client's by its /64 (a subscriber's block:
+one address each would be a fresh budget per request). Behind a reverse proxy on the same
+machine the address is the one it forwards (uvicorn trusts ``X-Forwarded-For`` from 127.0.0.1). With
 several API replicas each keeps its own budgets: a client gets at most N times the budget,
 still bounded. A spent budget is a 429 with ``Retry-After``.
 
@@ -22,6 +23,7 @@ stuffed by one client).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 
@@ -45,8 +47,22 @@ WHAT = {
 
 
 def client_of(request: Request) -> str:
-    """The caller's address (the one a local reverse proxy forwards, see the module doc)."""
-    return request.client.host if request.client else "unknown"
+    """The caller's address (the one a local reverse proxy forwards, see the module doc); an
+    IPv6 caller is its /64, the block one subscriber is given (any address in it is theirs)."""
+    return client_key(request.client.host) if request.client else "unknown"
+
+
+def client_key(host: str) -> str:
+    """An IPv4 address as is; IPv6 as its /64 network (an IPv4-mapped one as the IPv4)."""
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host  # a test client's name, or a proxy's label
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 class RateLimiter:

@@ -110,9 +110,23 @@ def test_anonymous_votes_run_out_with_retry_after(tight: TestClient) -> None:
     refused = tight.post("/api/faq/feedback", json=vote)
     assert refused.json()["error"] == "too_many_requests"
     assert 1 <= int(refused.headers["retry-after"]) <= 60
-    # Another address has its own budget.
-    with TestClient(tight.app, client=("203.0.113.9", 50000)) as other:
-        assert other.post("/api/faq/feedback", json=vote).status_code == 200
+    # Another address has its own budget (same app: a `with` would start a fresh one).
+    other = TestClient(tight.app, client=("203.0.113.9", 50000))
+    assert other.post("/api/faq/feedback", json=vote).status_code == 200
+
+
+def test_an_ipv6_client_has_one_budget_for_its_whole_64(tight: TestClient) -> None:
+    vote = {"code": "TX-GH-001", "helpful": True, "query": "改号"}
+
+    def from_(host: str) -> int:
+        other = TestClient(tight.app, client=(host, 50000))  # the app started by `tight`
+        return other.post("/api/faq/feedback", json=vote).status_code
+
+    rotated = [from_(f"2001:db8:1:2::{n:x}") for n in range(1, 6)]
+    assert rotated == [200, 200, 200, 429, 429]
+    assert from_("2001:db8:1:3::1") == 200  # the next subscriber's block
+    assert [from_("::ffff:198.51.100.7"), from_("198.51.100.7")] == [200, 200]
+    assert [from_("198.51.100.7") for _ in range(2)] == [200, 429]
 
 
 def test_bad_tokens_slow_down_to_429_even_for_a_good_one(tight: TestClient, env: Env) -> None:
@@ -123,9 +137,11 @@ def test_bad_tokens_slow_down_to_429_even_for_a_good_one(tight: TestClient, env:
     assert good.status_code == 429
     assert int(good.headers["retry-after"]) >= 1
     # Calls without any token (a page before login) are not guesses and spend nothing.
-    with TestClient(tight.app, client=("203.0.113.10", 50000)) as other:
-        assert [other.get("/api/me").status_code for _ in range(6)] == [401] * 6
-        assert other.get("/api/me", headers=env.auth("agent1")).status_code == 200
+    other = TestClient(
+        tight.app, client=("203.0.113.10", 50000)
+    )  # the running app: `with` starts another
+    assert [other.get("/api/me").status_code for _ in range(6)] == [401] * 6
+    assert other.get("/api/me", headers=env.auth("agent1")).status_code == 200
 
 
 def test_customer_searches_have_a_budget_on_the_api_and_the_page(tight: TestClient) -> None:
@@ -143,9 +159,11 @@ def test_one_client_repeating_a_query_is_logged_once(client: TestClient, env: En
         assert (
             client.get("/api/faq/search", params={"q": "改号以后原号码还扣钱吗"}).status_code == 200
         )
-    with TestClient(client.app, client=("203.0.113.11", 50000)) as other:
-        first = other.get("/api/faq/search", params={"q": "改号以后原号码还扣钱吗"}).json()
-        repeat = other.get("/api/faq/search", params={"q": "改号以后原号码还扣钱吗"}).json()
+    other = TestClient(
+        client.app, client=("203.0.113.11", 50000)
+    )  # the running app: `with` starts another
+    first = other.get("/api/faq/search", params={"q": "改号以后原号码还扣钱吗"}).json()
+    repeat = other.get("/api/faq/search", params={"q": "改号以后原号码还扣钱吗"}).json()
     assert first["query_log_id"] is not None and repeat["query_log_id"] is None
     with env.db.session() as session:
         logged = session.scalar(
@@ -163,8 +181,10 @@ def test_one_client_repeating_a_gap_counts_once_toward_the_gap_list(
         assert client.post("/api/faq/feedback", json=vote).status_code == 200
     asked = client.post("/api/faq/requests", json={"question": "编造的一句话"})
     assert asked.status_code == 201  # the customer's request is made all the same
-    with TestClient(client.app, client=("203.0.113.12", 50000)) as other:
-        assert other.post("/api/faq/feedback", json=vote).status_code == 200
+    other = TestClient(
+        client.app, client=("203.0.113.12", 50000)
+    )  # the running app: `with` starts another
+    assert other.post("/api/faq/feedback", json=vote).status_code == 200
     with env.db.session() as session:
         counted = gaps.gap_signals(session, since=utcnow() - timedelta(days=1))
     assert counted["编造的一句话"] == 2  # once per client
@@ -192,5 +212,7 @@ def test_contact_requests_and_their_look_ups_have_budgets(tight: TestClient) -> 
     )
     assert right.status_code == 429 and "请求太频繁" in right.text
     assert tight.get(f"/api/faq/requests/{ref}", params={"token": token}).status_code == 429
-    with TestClient(tight.app, client=("203.0.113.12", 50000)) as other:
-        assert other.get(f"/api/faq/requests/{ref}", params={"token": token}).status_code == 200
+    other = TestClient(
+        tight.app, client=("203.0.113.12", 50000)
+    )  # the running app: `with` starts another
+    assert other.get(f"/api/faq/requests/{ref}", params={"token": token}).status_code == 200
