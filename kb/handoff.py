@@ -417,14 +417,15 @@ def set_status(
             HandoffMessage(at=now, author=user.name, text=comment, to_customer=False)
         )
     session.flush()
+    moved = before is not to  # unchanged, the comment is all there is: a note, not a move
     audit.record(
         session,
         actor=user.name,
-        action="status",
+        action="status" if moved else "note",
         object_type="request",
         object_key=request.ref or "",
         comment=comment,
-        detail={"from": before.value, "to": to.value},
+        detail={"from": before.value, "to": to.value} if moved else None,
     )
     return request
 

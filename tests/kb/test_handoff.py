@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from unittest.mock import ANY
 
 import pytest
 from sqlalchemy import select
@@ -183,6 +184,8 @@ def test_staff_work_a_request_through_its_lifecycle(
         handoff.set_status(session, agent, ref, "answered")
     handoff.set_status(session, reviewer, ref, "in_progress", comment="客户又来电")
     assert (request.status, request.closed_at) == (HandoffStatus.IN_PROGRESS, None)
+    handoff.set_status(session, reviewer, ref, "in_progress", comment="已回电，待客户回复")
+    handoff.set_status(session, reviewer, ref, "in_progress")  # nothing to record
 
     view = handoff.customer_view(request)
     assert [r.text for r in view.replies] == ["您好，改号后积分会自动转到新号码。"]
@@ -191,16 +194,17 @@ def test_staff_work_a_request_through_its_lifecycle(
         ("agent1", True),
         ("agent1", False),
         ("reviewer1", False),
+        ("reviewer1", False),
     ]
-    actions = [(e.actor, e.action) for e in repository.audit_for(session, "request", ref)]
-    assert actions == [
-        ("customer", "create"),
-        ("reviewer1", "assign"),
-        ("agent1", "note"),
-        ("agent1", "reply"),
-        ("agent1", "status"),
-        ("reviewer1", "status"),
+    actions = [(e.actor, e.action, e.detail) for e in repository.audit_for(session, "request", ref)]
+    assert actions[2:] == [
+        ("agent1", "note", {}),
+        ("agent1", "reply", {}),
+        ("agent1", "status", {"from": "answered", "to": "closed"}),
+        ("reviewer1", "status", {"from": "closed", "to": "in_progress"}),
+        ("reviewer1", "note", {}),  # the same status with a comment moves nothing
     ]
+    assert actions[:2] == [("customer", "create", ANY), ("reviewer1", "assign", ANY)]
 
 
 def test_replying_to_a_new_request_answers_it_and_takes_it(
