@@ -7,6 +7,7 @@ package paths (``银行服务/信用卡``) name scopes: so names are checked to 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -118,18 +119,49 @@ def specs_of(template: FieldTemplate) -> list[FieldSpec]:
     return parse_template(template.fields)
 
 
+def template_with(package: Package, raw: list[dict[str, Any]]) -> FieldTemplate | None:
+    """The latest version of ``package``'s template whose fields are ``raw``, if any.
+
+    Stored versions are compared as parsed now, so that one stored before a setting existed
+    (customer_label) still matches.
+    """
+    return next(
+        (t for t in reversed(package.templates) if template_to_raw(specs_of(t)) == raw), None
+    )
+
+
+def _append_version(package: Package, raw: list[dict[str, Any]], wanted: int | None) -> int:
+    """Add ``raw`` as the package's newest template version: number ``wanted`` when that is
+    above every stored one (an import keeping the numbers of the KB it came from), else the next."""
+    last = package.templates[-1].version if package.templates else 0
+    version = max(last + 1, wanted or 0)
+    package.templates.append(FieldTemplate(version=version, fields=raw))
+    return version
+
+
 def ensure_package(
     session: Session,
     category: Category,
     name: str,
     *,
     template: Any,
+    earlier: Sequence[tuple[int, Any]] = (),
+    template_version: int | None = None,
     description: str | None = None,
     review_interval_days: int | None = None,
     owner: str | None = None,
     actor: str = "system",
 ) -> Package:
-    """Create or update a package; a changed template becomes a new template version."""
+    """Create or update a package; a changed template becomes a new template version.
+
+    Args:
+        earlier: (number, template) of versions that must precede ``template`` (an import
+            recreating the templates its tables were written under). Each one no stored
+            version has is added, in order, and ``template`` after them, so that it stays
+            the current one.
+        template_version: the number ``template`` had where it was exported. A package this
+            creates keeps the given numbers (when ascending); an existing one numbers on.
+    """
     name = check_name(name, "package")
     specs = parse_template(template)
     if review_interval_days is not None and not 0 <= review_interval_days <= 3650:
@@ -139,6 +171,7 @@ def ensure_package(
             value=review_interval_days,
         )
     raw = template_to_raw(specs)
+    versions = [(number, template_to_raw(parse_template(t))) for number, t in earlier]
     found = repository.package_by_name(session, category.name, name)
     if found is None:
         found = Package(
@@ -148,16 +181,20 @@ def ensure_package(
             review_interval_days=180 if review_interval_days is None else review_interval_days,
             owner=owner or "",
         )
-        found.templates.append(FieldTemplate(version=1, fields=raw))
+        added = _add_earlier(found, versions, raw, keep_numbers=True)
+        _append_version(found, raw, template_version)
         session.add(found)
         session.flush()
+        detail: dict[str, Any] = {"template_version": found.template.version}
+        if added:
+            detail["earlier_template_versions"] = added
         audit.record(
             session,
             actor=actor,
             action="create",
             object_type="package",
             object_key=package_path(found),
-            detail={"template_version": 1},
+            detail=detail,
         )
         return found
     changes: dict[str, Any] = {}
@@ -170,10 +207,11 @@ def ensure_package(
     if owner is not None and owner != found.owner:
         found.owner = owner
         changes["owner"] = owner
-    if raw != found.template.fields:
-        version = found.template.version + 1
-        found.templates.append(FieldTemplate(version=version, fields=raw))
-        changes["template_version"] = version
+    added = _add_earlier(found, versions, raw, keep_numbers=False)
+    if added:
+        changes["earlier_template_versions"] = added
+    if added or raw != found.template.fields:
+        changes["template_version"] = _append_version(found, raw, None)
     if changes:
         session.flush()
         if "review_interval_days" in changes or "template_version" in changes:
@@ -187,6 +225,21 @@ def ensure_package(
             detail=changes,
         )
     return found
+
+
+def _add_earlier(
+    package: Package,
+    versions: list[tuple[int, list[dict[str, Any]]]],
+    current: list[dict[str, Any]],
+    *,
+    keep_numbers: bool,
+) -> list[int]:
+    """Append each of ``versions`` that the package lacks (and that is not ``current``)."""
+    added = []
+    for number, raw in versions:
+        if raw != current and template_with(package, raw) is None:
+            added.append(_append_version(package, raw, number if keep_numbers else None))
+    return added
 
 
 def _listed(names: list[str], limit: int = 3) -> str:

@@ -29,7 +29,15 @@ from kb.content_limits import (
 )
 from kb.errors import Conflict, NotFound, Problem, ValidationFailed
 from kb.hierarchy import package_path, specs_of
-from kb.models import Audience, KnowledgeTable, Package, Revision, RevisionState, TableLink
+from kb.models import (
+    Audience,
+    FieldTemplate,
+    KnowledgeTable,
+    Package,
+    Revision,
+    RevisionState,
+    TableLink,
+)
 from kb.templates import FieldSpec, check_fields, normalize_strings
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -129,9 +137,14 @@ def check_code(code: Any, location: str | None = None) -> list[Problem]:
 
 
 def check_content(
-    package: Package, content: TableContent, location: str | None = None
+    package: Package,
+    content: TableContent,
+    location: str | None = None,
+    *,
+    template: FieldTemplate | None = None,
 ) -> tuple[TableContent, list[Problem]]:
-    """Content normalized against the package's current template, and every problem found."""
+    """Content normalized against the package's current template (or ``template``, one of
+    its versions), and every problem found."""
     problems: list[Problem] = []
     title = content.title.strip() if isinstance(content.title, str) else ""
     if not title or len(title) > MAX_TITLE_CHARS:
@@ -142,7 +155,7 @@ def check_content(
     questions, qp = normalize_strings(content.questions, field="questions", location=location)
     tags, tp = normalize_strings(content.tags, field="tags", location=location)
     questions = [q for q in questions if q != title]
-    template = package.template
+    template = template or package.template
     specs = specs_of(template)
     fields, fp = check_fields(
         specs,
@@ -243,10 +256,16 @@ def create_table(
     actor: str,
     state: RevisionState = RevisionState.DRAFT,
     note: str = "",
+    template: FieldTemplate | None = None,
 ) -> KnowledgeTable:
-    """A new table with its first revision (draft by default, or published by an import)."""
+    """A new table with its first revision (draft by default, or published by an import).
+
+    Args:
+        template: the version of the package's template the content is written under (an
+            import recreating a table written before a template change); default the current.
+    """
     problems = check_code(code) + check_meta(meta)
-    clean, content_problems = check_content(package, content)
+    clean, content_problems = check_content(package, content, template=template)
     problems += content_problems
     if problems:
         raise ValidationFailed(f"Table {code} is not valid.", problems=problems)
@@ -263,7 +282,16 @@ def create_table(
         object_key=code,
         detail={"package": package_path(package)},
     )
-    add_revision(session, table, clean, actor=actor, state=state, note=note, checked=True)
+    add_revision(
+        session,
+        table,
+        clean,
+        actor=actor,
+        state=state,
+        note=note,
+        checked=True,
+        template=template,
+    )
     return table
 
 
@@ -278,15 +306,19 @@ def add_revision(
     based_on: int | None = None,
     checked: bool = False,
     proposed: dict[str, Any] | None = None,
+    template: FieldTemplate | None = None,
 ) -> Revision:
     """Append a revision; a published one goes live at once (replacing the old live one).
 
     Args:
         proposed: audience / validity changes (see :func:`proposal_of`) the revision applies
             when it goes live.
+        template: the version of the package's template the content is written under;
+            default the current.
     """
+    template = template or table.package.template
     if not checked:
-        content, problems = check_content(table.package, content)
+        content, problems = check_content(table.package, content, template=template)
         if problems:
             raise ValidationFailed(
                 f"Revision of table {table.code} is not valid.", problems=problems
@@ -301,7 +333,7 @@ def add_revision(
         questions=list(content.questions),
         tags=list(content.tags),
         fields=dict(content.fields),
-        template_version=table.package.template.version,
+        template_version=template.version,
         author=actor,
         contributors=[actor],
         proposed=proposed or None,

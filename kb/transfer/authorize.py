@@ -4,8 +4,8 @@ The whole plan is checked against the actor before anything is written, and ever
 is reported with the file and line or row it comes from:
 
 - importing at all needs IMPORT; publishing without review (not a draft import) needs PUBLISH;
-- creating or changing a category, a package (its settings or template) needs
-  MANAGE_HIERARCHY; replacing the synonyms or domain terms needs MANAGE_DICTIONARY — items the
+- creating or changing a category, a package (its settings or template, or adding an earlier
+  template version a table of the file was written under) needs MANAGE_HIERARCHY; replacing the synonyms or domain terms needs MANAGE_DICTIONARY — items the
   import leaves as they are need nothing;
 - a table that the import changes needs DRAFT in its package (a scoped editor stays inside
   their scope); moving it to another package needs PUBLISH in both (kb.permissions.check_move:
@@ -98,6 +98,9 @@ def _package_refusal(package: PackagePlan, denied: str) -> Problem:
         ]
         if package.template is not None and package.template != existing.template.fields:
             changed.append("template")
+        if package.add_earlier:
+            numbers = ", ".join(str(t.version) for t in package.add_earlier)
+            changed.append(f"earlier template versions {numbers} of the file, for its tables")
         what = f"changing package {doc.category}/{doc.name} ({', '.join(changed)})"
     return Problem(f"{what}: {denied}", "package", f"{doc.category}/{doc.name}", doc.location)
 

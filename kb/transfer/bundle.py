@@ -32,6 +32,9 @@ class TableDoc:
     # "archived" or "draft": not live where it was exported; a table the import creates stays
     # so (None: live, or as the import makes it).
     state: Any = None
+    # The number of the template version (in this package's file) the fields were written
+    # under; None: the package's current template.
+    template_version: Any = None
     location: str | None = None
     # Finer locations by attribute ("valid_until", "fields.answer"); falls back to ``location``.
     locations: dict[str, str] = field(default_factory=dict)
@@ -55,10 +58,23 @@ class TableDoc:
 
 
 @dataclass
+class TemplateDoc:
+    """An earlier version of a package's template that some table of the file was written under."""
+
+    version: Any
+    template: Any
+    location: str | None = None
+
+
+@dataclass
 class PackageDoc:
     category: str
     name: str
     template: Any = None  # None: the package must already exist (CSV/XLSX rows)
+    # The number of ``template`` where it was exported; None: a file that states no versions,
+    # whose tables are all read through ``template`` (as before versions were exported).
+    template_version: Any = None
+    earlier_templates: list[TemplateDoc] = field(default_factory=list)
     description: Any = None
     review_interval_days: Any = None
     owner: Any = None

@@ -2,8 +2,11 @@
 
 Each table is written with the content of its live revision, or of its latest revision when none
 is live (a table that was never published), which is what the importer compares against, so
-importing an export changes nothing. History (older revisions, template versions, audit) stays
-in the database; the files hold the current state.
+importing an export changes nothing. A revision is read through the template version it was
+written under, so a package file states its current template's version and the earlier versions
+its tables were written under, and a table its version when not the current one
+(kb.transfer.versions). History (older revisions, unused template versions, audit) stays in the
+database; the files hold the current state.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from kb.models import Audience, KnowledgeTable, Package, RevisionState
 from kb.templates import FieldSpec
 from kb.transfer.dates import format_when
 from kb.transfer.plan import reference_revision
+from kb.transfer.versions import written_under
 from kb.transfer.yaml_files import CATEGORY_FILE, DICTIONARY_FILE, SUFFIXES, is_content_name
 from kb.transfer.yamlio import Flow, FlowList, dump
 
@@ -75,7 +79,14 @@ def package_document(package: Package, tables: list[KnowledgeTable]) -> dict[str
     if package.owner:
         doc["owner"] = package.owner
     doc["position"] = package.position
+    doc["template_version"] = package.template.version
     doc["template"] = [_spec(s) for s in specs_of(package.template)]
+    used = {v.version: v for v in (written_under(reference_revision(t)) for t in tables)}
+    earlier = [used[v] for v in sorted(used) if v != package.template.version]
+    if earlier:
+        doc["earlier_templates"] = [
+            {"version": t.version, "template": [_spec(s) for s in specs_of(t)]} for t in earlier
+        ]
     doc["tables"] = [table_document(t) for t in sorted(tables, key=lambda t: t.code)]
     return doc
 
@@ -123,7 +134,13 @@ def table_document(table: KnowledgeTable) -> dict[str, Any]:
         doc["related"] = FlowList(t.code for t in table.related)
     if table.live_revision is None:  # imported as it is here: retired, or still to be reviewed
         doc["state"] = "archived" if revision.state is RevisionState.ARCHIVED else "draft"
-    doc["fields"] = dict(revision.fields)
+    template = written_under(revision)
+    if template.version != table.package.template.version:
+        doc["template_version"] = template.version
+    # What the revision's template has: a value it does not is shown nowhere (and would not
+    # import).
+    keys = {spec.key for spec in specs_of(template)}
+    doc["fields"] = {k: v for k, v in revision.fields.items() if k in keys}
     return doc
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from kb import audit, changes, hierarchy, locks, tables
 from kb.dictionary import replace_synonyms, replace_terms
 from kb.errors import ImportRejected, Problem
-from kb.models import Category, KnowledgeTable, Package, RevisionState, User
+from kb.models import Category, FieldTemplate, KnowledgeTable, Package, RevisionState, User
 from kb.permissions import local_operator
 from kb.settings import get_settings
 from kb.transfer.archive import unzip
@@ -83,6 +83,8 @@ def _read_zip(path: Path, limits: ImportLimits) -> Bundle:
     for package in bundle.packages:
         package.location = relocate(package.location)
         package.template_location = relocate(package.template_location)
+        for earlier in package.earlier_templates:
+            earlier.location = relocate(earlier.location)
         for table in package.tables:
             table.location = relocate(table.location)
             table.locations = {k: relocate(v) or "" for k, v in table.locations.items()}
@@ -242,6 +244,8 @@ def _write_package(
         category,
         doc.name,
         template=package_plan.template,
+        earlier=[(t.version, t.fields) for t in package_plan.add_earlier],
+        template_version=package_plan.versions.current,
         description=doc.description,
         review_interval_days=doc.review_interval_days,
         owner=doc.owner,
@@ -272,6 +276,7 @@ def _write_table(
     code = table_plan.doc.code
     existing = table_plan.existing
     state = RevisionState.DRAFT if draft else RevisionState.PUBLISHED
+    template = _template(package, table_plan)
     if existing is None:
         # Not live where it was exported: never published here without a review either.
         created = {"archived": RevisionState.ARCHIVED, "draft": RevisionState.DRAFT}
@@ -283,6 +288,7 @@ def _write_table(
             table_plan.meta,
             actor=actor,
             state=created.get(table_plan.doc.state, state),
+            template=template,
         )
         report.created.append(code)
         return table
@@ -301,9 +307,18 @@ def _write_table(
             note=note,
             based_on=reference_revision(existing).number,
             proposed=table_plan.proposal,
+            template=template,
         )
     elif table_plan.action is Action.REWRITE_DRAFT:
-        _rewrite_draft(session, existing, table_plan, actor=actor, note=note, publish=not draft)
+        _rewrite_draft(
+            session,
+            existing,
+            table_plan,
+            template,
+            actor=actor,
+            note=note,
+            publish=not draft,
+        )
     assert table_plan.apply_meta is not None  # set for every existing table
     updated = tables.update_meta(session, existing, table_plan.apply_meta, actor=actor) or updated
     if table_plan.action is not Action.NONE:
@@ -315,10 +330,21 @@ def _write_table(
     return existing
 
 
+def _template(package: Package, table_plan: TablePlan) -> FieldTemplate:
+    """The stored version of ``package``'s template the table's content is written under."""
+    if table_plan.template is None:
+        return package.template
+    found = hierarchy.template_with(package, table_plan.written_under())
+    # _write_package added every earlier version a table that writes content needs.
+    assert found is not None or not table_plan.write_content, table_plan.doc.code
+    return found or package.template
+
+
 def _rewrite_draft(
     session: Session,
     table: KnowledgeTable,
     table_plan: TablePlan,
+    template: FieldTemplate,
     *,
     actor: str,
     note: str,
@@ -331,7 +357,7 @@ def _rewrite_draft(
         content = table_plan.content
         draft.title, draft.questions = content.title, list(content.questions)
         draft.tags, draft.fields = list(content.tags), dict(content.fields)
-        draft.template_version = table.package.template.version
+        draft.template_version = template.version
         changed.append("content")
     if table_plan.proposal != (draft.proposed or {}):
         draft.proposed = table_plan.proposal or None

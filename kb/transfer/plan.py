@@ -55,6 +55,14 @@ from kb.templates import FieldSpec, parse_template, template_to_raw
 from kb.text import printable, strings_in, text_problem
 from kb.transfer.bundle import Bundle, CategoryDoc, PackageDoc, TableDoc
 from kb.transfer.dates import parse_when
+from kb.transfer.versions import (
+    Versions,
+    read_versions,
+    stored_fields,
+    table_template,
+    to_add,
+    written_under,
+)
 
 _LOOKUP_CHUNK = 500  # stay far below SQLite's bound-parameter limit
 
@@ -66,6 +74,10 @@ class PackagePlan:
     probe: Package  # the package as it will be (transient when new or re-templated)
     template: list[dict[str, Any]] | None  # None: keep the stored template (spreadsheet rows)
     changes: bool  # created, or some setting differs
+    versions: Versions = field(default_factory=Versions)  # the versions the file states
+    # Earlier template versions the import adds, because a table it writes was written under
+    # one the package lacks (kb.transfer.versions).
+    add_earlier: list[FieldTemplate] = field(default_factory=list)
 
 
 class Action(StrEnum):
@@ -91,6 +103,17 @@ class TablePlan:
     apply_meta: TableMeta | None = None  # what applies to the table at once
     links_changed: bool = False
     moves: bool = False
+    # The earlier template version (the file's, transient) ``content`` was written under;
+    # None: the package's template.
+    template: FieldTemplate | None = None
+    # The file states versions: the template a revision is read through counts as content.
+    versioned: bool = False
+
+    def written_under(self) -> list[dict[str, Any]]:
+        """The fields of the template version ``content`` is read through after the import."""
+        if self.template is not None:
+            return list(self.template.fields)
+        return list(self.package.template or self.package.probe.template.fields)
 
     def writes(self) -> bool:
         """Whether importing this table changes anything."""
@@ -128,6 +151,8 @@ def make_plan(
     problems += _dictionary(session, bundle, plan)
     problems += _packages(session, bundle, plan)
     problems += _tables(session, bundle, plan, zone)
+    if not problems:
+        _earlier_to_add(plan)
     return plan, sorted(problems, key=place)
 
 
@@ -163,6 +188,8 @@ def _unstorable_text(bundle: Bundle) -> list[Problem]:
         given |= {"description": package.description, "owner": package.owner}
         check(given, package.location)
         check({"template": package.template}, package.template_location or package.location)
+        for earlier in package.earlier_templates:
+            check({"template": earlier.template}, earlier.location)
         for table in package.tables:
             check(table.values(), table.location, table)
     for index, group in enumerate(bundle.synonyms):
@@ -309,6 +336,8 @@ def _package_with_template(
         problems.append(
             Problem("owner must be at most 100 characters", "owner", doc.owner, doc.location)
         )
+    versions, found = read_versions(doc)
+    problems += found
     try:
         specs = parse_template(doc.template, location=doc.template_location or doc.location)
     except ValidationFailed as err:
@@ -332,7 +361,7 @@ def _package_with_template(
     # session, so that nothing is written while checking.
     probe = Package(name=doc.name, category=Category(name=doc.category))
     probe.templates.append(FieldTemplate(version=version, fields=raw))
-    return PackagePlan(doc, existing, probe, raw, changed), problems
+    return PackagePlan(doc, existing, probe, raw, changed, versions), problems
 
 
 def _tables(session: Session, bundle: Bundle, plan: Plan, zone: ZoneInfo) -> list[Problem]:
@@ -403,6 +432,8 @@ def _table(
     draft: bool,
 ) -> tuple[TablePlan | None, list[Problem]]:
     problems = check_code(doc.code, doc.where("code"))
+    template, found = table_template(doc, package.versions)
+    problems += found
     base = content_of(reference_revision(existing)) if existing is not None else None
     content = TableContent(
         title=doc.title if doc.gives("title") or base is None else base.title,
@@ -410,7 +441,7 @@ def _table(
         tags=doc.tags if doc.gives("tags") or base is None else base.tags,
         fields=_fields(doc, package, base),
     )
-    content, found = check_content(package.probe, content, doc.location)
+    content, found = check_content(package.probe, content, doc.location, template=template)
     problems += [_relocate(p, doc) for p in found]
     meta, found = _meta(doc, existing, zone)
     problems += found
@@ -420,7 +451,17 @@ def _table(
         problems += _movable(existing, package, doc)
     if problems:
         return None, problems
-    table_plan = TablePlan(doc, package, existing, content, meta, related, apply_meta=meta)
+    table_plan = TablePlan(
+        doc,
+        package,
+        existing,
+        content,
+        meta,
+        related,
+        apply_meta=meta,
+        template=template,
+        versioned=package.versions.current is not None or doc.template_version is not None,
+    )
     if existing is not None:
         problems += _changes(table_plan, existing, draft=draft)
     return (None, problems) if problems else (table_plan, [])
@@ -434,8 +475,8 @@ def _changes(plan: TablePlan, existing: KnowledgeTable, *, draft: bool) -> list[
     """Decide what importing ``plan`` does to ``existing``; a revision in review refuses it."""
     reference = reference_revision(existing)
     latest = existing.latest_revision
-    new_content = not same_content(plan.content, content_of(reference))
     plan.moves = moves(existing, plan.package)
+    new_content = not _reads_same(plan, reference)
     plan.links_changed = plan.related is not None and plan.related != [
         t.code for t in existing.related
     ]
@@ -456,7 +497,7 @@ def _changes(plan: TablePlan, existing: KnowledgeTable, *, draft: bool) -> list[
         if problems:
             return problems
         if latest.state is RevisionState.DRAFT:
-            plan.write_content = new_content and not same_content(plan.content, content_of(latest))
+            plan.write_content = new_content and not _reads_same(plan, latest)
             plan.proposal = proposal_of(existing, wanted)
             needed = plan.write_content or plan.proposal != (latest.proposed or {})
         else:
@@ -474,6 +515,33 @@ def _changes(plan: TablePlan, existing: KnowledgeTable, *, draft: bool) -> list[
     else:
         plan.action = Action.NEW_REVISION
     return []
+
+
+def _reads_same(plan: TablePlan, revision: Revision) -> bool:
+    """Whether ``revision`` holds ``plan``'s content, read through the same template (when the
+    file states versions: a field made internal since is a change, as its content would be)."""
+    if not same_content(plan.content, content_of(revision)):
+        return False
+    if not plan.versioned:
+        return True
+    # A table that moves is read through its new package's template from then on.
+    stored = plan.package.template if plan.moves else stored_fields(written_under(revision))
+    return stored == plan.written_under()
+
+
+def _earlier_to_add(plan: Plan) -> None:
+    """Per package, the earlier template versions that the tables it writes need and it lacks."""
+    needed: dict[int, list[FieldTemplate]] = {}
+    for table in plan.tables:
+        if table.template is not None and table.action is not Action.NONE and table.write_content:
+            needed.setdefault(id(table.package), []).append(table.template)
+    for package in plan.packages:
+        if package.template is None:
+            continue  # spreadsheet rows: no versions
+        package.add_earlier = to_add(
+            package.existing, package.template, needed.get(id(package), [])
+        )
+        package.changes = package.changes or bool(package.add_earlier)
 
 
 def _in_review(doc: TableDoc, revision: Revision) -> Problem:

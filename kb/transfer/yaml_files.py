@@ -21,7 +21,7 @@ import yaml
 
 from kb.errors import Problem
 from kb.transfer import schemas, yamlio
-from kb.transfer.bundle import Bundle, CategoryDoc, PackageDoc, TableDoc
+from kb.transfer.bundle import Bundle, CategoryDoc, PackageDoc, TableDoc, TemplateDoc
 from kb.transfer.limits import ImportLimits, over
 
 SUFFIXES = (".yaml", ".yml")
@@ -179,6 +179,15 @@ def _read_package(path: Path, category: str, bundle: Bundle, budget: _Budget) ->
         position=data.get("position", 0),
         location=at(),
         template_location=at("template"),
+        template_version=data.get("template_version"),
+        earlier_templates=[
+            TemplateDoc(
+                version=item["version"],
+                template=item["template"],
+                location=at("earlier_templates", index, "template"),
+            )
+            for index, item in enumerate(data.get("earlier_templates") or [])
+        ],
     )
     for index, raw in enumerate(data.get("tables") or []):
         if index in bad_tables:
@@ -206,6 +215,7 @@ def _table(raw: dict[str, Any], at: Callable[..., str], base: tuple[str | int, .
         last_verified=raw.get("last_verified"),
         related=raw.get("related") or [],
         state=raw.get("state"),
+        template_version=raw.get("template_version"),
         location=at(*base),
         locations=locations,
     )

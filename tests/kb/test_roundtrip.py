@@ -252,6 +252,7 @@ def test_export_is_stable_and_writes_what_people_write(tmp_path: Path) -> None:
         "description: ''\n"
         "review_interval_days: 180\n"
         "position: 0\n"
+        "template_version: 1\n"
         "template:\n"
         "  - {key: answer, label: 标准答复, type: markdown, required: true}\n"
         "  - {key: steps, label: 操作步骤, type: steps, weight: 0.5, customer_label: 办理步骤}\n"

@@ -27,8 +27,6 @@ from tests.factories import TEMPLATE, make_package, make_table
 from tests.kb.content_files import snapshot
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-# The export carries no template versions yet (removed with the fix).
-pytestmark = pytest.mark.xfail(strict=True, reason="export writes only the current template")
 FIELDS = {
     "question": "客户办理改号后担心原号码继续扣费。",
     "answer": "改号完成后原号码停止计费。",
