@@ -344,7 +344,7 @@ def _package_with_template(
         return None, problems + err.problems
     raw = template_to_raw(specs)
     if existing is None:
-        version, changed = 1, True
+        version, changed = versions.current or 1, True  # as ensure_package will number it
     else:
         same = raw == existing.template.fields
         version = existing.template.version + (0 if same else 1)
