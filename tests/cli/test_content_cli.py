@@ -402,3 +402,40 @@ def test_import_as_a_user_checks_their_rights(runner: CliRunner, tmp_path: Path)
     drafted = runner.invoke(app, ["import", str(rows), "--draft", "--as", "editor1"])
     assert drafted.exit_code == 0, drafted.output
     assert drafted.stdout.endswith("; audience or validity changes of 1 wait for review.\n")
+
+
+VERSIONED = """\
+package: 改号业务
+template_version: 2
+template:
+  - {key: answer, label: 标准答复, required: true}
+earlier_templates:
+  - version: 1
+    template:
+      - {key: answer, label: 标准答复, required: true}
+      - {key: internal_note, label: 内部备注, audience: internal}
+tables:
+  - code: TX-GH-001
+    title: 改号后原号码是否还会产生话费
+    template_version: 1
+    fields: {answer: 原号码停止计费。, internal_note: 转计费组核查。}
+"""
+
+
+def test_export_reset_import_keeps_the_template_each_table_was_written_under(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """A table holding a field the current template dropped: the import refused it."""
+    write(tmp_path / "content" / "通信业务" / "改号业务.yaml", VERSIONED)
+    assert runner.invoke(app, ["import", str(tmp_path / "content")]).exit_code == 0
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert runner.invoke(app, ["export", str(first)]).exit_code == 0
+    assert runner.invoke(app, ["init", "--reset"]).exit_code == 0
+    result = runner.invoke(app, ["import", str(first)])
+    assert result.exit_code == 0, result.output
+    assert "tables 1 created" in result.stdout
+    assert runner.invoke(app, ["export", str(second)]).exit_code == 0
+    exported = (second / "通信业务" / "改号业务.yaml").read_text(encoding="utf-8")
+    assert exported == (first / "通信业务" / "改号业务.yaml").read_text(encoding="utf-8")
+    assert "    template_version: 1\n    fields:\n      answer: 原号码停止计费。\n" in exported
+    assert "      internal_note: 转计费组核查。\n" in exported

@@ -21,6 +21,7 @@ from kb.models import (
     SynonymGroup,
     TableLink,
 )
+from kb.portal import template_of
 
 TEMPLATE_YAML = """\
 template:
@@ -147,6 +148,8 @@ def kb_content(session: Session) -> dict[str, Any]:
                 "live": None
                 if live is None
                 else (live.title, live.questions, live.tags, live.fields, live.state.value),
+                # What the live revision is read through: which fields, which internal.
+                "template": None if live is None else [s.to_dict() for s in template_of(live)],
             }
         )
     return {
