@@ -5,7 +5,10 @@ folding. Then lexical tokens, each prefixed by its channel so one BM25 index hol
 
 - ``w:`` words: jieba search mode with a user dictionary (the KB's domain terms, synonym terms,
   tags and short titles), stopwords dropped, synonyms replaced by their group's first term;
-  ASCII runs such as ``5g``, ``paypal``, ``etc``, ``10000`` stay whole words.
+  ASCII runs such as ``5g``, ``paypal``, ``etc``, ``10000`` stay whole words. Han and ASCII
+  runs are analyzed apart, so a term of both (U盾, 5G网络, 银行App: *mixed*) is also looked
+  for whole in the normalized text, and each one found adds its word (its group's first term)
+  after the words of its parts, as search mode puts a word after its parts.
 - ``c:`` single Han characters and ``b:`` Han character bigrams: short colloquial questions and
   typos share characters where the word segmentation differs.
 - ``p:`` pinyin syllables and syllable bigrams (titles and questions only): customer typing and
@@ -34,7 +37,8 @@ from sqlalchemy.orm import Session
 from kb import repository
 from kb.text import normalize
 
-ANALYZER_VERSION = 2  # 2: Latin words map through the synonym groups too
+# 2: Latin words map through the synonym groups too; 3: so do mixed terms (U盾, 银行App)
+ANALYZER_VERSION = 3
 CHANNELS = ("w", "c", "b", "p")
 STOPWORDS_FILE = Path(__file__).with_name("stopwords.txt")
 # A title this short is usually a product or service name worth keeping whole.
@@ -44,6 +48,14 @@ _HAN = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _HAN_RUN = re.compile(f"[{_HAN}]+")
 _ASCII_WORD = re.compile(r"[a-z0-9]+(?:[.\-_][a-z0-9]+)*")
 _SEGMENT = re.compile(f"[{_HAN}]+|[a-z0-9]+(?:[.\\-_][a-z0-9]+)*")
+# A mixed term's Latin end is a Latin word's end as _ASCII_WORD reads it: 5g网络 is not in
+# 15g网络 nor in v-5g网络, 银行app not in 银行apple.
+_LATIN_START = r"(?:(?<![a-z0-9])(?<![a-z0-9][.\-_])|(?![a-z0-9]))"
+_LATIN_END = r"(?:(?<![a-z0-9])|(?![a-z0-9])(?![.\-_][a-z0-9]))"
+# Longer terms are not looked for whole: the pattern nests a group per term ending on a path.
+MIXED_MAX_CHARS = 100
+
+_Trie = dict[str, "_Trie"]
 
 
 @cache
@@ -150,6 +162,9 @@ class Analyzer:
             terms = [normalize(t) for t in group]
             for term in terms:
                 self._canonical[term] = terms[0]
+        # Words the script split cuts apart (see _add_mixed), and the pattern finding them.
+        self._mixed: set[str] = set()
+        self._mixed_pattern: re.Pattern[str] | None = None
         self.add_words([*self._canonical, *(normalize(t) for t in self.dictionary.terms)])
         self.add_words(words)
 
@@ -168,8 +183,32 @@ class Analyzer:
             self._known.add(word)
             # freq=None lets jieba pick a frequency high enough to keep the word in one piece.
             self._tokenizer.add_word(word)
+            self._add_mixed(word)
+        if self._mixed and self._mixed_pattern is None:
+            # Made here, under an index update, rather than by the next query.
+            self._mixed_pattern = _terms_pattern(self._mixed)
         self._cache.clear()
         self._runs.clear()
+
+    def _add_mixed(self, word: str) -> None:
+        """Look for ``word`` (normalized) whole if it is Han and Latin runs side by side (U盾,
+        5g网络, wi-fi密码), which the script split cuts apart before any lookup."""
+        if word in self._mixed or len(word) > MIXED_MAX_CHARS:
+            return
+        runs = _SEGMENT.findall(word)
+        # Not terms with other characters between the runs ("花呗,怎么还": short titles are
+        # taught as words, often questions; "apple pay"): only script cuts a mixed term.
+        if len(runs) < 2 or sum(map(len, runs)) != len(word):
+            return
+        self._mixed.add(word)
+        self._mixed_pattern = None
+
+    def _mixed_words(self, norm: str) -> list[str]:
+        """The mixed terms in ``norm``, left to right, longest first, as their groups' words."""
+        if self._mixed_pattern is None:
+            return []
+        found = self._mixed_pattern.finditer(norm)
+        return [self._canonical.get(m.group(), m.group()) for m in found]
 
     def vocabulary_words(self, titles: Iterable[str], tags: Iterable[str]) -> list[str]:
         """The user-dictionary words a KB contributes: its tags and its short titles."""
@@ -201,6 +240,7 @@ class Analyzer:
                 out.append(self._canonical.get(piece, piece))  # Wi-Fi, WiFi, 无线网: one word
             else:
                 out.extend(self._run_words(piece))
+        out.extend(self._mixed_words(norm))
         if len(self._cache) > 4096:
             self._cache.clear()
         self._cache[norm] = words = tuple(out)
@@ -244,6 +284,30 @@ class Analyzer:
                 if canon == word:
                     terms.add(term)
         return sorted((t for t in terms if len(t) >= 2 or not _HAN_RUN.fullmatch(t)), key=len)[::-1]
+
+
+def _terms_pattern(terms: Iterable[str]) -> re.Pattern[str]:
+    """A pattern finding any of ``terms`` (the longest where several start at one place) with
+    Latin word ends, shaped as their trie: one pass over a text, each place tried against the
+    terms' first characters at once (an alternation of the terms would try them one by one)."""
+    trie: _Trie = {}
+    for term in terms:
+        node = trie
+        for ch in term:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+    first = "".join(re.escape(ch) for ch in sorted(trie))
+    # The lookahead comes first: places no term starts at are skipped without the guards.
+    return re.compile(f"(?=[{first}]){_LATIN_START}(?:{_trie_pattern(trie)}){_LATIN_END}")
+
+
+def _trie_pattern(node: _Trie) -> str:
+    branches = [re.escape(ch) + _trie_pattern(child) for ch, child in sorted(node.items()) if ch]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+    # Greedy: a longer term first (ii类账户 before i类账户), this one if what follows fails.
+    return f"(?:{body})?" if "" in node else body
 
 
 @lru_cache(maxsize=8192)

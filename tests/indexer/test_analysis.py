@@ -83,3 +83,52 @@ def test_latin_synonyms_map_to_their_group() -> None:
     analyzer = Analyzer(Dictionary(synonyms=(("WiFi", "Wi-Fi", "无线网"),)))
     assert analyzer.words("Wi-Fi") == analyzer.words("WIFI") == ["wifi"]
     assert "wifi" in analyzer.words("无线网密码")
+
+
+def test_mixed_script_synonyms_match_whole_through_their_group() -> None:
+    """U盾 was cut into u and 盾 before any lookup: {网银盾, U盾} never met, nor 银行App 手机银行."""
+    analyzer = Analyzer(Dictionary(synonyms=(("网银盾", "U盾"), ("手机银行", "银行App"))))
+    assert "网银盾" in analyzer.words("U盾丢了")
+    assert "网银盾" in analyzer.words("Ｕ盾丟了")  # full width, Traditional
+    assert "手机银行" in analyzer.words("银行APP闪退")
+    assert "手机银行" in analyzer.words("銀行App閃退")
+    assert "w:网银盾" in analyzer.tokens("我的u盾丢了")
+
+
+def test_mixed_script_domain_terms_stay_whole_beside_their_parts() -> None:
+    """A query for 5G still finds a text about 5G网络: the parts stay, the whole term is added."""
+    analyzer = Analyzer(Dictionary(terms=("5G网络", "II类账户", "QQ钱包")))
+    assert analyzer.words("5G网络信号差") == [*Analyzer().words("5G网络信号差"), "5g网络"]
+    assert "ii类账户" in analyzer.words("怎么开通II类账户")
+    assert "qq钱包" in analyzer.words("QQ钱包提现")
+
+
+def test_a_mixed_term_starts_and_ends_where_a_latin_word_does() -> None:
+    """The Latin side of a term matches whole Latin words only, as the split reads them."""
+    analyzer = Analyzer(Dictionary(terms=("5G网络", "I类账户", "II类账户", "银行App")))
+    assert "5g网络" not in analyzer.words("15G网络")
+    assert "5g网络" not in analyzer.words("v-5G网络")
+    assert "银行app" not in analyzer.words("银行Apple")
+    assert "银行app" not in analyzer.words("银行App-v2")
+    assert "银行app" in analyzer.words("手机银行App。")
+    words = analyzer.words("II类账户")
+    assert "ii类账户" in words and "i类账户" not in words
+    assert "i类账户" in analyzer.words("I类账户和II类账户")
+
+
+def test_taught_mixed_words_match_whole_too() -> None:
+    """Tags and short titles are taught as words; a mixed one (5G套餐) is one word as well."""
+    analyzer = Analyzer()
+    assert "5g套餐" not in analyzer.words("5G套餐怎么办理")
+    analyzer.add_words(["5G套餐", "花呗,怎么还"])
+    assert "5g套餐" in analyzer.words("5G套餐怎么办理")
+    # Runs with other characters between them are no mixed term: a short title is often a
+    # question, and its words are already there.
+    assert analyzer.words("花呗,怎么还") == Analyzer().words("花呗,怎么还")
+
+
+def test_text_without_a_mixed_term_analyzes_as_without_the_dictionary() -> None:
+    mixed = Dictionary(synonyms=(("网银盾", "U盾"),), terms=("5G网络", "QQ钱包"))
+    texts = ["5G套餐用PayPal付ETC费用10000元", "盾构机 u 盾", "网络5g", "qq 钱包", "改号后"]
+    for text in texts:
+        assert Analyzer(mixed).tokens(text) == Analyzer().tokens(text)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from indexer.service import SearchService
+from kb import dictionary, repository
 from kb.db import Database
 from kb.errors import ValidationFailed
 from kb.settings import Settings
 from kb.visibility import Channel
-from tests.factories import ask
+from tests.factories import ask, make_table
 
 
 def _codes(service: SearchService, query: str, **kwargs: object) -> list[str]:
@@ -82,6 +83,27 @@ def test_modes_and_english_tokens(settings: Settings, filled_db: Database) -> No
 def test_empty_query_abstains(settings: Settings, filled_db: Database) -> None:
     result = SearchService.open(settings, filled_db).search(ask("   "))
     assert result.abstained and result.suggestions == ()
+
+
+def test_a_mixed_script_synonym_finds_the_table_its_group_names(
+    settings: Settings, filled_db: Database
+) -> None:
+    """银联App was read as 银联 and app before the synonyms were looked up: the group
+    {云闪付, 银联App} never met, and the query went to the table that mentions an APP."""
+    with filled_db.transaction() as s:
+        dictionary.replace_synonyms(s, [["云闪付", "银联App"]], actor="editor")
+        make_table(
+            s,
+            repository.package_by_name(s, "银行业务", "信用卡"),
+            code="BK-YS-011",
+            title="云闪付注册失败",
+            questions=["云闪付收不到验证码"],
+            fields={"answer": "核对预留手机号后重新获取。"},
+        )
+    service = SearchService.open(settings, filled_db)
+    for mode in ("bm25", "hybrid"):
+        for query in ("銀聯ＡＰＰ", "银联App"):
+            assert _codes(service, query, mode=mode)[0] == "BK-YS-011", (query, mode)
 
 
 @pytest.mark.slow
