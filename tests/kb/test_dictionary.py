@@ -19,3 +19,19 @@ def test_forms_of_one_term_in_a_group_count_once_in_their_order() -> None:
     assert (groups, problems) == ([["WiFi", "无线网", "Wi-Fi"]], [])
     groups, problems = check_synonyms([["改号", "改號"]])
     assert groups == [] and problems[0].message.startswith("a synonym group needs at least two")
+
+
+def test_a_mixed_term_is_compared_in_its_normalized_form_too() -> None:
+    """The analyzer reads U盾 whole now, as ｕ盾 or Ｕ盾: two groups cannot both claim it."""
+    groups, problems = check_synonyms(
+        [["网银盾", "U盾"], ["Ｕ盾", "USB盾"], ["银行App", "银行APP"]]
+    )
+    assert [(p.field, p.value, p.message) for p in problems] == [
+        ("synonyms[1]", "Ｕ盾", "term 'Ｕ盾' is already in synonyms[0] (as 'u盾')"),
+        (
+            "synonyms[2]",
+            ["银行App", "银行APP"],
+            "a synonym group needs at least two different terms",
+        ),
+    ]
+    assert groups == [["网银盾", "U盾"], ["Ｕ盾", "USB盾"]]
