@@ -21,7 +21,12 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-STAGES = {"analyze": "分析 analyzing", "embed": "编码 embedding", "tune": "调优 self-tuning"}
+STAGES = {
+    "analyze": "分析 analyzing",
+    "embed": "编码 embedding",
+    "latent": "潜在词 latent terms",
+    "tune": "调优 self-tuning",
+}
 
 ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total), as indexer.index
 Clock = Callable[[], float]

@@ -294,8 +294,9 @@ def _print_explain(
     parts = sc.as_dict()
     terms = score_terms(parts, fusion, mode=mode, hub=hub)
     console.print(f"   [dim]{escape(explain_line(terms, sc.score))}[/]")
-    if sc.rerank is not None and mode == "hybrid":
-        blend = score_terms({**parts, "rerank": None, "feedback": 0.0}, fusion, mode=mode, hub=hub)
+    if (sc.rerank is not None or sc.latent_part) and mode == "hybrid":
+        plain = {**parts, "rerank": None, "feedback": 0.0, "latent_part": 0.0}
+        blend = score_terms(plain, fusion, mode=mode, hub=hub)
         console.print(f"   [dim]blend: {escape(explain_line(blend, sc.fused))}[/]")
 
 

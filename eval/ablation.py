@@ -31,6 +31,7 @@ def _without(key: str, part: str) -> Callable[[Settings], dict[str, Any]]:
 VARIANTS: dict[str, Callable[[Settings], dict[str, Any]]] = {
     "-entry": _without("vector_kinds", "entry"),  # no whole-entry (title + answer) vectors
     "-body": _without("vector_kinds", "body"),  # no answer-chunk vectors
+    "-latent": _without("vector_kinds", "latent"),  # no latent terms (indexer.latent)
     "-reranker": lambda s: {"rerank": False},
     "-selftune": lambda s: {"self_tune": False},  # default fusion and confidence, no reranker
     "words-only": lambda s: {"lexical_channels": ["w"]},  # jieba words only

@@ -258,7 +258,7 @@ class DenseText:
     ref: str  # field key or question number, for --explain
 
 
-VECTOR_KINDS = ("title", "question", "body", "entry")
+VECTOR_KINDS = ("title", "question", "body", "entry", "latent")  # latent: indexer.latent
 QUERY_FORM_KINDS = frozenset({"title", "question"})
 
 

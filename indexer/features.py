@@ -61,6 +61,16 @@ class PoolSignals:
     body_chars: np.ndarray
     questions: np.ndarray
     refs: Sequence[Sequence[str]] = field(default_factory=list)  # per table, each kind's best ref
+    latent: np.ndarray | None = None  # (n,) latent-terms cosine; None or NaN: none
+
+    def __post_init__(self) -> None:
+        if self.latent is None:
+            self.latent = np.full(len(self.tables), np.nan)
+
+    @property
+    def latent_score(self) -> np.ndarray:
+        """The latent-terms cosine, 0 where there is none."""
+        return np.nan_to_num(np.asarray(self.latent, np.float64), nan=0.0)
 
     def __len__(self) -> int:
         return len(self.tables)
@@ -83,6 +93,7 @@ class PoolSignals:
             body_chars=self.body_chars[keep],
             questions=self.questions[keep],
             refs=[r for i, r in enumerate(self.refs) if i != position],
+            latent=np.asarray(self.latent)[keep],
         )
 
 

@@ -23,6 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +51,16 @@ from indexer.features import (
     fused_score,
     lexical_score,
 )
-from indexer.fusion import FusionParams, rrf
+from indexer.fusion import FusionParams, rrf, with_latent
+from indexer.latent import (
+    TOP_K,
+    LatentEncoder,
+    LatentStore,
+    doc_views,
+    expand,
+    latent_encoder,
+    pack,
+)
 from indexer.lexical import LexicalIndex
 from indexer.rerank import Reranker, pool_scores
 from kb.text import to_simplified
@@ -58,6 +68,8 @@ from kb.text import to_simplified
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MODES = ("hybrid", "bm25", "dense")
 QUERY_VECTOR_CACHE = 4096
+# A query's latent terms are encoded here while its vector is encoded in the request's thread.
+_ENCODERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="zhiku-latent")
 
 
 @dataclass
@@ -81,6 +93,8 @@ class Candidate:
     lexical_body: float = 0.0
     covered: float = 0.0  # the share of the head the query says
     kinds: dict[str, float] = field(default_factory=dict)  # best cosine per vector kind
+    latent: float | None = None  # the latent-terms cosine (None: no latent terms)
+    latent_part: float = 0.0  # its part of ``score`` (hybrid; then the rest is standardized)
 
 
 @dataclass
@@ -138,6 +152,15 @@ class HybridIndex:
         )
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._query_lock = threading.Lock()
+        # Latent terms (indexer.latent): where the encoder has a sparse head and the kinds
+        # ask for them; None otherwise (the signal is absent, NaN).
+        self.latent_encoder: LatentEncoder | None = (
+            latent_encoder(encoder) if "latent" in self.kinds else None
+        )
+        self.latent: LatentStore | None = (
+            LatentStore(self.latent_encoder.space) if self.latent_encoder else None
+        )
+        self._query_latents: OrderedDict[str, np.ndarray] = OrderedDict()
         self.changed_at_copy = 0  # on a tuning copy: the served index's changed_since then
 
     @property
@@ -218,6 +241,28 @@ class HybridIndex:
                 vectors[rows] = self.cache.encode(self.encoder, simplified, form, progress=tick)  # type: ignore[arg-type]
         return vectors
 
+    def embed_latent(
+        self, docs: Sequence[IndexDocument], progress: Progress | None = None
+    ) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+        """Each document's latent rows (public view, full view; None: none), through the
+        cache; ``progress("latent", texts done, texts)``."""
+        if self.latent_encoder is None:
+            return []
+
+        def encode(encoder: LatentEncoder, texts: list[str]) -> np.ndarray:
+            done = 0
+
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                if progress is not None:
+                    progress("latent", done, len(texts))
+
+            simplified = [to_simplified(t) for t in texts]
+            return self.cache.encode(encoder, simplified, "passage", progress=tick)
+
+        return doc_views(self.latent_encoder, docs, encode)
+
     def docs_kind_scores(
         self, docs: Sequence[IndexDocument], queries: np.ndarray, *, public_only: bool
     ) -> np.ndarray:
@@ -264,6 +309,33 @@ class HybridIndex:
         self._remember_query(key, vector)
         return vector
 
+    def encode_both(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """The query's vector and latent terms; a new query's two encodings run side by side
+        (two passes of the encoder, each on a core of its own while the other one is free)."""
+        if self.latent_encoder is None:
+            return self.encode_query(text), None
+        latent = _ENCODERS.submit(self.query_latent, text)
+        return self.encode_query(text), latent.result()
+
+    def query_latent(self, text: str) -> np.ndarray | None:
+        """The query's latent terms, expanded (None without them); kept packed in memory like
+        its vector (2 KB each, expanded per query)."""
+        if self.latent_encoder is None or self.latent is None:
+            return None
+        key = to_simplified(text)
+        with self._query_lock:
+            found: np.ndarray | None = self._query_latents.get(key)
+            if found is not None:
+                self._query_latents.move_to_end(key)
+        if found is None:
+            raw = self.cache.one(self.latent_encoder, key, "query")
+            found = pack(raw[:TOP_K], raw[TOP_K:])  # normalized (the cache keeps raw weights)
+            with self._query_lock:
+                self._query_latents[key] = found
+                if len(self._query_latents) > QUERY_VECTOR_CACHE:
+                    self._query_latents.popitem(last=False)
+        return expand(found, self.latent.space)
+
     def _remember_query(self, key: str, vector: np.ndarray) -> None:
         with self._query_lock:
             self._query_vectors[key] = vector
@@ -309,6 +381,11 @@ class HybridIndex:
         engine.build_lexical(docs, self.analyzer, progress)
         embedded = self.embed(docs, progress)
         engine.build_dense(embedded)
+        if self.latent_encoder is not None:
+            latent = LatentStore(self.latent_encoder.space)
+            for doc, (public, full) in zip(docs, self.embed_latent(docs, progress), strict=True):
+                latent.put(doc.table_id, public, full)
+            self.latent = latent
         self._query_vectors.clear()
         self.backend = engine
         try:
@@ -350,7 +427,9 @@ class HybridIndex:
         shadow.tuning = dict(self.tuning)
         shadow.changed_at_copy = int(self.tuning.get("changed_since", 0))
         shadow._query_vectors = OrderedDict()
+        shadow._query_latents = OrderedDict()
         shadow._query_lock = threading.Lock()
+        shadow.latent = self.latent.copy() if self.latent is not None else None
         return shadow
 
     def own_engine(self) -> None:
@@ -400,18 +479,22 @@ class HybridIndex:
         for doc in docs:
             self.docs[doc.table_id] = doc
         self.backend.add(docs, self.embed(docs), self.analyzer)
+        if self.latent is not None:
+            for doc, (public, full) in zip(docs, self.embed_latent(docs), strict=True):
+                self.latent.put(doc.table_id, public, full)
 
     def remove(self, table_ids: Iterable[int]) -> None:
         gone = [self.docs.pop(t) for t in table_ids if t in self.docs]
         self.backend.remove(gone)
+        if self.latent is not None:
+            self.latent.remove(d.table_id for d in gone)
 
     # --- retrieval ------------------------------------------------------------------------
 
     def query_state(self, query: str, channel: str) -> QueryState:
         tokens = self.analyzer.tokens(query)
-        return QueryState(
-            query, tokens, self.encode_query(query), self.backend.prepare(tokens, channel)
-        )
+        vector, latent = self.encode_both(query)
+        return QueryState(query, tokens, vector, self.backend.prepare(tokens, channel), latent)
 
     def candidate_params(self) -> CandidateParams:
         return CandidateParams(
@@ -447,6 +530,11 @@ class HybridIndex:
             body_chars=np.asarray([d.body_chars() for d in docs], np.float64),
             questions=np.asarray([len(d.questions) for d in docs], np.float64),
             refs=scores.refs,
+            latent=(
+                self.latent.scores(tables, state.latent, customer=channel == "customer")
+                if self.latent is not None and state.latent is not None
+                else None
+            ),
         )
 
     def hybrid_scores(self, sig: PoolSignals) -> tuple[np.ndarray, np.ndarray | None]:
@@ -485,7 +573,8 @@ class HybridIndex:
         lexical_scores = self.backend.prepare(tokens, channel)
         timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
-        state = QueryState(query, tokens, self.encode_query(query), lexical_scores)
+        vector, latent = self.encode_both(query)
+        state = QueryState(query, tokens, vector, lexical_scores, latent)
         timings["encode_ms"] = (time.perf_counter() - t1) * 1000
         t2 = time.perf_counter()
         found = self.backend.candidates(
@@ -537,6 +626,8 @@ class HybridIndex:
         tables = sig.tables
         if not tables:
             return []
+        latent = np.asarray(sig.latent, np.float64)
+        latent_part: np.ndarray | None = None
         fused = fused_score(sig, self.fusion)
         dense = dense_score(sig, self.fusion)
         lexical = lexical_score(sig, self.fusion)
@@ -569,7 +660,7 @@ class HybridIndex:
             for t, s in by_id:
                 score[position[t]] = s
         else:
-            score = hybrid + adjust
+            score, latent_part = with_latent(hybrid + adjust, latent, self.fusion.latent_weight)
         # Ties in id order, so results are deterministic.
         order = sorted(range(len(tables)), key=lambda i: (-score[i], tables[i]))[: max(k, 1)]
         confidence = ranked_confidences(
@@ -604,6 +695,8 @@ class HybridIndex:
                         for c, name in enumerate(KINDS)
                         if not np.isnan(sig.kinds[i, c])
                     },
+                    latent=None if np.isnan(latent[i]) else float(latent[i]),
+                    latent_part=float(latent_part[i]) if latent_part is not None else 0.0,
                 )
             )
         return out

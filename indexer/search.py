@@ -149,6 +149,8 @@ def _suggestion(
             covered=round(c.covered, 4),
             lexical_rank=c.lexical_rank,
             feedback=round(c.feedback, 4),
+            latent=None if c.latent is None else round(c.latent, 4),
+            latent_part=round(c.latent_part, 4),
         ),
         confidence=round(c.confidence, 4),
         audience=doc.audience,

@@ -7,6 +7,7 @@
                         the slot maps (JSON, ensure_ascii=False)
       documents.json    the indexed documents (live revisions, visibility metadata)
       reranker.txt      the reranker in LightGBM's text format (when one was kept)
+      latent.npy        each table's latent terms (indexer.latent), rows mapped in params.json
     and what the search backend keeps locally (:meth:`SearchBackend.save`); the embedded one:
       vocabulary.json   BM25 terms of the head and body indexes, in term-id order
       refs.json         what each dense vector stands for (title, q0, answer, ...)
@@ -51,6 +52,7 @@ from indexer.encoders import Encoder
 from indexer.errors import IndexMismatch, IndexNotBuilt
 from indexer.fusion import FusionParams
 from indexer.index import HybridIndex
+from indexer.latent import LatentStore
 from indexer.rerank import Reranker
 from kb.clock import utcnow
 
@@ -180,6 +182,7 @@ def _write(
     if index.reranker.model is not None:
         (tmp / RERANKER).write_text(index.reranker.model, encoding="utf-8")
     _write_json(tmp / "documents.json", [d.to_json() for d in index.docs.values()])
+    latent = index.latent.save(tmp) if index.latent is not None else None
     now = utcnow().isoformat(timespec="seconds")
     params = {
         "format_version": FORMAT_VERSION,
@@ -203,6 +206,7 @@ def _write(
         "calibration": index.calibration.to_json(),
         "reranker": index.reranker.to_json(),
         "tuning": index.tuning,
+        "latent": latent,
         **engine,  # the embedded engine's slot maps; another's connection (no secrets)
         "package_stamps": package_stamps,
     }
@@ -406,4 +410,18 @@ def load(
         doc.body_chars()
     index.analyzer.add_words(index._vocabulary(index.docs.values()))
     backend.load(directory, params, analyzer, index.docs)
+    if index.latent is not None:
+        index.latent = _latent(directory, params, mmap=mmap)
     return index, params
+
+
+def _latent(directory: Path, params: dict[str, Any], *, mmap: bool) -> LatentStore:
+    meta = params.get("latent")
+    if not meta:
+        raise IndexMismatch(f"The search index at {directory} holds no latent terms; {REBUILD}.")
+    try:
+        return LatentStore.load(directory, meta, mmap=mmap)
+    except (OSError, ValueError) as err:
+        raise IndexMismatch(
+            f"The search index at {directory} is incomplete ({err}); {REBUILD}."
+        ) from err

@@ -172,6 +172,8 @@ class Scores:
     covered: float
     lexical_rank: int | None
     feedback: float  # the votes' adjustment included in ``score``
+    latent: float | None = None  # the latent-terms cosine (None: none, indexer.latent)
+    latent_part: float = 0.0  # its part of ``score``; non-zero: the rest is standardized
 
     def as_dict(self) -> dict[str, ScoreValue]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

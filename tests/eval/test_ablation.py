@@ -8,8 +8,9 @@ from kb.settings import Settings
 
 def test_every_variant_switches_one_part_off_the_defaults() -> None:
     assert variants(Settings(encoder="fake")) == [
-        ("-entry", {"vector_kinds": ["title", "question", "body"]}),
-        ("-body", {"vector_kinds": ["title", "question", "entry"]}),
+        ("-entry", {"vector_kinds": ["title", "question", "body", "latent"]}),
+        ("-body", {"vector_kinds": ["title", "question", "entry", "latent"]}),
+        ("-latent", {"vector_kinds": ["title", "question", "body", "entry"]}),
         ("-reranker", {"rerank": False}),
         ("-selftune", {"self_tune": False}),
         ("words-only", {"lexical_channels": ["w"]}),

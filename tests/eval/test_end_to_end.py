@@ -67,14 +67,19 @@ def test_ablation_and_baselines_through_the_real_build(runner: CliRunner, tmp_pa
     runs = document["runs"]
     assert [(r["variant"], r["mode"]) for r in runs] == [
         ("full", "hybrid"),
-        *((v, "hybrid") for v in ("-entry", "-body", "-reranker", "-selftune")),
+        *((v, "hybrid") for v in ("-entry", "-body", "-latent", "-reranker", "-selftune")),
         *((v, "hybrid") for v in ("words-only", "-pinyin")),
         ("baseline", "rank_bm25"),
         ("baseline", "e5_faiss"),
         ("baseline", "ensemble"),
     ]
-    by_variant = {r["variant"]: r for r in runs[:7]}
-    assert by_variant["-entry"]["params"]["index"]["vector_kinds"] == ["body", "question", "title"]
+    by_variant = {r["variant"]: r for r in runs[:8]}
+    assert by_variant["-entry"]["params"]["index"]["vector_kinds"] == [
+        "body",
+        "latent",
+        "question",
+        "title",
+    ]
     assert by_variant["words-only"]["params"]["index"]["settings"]["lexical_channels"] == ["w"]
     assert by_variant["-selftune"]["params"]["index"]["settings"]["self_tune"] is False
     assert "pseudo_queries" not in by_variant["-selftune"]["params"]["index"]["tuning"]

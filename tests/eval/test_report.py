@@ -206,6 +206,7 @@ def test_report_has_confidence_per_channel_and_the_ablation_table(
         "| full",
         "| -entry",
         "| -body",
+        "| -latent",
         "| -reranker",
         "| -selftune",
         "| words-only",
@@ -222,7 +223,7 @@ def test_report_has_confidence_per_channel_and_the_ablation_table(
     )
     assert d["diff"] == -0.125 and d["paired"] is True
     low, high = d["ci"]
-    assert ablation[5] == (
+    assert ablation[6] == (
         f"| -reranker | {report.fmt_ci(variant['metrics']['mrr@10'])} | 0.250 | 0.750 | "
         f"-0.125 [{low:+.3f}, {high:+.3f}] | 0.5 | – |"
     )
@@ -237,8 +238,8 @@ def test_report_has_confidence_per_channel_and_the_ablation_table(
     ]
     document = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))
     rows = document["ablation"]["toy"]
-    assert [r["variant"] for r in rows][:4] == ["full", "-entry", "-body", "-reranker"]
-    assert rows[3]["diff"] == -0.125 and rows[3]["ci"] == [low, high]
+    assert [r["variant"] for r in rows][:5] == ["full", "-entry", "-body", "-latent", "-reranker"]
+    assert rows[4]["diff"] == -0.125 and rows[4]["ci"] == [low, high]
 
 
 def test_summary_labels_variants_and_baselines(ablated: list[dict[str, Any]]) -> None:
@@ -247,6 +248,7 @@ def test_summary_labels_variants_and_baselines(ablated: list[dict[str, Any]]) ->
         "hybrid",
         "hybrid -entry",
         "hybrid -body",
+        "hybrid -latent",
         "hybrid -reranker",
         "hybrid -selftune",
         "hybrid words-only",

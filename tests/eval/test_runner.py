@@ -215,6 +215,7 @@ def test_ablation_rebuilds_the_kb_per_variant_and_searches_it_in_hybrid_mode(
         ("full", "hybrid"),
         ("-entry", "hybrid"),
         ("-body", "hybrid"),
+        ("-latent", "hybrid"),
         ("-reranker", "hybrid"),
         ("-selftune", "hybrid"),
         ("words-only", "hybrid"),
@@ -222,7 +223,7 @@ def test_ablation_rebuilds_the_kb_per_variant_and_searches_it_in_hybrid_mode(
     ]
     by_variant = {r["variant"]: r for r in records[1:]}
     assert by_variant["-entry"]["params"]["overrides"] == {
-        "vector_kinds": ["title", "question", "body"]
+        "vector_kinds": ["title", "question", "body", "latent"]
     }
     assert by_variant["-pinyin"]["params"]["index"]["overrides"] == {
         "lexical_channels": ["w", "c", "b"]

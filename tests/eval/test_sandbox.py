@@ -31,10 +31,10 @@ def test_records_keep_what_self_tuning_chose_and_the_cache_use(tmp_path: Path) -
         k: v for k, v in saved["calibration"].items() if k != "reliability"
     }
     assert set(params["calibration"]["thresholds"]) == {"agent", "customer"}
-    assert params["vector_kinds"] == ["body", "entry", "question", "title"]
+    assert params["vector_kinds"] == ["body", "entry", "latent", "question", "title"]
     assert params["fusion"] == saved["fusion"]
     assert params["settings"] == {
-        "vector_kinds": ["title", "question", "body", "entry"],
+        "vector_kinds": ["title", "question", "body", "entry", "latent"],
         "lexical_channels": ["w", "c", "b", "p"],
         "self_tune": True,
         "rerank": True,

@@ -22,11 +22,15 @@ from tests.factories import ask
 QUERY = "信用卡"  # agents: BK-XY-001 (1.22) then the internal BK-IN-009 (0.49), fake encoder
 
 
+VOTES = {"feedback_ranking": True, "feedback_step": 0.4, "feedback_cap": 0.8}
+
+
 @pytest.fixture
 def on(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={"feedback_ranking": True, "feedback_step": 0.4, "feedback_cap": 0.8}
-    )
+    """Votes on, and no latent terms: the score is then the blend's plus the votes, the scale
+    the cap is on (with latent terms both are standardized over the pool, see the last test)."""
+    kinds = [k for k in settings.vector_kinds if k != "latent"]
+    return settings.model_copy(update={**VOTES, "vector_kinds": kinds})
 
 
 def vote(
@@ -161,3 +165,13 @@ def test_votes_apply_to_the_hybrid_mode_only(on: Settings, filled_db: Database) 
         assert {s.scores.feedback for s in service.search(ask(QUERY, mode=mode)).suggestions} == {
             0.0
         }
+
+
+def test_votes_reorder_with_latent_terms_too(settings: Settings, filled_db: Database) -> None:
+    service = SearchService.open(settings.model_copy(update=VOTES), filled_db)
+    vote(filled_db, "BK-IN-009", True)
+    vote(filled_db, "BK-XY-001", False)
+    assert service.refresh_feedback() == 2
+    after = service.search(ask(QUERY))
+    assert ranked(after)[:2] == [("BK-IN-009", 0.4), ("BK-XY-001", -0.4)]
+    assert after.suggestions[0].scores.latent_part != 0  # the latent terms joined the score

