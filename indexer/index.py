@@ -205,15 +205,7 @@ class HybridIndex:
         """Each document's raw vectors (through the embedding cache), one entry per document."""
         items = [(doc, dense_texts(doc, self.kinds)) for doc in docs]
         flat = [t for _, texts in items for t in texts]
-        done = 0
-
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
-            if progress is not None:
-                progress("embed", done, len(flat))
-
-        vectors = self._vectors(flat, tick)
+        vectors = self._vectors(flat, _ticker(progress, "embed", len(flat)))
         out = []
         start = 0
         for doc, texts in items:
@@ -250,15 +242,8 @@ class HybridIndex:
             return []
 
         def encode(encoder: LatentEncoder, texts: list[str]) -> np.ndarray:
-            done = 0
-
-            def tick(n: int) -> None:
-                nonlocal done
-                done += n
-                if progress is not None:
-                    progress("latent", done, len(texts))
-
             simplified = [to_simplified(t) for t in texts]
+            tick = _ticker(progress, "latent", len(texts))
             return self.cache.encode(encoder, simplified, "passage", progress=tick)
 
         return doc_views(self.latent_encoder, docs, encode)
@@ -723,6 +708,19 @@ class HybridIndex:
             and (scope is None or t in scope)
             and (allowed is None or allowed(self.docs[t]))
         }
+
+
+def _ticker(progress: Progress | None, stage: str, total: int) -> Callable[[int], None]:
+    """A callback adding texts done to ``stage``'s count, reported as (stage, done, total)."""
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(stage, done, total)
+
+    return tick
 
 
 def _share(score: float, attainable: float) -> float:
