@@ -67,6 +67,12 @@ class PoolSignals:
         if self.latent is None:
             self.latent = np.full(len(self.tables), np.nan)
 
+    def latent_at(self, position: int, value: float) -> None:
+        """Set one table's latent-terms cosine (self-tuning's masked copy of it)."""
+        latent = np.array(self.latent, np.float64)
+        latent[position] = value
+        self.latent = latent
+
     @property
     def latent_score(self) -> np.ndarray:
         """The latent-terms cosine, 0 where there is none."""

@@ -294,6 +294,31 @@ class HybridIndex:
         self._remember_query(key, vector)
         return vector
 
+    def prime_latents(self, texts: Sequence[str]) -> None:
+        """Encode the latent terms of ``texts`` into the embedding cache in one pass (each is
+        then a look-up for :meth:`query_latent`); nothing without latent terms."""
+        if self.latent_encoder is None:
+            return
+        keys = list(dict.fromkeys(to_simplified(t) for t in texts))
+        self.cache.encode(self.latent_encoder, keys, "query")
+
+    def docs_latent_scores(
+        self, docs: Sequence[IndexDocument], states: Sequence[QueryState]
+    ) -> np.ndarray:
+        """The latent-terms cosine of ad-hoc documents (self-tuning's masked copies), each
+        against its own query (``states[i]`` for ``docs[i]``), full view; NaN where none."""
+        out = np.full(len(docs), np.nan)
+        if self.latent_encoder is None or not docs:
+            return out
+        for i, ((public, full), state) in enumerate(
+            zip(self.embed_latent(docs), states, strict=True)
+        ):
+            row = full if full is not None else public
+            if row is not None and state.latent is not None:
+                features = row[:TOP_K].astype(np.int64)
+                out[i] = float((state.latent[features] * row[TOP_K:]).sum())
+        return out
+
     def encode_both(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:
         """The query's vector and latent terms; a new query's two encodings run side by side
         (two passes of the encoder, each on a core of its own while the other one is free)."""

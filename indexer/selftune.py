@@ -59,7 +59,7 @@ from indexer.features import (
     fused_score,
     lexical_score,
 )
-from indexer.fusion import FusionParams
+from indexer.fusion import FusionParams, with_latent
 
 if TYPE_CHECKING:
     from indexer.index import HybridIndex
@@ -215,9 +215,15 @@ def fit(index: HybridIndex, gathered: Gathered) -> None:
         ranking = [e for e in answerable if e.query.source not in left_out]
         report["fusion"] = _choose_fusion(index, ranking, answerable)
         scores = _rerank(index, examples, report, left_out)
+    # Confidence judges what is served first: the ranking with the latent terms joined.
+    weight = index.fusion.latent_weight
+    served = [
+        with_latent(s, np.asarray(sig.latent, np.float64), weight)[0]
+        for s, (sig, _) in zip(scores, (e.asked() for e in examples), strict=True)
+    ]
     # The content stands in for users' questions by the kinds the ranking was tuned on.
     easiest = pseudo.REWORDED if "title" in left_out else "title"
-    index.calibration = _calibrate(examples, scores, easiest)
+    index.calibration = _calibrate(examples, served, easiest)
     index.tuning = report
 
 
@@ -277,6 +283,7 @@ def _examples(
     from indexer.backends.base import QueryState
 
     index.prime_queries([q.text for q in queries])  # the encoder only: outside the lock
+    index.prime_latents([q.text for q in queries])
     searched = []
     with index.lexical.memo():  # masked copies share most of their text with the originals
         for start in range(0, len(queries), READ_CHUNK):
@@ -288,6 +295,7 @@ def _examples(
                         tokens,
                         index.encode_query(q.text),
                         index.lexical.scores(tokens, "agent"),
+                        index.query_latent(q.text),
                     )
                     lexical, dense = index.candidate_lists(state, channel="agent", mode="hybrid")
                     # (a table indexed since the copy was made is not among its documents)
@@ -309,6 +317,8 @@ def _examples(
             if masking
             else np.zeros((0, 4), np.float32)
         )
+        # (the latent terms of each masked copy: only the chunk that held the span is new)
+        latents = index.docs_latent_scores(masked_docs, [searched[i][1] for i in masking])
         golds = [gold for *_, gold, _l, _d in searched]
         rows = list(enumerate(zip(masking, masked_docs, strict=True)))
         for start in range(0, len(rows), READ_CHUNK):
@@ -317,6 +327,7 @@ def _examples(
                     q, state, sig, gold, lexical, dense = searched[i]
                     head, body = index.lexical.doc_scores(state.tokens, doc, "agent")
                     sig.head_covered[gold] = index.lexical.doc_head_covered(state.tokens, doc)
+                    sig.latent_at(gold, latents[row])
                     golds[i] = _mask(
                         index, q.table_id, sig, gold, head, body, kinds[row], lexical, dense
                     )

@@ -153,3 +153,17 @@ def test_question_only_tables_have_no_latent_terms_and_stay_neutral() -> None:
     assert np.isnan(agent[1]) and agent[2] > 0 and np.isnan(customer[1:]).all()
     _, part = with_latent(np.asarray([1.0, 2.0, 3.0]), np.asarray([0.2, np.nan, 0.6]), 0.4)
     assert part is not None and part[1] == 0 and part[2] > 0 > part[0]
+
+
+def test_a_masked_copy_is_scored_without_the_words_taken_out() -> None:
+    index = _index()
+    query = "副卡余额退不退"
+    state = QueryState(query, [], index.encode_query(query), None, index.query_latent(query))
+    masked = _doc(
+        1,
+        "套餐怎么变更",
+        LONG.replace("注销副卡需要主卡机主本人持身份证到营业厅办理，副卡余额不退。", ""),
+    )
+    original, without = index.docs_latent_scores([DOCS[0], masked], [state, state])
+    assert original == pytest.approx(_latent(index, query, [1], "agent")[0])
+    assert without < original / 2
