@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 
 from fastapi.testclient import TestClient
@@ -221,21 +220,19 @@ def test_unknown_api_path_is_a_json_404(client: TestClient) -> None:
     assert response.json()["error"] == "not_found"
 
 
-def test_yaml_alias_bomb_upload_is_refused_at_once(client: TestClient, env: Env) -> None:
+def test_yaml_alias_bomb_upload_is_refused(client: TestClient, env: Env) -> None:
     """Issue 11 #7: a 492-byte upload took the server to 5.3 GB and never returned."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("通信业务/炸弹.yaml", alias_bomb())
-    started = time.perf_counter()
     response = client.post(
         "/api/admin/import",
         files={"file": ("bomb.zip", buffer.getvalue(), "application/zip")},
         data={"draft": "true"},
         headers=env.auth("editor1"),
     )
-    # The document itself is refused in milliseconds (tests/kb/test_transfer_limits.py); the
-    # bound here leaves room for the request on a loaded machine.
-    assert time.perf_counter() - started < 5.0
+    # Refused before expansion: the memory bound is tested on the reader itself
+    # (tests/kb/test_transfer_limits.py); no timing is asserted here.
     assert response.status_code == 422
     [problem] = response.json()["problems"]
     assert problem["location"] == "bomb.zip/通信业务/炸弹.yaml:1"

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import select
 
@@ -180,12 +178,10 @@ def test_per_table_caps_name_the_field_and_count(session) -> None:  # type: igno
     assert fine == []
 
 
-def test_ten_thousand_questions_are_refused_quickly(session) -> None:  # type: ignore[no-untyped-def]
+def test_ten_thousand_questions_are_refused_as_one_count(session) -> None:  # type: ignore[no-untyped-def]
     package = make_package(session)
     many = [f"改号以后旧号码第{i}次还扣钱吗" for i in range(10_000)]
-    started = time.perf_counter()
     _, problems = tables.check_content(package, _content(questions=many))
-    assert time.perf_counter() - started < 0.5
     assert [(p.field, p.value) for p in problems] == [("questions", 10_000)]
     with pytest.raises(ValidationFailed) as caught:
         tables.create_table(
