@@ -64,7 +64,10 @@ class CustomerRequestOut(BaseModel):
     status: StatusName
     question: str
     created_at: datetime
-    updated_at: datetime
+    updated_at: datetime = Field(
+        description="The last change the customer can see: the status or a reply (staff notes "
+        "and reassignments leave it)."
+    )
     replies: list[ReplyOut]
     contact: ContactOut
 
@@ -101,7 +104,10 @@ class RequestRow(BaseModel):
     has_contact: bool
     assignee: str | None
     created_at: datetime
-    updated_at: datetime
+    updated_at: datetime = Field(
+        description="The last change the customer can see: the status or a reply (staff notes "
+        "and reassignments leave it)."
+    )
 
 
 class RequestOut(RequestRow):

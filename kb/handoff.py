@@ -376,7 +376,7 @@ def assign(session: Session, user: User, ref: str, to: str | None) -> HandoffReq
     request.assignee = target.name if target else None
     if target is not None and request.status is HandoffStatus.NEW:
         _move(request, HandoffStatus.IN_PROGRESS, now)
-    request.updated_at = now
+        request.updated_at = now  # who holds it is staff's business; the status is not
     session.flush()
     audit.record(
         session,
@@ -411,7 +411,8 @@ def set_status(
     before = _move(request, to, now)
     if before is to and not comment:
         return request
-    request.updated_at = now
+    if before is not to:
+        request.updated_at = now
     if comment:
         request.messages.append(
             HandoffMessage(at=now, author=user.name, text=comment, to_customer=False)
@@ -446,7 +447,8 @@ def _message(
             request.assignee = user.name
     message = HandoffMessage(at=now, author=user.name, text=body, to_customer=to_customer)
     request.messages.append(message)
-    request.updated_at = now
+    if to_customer:
+        request.updated_at = now
     session.flush()
     audit.record(
         session,

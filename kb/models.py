@@ -416,6 +416,8 @@ class HandoffRequest(Base):
         ForeignKey("query_log.id", ondelete="SET NULL"), default=None
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The last change the customer can see (status, a reply); staff notes and who holds the
+    # request leave it: the customer's status page shows it.
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(default=None)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -207,6 +207,36 @@ def test_staff_work_a_request_through_its_lifecycle(
     assert actions[:2] == [("customer", "create", ANY), ("reviewer1", "assign", ANY)]
 
 
+def test_the_customer_sees_updated_only_what_they_can_see(
+    session: Session, crew: dict[str, User]
+) -> None:
+    """Staff notes and who holds the request are not the customer's: their page's "updated"
+    moves with the status and the replies only (it showed when staff last wrote a note)."""
+    with frozen(NOW):
+        ref = _ask(session).request.ref
+    assert ref is not None
+    agent, reviewer = crew["agent1"], crew["reviewer1"]
+
+    def seen() -> datetime:
+        return handoff.customer_view(handoff.get_request(session, agent, ref)).updated_at
+
+    with frozen(NOW + timedelta(hours=1)):
+        handoff.assign(session, reviewer, ref, "agent1")  # new → in progress: visible
+    with frozen(NOW + timedelta(hours=2)):
+        handoff.note(session, agent, ref, "客户上午不方便接电话")
+        handoff.assign(session, reviewer, ref, "agent2")  # already in progress
+        handoff.set_status(session, reviewer, ref, "in_progress", comment="待回电")
+    assert seen() == NOW + timedelta(hours=1)
+    with frozen(NOW + timedelta(hours=3)):
+        handoff.reply(session, agent, ref, "您好，改号后积分会自动转到新号码。")
+    with frozen(NOW + timedelta(hours=4)):
+        handoff.note(session, agent, ref, "已回复")
+    assert seen() == NOW + timedelta(hours=3)
+    with frozen(NOW + timedelta(hours=5)):
+        handoff.set_status(session, agent, ref, "closed")
+    assert seen() == NOW + timedelta(hours=5)
+
+
 def test_replying_to_a_new_request_answers_it_and_takes_it(
     session: Session, crew: dict[str, User]
 ) -> None:
