@@ -6,8 +6,8 @@ folding. Then lexical tokens, each prefixed by its channel so one BM25 index hol
 - ``w:`` words: jieba search mode with a user dictionary (the KB's domain terms, synonym terms,
   tags and short titles), stopwords dropped, synonyms replaced by their group's first term;
   ASCII runs such as ``5g``, ``paypal``, ``etc``, ``10000`` stay whole words. Han and ASCII
-  runs are analyzed apart, so a term of both (U盾, 5G网络, 银行App: *mixed*) is also looked
-  for whole in the normalized text, and each one found adds its word (its group's first term)
+  runs are analyzed apart, so a term of both (U盾, 5G网络, 银行App: *mixed*), and a synonym
+  phrase with a space (Apple Pay), is also looked for whole in the normalized text, and each one found adds its word (its group's first term)
   after the words of its parts, as search mode puts a word after its parts.
 - ``c:`` single Han characters and ``b:`` Han character bigrams: short colloquial questions and
   typos share characters where the word segmentation differs.
@@ -35,10 +35,11 @@ from pypinyin import Style, lazy_pinyin
 from sqlalchemy.orm import Session
 
 from kb import repository
-from kb.text import normalize
+from kb.text import normalize, term_form
 
-# 2: Latin words map through the synonym groups too; 3: so do mixed terms (U盾, 银行App)
-ANALYZER_VERSION = 3
+# 2: Latin words map through the synonym groups too; 3: so do mixed terms (U盾, 银行App);
+# 4: and phrases with a space (Apple Pay)
+ANALYZER_VERSION = 4
 CHANNELS = ("w", "c", "b", "p")
 STOPWORDS_FILE = Path(__file__).with_name("stopwords.txt")
 # A title this short is usually a product or service name worth keeping whole.
@@ -159,13 +160,22 @@ class Analyzer:
         self._runs: dict[str, tuple[str, ...]] = {}
         self._canonical: dict[str, str] = {}
         for group in self.dictionary.synonyms:
-            terms = [normalize(t) for t in group]
+            terms = [term_form(t) for t in group]
             for term in terms:
                 self._canonical[term] = terms[0]
         # Words the script split cuts apart (see _add_mixed), and the pattern finding them.
         self._mixed: set[str] = set()
         self._mixed_pattern: re.Pattern[str] | None = None
-        self.add_words([*self._canonical, *(normalize(t) for t in self.dictionary.terms)])
+        dictionary_words = [
+            *self._canonical,
+            *(term_form(t) for t in self.dictionary.terms),
+        ]
+        # Phrases (Apple Pay, 手机 银行) are the dictionary's only: jieba keeps no word with a
+        # space, and a short title with one is a question whose words are already there.
+        for word in dictionary_words:
+            if " " in word:
+                self._add_mixed(word)
+        self.add_words(dictionary_words)
         self.add_words(words)
 
     @property
@@ -192,13 +202,14 @@ class Analyzer:
 
     def _add_mixed(self, word: str) -> None:
         """Look for ``word`` (normalized) whole if it is Han and Latin runs side by side (U盾,
-        5g网络, wi-fi密码), which the script split cuts apart before any lookup."""
+        5g网络, wi-fi密码), which the script split cuts apart before any lookup, or runs with
+        one space between them (apple pay: a dictionary phrase, see ``__init__``)."""
         if word in self._mixed or len(word) > MIXED_MAX_CHARS:
             return
         runs = _SEGMENT.findall(word)
         # Not terms with other characters between the runs ("花呗,怎么还": short titles are
-        # taught as words, often questions; "apple pay"): only script cuts a mixed term.
-        if len(runs) < 2 or sum(map(len, runs)) != len(word):
+        # taught as words, often questions): only script or a space cuts a mixed term.
+        if len(runs) < 2 or sum(map(len, runs)) + word.count(" ") != len(word):
             return
         self._mixed.add(word)
         self._mixed_pattern = None
@@ -207,8 +218,8 @@ class Analyzer:
         """The mixed terms in ``norm``, left to right, longest first, as their groups' words."""
         if self._mixed_pattern is None:
             return []
-        found = self._mixed_pattern.finditer(norm)
-        return [self._canonical.get(m.group(), m.group()) for m in found]
+        found = (" ".join(m.group().split()) for m in self._mixed_pattern.finditer(norm))
+        return [self._canonical.get(word, word) for word in found]
 
     def vocabulary_words(self, titles: Iterable[str], tags: Iterable[str]) -> list[str]:
         """The user-dictionary words a KB contributes: its tags and its short titles."""
@@ -302,12 +313,17 @@ def _terms_pattern(terms: Iterable[str]) -> re.Pattern[str]:
 
 
 def _trie_pattern(node: _Trie) -> str:
-    branches = [re.escape(ch) + _trie_pattern(child) for ch, child in sorted(node.items()) if ch]
+    branches = [_char(ch) + _trie_pattern(child) for ch, child in sorted(node.items()) if ch]
     if not branches:
         return ""
     body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
     # Greedy: a longer term first (ii类账户 before i类账户), this one if what follows fails.
     return f"(?:{body})?" if "" in node else body
+
+
+def _char(ch: str) -> str:
+    """One character of a term in its pattern: a phrase's space matches any run of them."""
+    return r"\s+" if ch == " " else re.escape(ch)
 
 
 @lru_cache(maxsize=8192)

