@@ -85,45 +85,46 @@ def test_empty_query_abstains(settings: Settings, filled_db: Database) -> None:
     assert result.abstained and result.suggestions == ()
 
 
-def test_a_mixed_script_synonym_finds_the_table_its_group_names(
-    settings: Settings, filled_db: Database
+# 银联App was read as 银联 and app before the synonyms were looked up: the group {云闪付,
+# 银联App} never met, and the query went to the table that mentions an APP; Apple Pay was read
+# as apple and pay.
+SYNONYM_CASES = [
+    (
+        ["云闪付", "银联App"],
+        ("BK-YS-011", "云闪付注册失败", "云闪付收不到验证码", "核对预留手机号后重新获取。"),
+        ("銀聯ＡＰＰ", "银联App"),
+    ),
+    (
+        ["苹果支付", "Apple Pay"],
+        ("BK-AP-001", "苹果支付绑卡失败", "苹果支付添加不了卡", "在钱包中删除该卡后重新添加。"),
+        ("ＡＰＰＬＥ ＰＡＹ", "apple  pay"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("group", "table", "queries"), SYNONYM_CASES, ids=["mixed", "phrase"])
+def test_a_synonym_of_latin_words_finds_the_table_its_group_names(
+    settings: Settings,
+    filled_db: Database,
+    group: list[str],
+    table: tuple[str, str, str, str],
+    queries: tuple[str, ...],
 ) -> None:
-    """银联App was read as 银联 and app before the synonyms were looked up: the group
-    {云闪付, 银联App} never met, and the query went to the table that mentions an APP."""
+    code, title, question, answer = table
     with filled_db.transaction() as s:
-        dictionary.replace_synonyms(s, [["云闪付", "银联App"]], actor="editor")
+        dictionary.replace_synonyms(s, [group], actor="editor")
         make_table(
             s,
             repository.package_by_name(s, "银行业务", "信用卡"),
-            code="BK-YS-011",
-            title="云闪付注册失败",
-            questions=["云闪付收不到验证码"],
-            fields={"answer": "核对预留手机号后重新获取。"},
+            code=code,
+            title=title,
+            questions=[question],
+            fields={"answer": answer},
         )
     service = SearchService.open(settings, filled_db)
     for mode in ("bm25", "hybrid"):
-        for query in ("銀聯ＡＰＰ", "银联App"):
-            assert _codes(service, query, mode=mode)[0] == "BK-YS-011", (query, mode)
-
-
-def test_a_synonym_phrase_finds_the_table_its_group_names(
-    settings: Settings, filled_db: Database
-) -> None:
-    """Apple Pay was read as apple and pay: {苹果支付, Apple Pay} never met."""
-    with filled_db.transaction() as s:
-        dictionary.replace_synonyms(s, [["苹果支付", "Apple Pay"]], actor="editor")
-        make_table(
-            s,
-            repository.package_by_name(s, "银行业务", "信用卡"),
-            code="BK-AP-001",
-            title="苹果支付绑卡失败",
-            questions=["苹果支付添加不了卡"],
-            fields={"answer": "在钱包中删除该卡后重新添加，并核对预留手机号。"},
-        )
-    service = SearchService.open(settings, filled_db)
-    for mode in ("bm25", "hybrid"):
-        for query in ("ＡＰＰＬＥ ＰＡＹ", "apple  pay"):
-            assert _codes(service, query, mode=mode)[0] == "BK-AP-001", (query, mode)
+        for query in queries:
+            assert _codes(service, query, mode=mode)[0] == code, (query, mode)
 
 
 @pytest.mark.slow
