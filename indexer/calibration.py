@@ -3,9 +3,11 @@
 A logistic model over what the retrievers say of a candidate, on a fixed scale whatever the
 KB's own fusion weights (:func:`indexer.features.confidence_features`): the default blend's
 score, its margin to the best *other* candidate of the pool (positive only for the top one),
-the best cosine, the lexical coverage and the share of the title the question says. Down the
-ranking, a suggestion never shows more confidence than a better-ranked one
-(:func:`ranked_confidences`), so the order and the figures shown agree.
+the best cosine, the lexical coverage, the share of the title the question says, and the
+*lead*: the margin in the ranking actually served (the KB's blend or reranker, latent terms
+joined), in standard deviations of the pool. Down the ranking, a suggestion never shows more
+confidence than a better-ranked one (:func:`ranked_confidences`), so the order and the
+figures shown agree.
 
 The default coefficients were fitted once on three public benchmarks of different styles at
 once (BQ and ATEC: short questions against questions; a medical consultation set: long
@@ -39,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-FEATURES = ("score", "margin", "dense", "coverage", "covered")
+FEATURES = ("score", "margin", "dense", "coverage", "covered", "lead")
 TARGET_PRECISION = {"customer": 0.85, "agent": 0.5}
 # A fitted model's confidence is a probability on the KB's own questions: under one half, its
 # top suggestion is more likely wrong than right, whatever the channel.
@@ -56,11 +58,24 @@ MIN_ANSWERED = 20  # answered top-1s a threshold must rest on
 # the content fit varies from KB to KB by as much (docs/benchmarks.md, Confidence). Only this
 # number is kept.
 CONTENT_SHIFT = 1.0
+# What a model fitted on a KB's own content reads (the others weigh 0): the served ranking's
+# lead alone. How well a pseudo-query matches (the blend's score, the title covered) says
+# whether *it* is answered right and carries over badly to users' questions: fitted on all
+# six, users' questions inside the demo KB's answers got AUROC 0.64 and ECE 0.20; on the lead,
+# 0.79 and 0.07. Over eight runs (the demo's questions inside answers and its similar
+# questions, in Simplified and Traditional, a tenth held out or none; cmdd, both ways) ECE
+# 0.06-0.09 against 0.02-0.21, AUROC 0.76-0.88 against 0.54-0.90; cmdd, whose patients write
+# like its titles, loses (ECE 0.031 -> 0.087 with a tenth held out, AUROC 0.90 -> 0.88)
+# (docs/benchmarks.md, "Confidence on the ranking served").
+CONTENT_FEATURES: tuple[str, ...] = ("lead",)
 
 
 @dataclass
 class Calibration:
-    coef: list[float] = field(default_factory=lambda: [8.515, 4.9078, -6.4359, -9.4644, 2.4246])
+    # The default model's, fitted before the lead was a feature (its weight 0: not used).
+    coef: list[float] = field(
+        default_factory=lambda: [8.515, 4.9078, -6.4359, -9.4644, 2.4246, 0.0]
+    )
     intercept: float = -1.5765
     thresholds: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     fitted_on: int = 0  # pseudo-queries used (0: defaults)
@@ -94,7 +109,10 @@ class Calibration:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Calibration:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if len(known.get("coef", [])) != len(FEATURES):
+        coef = list(known.get("coef", []))
+        if len(coef) == len(FEATURES) - 1:  # saved before the lead was a feature: it read none
+            known["coef"] = [*coef, 0.0]
+        elif len(coef) != len(FEATURES):
             return cls(source="default (the saved model had other features)")
         return cls(**known)
 
@@ -200,6 +218,7 @@ def fit(
     source: str,
     weights: np.ndarray | None = None,
     shift: float = 0.0,
+    using: Sequence[str] = FEATURES,
 ) -> Calibration:
     """A calibration fitted on top-1 suggestions' features (columns :data:`FEATURES`), each
     counted by its weight where ``weights`` are given (the model only: the thresholds,
@@ -207,10 +226,14 @@ def fit(
     ``shift`` in log-odds for the questions it will serve (the reliability and ECE are the
     fitted model's, before the shift; the thresholds are chosen on the shifted scale, so they
     answer the same fitting queries as they would unshifted, and then raised to
-    :data:`UNSURE_BELOW` where under it)."""
+    :data:`UNSURE_BELOW` where under it); ``using``: the features fitted on (the others
+    weigh 0)."""
     x = np.asarray(features, float)
     y = np.asarray(correct, float)
-    coef, intercept = fit_logistic(x, y, weights=weights)
+    columns = [FEATURES.index(name) for name in using]
+    fitted_coef, intercept = fit_logistic(x[:, columns], y, weights=weights)
+    coef = np.zeros(len(FEATURES))
+    coef[columns] = fitted_coef
     fitted = Calibration(
         coef=[round(float(c), 4) for c in coef],
         intercept=round(intercept, 4),

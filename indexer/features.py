@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from indexer.calibration import margins
 from indexer.fusion import FusionParams
 
 FEATURES = (
@@ -130,26 +131,38 @@ def fused_score(sig: PoolSignals, fusion: FusionParams) -> np.ndarray:
 CONFIDENCE_FUSION = FusionParams()  # the fixed scale confidence is read on (any KB's weights)
 
 
-def confidence_features(sig: PoolSignals) -> np.ndarray:
+def confidence_features(sig: PoolSignals, served: np.ndarray) -> np.ndarray:
     """Per pool table, :data:`indexer.calibration.FEATURES`: the default blend's score and
-    margin to the best other, the best cosine, lexical coverage and head covered."""
+    margin to the best other, the best cosine, lexical coverage and head covered, all on one
+    scale whatever the KB's weights; and the *lead* of the ranking served (``served``: the
+    scores the tables are ordered by, the KB's own blend or reranker with its latent terms).
+    """
     if not len(sig):
-        return np.zeros((0, 5))
+        return np.zeros((0, 6))
     fused = fused_score(sig, CONFIDENCE_FUSION)
-    order = np.argsort(-fused, kind="stable")
-    others_best = np.full(len(fused), fused[order[0]])
-    if len(fused) > 1:
-        others_best[order[0]] = fused[order[1]]
-    margin = fused - others_best if len(fused) > 1 else np.zeros(len(fused))
     return np.column_stack(
         [
             fused,
-            margin,
+            margins(fused),
             dense_score(sig, CONFIDENCE_FUSION),
             lexical_score(sig, CONFIDENCE_FUSION),
             sig.head_covered,
+            lead(served),
         ]
     )
+
+
+def lead(served: np.ndarray) -> np.ndarray:
+    """Each table's served score less the best other's, in standard deviations of the pool's
+    served scores (0 for a pool of one, or of equal scores): how far ahead of the rest the
+    ranking users see puts the table, on one scale whatever ranks it (blend, reranker, latent
+    terms). Where the served ranking and the default blend disagree, the blend's margin alone
+    read the first suggestion as an also-ran."""
+    scores = np.asarray(served, np.float64)
+    spread = float(scores.std()) if len(scores) > 1 else 0.0
+    if spread <= 0.0:
+        return np.zeros(len(scores))
+    return margins(scores) / spread
 
 
 def _coverage(scores: np.ndarray, attainable: float) -> np.ndarray:

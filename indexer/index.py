@@ -674,7 +674,7 @@ class HybridIndex:
         # Ties in id order, so results are deterministic.
         order = sorted(range(len(tables)), key=lambda i: (-score[i], tables[i]))[: max(k, 1)]
         confidence = ranked_confidences(
-            self.calibration.confidences(confidence_features(sig)), order
+            self.calibration.confidences(confidence_features(sig, score)), order
         )
         out = []
         for i in order:

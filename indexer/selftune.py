@@ -657,10 +657,11 @@ def _content_calibration(
     return judged.fit(
         f"{spans} answer spans and {easy} {named}, weighing half each, ranked as users' "
         f"questions would be, raised by {calibrating.CONTENT_SHIFT:g} in log-odds for users' "
-        "questions",
+        f"questions, read on {', '.join(calibrating.CONTENT_FEATURES)} only",
         f"no real users' wordings yet: {too_few}",
         even=True,
         shift=calibrating.CONTENT_SHIFT,
+        using=calibrating.CONTENT_FEATURES,
     )
 
 
@@ -689,7 +690,7 @@ class _Judged:
             right = best == gold if verdict is None else verdict.judges(sig.tables[best])
             if right is None:
                 continue
-            judged.rows.append(confidence_features(sig)[best])
+            judged.rows.append(confidence_features(sig, s)[best])
             judged.correct.append(right)
             judged.unanswerable += e.unanswerable
             judged.sources.append(e.query.source)
@@ -704,9 +705,17 @@ class _Judged:
         right = sum(self.correct)
         return len(self.correct) >= MIN_CALIBRATION and min(right, len(self.correct) - right) >= 10
 
-    def fit(self, what: str, *notes: str, even: bool = False, shift: float = 0.0) -> Calibration:
+    def fit(
+        self,
+        what: str,
+        *notes: str,
+        even: bool = False,
+        shift: float = 0.0,
+        using: Sequence[str] = calibrating.FEATURES,
+    ) -> Calibration:
         """The model fitted on these rows; ``even``: each source weighing the same in all,
-        however many rows it has; ``shift``: log-odds added (:func:`calibrating.fit`)."""
+        however many rows it has; ``shift``: log-odds added, ``using``: the features fitted
+        on (:func:`calibrating.fit`)."""
         if self.unanswerable:
             notes = (f"{self.unanswerable} asked without their table", *notes)
         weights = None
@@ -720,6 +729,7 @@ class _Judged:
             source=what + (f" ({'; '.join(notes)})" if notes else ""),
             weights=weights,
             shift=shift,
+            using=using,
         )
 
 

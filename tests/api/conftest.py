@@ -127,8 +127,8 @@ def client(env: Env) -> Iterator[TestClient]:
     """
     with TestClient(create_app(env.settings)) as test_client:
         index = test_client.app.state.runtime.service.index  # type: ignore[attr-defined]
-        # one coefficient per calibration.FEATURES (score, margin, dense, coverage, covered)
+        # one coefficient per calibration.FEATURES (score, margin, dense, coverage, covered, lead)
         index.calibration = Calibration(
-            coef=[8.0, 0.0, 0.0, 0.0, 0.0], intercept=-7.5, source="pinned for API tests"
+            coef=[8.0, 0.0, 0.0, 0.0, 0.0, 0.0], intercept=-7.5, source="pinned for API tests"
         )
         yield test_client

@@ -101,7 +101,9 @@ def test_suggestions_are_listed_by_the_confidence_shown(client: TestClient, env:
     # suggestion never shows more confidence than a better-ranked one, so the order and the
     # figures shown still agree.
     index = client.app.state.runtime.service.index  # type: ignore[attr-defined]
-    index.calibration = Calibration(coef=[-8.0, 0.0, 0.0, 0.0, 0.0], intercept=6.0, source="test")
+    index.calibration = Calibration(
+        coef=[-8.0, 0.0, 0.0, 0.0, 0.0, 0.0], intercept=6.0, source="test"
+    )
     body = client.get("/api/search", params={"q": "改号"}, headers=env.auth("agent1")).json()
     shown = [(s["rank"], s["confidence"]) for s in body["suggestions"]]
     assert [rank for rank, _ in shown] == [1, 2]

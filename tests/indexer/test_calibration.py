@@ -65,10 +65,10 @@ def test_a_target_no_threshold_reaches_is_the_threshold_itself() -> None:
 
 def test_confidence_is_a_probability_and_grows_with_score_and_margin() -> None:
     cal = Calibration()
-    assert 0.0 < cal.confidence([0.0] * 5) < 1.0
-    strong = [1.0, 0.2, 0.6, 0.5, 0.8]
-    weaker = [0.6, 0.2, 0.6, 0.5, 0.8]
-    behind = [0.6, -0.1, 0.6, 0.5, 0.8]
+    assert 0.0 < cal.confidence([0.0] * 6) < 1.0
+    strong = [1.0, 0.2, 0.6, 0.5, 0.8, 1.0]
+    weaker = [0.6, 0.2, 0.6, 0.5, 0.8, 1.0]
+    behind = [0.6, -0.1, 0.6, 0.5, 0.8, -1.0]
     assert cal.confidence(strong) > cal.confidence(weaker) > cal.confidence(behind)
     assert cal.confidences(np.asarray([strong, behind]))[0] == pytest.approx(cal.confidence(strong))
     assert Calibration.from_json(cal.to_json()) == cal
@@ -86,10 +86,16 @@ def test_a_model_saved_with_other_features_falls_back_to_the_defaults() -> None:
     assert loaded.coef == Calibration().coef and loaded.source.startswith("default")
 
 
+def test_a_model_saved_before_the_lead_reads_none_of_it() -> None:
+    old = {"coef": [1.0, 2.0, 3.0, 4.0, 5.0], "intercept": 0.5, "source": "held-out"}
+    loaded = Calibration.from_json(old)
+    assert (loaded.coef, loaded.source) == ([1.0, 2.0, 3.0, 4.0, 5.0, 0.0], "held-out")
+
+
 def test_fit_reports_thresholds_reliability_and_ece() -> None:
     rng = np.random.default_rng(1)
     x = np.column_stack(
-        [rng.uniform(0, 1.5, 400), rng.uniform(-0.2, 0.4, 400)] + [rng.uniform(0, 1, 400)] * 3
+        [rng.uniform(0, 1.5, 400), rng.uniform(-0.2, 0.4, 400)] + [rng.uniform(0, 1, 400)] * 4
     )
     correct = rng.random(400) < 1 / (1 + np.exp(-(3 * x[:, 0] + 4 * x[:, 1] - 2)))
     cal = fit(x, correct, source="test")
@@ -102,7 +108,7 @@ def test_fit_reports_thresholds_reliability_and_ece() -> None:
 
 def test_a_shifted_fit_says_more_and_answers_the_same_fitting_queries() -> None:
     rng = np.random.default_rng(2)
-    x = np.column_stack([rng.uniform(0, 1.5, 400)] + [rng.uniform(0, 1, 400)] * 4)
+    x = np.column_stack([rng.uniform(0, 1.5, 400)] + [rng.uniform(0, 1, 400)] * 5)
     correct = rng.random(400) < 1 / (1 + np.exp(-(4 * x[:, 0] - 3)))
     plain = fit(x, correct, source="test")
     shifted = fit(x, correct, source="test", shift=1.0)
@@ -127,7 +133,7 @@ def test_a_fitted_model_answers_nothing_it_thinks_more_likely_wrong_than_right()
     # yet each of the uncertain ones is more likely wrong than right.
     rng = np.random.default_rng(3)
     score = np.concatenate([rng.uniform(2.0, 3.0, 500), rng.uniform(0.0, 0.5, 100)])
-    x = np.column_stack([score] + [rng.uniform(0, 1, 600)] * 4)
+    x = np.column_stack([score] + [rng.uniform(0, 1, 600)] * 5)
     correct = rng.random(600) < 1 / (1 + np.exp(-(4 * score - 2)))
     cal = fit(x, correct, source="test")
     by_precision = choose_thresholds(cal.confidences(x), correct.astype(float))
@@ -151,5 +157,7 @@ def test_small_kb_keeps_default_calibration() -> None:
 
 
 def test_a_model_with_the_wrong_number_of_coefficients_is_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="coef has 2 numbers; the model takes 5.*score, margin"):
+    with pytest.raises(
+        ValueError, match="coef has 2 numbers; the model takes 6.*score, margin.*lead"
+    ):
         Calibration(coef=[8.0, 0.0])

@@ -17,6 +17,7 @@ from indexer.features import (
     dense_score,
     feature_matrix,
     fused_score,
+    lead,
 )
 from indexer.fusion import FusionParams
 from indexer.index import HybridIndex
@@ -151,7 +152,8 @@ def test_the_reranker_reorders_the_blend_s_top_and_leaves_the_rest_below() -> No
 
 def test_confidence_features_read_the_default_blend_whatever_the_kb_s_weights() -> None:
     sig = signals(6, np.random.default_rng(4))
-    x = confidence_features(sig)
+    served = fused_score(sig, FusionParams(lexical_weight=2.0))
+    x = confidence_features(sig, served)
     fused = fused_score(sig, FusionParams())
     np.testing.assert_allclose(x[:, 0], fused)
     top = int(np.argmax(fused))
@@ -160,12 +162,24 @@ def test_confidence_features_read_the_default_blend_whatever_the_kb_s_weights() 
     others = [i for i in range(6) if i != top]
     np.testing.assert_allclose(x[others, 1], fused[others] - fused[top])
     np.testing.assert_allclose(x[:, 4], sig.head_covered)
+    np.testing.assert_allclose(x[:, 5], lead(served))
+
+
+def test_the_lead_is_the_served_margin_in_the_pool_s_standard_deviations() -> None:
+    served = np.asarray([3.0, 1.0, 2.0, 2.0])
+    spread = served.std()
+    np.testing.assert_allclose(lead(served), np.asarray([1.0, -2.0, -1.0, -1.0]) / spread)
+    # the same on any scale or offset: a reranker's units, the blend's, latent terms joined
+    np.testing.assert_allclose(lead(served * 7.0 - 3.0), lead(served))
+    assert list(lead(np.asarray([0.5, 0.5]))) == [0.0, 0.0]
+    assert list(lead(np.asarray([0.5]))) == [0.0]
 
 
 def test_confidence_follows_the_ranking_within_a_query() -> None:
     sig = signals(8, np.random.default_rng(5))
-    conf = Calibration().confidences(confidence_features(sig))
-    order = [int(i) for i in np.argsort(-fused_score(sig, FusionParams(lexical_weight=2.0)))]
+    served = fused_score(sig, FusionParams(lexical_weight=2.0))
+    conf = Calibration().confidences(confidence_features(sig, served))
+    order = [int(i) for i in np.argsort(-served)]
     shown = ranked_confidences(conf, order)[order]
     assert list(shown) == sorted(shown, reverse=True)
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from indexer.analysis import Analyzer
-from indexer.calibration import CONTENT_SHIFT, Calibration
+from indexer.calibration import CONTENT_FEATURES, CONTENT_SHIFT, FEATURES, Calibration
 from indexer.documents import DocField, IndexDocument
 from indexer.encoders import FakeEncoder
 from indexer.index import HybridIndex
@@ -146,6 +146,9 @@ def test_a_kb_with_answers_and_no_similar_questions_is_calibrated_on_its_own_con
     assert cal.fitted_on == 240 and cal.coef != Calibration().coef and cal.ece is not None
     # raised for users' questions, which are right more often than these at the same scores
     assert cal.shift == CONTENT_SHIFT > 0 and "raised by 1 in log-odds" in cal.source
+    # read on what carries over from pseudo-queries to users' questions only
+    read = {name for name, c in zip(FEATURES, cal.coef, strict=True) if c != 0}
+    assert read == set(CONTENT_FEATURES) and f"read on {', '.join(CONTENT_FEATURES)}" in cal.source
     # some were asked as if their table were not in the KB: the model saw wrong answers too
     assert 0 < sum(r["n"] * (1 - r["accuracy"]) for r in cal.reliability)
 
@@ -182,6 +185,7 @@ def test_confirmed_queries_calibrate_a_question_only_kb() -> None:
     assert "held-out similar questions" not in cal.source  # there are none to speak of
     assert cal.fitted_on == 300 and cal.ece is not None
     assert cal.coef != Calibration().coef
+    assert all(c != 0 for c in cal.coef)  # users' own wordings: every feature is read
     # some were asked as if their table were not in the KB: the model saw wrong answers too
     assert 0 < sum(r["n"] * (1 - r["accuracy"]) for r in cal.reliability)
 
@@ -304,7 +308,7 @@ def test_the_content_fit_weighs_spans_and_titles_the_same_however_many_of_each()
     from indexer.selftune import _Judged
 
     rng = np.random.default_rng(3)
-    rows = rng.normal(size=(300, 5))
+    rows = rng.normal(size=(300, len(calibration.FEATURES)))
     sources = ["answer"] * 200 + ["title"] * 100
     correct = [
         bool(r[0] + (s == "title") + rng.normal() > 0.5) for r, s in zip(rows, sources, strict=True)
