@@ -644,6 +644,10 @@ def _content_calibration(
     answer spans asked keeps the defaults (None), as does one whose queries are too seldom right
     or wrong.
 
+    The model reads the lead of the ranking served only (:data:`calibrating.CONTENT_FEATURES`):
+    how well a pseudo-query matches says whether it is answered right, not whether a user's
+    question is.
+
     Where the query log says users do not ask in the titles' words (the ranking was tuned on
     reworded spans instead), the reworded spans are the ``easiest`` kind in place of the
     titles: measured on the demo's questions inside answers, ECE 0.24-0.28 with the titles and
