@@ -7,8 +7,9 @@ folding. Then lexical tokens, each prefixed by its channel so one BM25 index hol
   tags and short titles), stopwords dropped, synonyms replaced by their group's first term;
   ASCII runs such as ``5g``, ``paypal``, ``etc``, ``10000`` stay whole words. Han and ASCII
   runs are analyzed apart, so a term of both (U盾, 5G网络, 银行App: *mixed*), and a synonym
-  phrase with a space (Apple Pay), is also looked for whole in the normalized text, and each one found adds its word (its group's first term)
-  after the words of its parts, as search mode puts a word after its parts.
+  phrase with a space (Apple Pay), is also looked for whole in the normalized text, and each
+  one found adds its word (its group's first term) after the words of its parts, as search
+  mode puts a word after its parts.
 - ``c:`` single Han characters and ``b:`` Han character bigrams: short colloquial questions and
   typos share characters where the word segmentation differs.
 - ``p:`` pinyin syllables and syllable bigrams (titles and questions only): customer typing and
