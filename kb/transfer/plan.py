@@ -520,7 +520,12 @@ def _changes(plan: TablePlan, existing: KnowledgeTable, *, draft: bool) -> list[
 def _reads_same(plan: TablePlan, revision: Revision) -> bool:
     """Whether ``revision`` holds ``plan``'s content, read through the same template (when the
     file states versions: a field made internal since is a change, as its content would be)."""
-    if not same_content(plan.content, content_of(revision)):
+    held = content_of(revision)
+    if plan.doc.present is not None:
+        # A spreadsheet row cannot state a field the template dropped: its absence is no change.
+        specs = specs_of(plan.package.probe.template)
+        held = replace(held, fields=_known_fields(held.fields, specs))
+    if not same_content(plan.content, held):
         return False
     if not plan.versioned:
         return True
@@ -561,10 +566,12 @@ def _fields(doc: TableDoc, package: PackagePlan, base: TableContent | None) -> A
     if doc.present is None or not isinstance(doc.fields, dict):
         return doc.fields
     # Spreadsheet columns: a column headed by a field key or label sets that field (an empty
-    # cell clears it); the fields without a column keep their stored values.
+    # cell clears it); the fields without a column keep their stored values. A row is read
+    # through the current template, as an edit at the desk is (kb.tables.current_content): a
+    # field the template dropped cannot have a column, and is not kept.
     specs = specs_of(package.probe.template)
     by_name: dict[str, FieldSpec] = {s.key: s for s in specs} | {s.label: s for s in specs}
-    merged: dict[str, Any] = dict(base.fields) if base is not None else {}
+    merged = _known_fields(base.fields, specs) if base is not None else {}
     for header, value in doc.fields.items():
         spec = by_name.get(header)
         if spec is not None:
@@ -575,6 +582,12 @@ def _fields(doc: TableDoc, package: PackagePlan, base: TableContent | None) -> A
         elif value not in (None, ""):
             merged[header] = value  # check_content reports it as not in the template
     return merged
+
+
+def _known_fields(fields: dict[str, Any], specs: Sequence[FieldSpec]) -> dict[str, Any]:
+    """``fields`` without those ``specs`` do not name (a field the template dropped)."""
+    known = {spec.key for spec in specs}
+    return {k: v for k, v in fields.items() if k in known}
 
 
 def _relocate(problem: Problem, doc: TableDoc) -> Problem:

@@ -306,3 +306,41 @@ def test_versions_a_file_states_are_checked_with_its_tables(
             "not in the template of package 通信业务/改号业务 (v3); known fields: answer (标准答复)",
         ),
     ]
+
+
+def _spreadsheet(path: Path, answer: str) -> Path:
+    """A spreadsheet row that sets one field of OLD-1 (the others keep their stored values)."""
+    rows = f"category,package,code,title,answer\n通信业务,改号业务,OLD-1,改号后原号码还扣费吗,{answer}\n"
+    path.write_text(rows, encoding="utf-8")
+    return path
+
+
+def test_a_spreadsheet_row_updates_a_table_holding_a_field_the_template_dropped(
+    databases: tuple[Database, Database], tmp_path: Path
+) -> None:
+    """A spreadsheet reads through the current template, as an edit at the desk does: a field
+    it dropped cannot have a column, so it is no reason to refuse the row (it was: "not in the
+    template"), the fields left out keep their values, and the drop goes with the next change."""
+    source, _ = databases
+    with source.transaction() as session:
+        package = make_package(session)
+        make_table(session, package, "OLD-1", title="改号后原号码还扣费吗", fields=FIELDS)
+        _retemplate(session, _without("internal_note"))
+    with source.transaction() as session:  # the stored answer: nothing changes
+        before = snapshot(session)
+        same = _spreadsheet(tmp_path / "same.csv", FIELDS["answer"])
+        report = import_path(session, same, actor="t", zone=SHANGHAI)
+        assert (report.revised, snapshot(session)) == ([], before)
+    with source.transaction() as session:
+        report = import_path(
+            session, _spreadsheet(tmp_path / "new.csv", "新的答复。"), actor="t", zone=SHANGHAI
+        )
+        assert report.revised == ["OLD-1"]
+    with source.session() as session:
+        table = repository.table_by_code(session, "OLD-1")
+        assert table is not None and table.live_revision is not None
+        live = table.live_revision
+        assert live.fields == {k: v for k, v in FIELDS.items() if k != "internal_note"} | {
+            "answer": "新的答复。"
+        }
+        assert live.template_version == table.package.template.version == 2
