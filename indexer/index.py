@@ -297,7 +297,7 @@ class HybridIndex:
     def prime_latents(self, texts: Sequence[str]) -> None:
         """Encode the latent terms of ``texts`` into the embedding cache in one pass (each is
         then a look-up for :meth:`query_latent`); nothing without latent terms."""
-        if self.latent_encoder is None:
+        if self.latent_encoder is None or not self.latent:
             return
         keys = list(dict.fromkeys(to_simplified(t) for t in texts))
         self.cache.encode(self.latent_encoder, keys, "query")
@@ -321,8 +321,9 @@ class HybridIndex:
 
     def encode_both(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:
         """The query's vector and latent terms; a new query's two encodings run side by side
-        (two passes of the encoder, each on a core of its own while the other one is free)."""
-        if self.latent_encoder is None:
+        (two passes of the encoder, each on a core of its own while the other one is free). A
+        KB none of whose tables has latent terms (question-only) encodes the vector alone."""
+        if not self.latent:
             return self.encode_query(text), None
         latent = _ENCODERS.submit(self.query_latent, text)
         return self.encode_query(text), latent.result()
@@ -330,8 +331,8 @@ class HybridIndex:
     def query_latent(self, text: str) -> np.ndarray | None:
         """The query's latent terms, expanded (None without them); kept packed in memory like
         its vector (2 KB each, expanded per query)."""
-        if self.latent_encoder is None or self.latent is None:
-            return None
+        if self.latent_encoder is None or not self.latent:
+            return None  # none, or no table has any (question-only): nothing to score
         key = to_simplified(text)
         with self._query_lock:
             found: np.ndarray | None = self._query_latents.get(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,26 @@ def test_a_masked_copy_is_scored_without_the_words_taken_out() -> None:
     original, without = index.docs_latent_scores([DOCS[0], masked], [state, state])
     assert original == pytest.approx(_latent(index, query, [1], "agent")[0])
     assert without < original / 2
+
+
+class _CountingEncoder(FakeEncoder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.latent_texts: list[str] = []
+
+    def latent(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        self.latent_texts += texts
+        return super().latent(texts)
+
+
+def test_a_kb_of_question_only_tables_encodes_no_latent_terms_for_its_queries() -> None:
+    """None of its tables has latent terms, so the query's would score nothing: the second
+    pass of the encoder (half the CPU of a new question) is not run; the first answer added
+    brings it back."""
+    encoder = _CountingEncoder()
+    index = HybridIndex(encoder, Analyzer())
+    index.build([_doc(5, "副卡余额退不退", "副卡余额退不退")], calibrate=False)
+    assert index.retrieve("副卡的余额能退吗", channel="agent") and encoder.latent_texts == []
+    index.upsert([DOCS[0]])
+    index.retrieve("副卡的余额能退吗", channel="agent")
+    assert encoder.latent_texts[-1] == "副卡的余额能退吗"
