@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 
+from api.bench_errors import run
+
 
 @dataclass
 class Level:
@@ -44,7 +46,9 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def _queries(client: httpx.AsyncClient) -> list[str]:
-    tree = (await client.get("/api/faq/tree")).json()
+    response = await client.get("/api/faq/tree")
+    response.raise_for_status()
+    tree = response.json()
     titles = [t["title"] for c in tree["categories"] for p in c["packages"] for t in p["tables"]]
     return titles or ["改号后旧号码还扣费吗"]
 
@@ -67,11 +71,16 @@ async def _run_level(
                 q = queries[i % len(queries)]
                 i += clients
                 started = time.perf_counter()
-                response = await client.get("/api/search", params={"q": q, "k": 5})
+                try:
+                    response = await client.get("/api/search", params={"q": q, "k": 5})
+                    ok = response.status_code == 200
+                except httpx.TransportError:  # the server went away mid-run: an error
+                    ok = False
+                    await asyncio.sleep(0.01)
                 elapsed = (time.perf_counter() - started) * 1000
                 if not record:
                     continue
-                if response.status_code == 200:
+                if ok:
                     latencies.append(elapsed)
                 else:
                     errors += 1
@@ -94,21 +103,28 @@ async def _run_level(
     )
 
 
-async def _main(args: argparse.Namespace) -> list[Level]:
-    async with httpx.AsyncClient(base_url=args.url, timeout=30) as client:
-        if args.queries is not None:
-            queries = [
-                line.strip()
-                for line in args.queries.read_text(encoding="utf-8").splitlines()
-                if line.strip()
-            ]
-        else:
-            queries = await _queries(client)
+async def _main(args: argparse.Namespace, queries: list[str] | None) -> list[Level]:
+    headers = {"Authorization": f"Bearer {args.token}"}
+    async with httpx.AsyncClient(base_url=args.url, headers=headers, timeout=30) as client:
+        queries = queries or await _queries(client)
+        # One search first: a wrong URL or token is said before anything is measured.
+        (await client.get("/api/search", params={"q": queries[0], "k": 1})).raise_for_status()
     sys.stderr.write(f"{len(set(queries))} distinct queries\n")
     return [await _run_level(args.url, args.token, queries, n, args.seconds) for n in args.clients]
 
 
-def main(argv: list[str] | None = None) -> None:
+def _read_queries(path: Path, parser: argparse.ArgumentParser) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        parser.error(f"--queries {path}: cannot be read as UTF-8 text ({err})")
+    queries = [line.strip() for line in lines if line.strip()]
+    if not queries:
+        parser.error(f"--queries {path}: no query in it (one per line)")
+    return queries
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Load-test GET /api/search on a running server.")
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--token", required=True, help="An agent's API token (zk_...).")
@@ -117,17 +133,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="Machine-readable output.")
     parser.add_argument("--queries", type=Path, help="A file of queries, one per line.")
     args = parser.parse_args(argv)
-    levels = asyncio.run(_main(args))
-    if args.json:
+    if any(n < 1 for n in args.clients) or args.seconds <= 0:
+        parser.error("--clients takes counts from 1, --seconds a positive number")
+    queries = _read_queries(args.queries, parser) if args.queries is not None else None
+    return run(lambda: _report(asyncio.run(_main(args, queries)), as_json=args.json))
+
+
+def _report(levels: list[Level], *, as_json: bool) -> int:
+    if as_json:
         sys.stdout.write(json.dumps([asdict(level) for level in levels], indent=2) + "\n")
-        return
+        return 0
     sys.stdout.write("clients  requests  errors  rps      p50 ms  p95 ms  p99 ms\n")
     for v in levels:
         sys.stdout.write(
             f"{v.clients:>7}  {v.requests:>8}  {v.errors:>6}  {v.throughput_rps:>7}  "
             f"{v.p50_ms:>6}  {v.p95_ms:>6}  {v.p99_ms:>6}\n"
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -26,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from api.bench_errors import run
+
 
 @dataclass
 class Delays:
@@ -128,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.url) < 2:
         parser.error("give two or more --url: the first takes the changes")
+    return run(lambda: _report(args))
+
+
+def _report(args: argparse.Namespace) -> int:
     results = measure(
         args.url,
         args.token,
