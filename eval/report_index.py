@@ -34,6 +34,8 @@ def pseudo_queries_text(tuning: Mapping[str, Any]) -> str:
     total = sum(counts.values())
     kinds = ", ".join(f"{kind} {n}" for kind, n in counts.items())
     text = f"{total} pseudo-queries" + (f" ({kinds})" if kinds else "")
+    if tuning.get("seed"):  # another draw than the default's (ZHIKU_TUNE_SEED)
+        text += f", drawn with seed {tuning['seed']}"
     if "in_pool" in tuning:
         text += f"; {tuning['in_pool']} found their table among the candidates"
     if "unanswerable" in tuning:

@@ -131,6 +131,7 @@ class HybridIndex:
         self.reranker = reranker or Reranker()
         self.kinds = frozenset(kinds)
         self.allow_rerank = True  # self-tuning may keep a reranker (ZHIKU_RERANK)
+        self.tune_seed = 0  # the seed of self-tuning's draws (ZHIKU_TUNE_SEED)
         self.tuning: dict[str, Any] = {}  # what self-tuning chose, and from what
         # Users' queries confirmed against their table (the golden set: query, table id):
         # self-tuning's labelled real wordings, set by whoever builds or re-tunes the index.

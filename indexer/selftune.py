@@ -32,7 +32,8 @@ resemble (:mod:`indexer.resemblance`). Where loosened titles are far unlike them
 are chosen on the reworded spans instead of the titles, and so is confidence where it is
 fitted on the content (with the masked spans). Otherwise the kinds are those above.
 
-Everything is seeded and deterministic. What was chosen, and from how many queries of which
+Everything is seeded (``HybridIndex.tune_seed``, ``ZHIKU_TUNE_SEED``, 0 by default) and
+deterministic. What was chosen, and from how many queries of which
 kind, is kept in ``HybridIndex.tuning`` (``kb index status``, every ``kb eval`` record).
 """
 
@@ -67,7 +68,6 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int], None]
 Reading = Callable[[], AbstractContextManager[object]]  # a lock's shared side
 
-SEED = 0
 MIN_QUERIES = 60  # pseudo-queries whose table is in their pool, to tune anything
 MIN_RERANK = 150  # … to train a reranker
 MIN_FUSION_GAIN = 0.01  # MRR@10 on pseudo-queries, for weights to leave the defaults
@@ -131,8 +131,8 @@ class Example:
         return self.sig, -1 if self.unanswerable else self.gold
 
 
-def _hash(text: str) -> int:
-    return zlib.crc32(f"{SEED}:{text}".encode())
+def _hash(text: str, seed: int) -> int:
+    return zlib.crc32(f"{seed}:{text}".encode())
 
 
 @dataclass
@@ -158,13 +158,14 @@ def gather(
     from indexer.rerank import Reranker
 
     docs = list(index.docs.values())
-    queries = pseudo.generate(docs, index.analyzer.words, seed=SEED)
-    queries += pseudo.confirmed(index.confirmed, docs, seed=SEED)
-    queries += pseudo.voted(index.votes, docs, seed=SEED)
-    logged = pseudo.logged(index.logged, docs, seed=SEED)
+    seed = index.tune_seed
+    queries = pseudo.generate(docs, index.analyzer.words, seed=seed)
+    queries += pseudo.confirmed(index.confirmed, docs, seed=seed)
+    queries += pseudo.voted(index.votes, docs, seed=seed)
+    logged = pseudo.logged(index.logged, docs, seed=seed)
     # (a KB without answers has no reworded spans to tune on: nothing for the log to decide)
     reworded = (
-        pseudo.reworded(docs, index.analyzer.segments, seed=SEED)
+        pseudo.reworded(docs, index.analyzer.segments, seed=seed)
         if len(logged) >= MIN_LOGGED
         else []
     )
@@ -172,7 +173,7 @@ def gather(
         queries += reworded + logged
     counts = dict(Counter(q.source for q in queries))
     report: dict[str, Any] = {
-        "seed": SEED,
+        "seed": seed,
         "tables": len(docs),
         "changed_since": 0,
         "pseudo_queries": counts,
@@ -331,15 +332,16 @@ def _examples(
                     golds[i] = _mask(
                         index, q.table_id, sig, gold, head, body, kinds[row], lexical, dense
                     )
+    seed = index.tune_seed
     return [
         Example(
             query=q,
             sig=sig,
             gold=gold,
-            fold=_hash(index.docs[q.table_id].code if q.table_id >= 0 else q.text) % 2,
+            fold=_hash(index.docs[q.table_id].code if q.table_id >= 0 else q.text, seed) % 2,
             # (a verdict already judges what comes first when the KB has no answer)
             unanswerable=q.source not in UNLABELLED
-            and _hash(q.text) % 1000 < UNANSWERABLE_SHARE * 1000,
+            and _hash(q.text, seed) % 1000 < UNANSWERABLE_SHARE * 1000,
         )
         for (q, _s, sig, _g, _l, _d), gold in zip(searched, golds, strict=True)
     ]

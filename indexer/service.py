@@ -138,6 +138,7 @@ class SearchService:
             if not build:
                 raise
             return cls.build(settings, db, progress=progress)
+        _tuned_as_set(index, settings)  # for its re-tunes
         service = cls(settings, db, index, params)
         if sync:
             service.sync(tune=tune)
@@ -175,7 +176,7 @@ class SearchService:
             kinds=settings.vector_kinds,
             backend=factory.create(settings, analyzer, encoder.dim),
         )
-        index.allow_rerank = settings.rerank
+        _tuned_as_set(index, settings)
         _labelled(index, read)
         index.build(docs, progress=progress, calibrate=settings.self_tune)
         params = store.save(index, settings.index_dir, package_stamps=packages)
@@ -579,6 +580,13 @@ def long_lived() -> Iterator[None]:
         if enabled:
             gc.enable()
         gc.freeze()
+
+
+def _tuned_as_set(index: HybridIndex, settings: Settings) -> None:
+    """What the settings say of self-tuning (``ZHIKU_RERANK``, ``ZHIKU_TUNE_SEED``): at a build,
+    and on an index opened from its directory, for the re-tunes it will make."""
+    index.allow_rerank = settings.rerank
+    index.tune_seed = settings.tune_seed
 
 
 def _labelled(index: HybridIndex, read: labels.Labels) -> None:

@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     rerank: bool = Field(
         True, description="Let self-tuning keep a reranker when it beats the blend."
     )
+    tune_seed: int = Field(
+        0,
+        ge=0,
+        le=2**31 - 1,
+        description="The seed of self-tuning's draws (which pseudo-queries, which folds): "
+        "tuning is deterministic for one seed; another seed shows how much a KB's tuning "
+        "depends on the draw (ZHIKU_TUNE_SEED=1 kb eval ...).",
+    )
     search_backend: str = Field(
         "embedded",
         description="Where candidates are searched: 'embedded' (BM25 and FAISS in each "

@@ -59,6 +59,11 @@ def test_what_self_tuning_chose_in_words() -> None:
         "0.05, customer 0.65; ECE on those queries 0.030.",
     ]
     assert tuning_brief(TUNED) == "tuned fusion, reranker kept, fitted confidence"
+    reseeded = {**TUNED, "tuning": {**TUNED["tuning"], "seed": 3}}
+    assert tuning_lines(reseeded)[1].startswith(
+        "- Self-tuning: 616 pseudo-queries (question 233, answer 233, title 150), drawn with "
+        "seed 3; 532 found"
+    )
 
 
 def test_a_shifted_fit_says_its_ece_is_the_one_before_the_shift() -> None:

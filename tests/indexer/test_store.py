@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from indexer import store
+from indexer import selftune, store
 from indexer.backends import factory
 from indexer.encoders import FakeEncoder
 from indexer.errors import IndexMismatch, IndexNotBuilt
@@ -284,3 +284,17 @@ def test_opening_the_index_waits_while_a_save_swaps_the_directory(
         assert not opened.wait(0.5)
     reader.join(60)
     assert opened.is_set()
+
+
+def test_an_opened_index_re_tunes_as_the_settings_say(
+    settings: Settings, filled_db: Database
+) -> None:
+    """ZHIKU_RERANK and ZHIKU_TUNE_SEED hold for the re-tunes of an index opened from its
+    directory, not only at a build (an opened index re-tuned with a reranker allowed and seed
+    0 whatever was set)."""
+    SearchService.build(settings, filled_db)
+    other = settings.model_copy(update={"rerank": False, "tune_seed": 7})
+    index = SearchService.open(other, filled_db, sync=False).index
+    assert (index.allow_rerank, index.tune_seed) == (False, 7)
+    selftune.tune(index)
+    assert index.tuning["seed"] == 7 and not index.reranker.active
