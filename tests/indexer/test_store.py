@@ -6,13 +6,14 @@ import json
 import shutil
 import threading
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pytest
 
-from indexer import selftune, store
+from indexer import store
 from indexer.backends import factory
 from indexer.encoders import FakeEncoder
 from indexer.errors import IndexMismatch, IndexNotBuilt
@@ -294,7 +295,7 @@ def test_an_opened_index_re_tunes_as_the_settings_say(
     0 whatever was set)."""
     SearchService.build(settings, filled_db)
     other = settings.model_copy(update={"rerank": False, "tune_seed": 7})
-    index = SearchService.open(other, filled_db, sync=False).index
-    assert (index.allow_rerank, index.tune_seed) == (False, 7)
-    selftune.tune(index)
-    assert index.tuning["seed"] == 7 and not index.reranker.active
+    service = SearchService.open(other, filled_db, sync=False)
+    assert (service.index.allow_rerank, service.index.tune_seed) == (False, 7)
+    service.retune(nullcontext, nullcontext)  # as a server re-tunes, whatever the backend
+    assert service.index.tuning["seed"] == 7 and not service.index.reranker.active
