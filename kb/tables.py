@@ -499,8 +499,12 @@ def current_content(table: KnowledgeTable, revision: Revision) -> TableContent:
     """``revision``'s content without the fields its package's current template no longer has:
     what a new draft, an edit, a submission or a rollback starts from (a field dropped from the
     template made every later edit of its tables fail; the drop shows in the revision's diff)."""
-    content = content_of(revision)
-    known = {spec.key for spec in specs_of(table.package.template)}
+    return within_template(content_of(revision), table.package.template)
+
+
+def within_template(content: TableContent, template: FieldTemplate) -> TableContent:
+    """``content`` without the fields ``template`` does not name (fields it dropped)."""
+    known = {spec.key for spec in specs_of(template)}
     fields = {k: v for k, v in content.fields.items() if k in known}
     return content if len(fields) == len(content.fields) else replace(content, fields=fields)
 

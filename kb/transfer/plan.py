@@ -50,6 +50,7 @@ from kb.tables import (
     meta_of,
     proposal_of,
     with_proposal,
+    within_template,
 )
 from kb.templates import FieldSpec, parse_template, template_to_raw
 from kb.text import printable, strings_in, text_problem
@@ -523,8 +524,7 @@ def _reads_same(plan: TablePlan, revision: Revision) -> bool:
     held = content_of(revision)
     if plan.doc.present is not None:
         # A spreadsheet row cannot state a field the template dropped: its absence is no change.
-        specs = specs_of(plan.package.probe.template)
-        held = replace(held, fields=_known_fields(held.fields, specs))
+        held = within_template(held, plan.package.probe.template)
     if not same_content(plan.content, held):
         return False
     if not plan.versioned:
@@ -571,7 +571,7 @@ def _fields(doc: TableDoc, package: PackagePlan, base: TableContent | None) -> A
     # field the template dropped cannot have a column, and is not kept.
     specs = specs_of(package.probe.template)
     by_name: dict[str, FieldSpec] = {s.key: s for s in specs} | {s.label: s for s in specs}
-    merged = _known_fields(base.fields, specs) if base is not None else {}
+    merged = dict(within_template(base, package.probe.template).fields) if base else {}
     for header, value in doc.fields.items():
         spec = by_name.get(header)
         if spec is not None:
@@ -582,12 +582,6 @@ def _fields(doc: TableDoc, package: PackagePlan, base: TableContent | None) -> A
         elif value not in (None, ""):
             merged[header] = value  # check_content reports it as not in the template
     return merged
-
-
-def _known_fields(fields: dict[str, Any], specs: Sequence[FieldSpec]) -> dict[str, Any]:
-    """``fields`` without those ``specs`` do not name (a field the template dropped)."""
-    known = {spec.key for spec in specs}
-    return {k: v for k, v in fields.items() if k in known}
 
 
 def _relocate(problem: Problem, doc: TableDoc) -> Problem:
