@@ -71,11 +71,12 @@ def with_latent(
     if weight == 0 or present.sum() < 2 or len(hybrid) < 2:
         return hybrid, None
     part = np.zeros(len(latent))
-    part[present] = weight * _standard(latent[present])
-    return _standard(hybrid) + part, part
+    part[present] = weight * standardized(latent[present])
+    return standardized(hybrid) + part, part
 
 
-def _standard(values: np.ndarray) -> np.ndarray:
+def standardized(values: np.ndarray) -> np.ndarray:
+    """``values`` less their mean, in their standard deviations (all 0 when they are equal)."""
     spread = float(values.std())
     return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
 

@@ -2,10 +2,14 @@
 
 It reads :data:`indexer.features.FEATURES` (both retrievers, every vector kind, coverage,
 margins, ranks, sizes) and is trained per KB on self-tuning's pseudo-queries
-(:mod:`indexer.selftune`). It is kept only when it beats the blend on pseudo-queries it was
-not trained on; otherwise (or when a KB is too small to train one) the blend's order stands
-and :attr:`Reranker.status` says why. Saved with the index as LightGBM's own text format
-(no pickle), checked against the feature list it was trained on.
+(:mod:`indexer.selftune`). It does not replace the blend's order but joins it: the top is
+ordered by the model's score and the blend's, each standardized over the top, the blend's
+weighing :data:`BLEND_SHARE` (a model trained on a few hundred pseudo-queries, which are not
+users' questions, errs where the blend does not, and the other way round). The joined order is
+kept only when it beats the blend on pseudo-queries the model was not trained on; otherwise
+(or when a KB is too small to train one) the blend's order stands and :attr:`Reranker.status`
+says why. Saved with the index as LightGBM's own text format (no pickle), checked against the
+feature list it was trained on.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from indexer.features import FEATURES, PoolSignals, feature_matrix, fused_score
-from indexer.fusion import FusionParams
+from indexer.fusion import FusionParams, standardized
 
 # Small trees, few rounds: a few hundred pseudo-queries are the training set.
 PARAMS: dict[str, Any] = {
@@ -40,6 +44,11 @@ ROUNDS = 150
 # The reranker reorders the blend's top this many; the rest of the pool keeps the blend's order
 # below them.
 DEPTH = 40
+# The blend's weight in the top's order, beside the model's (both standardized over the top).
+# Measured against the model alone on the demo KB's similar questions and its questions about
+# details inside the answers, three tuning seeds, Simplified and Traditional, and on cmdd
+# (docs/benchmarks.md, "The reranker joined with the blend").
+BLEND_SHARE = 0.3
 
 
 @dataclass
@@ -52,6 +61,9 @@ class Reranker:
     # Mean absolute difference between consecutive scores of a pool, in blend units per
     # model unit: votes (indexer.feedback_boost) move a reranked score on the blend's scale.
     scale: float = 1.0
+    # The blend's weight in the top's order (:data:`BLEND_SHARE`); 0: the model's alone (as
+    # a model saved before the two were joined orders it).
+    blend_share: float = 0.0
     _booster: Any = field(default=None, repr=False, compare=False)
 
     @property
@@ -77,7 +89,12 @@ class Reranker:
         return np.asarray(self._booster.predict(x, num_threads=1), np.float64)
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "features": self.features, "scale": self.scale}
+        return {
+            "status": self.status,
+            "features": self.features,
+            "scale": self.scale,
+            "blend_share": self.blend_share,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], model: str | None) -> Reranker:
@@ -90,6 +107,7 @@ class Reranker:
             status=str(data.get("status", "")),
             features=features or list(FEATURES),
             scale=float(data.get("scale", 1.0)),
+            blend_share=float(data.get("blend_share", 0.0)),
         )
 
 
@@ -99,15 +117,20 @@ def top_rows(fused: np.ndarray) -> np.ndarray:
 
 
 def pool_scores(reranker: Reranker, sig: PoolSignals, fusion: FusionParams) -> np.ndarray:
-    """The hybrid ranking score of every pool table: the reranker's for the blend's top
-    :data:`DEPTH`, and below the lowest of those, the rest in the blend's order."""
+    """The hybrid ranking score of every pool table: for the blend's top :data:`DEPTH`, the
+    reranker's joined with the blend's (:attr:`Reranker.blend_share`), and below the lowest
+    of those, the rest in the blend's order."""
     fused = fused_score(sig, fusion)
     if not reranker.active or len(sig) < 2:
         return fused
     top = top_rows(fused)
     x = feature_matrix(sig, fusion)[top]
     out = np.empty(len(fused))
-    out[top] = reranker.score(x)
+    share = reranker.blend_share
+    model = reranker.score(x)
+    if share:
+        model = (1 - share) * standardized(model) + share * standardized(fused[top])
+    out[top] = model
     rest = np.setdiff1d(np.arange(len(fused)), top, assume_unique=True)
     if len(rest):
         # One unit below the top's lowest, then the blend's differences (all under 3 units).

@@ -10,7 +10,8 @@ weights cannot serve both. At each build (and when the KB has drifted enough) th
 2. chooses the blend weights (:class:`indexer.fusion.FusionParams`) that rank the answering
    table best, moving from the defaults only for a clear gain;
 3. trains a LambdaRank reranker (:mod:`indexer.rerank`) on two folds of the queries (split by
-   table) and keeps it only if, on the fold it was not trained on, it beats the blend;
+   table) and keeps it, joined with the blend, only if on the fold it was not trained on the
+   joined order beats the blend alone;
 4. fits the confidence model (:mod:`indexer.calibration`) on real users' wordings as they were
    ranked out of fold: held-out similar questions and the queries staff confirmed against
    their table (the golden set, ``HybridIndex.confirmed``), a share of them asked with their
@@ -565,7 +566,8 @@ def _rerank(
         return blend
     final = _fit(trainable, fusion)
     final.status = (
-        f"LightGBM LambdaRank on {len(trainable)} pseudo-queries; out-of-fold MRR@10 "
+        f"LightGBM LambdaRank on {len(trainable)} pseudo-queries, joined with the blend "
+        f"({final.blend_share:g} of the order); out-of-fold MRR@10 "
         f"{mrr_rerank:.3f} (blend {mrr_blend:.3f})"
     )
     final.scale = _scale(out_of_fold, blend)
@@ -585,7 +587,7 @@ def _fit(examples: list[Example], fusion: FusionParams) -> Any:
         ys.append((top == e.gold).astype(np.float64))
         groups.append(len(top))
     model = rerank.train(np.vstack(xs), np.concatenate(ys), groups)
-    return Reranker(model=model, status="")
+    return Reranker(model=model, status="", blend_share=rerank.BLEND_SHARE)
 
 
 def _scale(reranked: list[np.ndarray], blend: list[np.ndarray]) -> float:

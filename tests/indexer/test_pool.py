@@ -130,8 +130,8 @@ def test_the_blend_is_the_weighted_sum_of_its_parts() -> None:
 class Reverse(Reranker):
     """A stand-in model: the negated blend, to see where reranked rows go."""
 
-    def __init__(self) -> None:
-        super().__init__(model="stand-in", status="test")
+    def __init__(self, blend_share: float = 0.0) -> None:
+        super().__init__(model="stand-in", status="test", blend_share=blend_share)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         return -x[:, FEATURES.index("fused")]
@@ -148,6 +148,33 @@ def test_the_reranker_reorders_the_blend_s_top_and_leaves_the_rest_below() -> No
     # inside the top the stand-in reverses the blend; below it the blend's order stands
     assert list(np.argsort(-scores[top], kind="stable")) == list(range(DEPTH))[::-1]
     assert list(np.argsort(-scores[rest], kind="stable")) == list(range(len(rest)))
+
+
+def test_the_reranker_joined_with_the_blend_orders_the_top_by_both_standardized() -> None:
+    sig = signals(DEPTH + 15, np.random.default_rng(6))
+    fusion = FusionParams()
+    fused = fused_score(sig, fusion)
+    top = np.argsort(-fused, kind="stable")[:DEPTH]
+    rest = np.argsort(-fused, kind="stable")[DEPTH:]
+    model = -fused[top]  # what the stand-in says of the top
+
+    def z(v: np.ndarray) -> np.ndarray:
+        return (v - v.mean()) / v.std()
+
+    scores = pool_scores(Reverse(blend_share=0.3), sig, fusion)
+    np.testing.assert_allclose(scores[top], 0.7 * z(model) + 0.3 * z(fused[top]))
+    assert scores[rest].max() < scores[top].min()
+    # the blend's own weight decides between them: half each, a stand-in that says the
+    # opposite of the blend cancels it out and the order is a tie
+    even = pool_scores(Reverse(blend_share=0.5), sig, fusion)
+    np.testing.assert_allclose(even[top], 0.0, atol=1e-12)
+
+
+def test_a_saved_reranker_keeps_its_blend_share_and_an_older_one_orders_alone() -> None:
+    joined = Reranker(model="m", status="s", blend_share=0.3)
+    assert Reranker.from_json(joined.to_json(), "m").blend_share == 0.3
+    older = {k: v for k, v in joined.to_json().items() if k != "blend_share"}
+    assert Reranker.from_json(older, "m").blend_share == 0.0
 
 
 def test_confidence_features_read_the_default_blend_whatever_the_kb_s_weights() -> None:

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from indexer import rerank
 from indexer.analysis import Analyzer
 from indexer.calibration import CONTENT_FEATURES, CONTENT_SHIFT, FEATURES, Calibration
 from indexer.documents import DocField, IndexDocument
@@ -96,6 +97,8 @@ def test_the_reranker_is_kept_only_for_a_gain_and_says_why(tuned: HybridIndex) -
     assert tuned.reranker.active == report["kept"]
     assert ("LightGBM" in tuned.reranker.status) == report["kept"]
     assert f"blend {oof['blend']:.3f}" in tuned.reranker.status
+    if report["kept"]:  # joined with the blend, as it was judged out of fold
+        assert tuned.reranker.blend_share == rerank.BLEND_SHARE
 
 
 def test_confidence_is_fitted_on_held_out_similar_questions_only(tuned: HybridIndex) -> None:
