@@ -52,13 +52,14 @@ REWORDED = "reworded"
 # Voted queries fit confidence only, where a few hundred do; each is searched at every tuning.
 CAP = {
     "question": 300,
-    "answer": 300,
-    "title": 150,
+    "answer": 600,
+    "title": 300,
     CONFIRMED: 2000,
     VOTED: 600,
     LOGGED: 300,
     REWORDED: 300,
 }
+SPANS_PER_TABLE = 3  # answer spans masked per table at most (every table's first comes first)
 SPAN_MIN_CHARS = 6  # Han characters or ASCII letters/digits
 SPAN_MAX_CHARS = 60
 SPAN_CLAUSES = (1, 2, 3)
@@ -185,10 +186,16 @@ def _unique_spans(docs: Sequence[IndexDocument]) -> dict[int, list[tuple[str, st
 
 def _from_answers(docs: Sequence[IndexDocument], seed: int) -> list[PseudoQuery]:
     options = _unique_spans(docs)
-    out = []
-    for doc in _order([d for d in docs if d.table_id in options], "answer", seed)[: CAP["answer"]]:
-        key, span = _rng(doc, "answer", seed).choice(options[doc.table_id])
-        out.append(PseudoQuery(span, doc.table_id, "answer", field=key, span=span))
+    out: list[PseudoQuery] = []
+    drawn = [
+        (doc, _rng(doc, "answer", seed).sample(options[doc.table_id], len(options[doc.table_id])))
+        for doc in _order([d for d in docs if d.table_id in options], "answer", seed)
+    ]
+    for turn in range(SPANS_PER_TABLE):  # every table's first span, then seconds, …
+        for doc, spans_drawn in drawn:
+            if turn < len(spans_drawn) and len(out) < CAP["answer"]:
+                key, span = spans_drawn[turn]
+                out.append(PseudoQuery(span, doc.table_id, "answer", field=key, span=span))
     return out
 
 

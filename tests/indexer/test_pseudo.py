@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+import pytest
+
 from indexer.analysis import Analyzer
 from indexer.documents import DocField, IndexDocument
 from indexer.pseudo import (
@@ -9,6 +13,7 @@ from indexer.pseudo import (
     CONFIRMED,
     LOGGED,
     REWORDED,
+    SPANS_PER_TABLE,
     VOTED,
     Verdict,
     confirmed,
@@ -63,6 +68,30 @@ def test_each_source_draws_from_what_it_should() -> None:
         masked = q.masked(DOCS[q.table_id - 1])
         assert q.text not in masked.questions
         assert len(masked.questions) == len(DOCS[q.table_id - 1].questions) - 1
+
+
+def test_answer_spans_go_round_every_table_before_a_second_of_any(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rules = "。".join(f"第{j}条规定的具体办理说明" for j in range(5))
+    docs = [
+        doc(i, f"业务{i}", f"业务{i}{rules}。".replace("第", f"业务{i}第")) for i in (1, 2, 3, 4)
+    ]
+    words = Analyzer().words
+    monkeypatch.setitem(CAP, "answer", 6)
+    made = generate(docs, words, seed=0, sources=("answer",))
+    assert len({q.table_id for q in made[:4]}) == 4  # every table's first span first
+    assert sorted(Counter(q.table_id for q in made).values()) == [1, 1, 2, 2]
+    monkeypatch.setitem(CAP, "answer", 100)
+    made = generate(docs, words, seed=0, sources=("answer",))
+    assert Counter(q.table_id for q in made) == dict.fromkeys((1, 2, 3, 4), SPANS_PER_TABLE)
+    assert len({q.text for q in made}) == len(made)  # each one a different span
+    for q in made:  # each masks its own span only
+        masked = q.masked(docs[q.table_id - 1])
+        assert q.text not in masked.fields[0].text
+        assert all(
+            o.text in masked.fields[0].text for o in made if o.table_id == q.table_id and o != q
+        )
 
 
 def test_the_draw_is_seeded_and_independent_of_table_ids() -> None:

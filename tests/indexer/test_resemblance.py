@@ -19,8 +19,18 @@ def test_the_kind_like_the_log_gets_high_odds_and_the_one_unlike_it_low() -> Non
         np.vstack([like, unlike]), ["span"] * 200 + ["title"] * 100, _rows(rng, 150, 0)
     )
     assert odds["span"] > 1.0 > 0.25 > odds["title"]
-    # scaled so that the mean over every pseudo-query is 1
-    assert (200 * odds["span"] + 100 * odds["title"]) / 300 == pytest.approx(1.0, abs=0.01)
+    # scaled so that the mean over the kinds is 1
+    assert (odds["span"] + odds["title"]) / 2 == pytest.approx(1.0, abs=0.01)
+
+
+def test_how_many_of_a_kind_there_are_does_not_move_the_odds() -> None:
+    rng = np.random.default_rng(1)
+    like, unlike, logged = _rows(rng, 100, 0.0), _rows(rng, 100, 3.0), _rows(rng, 150, 0)
+    once = kind_odds(np.vstack([like, unlike]), ["span"] * 100 + ["title"] * 100, logged)
+    thrice = kind_odds(
+        np.vstack([like, like, like, unlike]), ["span"] * 300 + ["title"] * 100, logged
+    )
+    assert thrice == pytest.approx(once, abs=0.02)
 
 
 def test_absent_signals_are_read_as_a_value_and_kinds_in_any_order() -> None:
