@@ -9,7 +9,7 @@ const STATE_NAMES = {
   draft: "草稿", in_review: "审核中", scheduled: "已批准待发布", published: "已发布",
   rejected: "已驳回", archived: "已归档",
 };
-const Admin = { reviewing: null, editing: null, packages: [], template: [] };
+const Admin = { reviewing: null, editing: null, packages: [], template: [], packageRequest: 0 };
 
 function message(kind, html) {
   const box = document.getElementById("admin-message");
@@ -198,8 +198,11 @@ async function loadPackage() {
   const path = document.getElementById("editor-package").value;
   if (!path) return;
   const [category, name] = path.split("/");
+  // A slower, older load (say, the tab's first one) must not overwrite the package chosen since.
+  const ticket = ++Admin.packageRequest;
   try {
     const pkg = await Zhiku.api("GET", `/api/admin/packages/${encodeURIComponent(category)}/${encodeURIComponent(name)}`);
+    if (ticket !== Admin.packageRequest) return;
     Admin.template = pkg.template;
     document.getElementById("editor-tables").innerHTML =
       "<tr><th>知识编号</th><th>标题</th><th>状态</th><th>线上版本</th><th>到期</th></tr>" +

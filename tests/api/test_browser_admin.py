@@ -83,6 +83,34 @@ def test_reviewer_reads_the_change_note_and_schedules_the_approval(
     assert "按 12 月新规更新答复" in history.nth(0).inner_text()
 
 
+def test_a_slower_earlier_package_load_does_not_replace_the_package_chosen_since(
+    tab: TabMaker, server: Server
+) -> None:
+    editor = _desk(tab, server, "editor1")
+    held: list[Any] = []
+
+    def hold_the_first(route: Any) -> None:
+        if not held:
+            held.append(route)  # answered only after the later choice has been shown
+        else:
+            route.continue_()
+
+    editor.page.route("**/api/admin/packages/**", hold_the_first)
+    editor.page.click(".tabs button[data-tab='editor']")
+    for _ in range(200):  # the tab's own load of its first package, held
+        if held:
+            break
+        editor.page.wait_for_timeout(50)
+    assert held and "%E9%80%80%E6%8D%A2%E8%B4%A7" not in held[0].request.url  # not 退换货
+    editor.page.select_option("#editor-package", "电商售后/退换货")
+    editor.page.wait_for_selector("#editor-tables .editor-row[data-code='DS-THH-003']")
+    with editor.page.expect_response(lambda r: r.request == held[0].request):
+        held[0].continue_()
+    editor.page.wait_for_timeout(300)  # time for the page to read the held answer
+    assert editor.page.locator("#editor-tables .editor-row[data-code='DS-THH-003']").count() == 1
+    editor.page.unroute("**/api/admin/packages/**")
+
+
 def test_history_rollback_withdraw_and_archive(tab: TabMaker, server: Server) -> None:
     editor = _desk(tab, server, "editor1")
     _open_table(editor, "电商售后/退换货", "DS-THH-003")
