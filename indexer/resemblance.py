@@ -10,9 +10,9 @@ A logistic regression (scikit-learn) learns to tell the logged questions from th
 pseudo-queries by what the search saw of each (the reranker's features of its first
 candidate: how strongly and by which signals it matched, by how much it led). Its odds that a
 pseudo-query is a logged question, averaged over each kind and scaled so the mean over the
-kinds is 1 (each kind weighing the same in the fit, whatever its count), say how much each kind resembles the log: above 1 more than the average
-pseudo-query, well under 1 unlike it (docs/benchmarks.md, "Questions answered inside the
-answers").
+kinds is 1 (each kind weighing the same in the fit, whatever its count), say how much each
+kind resembles the log: above 1 more than the average kind, well under 1 unlike it
+(docs/benchmarks.md, "Questions answered inside the answers").
 """
 
 from __future__ import annotations
