@@ -6,9 +6,9 @@ margins, ranks, sizes) and is trained per KB on self-tuning's pseudo-queries
 ordered by the model's score and the blend's, each standardized over the top, the blend's
 weighing :data:`BLEND_SHARE` (a model trained on a few hundred pseudo-queries, which are not
 users' questions, errs where the blend does not, and the other way round). The joined order is
-kept only when it beats the blend on pseudo-queries the model was not trained on; otherwise
-(or when a KB is too small to train one) the blend's order stands and :attr:`Reranker.status`
-says why. Saved with the index as LightGBM's own text format (no pickle), checked against the
+kept unless the blend alone is clearly better on pseudo-queries the model was not trained on
+(:func:`indexer.selftune.clearly_worse`); then (or when a KB is too small to train one) the
+blend's order stands and :attr:`Reranker.status` says why. Saved with the index as LightGBM's own text format (no pickle), checked against the
 feature list it was trained on.
 """
 
@@ -58,8 +58,9 @@ class Reranker:
     model: str | None = None
     status: str = "not trained"
     features: list[str] = field(default_factory=lambda: list(FEATURES))
-    # Mean absolute difference between consecutive scores of a pool, in blend units per
-    # model unit: votes (indexer.feedback_boost) move a reranked score on the blend's scale.
+    # The spread (standard deviation) of a pool's top ten reranked scores over the blend's, in
+    # blend units per model unit: votes (indexer.feedback_boost) move a reranked score on the
+    # blend's scale.
     scale: float = 1.0
     # The blend's weight in the top's order (:data:`BLEND_SHARE`); 0: the model's alone (as
     # a model saved before the two were joined orders it).

@@ -559,17 +559,18 @@ def _rerank(
     mrr_blend, mrr_rerank = float(rr_blend.mean()), float(rr_rerank.mean())
     differences = rr_rerank - rr_blend
     kept = not clearly_worse(differences)
+    se = _standard_error(differences)
     report["reranker"] = {
         "kept": kept,
         "trained_on": len(trainable),
         "out_of_fold_mrr": {"blend": round(mrr_blend, 4), "reranker": round(mrr_rerank, 4)},
-        "difference_se": round(_standard_error(differences), 4),
+        "difference_se": round(se, 4),
     }
     if not kept:
         index.reranker = Reranker(
             status=f"not kept: out-of-fold MRR@10 {mrr_rerank:.3f} vs the blend's "
             f"{mrr_blend:.3f} on {len(judged)} pseudo-queries, below it by more than "
-            f"{RERANK_LOSS_SE:g} standard errors ({_standard_error(differences):.3f} each); "
+            f"{RERANK_LOSS_SE:g} standard errors ({se:.3f} each); "
             "the blend ranks"
         )
         return blend
