@@ -13,13 +13,15 @@ Two methods, parameters named and saved with the index:
   (:mod:`indexer.selftune`) chooses the weights per KB. Where the index has latent terms
   (:mod:`indexer.latent`), the hybrid ranking is then the blend's (or the reranker's) score
   standardized over the pool plus ``latent_weight`` × the latent-terms cosine standardized
-  likewise (:func:`with_latent`).
+  likewise (:func:`with_latent`). Under load only, a pool whose first table already leads the
+  next by ``latent_lead`` standard deviations (:func:`settled`) is ranked without them, so
+  that the query's are not encoded (:mod:`indexer.query_latent`).
 - reciprocal-rank fusion: ``Σ weight / (k + rank)``, for comparison and as an option.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -42,6 +44,12 @@ class FusionParams:
     # pool (indexer.latent): a last step after the blend or reranker, not tuned per KB (the
     # pseudo-queries mask what it finds); the value that did best across the benchmarks.
     latent_weight: float = 0.4
+    # Under load (every core searching), a pool whose first table leads the next by this many
+    # standard deviations of its hybrid scores is ranked without latent terms, and the
+    # query's second encoder pass is spared (indexer.query_latent); 0: never. At 1.0, 42–54%
+    # of the pools measured, whose first table the latent terms changed in 3 of those 1,509
+    # (docs/benchmarks.md, "Latent terms under load").
+    latent_lead: float = 1.0
     rrf_k: float = 60.0
     candidates: int = 100  # per retriever, before fusion
 
@@ -60,19 +68,44 @@ class FusionParams:
 
 
 def with_latent(
-    hybrid: np.ndarray, latent: np.ndarray, weight: float
+    hybrid: np.ndarray,
+    latent: np.ndarray | Callable[[], np.ndarray],
+    weight: float,
+    lead: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The hybrid scores of a pool with the latent terms' cosine added, both standardized over
     the pool (the reranker's units are its own; a z-score is one scale for both), and the
     latent terms' part of each. A table without latent terms (NaN: no answer) gets the pool's
-    mean, no evidence either way. Fewer than two tables with latent terms, or a weight of 0:
-    the hybrid scores as they were (part None)."""
-    present = ~np.isnan(latent)
-    if weight == 0 or present.sum() < 2 or len(hybrid) < 2:
+    mean, no evidence either way. Fewer than two tables with latent terms, a weight of 0, or a
+    pool :func:`settled` at ``lead`` (0, the default: none is): the hybrid scores as they were
+    (part None).
+
+    ``latent``: the cosines, or a function giving them, called only where they are read (not
+    for a settled pool: a search under load then never encodes the query's latent terms)."""
+    if weight == 0 or len(hybrid) < 2 or settled(hybrid, lead):
         return hybrid, None
-    part = np.zeros(len(latent))
-    part[present] = weight * standardized(latent[present])
+    cosines = np.asarray(latent() if callable(latent) else latent, np.float64)
+    present = ~np.isnan(cosines)
+    if present.sum() < 2:
+        return hybrid, None
+    part = np.zeros(len(cosines))
+    part[present] = weight * standardized(cosines[present])
     return standardized(hybrid) + part, part
+
+
+def settled(hybrid: np.ndarray, lead: float) -> bool:
+    """Whether the pool's best score leads the next by ``lead`` standard deviations of the
+    pool's scores or more (``lead`` 0: never): latent terms weigh ``latent_weight`` of a
+    standard deviation per standard deviation of theirs, so they would need a spread several
+    times the usual to change that first place."""
+    if lead <= 0 or len(hybrid) < 2:
+        return False
+    scores = np.asarray(hybrid, np.float64)
+    spread = float(scores.std())
+    if spread <= 0:
+        return False
+    second, first = np.partition(scores, -2)[-2:]
+    return bool((first - second) / spread >= lead)
 
 
 def standardized(values: np.ndarray) -> np.ndarray:

@@ -23,8 +23,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -62,14 +62,13 @@ from indexer.latent import (
     pack,
 )
 from indexer.lexical import LexicalIndex
+from indexer.query_latent import SEARCHES, PendingLatent, reads_latent
 from indexer.rerank import Reranker, pool_scores
 from kb.text import to_simplified
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MODES = ("hybrid", "bm25", "dense")
 QUERY_VECTOR_CACHE = 4096
-# A query's latent terms are encoded here while its vector is encoded in the request's thread.
-_ENCODERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="zhiku-latent")
 
 
 @dataclass
@@ -93,7 +92,7 @@ class Candidate:
     lexical_body: float = 0.0
     covered: float = 0.0  # the share of the head the query says
     kinds: dict[str, float] = field(default_factory=dict)  # best cosine per vector kind
-    latent: float | None = None  # the latent-terms cosine (None: no latent terms)
+    latent: float | None = None  # the latent-terms cosine (None: none, or not read under load)
     latent_part: float = 0.0  # its part of ``score`` (hybrid; then the rest is standardized)
 
 
@@ -162,6 +161,8 @@ class HybridIndex:
             LatentStore(self.latent_encoder.space) if self.latent_encoder else None
         )
         self._query_latents: OrderedDict[str, np.ndarray] = OrderedDict()
+        # When searches read the query's latent terms: auto | always | lean (indexer.query_latent).
+        self.latent_read = "auto"
         self.changed_at_copy = 0  # on a tuning copy: the served index's changed_since then
 
     @property
@@ -326,8 +327,15 @@ class HybridIndex:
         KB none of whose tables has latent terms (question-only) encodes the vector alone."""
         if not self.latent:
             return self.encode_query(text), None
-        latent = _ENCODERS.submit(self.query_latent, text)
-        return self.encode_query(text), latent.result()
+        latent = PendingLatent(partial(self.query_latent, text), ahead=True)
+        return self.encode_query(text), latent.get()
+
+    def pending_latent(self, text: str, *, ahead: bool) -> PendingLatent | None:
+        """The query's latent terms, encoded ``ahead`` (beside its vector) or when the ranking
+        reads them (:mod:`indexer.query_latent`); None where the KB has none (question-only)."""
+        if not self.latent or self.latent_encoder is None or self.fusion.latent_weight == 0:
+            return None
+        return PendingLatent(partial(self.query_latent, text), ahead=ahead)
 
     def query_latent(self, text: str) -> np.ndarray | None:
         """The query's latent terms, expanded (None without them); kept packed in memory like
@@ -578,15 +586,48 @@ class HybridIndex:
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
-        filters = filters or Filters(channel=channel)
+        with SEARCHES.search() as spare_core:
+            return self._retrieve(
+                query,
+                reads_latent(self.latent_read, spare_core=spare_core),
+                channel=channel,
+                mode=mode,
+                k=k,
+                allowed=allowed,
+                scope=scope,
+                feedback=feedback,
+                filters=filters or Filters(channel=channel),
+            )
+
+    def _retrieve(
+        self,
+        query: str,
+        read_all: bool,
+        *,
+        channel: str,
+        mode: str,
+        k: int,
+        allowed: Callable[[IndexDocument], bool] | None,
+        scope: set[int] | None,
+        feedback: Mapping[int, float] | None,
+        filters: Filters,
+    ) -> Retrieval:
+        """:meth:`retrieve`; ``read_all``: every pool reads the query's latent terms (encoded
+        ahead, beside its vector), or only those not settled without them (encoded when read:
+        :mod:`indexer.query_latent`)."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         tokens = self.analyzer.tokens(query)
         lexical_scores = self.backend.prepare(tokens, channel)
         timings["bm25_ms"] = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
-        vector, latent = self.encode_both(query)
-        state = QueryState(query, tokens, vector, lexical_scores, latent)
+        # Only the blend's hybrid ranking reads latent terms.
+        latent = (
+            self.pending_latent(query, ahead=read_all)
+            if mode == "hybrid" and self.fusion.method == "blend"
+            else None
+        )
+        state = QueryState(query, tokens, self.encode_query(query), lexical_scores)
         timings["encode_ms"] = (time.perf_counter() - t1) * 1000
         t2 = time.perf_counter()
         found = self.backend.candidates(
@@ -622,10 +663,30 @@ class HybridIndex:
         sig = self.signals(tables, state, channel=channel)
         timings["signals_ms"] = (time.perf_counter() - t2) * 1000
         t3 = time.perf_counter()
-        candidates = self._rank(sig, mode, votes, k, timings)
+        settle = 0.0 if read_all else self.fusion.latent_lead
+        candidates = self._rank(
+            sig, mode, votes, k, timings, self._pool_latent(sig, latent, channel), settle
+        )
         timings["rank_ms"] = (time.perf_counter() - t3) * 1000
         timings["fuse_ms"] = (time.perf_counter() - t2) * 1000
         return Retrieval(candidates, filtered, timings)
+
+    def _pool_latent(
+        self, sig: PoolSignals, latent: PendingLatent | None, channel: str
+    ) -> Callable[[], np.ndarray] | None:
+        """A function giving the pool's latent-terms cosines from the query's pending ones
+        (None: none pending; the pool's own, if any, are in ``sig``)."""
+        store = self.latent
+        if latent is None or store is None:
+            return None
+
+        def read() -> np.ndarray:
+            query = latent.get()
+            if query is None:
+                return np.full(len(sig.tables), np.nan)
+            return store.scores(sig.tables, query, customer=channel == "customer")
+
+        return read
 
     def _rank(
         self,
@@ -634,11 +695,26 @@ class HybridIndex:
         votes: Mapping[int, float],
         k: int,
         timings: dict[str, float] | None = None,
+        read_latent: Callable[[], np.ndarray] | None = None,
+        settle: float = 0.0,
     ) -> list[Candidate]:
+        """The pool ranked for ``mode``, best first. ``read_latent``: the pool's latent-terms
+        cosines, the query's read only if the ranking needs them (else ``sig``'s); ``settle``:
+        the lead at which a pool is ranked without them (:func:`indexer.fusion.settled`)."""
         tables = sig.tables
         if not tables:
             return []
         latent = np.asarray(sig.latent, np.float64)
+
+        def cosines() -> np.ndarray:
+            nonlocal latent
+            if read_latent is not None:
+                started = time.perf_counter()
+                latent = read_latent()
+                if timings is not None:
+                    timings["latent_ms"] = (time.perf_counter() - started) * 1000
+            return latent
+
         latent_part: np.ndarray | None = None
         fused = fused_score(sig, self.fusion)
         dense = dense_score(sig, self.fusion)
@@ -672,7 +748,9 @@ class HybridIndex:
             for t, s in by_id:
                 score[position[t]] = s
         else:
-            score, latent_part = with_latent(hybrid + adjust, latent, self.fusion.latent_weight)
+            score, latent_part = with_latent(
+                hybrid + adjust, cosines, self.fusion.latent_weight, settle
+            )
         # Ties in id order, so results are deterministic.
         order = sorted(range(len(tables)), key=lambda i: (-score[i], tables[i]))[: max(k, 1)]
         confidence = ranked_confidences(

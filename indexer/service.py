@@ -584,9 +584,11 @@ def long_lived() -> Iterator[None]:
 
 def _tuned_as_set(index: HybridIndex, settings: Settings) -> None:
     """What the settings say of self-tuning (``ZHIKU_RERANK``, ``ZHIKU_TUNE_SEED``): at a build,
-    and on an index opened from its directory, for the re-tunes it will make."""
+    and on an index opened from its directory, for the re-tunes it will make; and when its
+    searches read latent terms (``ZHIKU_LATENT_READ``)."""
     index.allow_rerank = settings.rerank
     index.tune_seed = settings.tune_seed
+    index.latent_read = settings.latent_read
 
 
 def _labelled(index: HybridIndex, read: labels.Labels) -> None:

@@ -172,7 +172,7 @@ class Scores:
     covered: float
     lexical_rank: int | None
     feedback: float  # the votes' adjustment included in ``score``
-    latent: float | None = None  # the latent-terms cosine (None: none, indexer.latent)
+    latent: float | None = None  # the latent-terms cosine (None: none, or not read under load)
     latent_part: float = 0.0  # its part of ``score``; non-zero: the rest is standardized
 
     def as_dict(self) -> dict[str, ScoreValue]:

@@ -10,6 +10,8 @@ from limits import parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+LATENT_READS = ("auto", "always", "lean")  # ZHIKU_LATENT_READ (indexer.query_latent)
+
 
 class Settings(BaseSettings):
     """Runtime configuration; every field has a default that works with nothing set."""
@@ -76,6 +78,15 @@ class Settings(BaseSettings):
         description="The seed of self-tuning's draws (which pseudo-queries, which folds): "
         "tuning is deterministic for one seed; another seed shows how much a KB's tuning "
         "depends on the draw (ZHIKU_TUNE_SEED=1 kb eval ...).",
+    )
+    latent_read: str = Field(
+        "auto",
+        description="When a search reads the question's latent terms (a second pass of the "
+        "encoder over a new question): 'always'; 'lean', only where the first candidate does "
+        "not already lead the next by the index's latent_lead (about half the new questions "
+        "are spared the pass; the first suggestion is kept, and its confidence is read without "
+        "them); 'auto' (default), always while a core is free and lean when every core is "
+        "searching (docs/benchmarks.md, Latent terms under load).",
     )
     search_backend: str = Field(
         "embedded",
@@ -265,6 +276,15 @@ class Settings(BaseSettings):
                 f"{value!r} is not a rate; write e.g. '20/minute' or '20/minute;200/hour'"
             ) from exc
         return value
+
+    @field_validator("latent_read")
+    @classmethod
+    def _known_latent_read(cls, value: str) -> str:
+        if value in LATENT_READS:
+            return value
+        raise ValueError(
+            f"ZHIKU_LATENT_READ={value!r} is not supported; use 'auto', 'always' or 'lean'"
+        )
 
     @field_validator("search_backend")
     @classmethod

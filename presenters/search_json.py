@@ -107,7 +107,10 @@ class ScoresOut(BaseModel):
     lexical_rank: int | None = Field(description="Place in the lexical retriever's order")
     feedback: float = Field(description="The votes' adjustment included in `score`")
     latent: float | None = Field(
-        None, description="Cosine of the latent terms (a detail anywhere in the answer); null: none"
+        None,
+        description="Cosine of the latent terms (a detail anywhere in the answer); null: none, "
+        "or not read (a search under load whose first suggestion led the others by enough "
+        "that they could not change it)",
     )
     latent_part: float = Field(
         0.0,

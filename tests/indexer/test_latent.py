@@ -14,9 +14,10 @@ from indexer.backends.base import QueryState
 from indexer.documents import DocField, IndexDocument
 from indexer.encoders import FakeEncoder
 from indexer.errors import IndexMismatch
-from indexer.fusion import with_latent
+from indexer.fusion import FusionParams, with_latent
 from indexer.index import HybridIndex
 from indexer.latent import TOP_K, LatentStore, expand, latent_encoder, merge, pack
+from indexer.query_latent import SEARCHES
 
 LONG = (
     "套餐变更次月生效，当月仍按原套餐计费。变更后的流量从次月一日起重新计算，不能结转。"
@@ -180,12 +181,16 @@ class _CountingEncoder(FakeEncoder):
         return super().latent(texts)
 
 
-def test_a_kb_of_question_only_tables_encodes_no_latent_terms_for_its_queries() -> None:
+def test_a_kb_of_question_only_tables_encodes_no_latent_terms_for_its_queries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """None of its tables has latent terms, so the query's would score nothing: the second
     pass of the encoder (half the CPU of a new question) is not run; the first answer added
     brings it back."""
     encoder = _CountingEncoder()
-    index = HybridIndex(encoder, Analyzer())
+    # Read whatever the lead (fusion.settled), and in the search's own thread: nothing ahead.
+    index = HybridIndex(encoder, Analyzer(), fusion=FusionParams(latent_lead=0.0))
+    monkeypatch.setattr(SEARCHES, "spare_below", 0)
     index.build([_doc(5, "副卡余额退不退", "副卡余额退不退")], calibrate=False)
     assert index.retrieve("副卡的余额能退吗", channel="agent") and encoder.latent_texts == []
     index.upsert([DOCS[0]])

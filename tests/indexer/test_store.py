@@ -292,10 +292,11 @@ def test_an_opened_index_re_tunes_as_the_settings_say(
 ) -> None:
     """ZHIKU_RERANK and ZHIKU_TUNE_SEED hold for the re-tunes of an index opened from its
     directory, not only at a build (an opened index re-tuned with a reranker allowed and seed
-    0 whatever was set)."""
-    SearchService.build(settings, filled_db)
-    other = settings.model_copy(update={"rerank": False, "tune_seed": 7})
+    0 whatever was set); ZHIKU_LATENT_READ for its searches."""
+    assert SearchService.build(settings, filled_db).index.latent_read == "auto"
+    other = settings.model_copy(update={"rerank": False, "tune_seed": 7, "latent_read": "lean"})
     service = SearchService.open(other, filled_db, sync=False)
     assert (service.index.allow_rerank, service.index.tune_seed) == (False, 7)
+    assert service.index.latent_read == "lean"
     service.retune(nullcontext, nullcontext)  # as a server re-tunes, whatever the backend
     assert service.index.tuning["seed"] == 7 and not service.index.reranker.active

@@ -1,0 +1,98 @@
+"""A query's latent terms: encoded beside its vector while a core is free, and under load
+only where the ranking needs them.
+
+The latent terms (:mod:`indexer.latent`) are a second pass of the encoder over a new question,
+as costly as its vector. A search asks for them through a :class:`PendingLatent`:
+
+- where the process has a core to spare (fewer searches in flight than half its cores, as
+  when one agent asks at a time, and as ``kb eval`` asks), their encoding starts beside the
+  vector's, on a thread of its own, and every pool reads them: the latency is the longer of
+  the two passes, not their sum;
+- under load (every core searching), a pool whose first table already leads the next by
+  ``latent_lead`` standard deviations (:func:`indexer.fusion.settled`; 42–54% of the pools
+  measured) is ranked without them, and they are encoded only for the others, when read:
+  the settled searches spare the second pass. On the demo KB's new questions at 8 clients
+  that is about 40% more searches a second; what such a pool gives up (its first suggestion
+  kept in 1,506 of the 1,509 settled pools measured, a confidence read without the latent
+  terms) is in docs/benchmarks.md, "Latent terms under load".
+
+That is ``ZHIKU_LATENT_READ=auto`` (the default); ``always`` reads them for every pool
+whatever the load, ``lean`` only where needed whatever the load (:func:`reads_latent`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+
+import numpy as np
+
+# A query's latent terms are encoded here while its vector is encoded in the request's thread.
+_ENCODERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="zhiku-latent")
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class SearchLoad:
+    """How many searches this process has in flight (each counted while it runs)."""
+
+    def __init__(self, cores: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        # Each search encoding both passes side by side keeps two cores busy.
+        self.spare_below = max(1, (cores or _cores()) // 2)
+
+    @contextmanager
+    def search(self) -> Iterator[bool]:
+        """Count a search while it runs; yields whether a core is spare for it (it was among
+        the first ``spare_below`` in flight)."""
+        with self._lock:
+            self._running += 1
+            spare = self._running <= self.spare_below
+        try:
+            yield spare
+        finally:
+            with self._lock:
+                self._running -= 1
+
+
+SEARCHES = SearchLoad()  # this process's searches
+
+
+def reads_latent(policy: str, *, spare_core: bool) -> bool:
+    """Whether a search reads every pool's latent terms (encoding them ahead) under
+    ``ZHIKU_LATENT_READ`` ``policy``: always; never for 'lean' (only where the pool is not
+    settled); for 'auto', while a core is spare."""
+    return policy == "always" or (policy == "auto" and spare_core)
+
+
+class PendingLatent:
+    """One query's latent terms (expanded; None: none), read at most once.
+
+    ``read`` encodes them (or finds them in the query and embedding caches); ``ahead``:
+    start it now, on a thread of its own, beside the vector's encoding.
+    """
+
+    def __init__(self, read: Callable[[], np.ndarray | None], *, ahead: bool) -> None:
+        self._read = read
+        self._future: Future[np.ndarray | None] | None = _ENCODERS.submit(read) if ahead else None
+        self._value: np.ndarray | None = None
+        self._done = False
+
+    @property
+    def started_ahead(self) -> bool:
+        return self._future is not None
+
+    def get(self) -> np.ndarray | None:
+        if not self._done:
+            self._value = self._future.result() if self._future is not None else self._read()
+            self._done = True
+        return self._value

@@ -1,0 +1,163 @@
+"""A query's latent terms: encoded ahead and always read where a core is spare; under load,
+read only where the pool's lead leaves the first place open."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from indexer.analysis import Analyzer
+from indexer.fusion import FusionParams, settled, with_latent
+from indexer.index import HybridIndex
+from indexer.query_latent import SEARCHES, PendingLatent, SearchLoad, reads_latent
+from kb.settings import Settings
+from tests.indexer.test_latent import DOCS, _CountingEncoder, _doc
+
+MORE = [
+    _doc(4, "副卡怎么办理", "主卡机主带身份证到营业厅办理副卡，副卡共享主卡套餐。"),
+    _doc(5, "流量不够用怎么办", "可以订购流量加装包，当月有效，次月自动失效。"),
+    _doc(6, "国际漫游怎么开通", "发送KTMY到10086开通国际漫游，出境前一天办理。"),
+]
+LEADING = "话费怎么查询"  # one table far ahead of the rest
+OPEN = "次月生效吗"  # two tables close: the latent terms may decide
+QUESTIONS = [LEADING, OPEN, "副卡余额退不退", "流量加装包", "国际漫游流量收费吗", "宽带坏了"]
+
+
+def _index(encoder: _CountingEncoder, **fusion: float) -> HybridIndex:
+    index = HybridIndex(encoder, Analyzer(), fusion=FusionParams(**fusion))
+    index.build([*DOCS, *MORE], calibrate=False)
+    encoder.latent_texts = []  # the tables' own: only the queries' are counted
+    return index
+
+
+@pytest.fixture
+def busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every core busy with other searches: nothing is encoded ahead."""
+    monkeypatch.setattr(SEARCHES, "spare_below", 0)
+
+
+def test_a_pool_led_by_a_standard_deviation_is_settled() -> None:
+    assert settled(np.asarray([3.0, 1.0, 0.9, 0.8]), 1.0)
+    assert not settled(np.asarray([3.0, 2.9, 0.9, 0.8]), 1.0)
+    assert not settled(np.asarray([3.0, 1.0, 0.9, 0.8]), 0.0)  # 0: never settled
+    assert not settled(np.asarray([2.0, 2.0]), 1.0) and not settled(np.asarray([5.0]), 1.0)
+
+
+def test_the_latent_terms_of_a_settled_pool_are_not_read() -> None:
+    def unread() -> np.ndarray:
+        raise AssertionError("read")
+
+    hybrid = np.asarray([3.0, 1.0, 0.9, 0.8])
+    assert with_latent(hybrid, unread, 0.4, 1.0) == (hybrid, None)
+    calls: list[int] = []
+
+    def read() -> np.ndarray:
+        calls.append(1)
+        return np.asarray([0.1, 0.9, 0.2, 0.3])
+
+    joined, part = with_latent(hybrid, read, 0.4, 0.0)
+    assert calls == [1] and part is not None
+    assert np.allclose(joined, with_latent(hybrid, read(), 0.4)[0])
+
+
+@pytest.mark.usefixtures("busy")
+def test_under_load_a_query_s_latent_terms_are_encoded_only_where_they_can_decide() -> None:
+    encoder = _CountingEncoder()
+    index = _index(encoder)
+    led = index.retrieve(LEADING, channel="agent")
+    assert encoder.latent_texts == []  # the second pass of the encoder was never run
+    assert all(c.latent is None and c.latent_part == 0 for c in led.candidates)
+    assert "latent_ms" not in led.timings
+    opened = index.retrieve(OPEN, channel="agent")
+    assert encoder.latent_texts == [OPEN]
+    assert opened.candidates[0].latent is not None and opened.candidates[0].latent_part != 0
+    assert "latent_ms" in opened.timings
+    for mode in ("bm25", "dense"):  # only the hybrid ranking reads them
+        index.retrieve("流量次月自动失效吗", channel="agent", mode=mode)
+    assert encoder.latent_texts == [OPEN]
+
+
+def test_with_a_core_to_spare_every_pool_reads_them_encoded_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ahead, when_read = _CountingEncoder(), _CountingEncoder()
+    spare, busy = _index(ahead), _index(when_read)
+    for question in QUESTIONS:
+        with monkeypatch.context() as m:
+            m.setattr(SEARCHES, "spare_below", 1_000)  # whatever else this process runs
+            first = spare.retrieve(question, channel="customer")
+        with monkeypatch.context() as m:
+            m.setattr(SEARCHES, "spare_below", 0)
+            second = busy.retrieve(question, channel="customer")
+        assert first.candidates[0].latent is not None and first.candidates[0].latent_part != 0
+        # Under load a settled pool keeps its first suggestion without them.
+        assert first.candidates[0].table_id == second.candidates[0].table_id, question
+        if second.candidates[0].latent is not None:  # read under load too: the same ranking
+            assert first.candidates == second.candidates, question
+    assert ahead.latent_texts == QUESTIONS
+    assert LEADING not in when_read.latent_texts and OPEN in when_read.latent_texts
+
+
+@pytest.mark.usefixtures("busy")
+def test_with_no_lead_to_settle_every_hybrid_search_reads_them() -> None:
+    encoder = _CountingEncoder()
+    index = _index(encoder, latent_lead=0.0)
+    for question in QUESTIONS:
+        index.retrieve(question, channel="agent")
+    assert encoder.latent_texts == QUESTIONS
+
+
+def test_a_search_has_a_spare_core_while_fewer_than_half_the_cores_search() -> None:
+    load = SearchLoad(cores=4)
+    with load.search() as first, load.search() as second, load.search() as third:
+        assert (first, second, third) == (True, True, False)
+    with load.search() as again:
+        assert again  # the count went back down
+    assert SearchLoad(cores=1).spare_below == 1  # one core: a lone search still goes ahead
+
+
+def test_pending_latent_terms_are_read_once() -> None:
+    calls: list[str] = []
+    gate = threading.Event()
+
+    def read() -> np.ndarray:
+        gate.wait(5)
+        calls.append(threading.current_thread().name)
+        return np.ones(2)
+
+    ahead = PendingLatent(read, ahead=True)
+    gate.set()
+    assert ahead.started_ahead and ahead.get() is ahead.get()
+    assert calls[0].startswith("zhiku-latent") and len(calls) == 1
+    later = PendingLatent(read, ahead=False)
+    assert not later.started_ahead and later.get() is later.get() and len(calls) == 2
+
+
+def test_zhiku_latent_read_says_when_a_search_reads_them_all() -> None:
+    assert [reads_latent(p, spare_core=True) for p in ("auto", "always", "lean")] == [
+        True,
+        True,
+        False,
+    ]
+    assert [reads_latent(p, spare_core=False) for p in ("auto", "always", "lean")] == [
+        False,
+        True,
+        False,
+    ]
+    with pytest.raises(ValueError, match="ZHIKU_LATENT_READ='sometimes' is not supported"):
+        Settings(latent_read="sometimes")
+
+
+def test_always_reads_them_under_load_and_lean_settles_with_a_core_to_spare(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    always, lean = _CountingEncoder(), _CountingEncoder()
+    busy_always, spare_lean = _index(always), _index(lean)
+    busy_always.latent_read, spare_lean.latent_read = "always", "lean"
+    monkeypatch.setattr(SEARCHES, "spare_below", 0)
+    busy_always.retrieve(LEADING, channel="agent")
+    monkeypatch.setattr(SEARCHES, "spare_below", 1_000)
+    spare_lean.retrieve(LEADING, channel="agent")
+    assert always.latent_texts == [LEADING] and lean.latent_texts == []
