@@ -663,9 +663,9 @@ class HybridIndex:
         sig = self.signals(tables, state, channel=channel)
         timings["signals_ms"] = (time.perf_counter() - t2) * 1000
         t3 = time.perf_counter()
-        settle = 0.0 if read_all else self.fusion.latent_lead
+        lead = 0.0 if read_all else self.fusion.latent_lead
         candidates = self._rank(
-            sig, mode, votes, k, timings, self._pool_latent(sig, latent, channel), settle
+            sig, mode, votes, k, timings, self._pool_latent(sig, latent, channel), lead
         )
         timings["rank_ms"] = (time.perf_counter() - t3) * 1000
         timings["fuse_ms"] = (time.perf_counter() - t2) * 1000
@@ -696,11 +696,12 @@ class HybridIndex:
         k: int,
         timings: dict[str, float] | None = None,
         read_latent: Callable[[], np.ndarray] | None = None,
-        settle: float = 0.0,
+        latent_lead: float = 0.0,
     ) -> list[Candidate]:
         """The pool ranked for ``mode``, best first. ``read_latent``: the pool's latent-terms
-        cosines, the query's read only if the ranking needs them (else ``sig``'s); ``settle``:
-        the lead at which a pool is ranked without them (:func:`indexer.fusion.settled`)."""
+        cosines, the query's read only if the ranking needs them (else ``sig``'s);
+        ``latent_lead``: the lead at which a pool is ranked without them (0: none is;
+        :func:`indexer.fusion.settled`)."""
         tables = sig.tables
         if not tables:
             return []
@@ -749,7 +750,7 @@ class HybridIndex:
                 score[position[t]] = s
         else:
             score, latent_part = with_latent(
-                hybrid + adjust, cosines, self.fusion.latent_weight, settle
+                hybrid + adjust, cosines, self.fusion.latent_weight, latent_lead
             )
         # Ties in id order, so results are deterministic.
         order = sorted(range(len(tables)), key=lambda i: (-score[i], tables[i]))[: max(k, 1)]
