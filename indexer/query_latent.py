@@ -12,7 +12,7 @@ as costly as its vector. A search asks for them through a :class:`PendingLatent`
   ``latent_lead`` standard deviations (:func:`indexer.fusion.settled`; 42–54% of the pools
   measured) is ranked without them, and they are encoded only for the others, when read:
   the settled searches spare the second pass. On the demo KB's new questions at 8 clients
-  that is about 40% more searches a second; what such a pool gives up (its first suggestion
+  that is a third to 40% more searches a second; what such a pool gives up (its first suggestion
   kept in 1,506 of the 1,509 settled pools measured, a confidence read without the latent
   terms) is in docs/benchmarks.md, "Latent terms under load".
 
