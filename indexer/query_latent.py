@@ -22,11 +22,13 @@ whatever the load, ``lean`` only where needed whatever the load (:func:`reads_la
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -34,11 +36,32 @@ import numpy as np
 _ENCODERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="zhiku-latent")
 
 
-def _cores() -> int:
+def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The cores this process may run on: those it is pinned to, fewer where a container's CPU
+    quota (cgroup v2 ``cpu.max``, or v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``) allows
+    less (a pod held to 2 CPUs on a 64-core host sees 64 cores, and would never find one busy)."""
     try:
-        return len(os.sched_getaffinity(0))
+        pinned = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        pinned = os.cpu_count() or 1
+    quota = _cgroup_quota(cgroup)
+    return max(1, min(pinned, math.ceil(quota))) if quota else pinned
+
+
+def _cgroup_quota(cgroup: Path) -> float | None:
+    """CPUs the cgroup's quota allows (None: no quota, or none readable)."""
+    try:
+        if (cgroup / "cpu.max").exists():
+            limit, period = (cgroup / "cpu.max").read_text().split()[:2]
+            return None if limit == "max" else int(limit) / int(period)
+        v1 = cgroup / "cpu"
+        if (v1 / "cpu.cfs_quota_us").exists():
+            limit_us = int((v1 / "cpu.cfs_quota_us").read_text())
+            period_us = int((v1 / "cpu.cfs_period_us").read_text())
+            return limit_us / period_us if limit_us > 0 else None
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
+    return None
 
 
 class SearchLoad:
@@ -48,7 +71,7 @@ class SearchLoad:
         self._lock = threading.Lock()
         self._running = 0
         # Each search encoding both passes side by side keeps two cores busy.
-        self.spare_below = max(1, (cores or _cores()) // 2)
+        self.spare_below = max(1, (cores or usable_cores()) // 2)
 
     @contextmanager
     def search(self) -> Iterator[bool]:

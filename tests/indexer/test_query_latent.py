@@ -3,7 +3,9 @@ read only where the pool's lead leaves the first place open."""
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from indexer.analysis import Analyzer
 from indexer.fusion import FusionParams, settled, with_latent
 from indexer.index import HybridIndex
-from indexer.query_latent import SEARCHES, PendingLatent, SearchLoad, reads_latent
+from indexer.query_latent import SEARCHES, PendingLatent, SearchLoad, reads_latent, usable_cores
 from kb.settings import Settings
 from tests.indexer.test_latent import DOCS, _CountingEncoder, _doc
 
@@ -161,3 +163,22 @@ def test_always_reads_them_under_load_and_lean_settles_with_a_core_to_spare(
     monkeypatch.setattr(SEARCHES, "spare_below", 1_000)
     spare_lean.retrieve(LEADING, channel="agent")
     assert always.latent_texts == [LEADING] and lean.latent_texts == []
+
+
+def test_a_container_s_cpu_quota_caps_the_cores_counted(tmp_path: Path) -> None:
+    pinned = len(os.sched_getaffinity(0))
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("150000 100000\n")  # 1.5 CPUs: two cores in use at most
+    assert usable_cores(v2) == min(pinned, 2)
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert usable_cores(v2) == pinned
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert usable_cores(v1) == 1
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")  # no quota
+    assert usable_cores(v1) == pinned
+    (v2 / "cpu.max").write_text("garbage")
+    assert usable_cores(v2) == pinned and usable_cores(tmp_path / "none") == pinned
