@@ -29,7 +29,11 @@ answered top-1s reach the channel's target precision (customers: 0.85 — a wron
 customer costs more than a hand-over to an agent; agents: 0.5 — an agent judges suggestions),
 and never under :data:`UNSURE_BELOW` in a fitted model: a suggestion it thinks more likely
 wrong than right is no answer (agents see 无把握 on it, customers are offered a person), even
-where the others answered beside it would keep the set's precision on target.
+where the others answered beside it would keep the set's precision on target. A model fitted
+on content, whose pseudo-queries are harder than users' questions (hence the shift), sets no
+channel's threshold above the channel's target: a suggestion the raised model gives 0.85 is
+one users' questions get right that often, whatever the pseudo-queries' precision there
+(which moved the customers' threshold from 0.86 to 0.92 with the seed of their draw).
 """
 
 from __future__ import annotations
@@ -225,9 +229,9 @@ def fit(
     reliability and ECE are those of the queries as they are), its confidences raised by
     ``shift`` in log-odds for the questions it will serve (the reliability and ECE are the
     fitted model's, before the shift; the thresholds are chosen on the shifted scale, so they
-    answer the same fitting queries as they would unshifted, and then raised to
-    :data:`UNSURE_BELOW` where under it); ``using``: the features fitted on (the others
-    weigh 0)."""
+    answer the same fitting queries as they would unshifted, lowered to each channel's target
+    precision where above it when shifted, and raised to :data:`UNSURE_BELOW` where under
+    it); ``using``: the features fitted on (the others weigh 0)."""
     x = np.asarray(features, float)
     y = np.asarray(correct, float)
     columns = [FEATURES.index(name) for name in using]
@@ -245,5 +249,10 @@ def fit(
     fitted.ece = round(expected_calibration_error(conf, y), 4)
     fitted.shift = shift
     chosen = choose_thresholds(fitted.confidences(x), y)
+    if shift > 0:
+        # The fitting queries are harder than the questions served (the reason for the
+        # shift): their precision at a threshold understates users'. Where the raised model
+        # says an answer is right as often as the channel needs, it is answered.
+        chosen = {channel: min(t, TARGET_PRECISION[channel]) for channel, t in chosen.items()}
     fitted.thresholds = {channel: max(t, UNSURE_BELOW) for channel, t in chosen.items()}
     return fitted

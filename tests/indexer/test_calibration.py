@@ -5,6 +5,7 @@ import pytest
 
 from indexer.analysis import Analyzer
 from indexer.calibration import (
+    TARGET_PRECISION,
     UNSURE_BELOW,
     Calibration,
     choose_thresholds,
@@ -118,13 +119,37 @@ def test_a_shifted_fit_says_more_and_answers_the_same_fitting_queries() -> None:
     assert shifted.confidence(x[0]) == pytest.approx(1 / (1 + np.exp(-(z[0] + 1.0))))
     # what the fitted model says of its own queries is kept as it was fitted
     assert (shifted.reliability, shifted.ece) == (plain.reliability, plain.ece)
-    # the customers' threshold is taken on the raised scale: the same fitting queries answered
+    # the customers' threshold is taken on the raised scale (the same fitting queries
+    # answered), and no higher than the customers' target precision
+    on_fitting = choose_thresholds(shifted.confidences(x), correct.astype(float))["customer"]
+    assert shifted.thresholds["customer"] == min(on_fitting, TARGET_PRECISION["customer"])
     before = plain.confidences(x) >= plain.thresholds["customer"]
-    after = shifted.confidences(x) >= shifted.thresholds["customer"]
-    assert shifted.thresholds["customer"] > plain.thresholds["customer"]
+    after = shifted.confidences(x) >= on_fitting
+    assert on_fitting > plain.thresholds["customer"]
     # thresholds step by hundredths: a handful of queries may fall either side of one
     assert abs(int(before.sum()) - int(after.sum())) <= 8
     assert Calibration.from_json(shifted.to_json()) == shifted
+
+
+def test_a_raised_fit_answers_customers_where_it_says_they_are_right_often_enough() -> None:
+    # Pseudo-queries harder than users' questions: where the raised model says 0.85, they are
+    # right less often (their precision reaches 0.85 only higher up), users' questions as often.
+    rng = np.random.default_rng(4)
+    lead = rng.uniform(0, 3.1, 2000)  # right at most 90% of the time
+    x = np.column_stack([np.zeros((2000, 5)), lead])
+    correct = rng.random(2000) < 1 / (1 + np.exp(-(2 * lead - 4)))
+    plain = fit(x, correct, source="test", using=("lead",))
+    raised = fit(x, correct, source="test", using=("lead",), shift=1.0)
+    on_fitting = choose_thresholds(raised.confidences(x), correct.astype(float))
+    assert on_fitting["customer"] > TARGET_PRECISION["customer"]
+    assert raised.thresholds["customer"] == TARGET_PRECISION["customer"]
+    assert raised.thresholds["agent"] == UNSURE_BELOW
+    # unraised, the fitting queries are the questions served: their precision decides
+    assert plain.thresholds["customer"] > TARGET_PRECISION["customer"] - 0.05
+    assert plain.thresholds == {
+        channel: max(t, UNSURE_BELOW)
+        for channel, t in choose_thresholds(plain.confidences(x), correct.astype(float)).items()
+    }
 
 
 def test_a_fitted_model_answers_nothing_it_thinks_more_likely_wrong_than_right() -> None:
