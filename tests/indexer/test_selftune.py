@@ -19,6 +19,7 @@ from indexer.selftune import (
     MIN_QUERIES,
     RERANK_LOSS_SE,
     TITLES_UNLIKE,
+    broad_best,
     clearly_worse,
 )
 
@@ -119,6 +120,19 @@ def test_the_joined_order_is_dropped_only_where_the_blend_is_clearly_better() ->
     assert clearly_worse(steady)
     assert not clearly_worse(np.full(300, 0.05))
     assert clearly_worse(np.zeros(1))  # one pseudo-query judges nothing: the blend ranks
+
+
+def test_the_weights_chosen_are_a_broad_optimum_not_a_lone_best_point() -> None:
+    grid = np.full((7, 4), 0.60)
+    grid[0, 3] = 0.70  # one point the draw favours, among poor neighbours
+    grid[3:6, 0:3] = 0.66  # a plateau nearly as good
+    row, col = np.unravel_index(broad_best(grid.ravel(), grid.shape), grid.shape)
+    assert 3 <= row <= 5 and 0 <= col <= 2
+    # a smooth optimum is where it is, edges included
+    rows, cols = np.meshgrid(np.arange(7), np.arange(4), indexing="ij")
+    bowl = -((rows - 6.0) ** 2) - (cols - 1.6) ** 2
+    assert np.unravel_index(broad_best(bowl.ravel(), bowl.shape), bowl.shape) == (6, 2)
+    assert broad_best(np.zeros(12), (3, 4)) == 0  # no preference: the first
 
 
 def test_confidence_is_fitted_on_held_out_similar_questions_only(tuned: HybridIndex) -> None:
