@@ -34,6 +34,7 @@ from api.ratelimit import RateLimiter
 from api.replica import Follower
 from api.runtime import Runtime, SearchFactory, open_search
 from api.sweeper import SweepTurn, sweep_once
+from indexer.query_latent import SEARCHES
 from kb import change_feed
 from kb.db import Database, open_database
 from kb.settings import Settings, get_settings
@@ -94,6 +95,9 @@ def create_app(
             )
             app.state.runtime = runtime
             runtime.start()
+            # Each worker process counts only its own searches: it counts on its share of
+            # the cores to encode a query's latent terms ahead.
+            SEARCHES.share_with(config.workers)
             # Several worker processes (kb serve --workers): one sweeps; each follows the
             # change feed, so what one worker commits reaches the others' indexes.
             turn = SweepTurn(config.data_dir / "sweep.lock" if config.workers > 1 else None)

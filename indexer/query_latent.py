@@ -70,8 +70,14 @@ class SearchLoad:
     def __init__(self, cores: int | None = None) -> None:
         self._lock = threading.Lock()
         self._running = 0
+        self._cores = cores or usable_cores()
         # Each search encoding both passes side by side keeps two cores busy.
-        self.spare_below = max(1, (cores or usable_cores()) // 2)
+        self.spare_below = max(1, self._cores // 2)
+
+    def share_with(self, processes: int) -> None:
+        """The cores are shared by ``processes`` server processes searching alike (``kb serve
+        --workers N``): each counts on its share, as it sees only its own searches."""
+        self.spare_below = max(1, self._cores // (2 * max(1, processes)))
 
     @contextmanager
     def search(self) -> Iterator[bool]:

@@ -120,6 +120,17 @@ def test_a_search_has_a_spare_core_while_fewer_than_half_the_cores_search() -> N
     assert SearchLoad(cores=1).spare_below == 1  # one core: a lone search still goes ahead
 
 
+def test_worker_processes_each_count_on_their_share_of_the_cores() -> None:
+    load = SearchLoad(cores=16)
+    assert load.spare_below == 8
+    load.share_with(4)  # kb serve --workers 4: each sees only its own searches
+    assert load.spare_below == 2
+    load.share_with(16)
+    assert load.spare_below == 1  # a lone search still goes ahead
+    load.share_with(1)
+    assert load.spare_below == 8
+
+
 def test_pending_latent_terms_are_read_once() -> None:
     calls: list[str] = []
     gate = threading.Event()
