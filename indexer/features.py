@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from indexer.calibration import margins
-from indexer.fusion import FusionParams
+from indexer.fusion import FusionParams, lead
 
 FEATURES = (
     "fused",  # the blend score
@@ -150,19 +150,6 @@ def confidence_features(sig: PoolSignals, served: np.ndarray) -> np.ndarray:
             lead(served),
         ]
     )
-
-
-def lead(served: np.ndarray) -> np.ndarray:
-    """Each table's served score less the best other's, in standard deviations of the pool's
-    served scores (0 for a pool of one, or of equal scores): how far ahead of the rest the
-    ranking users see puts the table, on one scale whatever ranks it (blend, reranker, latent
-    terms). Where the served ranking and the default blend disagree, the blend's margin alone
-    read the first suggestion as an also-ran."""
-    scores = np.asarray(served, np.float64)
-    spread = float(scores.std()) if len(scores) > 1 else 0.0
-    if spread <= 0.0:
-        return np.zeros(len(scores))
-    return margins(scores) / spread
 
 
 def _coverage(scores: np.ndarray, attainable: float) -> np.ndarray:

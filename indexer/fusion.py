@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from indexer.calibration import margins
+
 
 @dataclass(frozen=True)
 class FusionParams:
@@ -93,19 +95,27 @@ def with_latent(
     return standardized(hybrid) + part, part
 
 
-def settled(hybrid: np.ndarray, lead: float) -> bool:
-    """Whether the pool's best score leads the next by ``lead`` standard deviations of the
-    pool's scores or more (``lead`` 0: never): latent terms weigh ``latent_weight`` of a
+def settled(hybrid: np.ndarray, lead_sd: float) -> bool:
+    """Whether the pool's best score leads the next by ``lead_sd`` standard deviations of the
+    pool's scores or more (``lead_sd`` 0: never): latent terms weigh ``latent_weight`` of a
     standard deviation per standard deviation of theirs, so they would need a spread several
     times the usual to change that first place."""
-    if lead <= 0 or len(hybrid) < 2:
+    if lead_sd <= 0 or len(hybrid) < 2:
         return False
-    scores = np.asarray(hybrid, np.float64)
-    spread = float(scores.std())
-    if spread <= 0:
-        return False
-    second, first = np.partition(scores, -2)[-2:]
-    return bool((first - second) / spread >= lead)
+    return bool(lead(hybrid).max() >= lead_sd)
+
+
+def lead(served: np.ndarray) -> np.ndarray:
+    """Each table's served score less the best other's, in standard deviations of the pool's
+    served scores (0 for a pool of one, or of equal scores): how far ahead of the rest the
+    ranking users see puts the table, on one scale whatever ranks it (blend, reranker, latent
+    terms). Where the served ranking and the default blend disagree, the blend's margin alone
+    read the first suggestion as an also-ran."""
+    scores = np.asarray(served, np.float64)
+    spread = float(scores.std()) if len(scores) > 1 else 0.0
+    if spread <= 0.0:
+        return np.zeros(len(scores))
+    return margins(scores) / spread
 
 
 def standardized(values: np.ndarray) -> np.ndarray:
