@@ -51,7 +51,7 @@ def fusion_text(tuning: Mapping[str, Any]) -> str | None:
     if "best_mrr" in fusion:
         text += (
             f"; MRR@10 on pseudo-queries {fmt(fusion.get('default_mrr'))} with the defaults, "
-            f"{fmt(fusion['best_mrr'])} at best"
+            f"{fmt(fusion['best_mrr'])} at the grid's broad optimum"
         )
     chosen = fusion.get("chosen") or {}
     if chosen:
