@@ -73,18 +73,18 @@ def with_latent(
     hybrid: np.ndarray,
     latent: np.ndarray | Callable[[], np.ndarray],
     weight: float,
-    lead: float = 0.0,
+    lead_sd: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The hybrid scores of a pool with the latent terms' cosine added, both standardized over
     the pool (the reranker's units are its own; a z-score is one scale for both), and the
     latent terms' part of each. A table without latent terms (NaN: no answer) gets the pool's
     mean, no evidence either way. Fewer than two tables with latent terms, a weight of 0, or a
-    pool :func:`settled` at ``lead`` (0, the default: none is): the hybrid scores as they were
+    pool :func:`settled` at ``lead_sd`` (0, the default: none is): the hybrid scores as they were
     (part None).
 
     ``latent``: the cosines, or a function giving them, called only where they are read (not
     for a settled pool: a search under load then never encodes the query's latent terms)."""
-    if weight == 0 or len(hybrid) < 2 or settled(hybrid, lead):
+    if weight == 0 or len(hybrid) < 2 or settled(hybrid, lead_sd):
         return hybrid, None
     cosines = np.asarray(latent() if callable(latent) else latent, np.float64)
     present = ~np.isnan(cosines)

@@ -52,8 +52,8 @@ def test_what_self_tuning_chose_in_words() -> None:
         "- Self-tuning: 616 pseudo-queries (question 233, answer 233, title 150); 532 found "
         "their table among the candidates, 84 were asked without their table.",
         "- Fusion: pseudo-queries; MRR@10 on pseudo-queries 0.619 with the defaults, 0.708 at "
-        "the grid's broad optimum; weights lexical_weight 1.0, lexical_body 1.0, hub_weight 0.6, body_weight 0.8, "
-        "entry_weight 0.9.",
+        "the grid's broad optimum; weights lexical_weight 1.0, lexical_body 1.0, hub_weight 0.6, "
+        "body_weight 0.8, entry_weight 0.9.",
         "- Reranker: LightGBM LambdaRank on 532 pseudo-queries.",
         "- Confidence: 616 pseudo-queries (reranker scores, out of fold); thresholds agent "
         "0.05, customer 0.65; ECE on those queries 0.030.",
