@@ -405,6 +405,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         table.add_row(key, str(value))
     for what, value in tuning_rows(data):
         table.add_row(what, value)
+    table.add_row("query encoding", str(data.get("query_encoding")))
     drift = data["drift"]
     table.add_row(
         "drift",

@@ -42,7 +42,7 @@ from indexer.documents import (
     IndexDocument,
     dense_texts,
 )
-from indexer.embedding_cache import EmbeddingCache
+from indexer.embedding_cache import EmbeddingCache, text_sha
 from indexer.encoders import Encoder
 from indexer.features import (
     PoolSignals,
@@ -51,18 +51,19 @@ from indexer.features import (
     fused_score,
     lexical_score,
 )
-from indexer.fusion import FusionParams, rrf, with_latent
+from indexer.fusion import FusionParams, rrf, settled, with_latent
 from indexer.latent import (
     TOP_K,
     LatentEncoder,
     LatentStore,
+    QueryLatents,
     doc_views,
     expand,
     latent_encoder,
     pack,
 )
 from indexer.lexical import LexicalIndex
-from indexer.query_latent import SEARCHES, PendingLatent, reads_latent
+from indexer.query_latent import SEARCHES, LatentNeed, PendingLatent, idle_core, query_plan
 from indexer.rerank import Reranker, pool_scores
 from kb.text import to_simplified
 
@@ -163,6 +164,7 @@ class HybridIndex:
         self._query_latents: OrderedDict[str, np.ndarray] = OrderedDict()
         # When searches read the query's latent terms: auto | always | lean (indexer.query_latent).
         self.latent_read = "auto"
+        self.latent_need = LatentNeed()
         self.changed_at_copy = 0  # on a tuning copy: the served index's changed_since then
 
     @property
@@ -280,10 +282,12 @@ class HybridIndex:
         np.fmax.at(flat, owners * len(KINDS) + codes, sims.astype(np.float32))
         return out
 
-    def encode_query(self, text: str) -> np.ndarray:
+    def encode_query(self, text: str, *, threads: int = 1, fused: bool = True) -> np.ndarray:
         """The query's centered vector: agents repeat questions, so it is cached in memory
         (per process, :data:`QUERY_VECTOR_CACHE` entries) over the embedding cache (on disk,
-        shared by every worker and kept across restarts)."""
+        shared by every worker and kept across restarts). Where the encoder has a fused query
+        pass (:mod:`indexer.native`) and ``fused``, its latent terms come with it, on
+        ``threads`` threads."""
         key = to_simplified(text)
         with self._query_lock:
             found: np.ndarray | None = self._query_vectors.get(key)
@@ -291,9 +295,46 @@ class HybridIndex:
                 self._query_vectors.move_to_end(key)
                 return found
         # Encoded outside the lock: concurrent requests encode in parallel.
-        raw = self.cache.one(self.encoder, key, "query")
+        both = self._query_pass() if fused else None
+        if both is not None:
+            raw = self._encode_both(both, key, threads)
+        else:
+            raw = self.cache.one(self.encoder, key, "query")
         vector: np.ndarray = self.backend.center(raw[None, :])[0]
         self._remember_query(key, vector)
+        return vector
+
+    @property
+    def query_encoding(self) -> str:
+        """How a new question is encoded (``kb index status``)."""
+        if self._query_pass() is not None:
+            return "one pass: its vector and latent terms (indexer/native)"
+        if self.latent_encoder is not None and self.latent and self.fusion.latent_weight != 0:
+            return "two passes: its vector, then its latent terms (no fused pass built)"
+        return "one pass: its vector (no latent terms)"
+
+    def _query_pass(self) -> QueryLatents | None:
+        """The fused pass giving a query's vector and latent terms at once (None: none, or the
+        ranking reads no latent terms)."""
+        found = self.latent_encoder.queries if self.latent_encoder is not None else None
+        if not isinstance(found, QueryLatents) or not self.latent:
+            return None
+        return found if self.fusion.latent_weight != 0 else None
+
+    def _encode_both(self, fused: QueryLatents, key: str, threads: int) -> np.ndarray:
+        """A query's raw vector (cached, or encoded in the pass that gives its latent terms,
+        kept in memory and in the embedding cache for :meth:`query_latent`)."""
+        sha = text_sha(key)
+        cached = self.cache.get_many(self.encoder.id, "query", [sha]).get(sha)
+        if cached is not None and cached.shape[0] == self.encoder.dim:
+            return cached  # its latent terms, if not cached too, are encoded when read
+        found = fused.both(key, threads=threads)
+        if found is None:  # longer than one pass: its vector alone here
+            return self.cache.one(self.encoder, key, "query")
+        vector, latent_row = found
+        self.cache.put_many(self.encoder.id, "query", {sha: vector})
+        self.cache.put_many(fused.id, "query", {sha: latent_row})
+        self._remember_latent(key, latent_row)
         return vector
 
     def prime_latents(self, texts: Sequence[str]) -> None:
@@ -302,7 +343,7 @@ class HybridIndex:
         if self.latent_encoder is None or not self.latent:
             return
         keys = list(dict.fromkeys(to_simplified(t) for t in texts))
-        self.cache.encode(self.latent_encoder, keys, "query")
+        self.cache.encode(self.latent_encoder.queries, keys, "query")
 
     def docs_latent_scores(
         self, docs: Sequence[IndexDocument], states: Sequence[QueryState]
@@ -348,13 +389,19 @@ class HybridIndex:
             if found is not None:
                 self._query_latents.move_to_end(key)
         if found is None:
-            raw = self.cache.one(self.latent_encoder, key, "query")
-            found = pack(raw[:TOP_K], raw[TOP_K:])  # normalized (the cache keeps raw weights)
-            with self._query_lock:
-                self._query_latents[key] = found
-                if len(self._query_latents) > QUERY_VECTOR_CACHE:
-                    self._query_latents.popitem(last=False)
+            found = self._remember_latent(
+                key, self.cache.one(self.latent_encoder.queries, key, "query")
+            )
         return expand(found, self.latent.space)
+
+    def _remember_latent(self, key: str, raw: np.ndarray) -> np.ndarray:
+        """Keep a query's latent row (packed, raw weights) normalized in memory; returns it."""
+        found = pack(raw[:TOP_K], raw[TOP_K:])  # normalized (the cache keeps raw weights)
+        with self._query_lock:
+            self._query_latents[key] = found
+            if len(self._query_latents) > QUERY_VECTOR_CACHE:
+                self._query_latents.popitem(last=False)
+        return found
 
     def _remember_query(self, key: str, vector: np.ndarray) -> None:
         with self._query_lock:
@@ -587,9 +634,20 @@ class HybridIndex:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         with SEARCHES.search() as spare_core:
+            # A fused pass gives the query its latent terms with its vector, and every pool
+            # reads them; on two threads while a core is spare (in this process and on the
+            # machine), else on one (query_latent.query_plan says when it is used).
+            fused, read_all = query_plan(
+                self.latent_read,
+                spare_core=spare_core,
+                fused=self._query_pass() is not None,
+                need=self.latent_need.share,
+            )
             return self._retrieve(
                 query,
-                reads_latent(self.latent_read, spare_core=spare_core),
+                read_all,
+                threads=2 if fused and spare_core and idle_core() else 1,
+                fused=fused,
                 channel=channel,
                 mode=mode,
                 k=k,
@@ -604,6 +662,8 @@ class HybridIndex:
         query: str,
         read_all: bool,
         *,
+        threads: int = 1,
+        fused: bool = False,
         channel: str,
         mode: str,
         k: int,
@@ -614,7 +674,8 @@ class HybridIndex:
     ) -> Retrieval:
         """:meth:`retrieve`; ``read_all``: every pool reads the query's latent terms (encoded
         ahead, beside its vector), or only those not settled without them (encoded when read:
-        :mod:`indexer.query_latent`)."""
+        :mod:`indexer.query_latent`); ``fused``: both from the fused query pass, on
+        ``threads`` threads."""
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         tokens = self.analyzer.tokens(query)
@@ -623,11 +684,12 @@ class HybridIndex:
         t1 = time.perf_counter()
         # Only the blend's hybrid ranking reads latent terms.
         latent = (
-            self.pending_latent(query, ahead=read_all)
+            self.pending_latent(query, ahead=read_all and not fused)
             if mode == "hybrid" and self.fusion.method == "blend"
             else None
         )
-        state = QueryState(query, tokens, self.encode_query(query), lexical_scores)
+        vector = self.encode_query(query, threads=threads, fused=fused)
+        state = QueryState(query, tokens, vector, lexical_scores)
         timings["encode_ms"] = (time.perf_counter() - t1) * 1000
         t2 = time.perf_counter()
         found = self.backend.candidates(
@@ -749,6 +811,8 @@ class HybridIndex:
             for t, s in by_id:
                 score[position[t]] = s
         else:
+            if read_latent is not None:  # how often a pool reads them (query_latent.query_plan)
+                self.latent_need.observe(not settled(hybrid + adjust, self.fusion.latent_lead))
             score, latent_part = with_latent(
                 hybrid + adjust, cosines, self.fusion.latent_weight, latent_lead
             )

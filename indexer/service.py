@@ -520,6 +520,7 @@ class SearchService:
             "calibration": index.calibration.to_json(),
             "reranker": index.reranker.to_json(),
             "tuning": index.tuning,
+            "query_encoding": index.query_encoding,
             "unsaved_changes": self.unsaved,  # the directory is written a while later
             "labels_since_tuning": self.labels_since_tuning(),
             "drift": {

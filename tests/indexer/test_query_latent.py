@@ -11,9 +11,21 @@ import numpy as np
 import pytest
 
 from indexer.analysis import Analyzer
+from indexer.encoders import FakeEncoder
 from indexer.fusion import FusionParams, settled, with_latent
 from indexer.index import HybridIndex
-from indexer.query_latent import SEARCHES, PendingLatent, SearchLoad, reads_latent, usable_cores
+from indexer.latent import expand, pack
+from indexer.query_latent import (
+    FUSED_BREAK_EVEN,
+    SEARCHES,
+    LatentNeed,
+    PendingLatent,
+    SearchLoad,
+    idle_core,
+    query_plan,
+    reads_latent,
+    usable_cores,
+)
 from kb.settings import Settings
 from tests.indexer.test_latent import DOCS, _CountingEncoder, _doc
 
@@ -193,3 +205,86 @@ def test_a_container_s_cpu_quota_caps_the_cores_counted(tmp_path: Path) -> None:
     assert usable_cores(v1) == pinned
     (v2 / "cpu.max").write_text("garbage")
     assert usable_cores(v2) == pinned and usable_cores(tmp_path / "none") == pinned
+
+
+class _FusedEncoder(_CountingEncoder):
+    """A fake whose one query pass gives the vector and the latent terms of "query " + text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fused = True
+
+
+@pytest.mark.usefixtures("busy")
+def test_a_fused_pass_gives_every_new_question_its_latent_terms_with_its_vector() -> None:
+    """One pass of the encoder per new question, whatever the load: every pool reads the
+    latent terms (nothing to spare), and they are the query form's, not the raw text's."""
+    encoder = _FusedEncoder()
+    index = _index(encoder)
+    assert index.latent_encoder is not None and index.latent_encoder.fused
+    assert index.query_encoding.startswith("one pass: its vector and latent terms")
+    assert _index(_CountingEncoder()).query_encoding.startswith("two passes")
+    encoder.passes = 0
+    for question in (LEADING, OPEN):
+        found = index.retrieve(question, channel="agent")
+        assert all(c.latent is not None for c in found.candidates)
+    assert encoder.passes == 2 and encoder.latent_texts == ["query " + LEADING, "query " + OPEN]
+    index.retrieve(OPEN, channel="customer")  # asked again: nothing encoded
+    assert encoder.passes == 2
+    expected = expand(pack(*FakeEncoder().latent(["query " + OPEN])[0]), index.latent.space)
+    assert np.array_equal(index.query_latent(OPEN), expected)
+
+
+def test_self_tuning_s_pseudo_queries_get_the_latent_terms_of_the_same_pass() -> None:
+    encoder = _FusedEncoder()
+    index = _index(encoder)
+    encoder.passes, encoder.latent_texts = 0, []
+    index.prime_latents(["副卡余额怎么退", "漫游流量贵不贵"])
+    assert encoder.passes == 2
+    assert sorted(encoder.latent_texts) == ["query 副卡余额怎么退", "query 漫游流量贵不贵"]
+    raw = HybridIndex(_CountingEncoder(), Analyzer()).latent_encoder
+    assert raw is not None and not raw.fused
+    fused = index.latent_encoder
+    assert fused is not None and fused.queries.id != raw.queries.id  # cached apart
+
+
+def test_a_core_is_idle_where_fewer_threads_run_than_cores_less_one(tmp_path: Path) -> None:
+    loadavg = tmp_path / "loadavg"
+    cores = usable_cores()
+    loadavg.write_text("0.50 0.40 0.30 1/120 4242\n")  # only the caller runs
+    assert idle_core(loadavg) == (cores > 1)
+    loadavg.write_text(f"3.00 2.00 1.00 {cores + 1}/120 4242\n")  # every core taken
+    assert not idle_core(loadavg)
+    loadavg.write_text("garbled")
+    assert not idle_core(loadavg)  # unknown: no second thread
+    assert not idle_core(tmp_path / "missing")
+
+
+def test_the_fused_pass_is_left_under_load_where_few_pools_read_the_latent_terms() -> None:
+    """Under load the lean two passes cost less where most pools settle without the terms."""
+    assert query_plan("auto", spare_core=True, fused=True, need=0.0) == (True, True)
+    assert query_plan("auto", spare_core=False, fused=True, need=0.5) == (True, True)
+    assert query_plan("auto", spare_core=False, fused=True, need=0.05) == (False, False)
+    assert query_plan("always", spare_core=False, fused=True, need=0.0) == (True, True)
+    assert query_plan("lean", spare_core=True, fused=True, need=1.0) == (False, False)
+    assert query_plan("auto", spare_core=True, fused=False, need=1.0) == (False, True)
+    need = LatentNeed()
+    for _ in range(150):
+        need.observe(False)
+    assert need.share < FUSED_BREAK_EVEN
+    for _ in range(30):
+        need.observe(True)
+    assert need.share > FUSED_BREAK_EVEN
+
+
+@pytest.mark.usefixtures("busy")
+def test_under_load_a_kb_whose_pools_settle_searches_in_the_lean_two_passes() -> None:
+    encoder = _FusedEncoder()
+    index = _index(encoder)
+    index.latent_need.share = 0.0  # its pools have settled lately
+    encoder.passes, encoder.latent_texts = 0, []
+    index.retrieve(LEADING, channel="agent")
+    assert encoder.passes == 0 and encoder.latent_texts == []  # the vector's pass alone
+    index.latent_need.share = 1.0
+    index.retrieve(OPEN, channel="agent")
+    assert encoder.passes == 1
