@@ -309,17 +309,26 @@ class HybridIndex:
         """How a new question is encoded (``kb index status``)."""
         if self._query_pass() is not None:
             return "one pass: its vector and latent terms (indexer/native)"
-        if self.latent_encoder is not None and self.latent and self.fusion.latent_weight != 0:
+        if self._ranks_with_latent():
             return "two passes: its vector, then its latent terms (no fused pass built)"
         return "one pass: its vector (no latent terms)"
+
+    def _ranks_with_latent(self) -> bool:
+        """Whether a query's latent terms count in its ranking: the encoder has a sparse head,
+        some table has latent terms (not a question-only KB), and they weigh something."""
+        return (
+            self.latent_encoder is not None
+            and bool(self.latent)
+            and (self.fusion.latent_weight != 0)
+        )
 
     def _query_pass(self) -> QueryLatents | None:
         """The fused pass giving a query's vector and latent terms at once (None: none, or the
         ranking reads no latent terms)."""
-        found = self.latent_encoder.queries if self.latent_encoder is not None else None
-        if not isinstance(found, QueryLatents) or not self.latent:
+        if not self._ranks_with_latent() or self.latent_encoder is None:
             return None
-        return found if self.fusion.latent_weight != 0 else None
+        found = self.latent_encoder.queries
+        return found if isinstance(found, QueryLatents) else None
 
     def _encode_both(self, fused: QueryLatents, key: str, threads: int) -> np.ndarray:
         """A query's raw vector (cached, or encoded in the pass that gives its latent terms,
@@ -374,7 +383,7 @@ class HybridIndex:
     def pending_latent(self, text: str, *, ahead: bool) -> PendingLatent | None:
         """The query's latent terms, encoded ``ahead`` (beside its vector) or when the ranking
         reads them (:mod:`indexer.query_latent`); None where the KB has none (question-only)."""
-        if not self.latent or self.latent_encoder is None or self.fusion.latent_weight == 0:
+        if not self._ranks_with_latent():
             return None
         return PendingLatent(partial(self.query_latent, text), ahead=ahead)
 
