@@ -7,6 +7,10 @@ Queries are the lines of ``--queries FILE`` or else the public FAQ titles of the
 query are served by the service's query-vector cache (as repeated questions are in real use).
 Each level runs for ``--seconds`` after a short warm-up; latency is measured per request on
 the client, so it includes HTTP and JSON on loopback.
+
+A server just started on a KB whose tuning is due (tables changed, labels, or a query log
+newly worth comparing) re-tunes in the background first, on the same cores: measure once
+admins' ``GET /api/admin/health`` says ``"retuning": false``.
 """
 
 from __future__ import annotations

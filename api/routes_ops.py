@@ -50,6 +50,7 @@ def health_detail(
         index=index if isinstance(index, dict) else {"status": str(index)},
         uptime_s=round(time.time() - runtime.started_at, 1),
         last_sweep=runtime.last_sweep,
+        retuning=runtime.retuning,
         replica=runtime.replica.status() if runtime.replica is not None else {},
     )
 

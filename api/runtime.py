@@ -134,6 +134,11 @@ class Runtime:
         else:
             self.retune_on_labels()
 
+    @property
+    def retuning(self) -> bool:
+        """Whether a background re-tune is under way (it shares the cores with searches)."""
+        return self._retuning
+
     def retune_on_labels(self) -> bool:
         """Re-tune in the background when enough agents' votes and confirmed queries came since
         the last tuning (each worker looks on its sweep timer: the first re-tunes, the others

@@ -55,6 +55,11 @@ class HealthDetail(Health):
     index: dict[str, Any]
     uptime_s: float
     last_sweep: dict[str, Any]
+    retuning: bool = Field(
+        default=False,
+        description="Whether a re-tune runs in the background now (searches are answered "
+        "meanwhile, with the parameters the index had, on the cores it leaves).",
+    )
     replica: dict[str, Any] = Field(
         default_factory=dict,
         description="Where this process stands in the change feed it follows: last and head "

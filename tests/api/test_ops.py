@@ -36,6 +36,7 @@ def test_health(client: TestClient, env: Env) -> None:
         "dictionary_changed": False,
     }
     assert body["last_sweep"]["expired"] == ["TX-GH-003"]  # the sweep ran at start
+    assert body["retuning"] is False
 
 
 def test_me(client: TestClient, env: Env) -> None:

@@ -71,6 +71,7 @@ def test_searches_and_writes_go_on_while_the_index_re_tunes(
     fitting, release, fits = held.fitting, held.release, held.fits
     runtime.sync([_archive(env, "TX-GH-003")])
     assert fitting.wait(30), "no re-tune started"
+    assert runtime.retuning  # what admins' health says meanwhile
 
     # While the weights are being fitted: a search is answered, with the parameters served...
     result = runtime.search(SearchRequest("改号后原号码还扣费吗", Channel.AGENT))
@@ -82,7 +83,7 @@ def test_searches_and_writes_go_on_while_the_index_re_tunes(
     assert service.index.tuning["changed_since"] == 2
 
     release.set()
-    assert until(lambda: not runtime._retuning, timeout=30)
+    assert until(lambda: not runtime.retuning, timeout=30)
     # The change made meanwhile called for one more round; then nothing is due.
     assert len(fits) == 2
     assert service.index.calibration is not served
