@@ -96,7 +96,19 @@ def serve(
     # The worker processes are started afresh and build their app from the environment.
     os.environ["ZHIKU_WORKERS"] = str(workers)
     typer.echo(f"{workers} worker processes")
-    uvicorn.run(
+    _run_workers(host, port, workers)
+
+
+def _run_workers(host: str, port: int, workers: int) -> None:
+    """uvicorn's supervisor of ``workers`` processes (what ``uvicorn.run`` does with
+    ``workers``), on a listening socket whose connections get ``TCP_NODELAY``
+    (:mod:`cli.listener`)."""
+    from uvicorn import Config
+    from uvicorn.supervisors import Multiprocess
+
+    from cli.listener import tcp_listener
+
+    config = Config(
         "api.app:create_app",
         factory=True,
         host=host,
@@ -104,6 +116,10 @@ def serve(
         workers=workers,
         log_level="info",
     )
+    try:
+        Multiprocess(config, sockets=[tcp_listener(config)]).run()
+    except KeyboardInterrupt:  # as uvicorn.run: Ctrl+C ends the server quietly
+        pass
 
 
 def _sync_index() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+import uvicorn.supervisors
 from typer.testing import CliRunner
 
 from cli import serve_cmds
@@ -150,10 +151,27 @@ def test_workers_run_from_the_app_factory_after_one_drift_repair(
         make_table(session)
     db.dispose()
     monkeypatch.delenv("ZHIKU_WORKERS", raising=False)
-    result = CliRunner().invoke(app, ["serve", "--workers", "3"])
+    supervised: dict[str, Any] = {}
+
+    class Supervisor:  # uvicorn's, which would start the worker processes
+        def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+            supervised.update(config=config, sockets=sockets)
+
+        def run(self) -> None:
+            supervised["ran"] = True
+
+    monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", Supervisor)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(app, ["serve", "--workers", "3", "--port", str(port)])
     assert result.exit_code == 0, result.output
-    assert served["app"] == "api.app:create_app" and served["factory"] is True
-    assert served["workers"] == 3 and os.environ["ZHIKU_WORKERS"] == "3"
+    config, (listener,) = supervised["config"], supervised["sockets"]
+    assert config.app == "api.app:create_app" and config.factory is True
+    assert config.workers == 3 and os.environ["ZHIKU_WORKERS"] == "3"
+    assert supervised["ran"] and "app" not in served  # uvicorn.run binds a socket of its own
+    assert listener.getsockname()[1] == port and listener.proto == socket.IPPROTO_TCP
+    listener.close()
     monkeypatch.delenv("ZHIKU_WORKERS")
     assert (data_dir / "index" / "params.json").exists()
 
