@@ -57,8 +57,9 @@ class HealthDetail(Health):
     last_sweep: dict[str, Any]
     retuning: bool = Field(
         default=False,
-        description="Whether a re-tune runs in the background now (searches are answered "
-        "meanwhile, with the parameters the index had, on the cores it leaves).",
+        description="Whether this server process runs a re-tune in the background now "
+        "(searches are answered meanwhile, with the parameters the index had, on the cores it "
+        "leaves; of several workers one re-tunes, the others then take its result).",
     )
     replica: dict[str, Any] = Field(
         default_factory=dict,
