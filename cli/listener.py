@@ -1,13 +1,19 @@
-"""The listening socket that ``kb serve --workers N`` hands to uvicorn's worker processes.
+"""The listening sockets that ``kb serve --workers N`` hands to uvicorn's worker processes.
 
-uvicorn binds it itself (``Config.bind_socket``) with protocol number 0, its accepted
-connections inherit that, and asyncio turns Nagle's algorithm off (``TCP_NODELAY``) only on a
-socket that says ``IPPROTO_TCP`` (uvicorn issue #3149, open in 0.54). The single-process server
-is not affected (asyncio binds it from ``getaddrinfo``, which says TCP). With Nagle on, a
-response written in two parts (headers, then body) waits for the client's delayed ACK before
-its second part: on a kept-alive connection every request after the first took ~40 ms more
-(measured with two workers on the demo KB: one client 14 req/s, p50 64-80 ms, against 39 req/s,
-p50 26 ms, with one worker).
+Two things uvicorn's supervisor does not do are done here:
+
+- **TCP_NODELAY.** uvicorn binds the socket itself (``Config.bind_socket``) with protocol number
+  0, its accepted connections inherit that, and asyncio turns Nagle's algorithm off only on a
+  socket that says ``IPPROTO_TCP`` (uvicorn issue #3149, open in 0.54; the single-process server
+  is not affected, asyncio binds it from ``getaddrinfo``). With Nagle on, a response written in
+  two parts (headers, then body) waited for the client's delayed ACK before its second part: on
+  a kept-alive connection every request after the first took ~40 ms more (two workers, one
+  client: 14 req/s, p50 64-80 ms, against 39 req/s, p50 26 ms, with one worker).
+- **A socket per worker** (``SO_REUSEPORT``, Linux). On one shared socket every worker's event
+  loop is woken by a new connection, and the first to run accepts all that are pending: 8
+  connections opened together went to one worker in one run of three, the other idle (91
+  against 113-116 req/s). With a socket each, the kernel spreads new connections over the
+  workers by a hash of their addresses.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import socket
 
 from uvicorn import Config
+from uvicorn.supervisors import Multiprocess
 
 
 def tcp_listener(config: Config) -> socket.socket:
@@ -26,3 +33,63 @@ def tcp_listener(config: Config) -> socket.socket:
     tcp = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
     tcp.set_inheritable(True)  # the worker processes receive it
     return tcp
+
+
+def port_listener(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT``, not yet listening (its
+    worker listens): one of a group the kernel spreads connections over."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of worker processes (restarts, signals, health checks as it does
+    them), each worker started on a socket of its own (:func:`port_listener`) where the
+    platform has ``SO_REUSEPORT``, else all on one (:func:`tcp_listener`).
+
+    uvicorn reads ``self.sockets`` once for each worker it starts (at start, on a restart, when
+    one died): here each read binds a new socket. The supervisor's own copy is closed once the
+    worker holds it (after each round that starts workers), so that a worker that dies takes
+    its socket with it: a socket left open and listening would receive its share of
+    connections and never accept them.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self._handed: list[socket.socket] = []
+        self._shared = None if hasattr(socket, "SO_REUSEPORT") else tcp_listener(config)
+        super().__init__(config, sockets=[])
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        if self._shared is not None:
+            return [self._shared]
+        sock = port_listener(self.config.host, self.config.port)
+        self._handed.append(sock)
+        return [sock]
+
+    @sockets.setter
+    def sockets(self, _value: list[socket.socket]) -> None:
+        pass  # uvicorn's __init__ sets it; the property makes them
+
+    def _close_handed(self) -> None:
+        while self._handed:
+            self._handed.pop().close()
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        self._close_handed()
+
+    def restart_all(self) -> None:
+        try:
+            super().restart_all()
+        finally:
+            self._close_handed()
+
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        self._close_handed()

@@ -101,12 +101,11 @@ def serve(
 
 def _run_workers(host: str, port: int, workers: int) -> None:
     """uvicorn's supervisor of ``workers`` processes (what ``uvicorn.run`` does with
-    ``workers``), on a listening socket whose connections get ``TCP_NODELAY``
-    (:mod:`cli.listener`)."""
+    ``workers``), each worker on a listening socket of its own whose connections get
+    ``TCP_NODELAY`` (:mod:`cli.listener`)."""
     from uvicorn import Config
-    from uvicorn.supervisors import Multiprocess
 
-    from cli.listener import tcp_listener
+    from cli.listener import Supervisor
 
     config = Config(
         "api.app:create_app",
@@ -117,9 +116,12 @@ def _run_workers(host: str, port: int, workers: int) -> None:
         log_level="info",
     )
     try:
-        Multiprocess(config, sockets=[tcp_listener(config)]).run()
+        Supervisor(config).run()
     except KeyboardInterrupt:  # as uvicorn.run: Ctrl+C ends the server quietly
         pass
+    except OSError as err:  # the port was taken between the check and a worker's socket
+        typer.echo(f"错误 error: cannot listen on {host}:{port} ({err})", err=True)
+        raise typer.Exit(code=1) from None
 
 
 def _sync_index() -> None:

@@ -14,10 +14,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-import uvicorn.supervisors
 from typer.testing import CliRunner
 
-from cli import serve_cmds
+from cli import listener, serve_cmds
 from cli.main import app
 from kb import users
 from kb.db import open_database
@@ -153,25 +152,21 @@ def test_workers_run_from_the_app_factory_after_one_drift_repair(
     monkeypatch.delenv("ZHIKU_WORKERS", raising=False)
     supervised: dict[str, Any] = {}
 
-    class Supervisor:  # uvicorn's, which would start the worker processes
-        def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
-            supervised.update(config=config, sockets=sockets)
+    class Supervisor:  # cli.listener's, which would start the worker processes
+        def __init__(self, config: uvicorn.Config) -> None:
+            supervised["config"] = config
 
         def run(self) -> None:
             supervised["ran"] = True
 
-    monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", Supervisor)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    result = CliRunner().invoke(app, ["serve", "--workers", "3", "--port", str(port)])
+    monkeypatch.setattr(listener, "Supervisor", Supervisor)
+    result = CliRunner().invoke(app, ["serve", "--workers", "3", "--port", "18766"])
     assert result.exit_code == 0, result.output
-    config, (listener,) = supervised["config"], supervised["sockets"]
+    config = supervised["config"]
     assert config.app == "api.app:create_app" and config.factory is True
-    assert config.workers == 3 and os.environ["ZHIKU_WORKERS"] == "3"
+    assert (config.host, config.port, config.workers) == ("127.0.0.1", 18766, 3)
+    assert os.environ["ZHIKU_WORKERS"] == "3"
     assert supervised["ran"] and "app" not in served  # uvicorn.run binds a socket of its own
-    assert listener.getsockname()[1] == port and listener.proto == socket.IPPROTO_TCP
-    listener.close()
     monkeypatch.delenv("ZHIKU_WORKERS")
     assert (data_dir / "index" / "params.json").exists()
 
@@ -189,6 +184,26 @@ def _maps(pid: int, name: str) -> bool:
         return name in Path(f"/proc/{pid}/maps").read_text()
     except OSError:
         return False
+
+
+def _listening(port: int) -> set[str]:
+    """Inodes of the IPv4 sockets listening on ``port`` (``/proc/net/tcp``, state 0A)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    fields = [r.split() for r in rows]
+    return {f[9] for f in fields if f[3] == "0A" and int(f[1].split(":")[1], 16) == port}
+
+
+def _sockets(pid: int) -> set[str]:
+    """Inodes of the sockets process ``pid`` holds open."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(target[len("socket:[") : -1])
+    return found
 
 
 @pytest.mark.slow
@@ -221,6 +236,12 @@ def test_two_workers_answer_from_one_mapped_index(data_dir: Path) -> None:
                 break
             time.sleep(0.5)
         assert len(workers) == 2
+        # A listening socket each (the kernel spreads connections over them), none left
+        # with the supervisor (a worker that dies takes its socket with it).
+        listening = _listening(port)
+        assert len(listening) == 2
+        assert [len(_sockets(w) & listening) for w in workers] == [1, 1]
+        assert not _sockets(server.pid) & listening
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
             for _ in range(120):

@@ -1,15 +1,16 @@
-"""The listening socket of ``kb serve --workers N``: its connections get TCP_NODELAY."""
+"""The listening sockets of ``kb serve --workers N``: one per worker, connections with TCP_NODELAY."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 from pathlib import Path
 
 import pytest
 from uvicorn import Config
 
-from cli.listener import tcp_listener
+from cli.listener import Supervisor, tcp_listener
 
 
 async def _accepted_nodelay(listener: socket.socket) -> int:
@@ -54,3 +55,26 @@ def test_a_unix_socket_is_left_as_uvicorn_binds_it(tmp_path: Path) -> None:
         assert listener.family == socket.AF_UNIX and path.exists()
     finally:
         listener.close()
+
+
+def test_each_worker_gets_a_socket_of_its_own_on_the_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One shared socket let one worker accept every connection that arrived together."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        pytest.skip("no SO_REUSEPORT here: the workers share one socket")
+    monkeypatch.setattr(signal, "signal", lambda *_args: None)  # the supervisor's handlers
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    supervisor = Supervisor(Config("api.app:create_app", host="127.0.0.1", port=port, workers=2))
+    # uvicorn reads the sockets once for each worker it starts
+    (first,), (second,) = supervisor.sockets, supervisor.sockets
+    assert first is not second
+    for sock in (first, second):
+        assert sock.getsockname() == ("127.0.0.1", port) and sock.proto == socket.IPPROTO_TCP
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
+    first.listen()
+    assert asyncio.run(_accepted_nodelay(first)) != 0
+    supervisor._close_handed()  # the workers hold them now; the supervisor keeps none
+    assert first.fileno() == -1 and second.fileno() == -1
