@@ -18,10 +18,13 @@ Two things uvicorn's supervisor does not do are done here:
 
 from __future__ import annotations
 
+import logging
 import socket
 
 from uvicorn import Config
 from uvicorn.supervisors import Multiprocess
+
+log = logging.getLogger("uvicorn.error")  # where the supervisor's own messages go
 
 
 def tcp_listener(config: Config) -> socket.socket:
@@ -81,15 +84,38 @@ class Supervisor(Multiprocess):
             self._handed.pop().close()
 
     def init_processes(self) -> None:
-        super().init_processes()
-        self._close_handed()
+        """Start the workers; where one's socket cannot be bound (the port was taken since
+        it was checked), stop those already started and raise the error."""
+        try:
+            super().init_processes()
+        except OSError:
+            self.terminate_all()
+            self.join_all()
+            raise
+        finally:
+            self._close_handed()
 
     def restart_all(self) -> None:
+        """Replace each worker (SIGHUP); where a new socket cannot be bound, the workers
+        serving go on and the restart stops there."""
         try:
             super().restart_all()
+        except OSError as err:
+            log.error("restart stopped: cannot listen on %s:%s (%s)", *self._where, err)
         finally:
             self._close_handed()
 
     def keep_subprocess_alive(self) -> None:
-        super().keep_subprocess_alive()
-        self._close_handed()
+        """Replace a worker that died; where its socket cannot be bound, the server stops
+        (as uvicorn's does when a worker cannot start), and says why."""
+        try:
+            super().keep_subprocess_alive()
+        except OSError as err:
+            log.error("cannot listen on %s:%s for a new worker (%s); stopping", *self._where, err)
+            self.should_exit.set()
+        finally:
+            self._close_handed()
+
+    @property
+    def _where(self) -> tuple[str, int]:
+        return self.config.host, self.config.port

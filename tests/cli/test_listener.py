@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,91 @@ def test_each_worker_gets_a_socket_of_its_own_on_the_port(
     assert asyncio.run(_accepted_nodelay(first)) != 0
     supervisor._close_handed()  # the workers hold them now; the supervisor keeps none
     assert first.fileno() == -1 and second.fileno() == -1
+
+
+class _Worker:
+    """uvicorn's worker process, not started: what the supervisor did to it."""
+
+    made: list[_Worker] = []
+
+    def __init__(self, config: Config, sockets: list[socket.socket]) -> None:
+        self.sockets, self.events = sockets, ["made"]
+        self.exitcode: int | None = None
+        self.pid = 1000 + len(_Worker.made)
+        _Worker.made.append(self)
+
+    def start(self) -> None:
+        self.events.append("started")
+
+    def terminate(self) -> None:
+        self.events.append("terminated")
+
+    def join(self) -> None:
+        self.events.append("joined")
+
+    def kill(self) -> None:
+        self.events.append("killed")
+
+    def is_alive(self, timeout: float = 5) -> bool:
+        return False  # every check finds it dead
+
+
+@pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> list[_Worker]:
+    import uvicorn.supervisors.multiprocess as supervised
+
+    monkeypatch.setattr(supervised, "Process", _Worker)
+    monkeypatch.setattr(signal, "signal", lambda *_args: None)
+    _Worker.made = []
+    return _Worker.made
+
+
+def _port_taken_after(
+    n: int, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str, int], socket.socket]:
+    from cli import listener
+
+    bind, calls = listener.port_listener, []
+
+    def flaky(host: str, port: int) -> socket.socket:
+        calls.append(port)
+        if len(calls) > n:
+            raise OSError(98, "Address already in use")
+        return bind(host, port)
+
+    monkeypatch.setattr(listener, "port_listener", flaky)
+    return flaky
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_port_taken_while_workers_start_stops_those_started(
+    workers: list[_Worker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not hasattr(socket, "SO_REUSEPORT"):
+        pytest.skip("no SO_REUSEPORT here: the workers share one socket")
+    _port_taken_after(1, monkeypatch)
+    config = Config("api.app:create_app", host="127.0.0.1", port=_free_port(), workers=2)
+    supervisor = Supervisor(config)
+    with pytest.raises(OSError, match="already in use"):
+        supervisor.init_processes()
+    assert [w.events for w in workers] == [["made", "started", "terminated", "joined"]]
+    assert workers[0].sockets[0].fileno() == -1  # the supervisor kept no copy
+
+
+def test_a_worker_that_cannot_be_replaced_stops_the_server(
+    workers: list[_Worker], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not hasattr(socket, "SO_REUSEPORT"):
+        pytest.skip("no SO_REUSEPORT here: the workers share one socket")
+    _port_taken_after(1, monkeypatch)
+    config = Config("api.app:create_app", host="127.0.0.1", port=_free_port(), workers=1)
+    supervisor = Supervisor(config)
+    supervisor.init_processes()
+    supervisor.keep_subprocess_alive()  # the worker died; its replacement finds no port
+    assert supervisor.should_exit.is_set()
+    assert workers[0].events == ["made", "started", "killed", "joined"]
