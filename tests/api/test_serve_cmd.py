@@ -237,8 +237,14 @@ def test_two_workers_answer_from_one_mapped_index(data_dir: Path) -> None:
             time.sleep(0.5)
         assert len(workers) == 2
         # A listening socket each (the kernel spreads connections over them), none left
-        # with the supervisor (a worker that dies takes its socket with it).
+        # with the supervisor (a worker that dies takes its socket with it). A worker listens
+        # once its app has started, a while after it mapped the index.
         listening = _listening(port)
+        for _ in range(240):
+            if len(listening) == 2:
+                break
+            time.sleep(0.5)
+            listening = _listening(port)
         assert len(listening) == 2
         assert [len(_sockets(w) & listening) for w in workers] == [1, 1]
         assert not _sockets(server.pid) & listening
