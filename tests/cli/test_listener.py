@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from uvicorn import Config
 
+from cli import listener
 from cli.listener import Supervisor, tcp_listener
+from tests.api.browsing import free_port
+
+per_worker = pytest.mark.skipif(
+    not hasattr(socket, "SO_REUSEPORT"), reason="no SO_REUSEPORT here: the workers share one socket"
+)
 
 
-async def _accepted_nodelay(listener: socket.socket) -> int:
-    """TCP_NODELAY of a connection the asyncio server on ``listener`` accepted (as uvicorn's
+async def _accepted_nodelay(listening: socket.socket) -> int:
+    """TCP_NODELAY of a connection the asyncio server on ``listening`` accepted (as uvicorn's
     worker serves it)."""
     loop = asyncio.get_running_loop()
     seen: asyncio.Future[int] = loop.create_future()
@@ -26,9 +31,9 @@ async def _accepted_nodelay(listener: socket.socket) -> int:
             seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
             transport.close()
 
-    server = await loop.create_server(Probe, sock=listener)
+    server = await loop.create_server(Probe, sock=listening)
     try:
-        host, port = listener.getsockname()[:2]
+        host, port = listening.getsockname()[:2]
         _, writer = await asyncio.open_connection(host, port)
         try:
             return await asyncio.wait_for(seen, 10)
@@ -58,17 +63,14 @@ def test_a_unix_socket_is_left_as_uvicorn_binds_it(tmp_path: Path) -> None:
         listener.close()
 
 
+@per_worker
 def test_each_worker_gets_a_socket_of_its_own_on_the_port(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """One shared socket let one worker accept every connection that arrived together."""
-    if not hasattr(socket, "SO_REUSEPORT"):
-        pytest.skip("no SO_REUSEPORT here: the workers share one socket")
     monkeypatch.setattr(signal, "signal", lambda *_args: None)  # the supervisor's handlers
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    supervisor = Supervisor(Config("api.app:create_app", host="127.0.0.1", port=port, workers=2))
+    supervisor = _supervisor(2)
+    port = supervisor.config.port
     # uvicorn reads the sockets once for each worker it starts
     (first,), (second,) = supervisor.sockets, supervisor.sockets
     assert first is not second
@@ -79,6 +81,11 @@ def test_each_worker_gets_a_socket_of_its_own_on_the_port(
     assert asyncio.run(_accepted_nodelay(first)) != 0
     supervisor._close_handed()  # the workers hold them now; the supervisor keeps none
     assert first.fileno() == -1 and second.fileno() == -1
+
+
+def _supervisor(workers: int) -> Supervisor:
+    config = Config("api.app:create_app", host="127.0.0.1", port=free_port(), workers=workers)
+    return Supervisor(config)
 
 
 class _Worker:
@@ -109,61 +116,44 @@ class _Worker:
 
 
 @pytest.fixture
-def workers(monkeypatch: pytest.MonkeyPatch) -> list[_Worker]:
+def port_taken_after_one(monkeypatch: pytest.MonkeyPatch) -> list[_Worker]:
+    """uvicorn's workers stood in for, and the port taken once the first worker's socket is
+    bound: the workers made, as the supervisor handled them."""
     import uvicorn.supervisors.multiprocess as supervised
 
     monkeypatch.setattr(supervised, "Process", _Worker)
     monkeypatch.setattr(signal, "signal", lambda *_args: None)
+    bind, bound = listener.port_listener, []
+
+    def taken(host: str, port: int) -> socket.socket:
+        if bound:
+            raise OSError(98, "Address already in use")
+        bound.append(bind(host, port))
+        return bound[0]
+
+    monkeypatch.setattr(listener, "port_listener", taken)
     _Worker.made = []
     return _Worker.made
 
 
-def _port_taken_after(
-    n: int, monkeypatch: pytest.MonkeyPatch
-) -> Callable[[str, int], socket.socket]:
-    from cli import listener
-
-    bind, calls = listener.port_listener, []
-
-    def flaky(host: str, port: int) -> socket.socket:
-        calls.append(port)
-        if len(calls) > n:
-            raise OSError(98, "Address already in use")
-        return bind(host, port)
-
-    monkeypatch.setattr(listener, "port_listener", flaky)
-    return flaky
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
+@per_worker
 def test_a_port_taken_while_workers_start_stops_those_started(
-    workers: list[_Worker], monkeypatch: pytest.MonkeyPatch
+    port_taken_after_one: list[_Worker],
 ) -> None:
-    if not hasattr(socket, "SO_REUSEPORT"):
-        pytest.skip("no SO_REUSEPORT here: the workers share one socket")
-    _port_taken_after(1, monkeypatch)
-    config = Config("api.app:create_app", host="127.0.0.1", port=_free_port(), workers=2)
-    supervisor = Supervisor(config)
+    supervisor = _supervisor(2)
     with pytest.raises(OSError, match="already in use"):
         supervisor.init_processes()
+    workers = port_taken_after_one
     assert [w.events for w in workers] == [["made", "started", "terminated", "joined"]]
     assert workers[0].sockets[0].fileno() == -1  # the supervisor kept no copy
 
 
+@per_worker
 def test_a_worker_that_cannot_be_replaced_stops_the_server(
-    workers: list[_Worker], monkeypatch: pytest.MonkeyPatch
+    port_taken_after_one: list[_Worker],
 ) -> None:
-    if not hasattr(socket, "SO_REUSEPORT"):
-        pytest.skip("no SO_REUSEPORT here: the workers share one socket")
-    _port_taken_after(1, monkeypatch)
-    config = Config("api.app:create_app", host="127.0.0.1", port=_free_port(), workers=1)
-    supervisor = Supervisor(config)
+    supervisor = _supervisor(1)
     supervisor.init_processes()
     supervisor.keep_subprocess_alive()  # the worker died; its replacement finds no port
     assert supervisor.should_exit.is_set()
-    assert workers[0].events == ["made", "started", "killed", "joined"]
+    assert [w.events for w in port_taken_after_one] == [["made", "started", "killed", "joined"]]
