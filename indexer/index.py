@@ -307,8 +307,9 @@ class HybridIndex:
     @property
     def query_encoding(self) -> str:
         """How a new question is encoded (``kb index status``)."""
-        if self._query_pass() is not None:
-            return "one pass: its vector and latent terms (indexer/native)"
+        fused = self._query_pass()
+        if fused is not None:
+            return f"one pass: its vector and latent terms (indexer/native, {fused.kernel})"
         if self._ranks_with_latent():
             return "two passes: its vector, then its latent terms (no fused pass built)"
         return "one pass: its vector (no latent terms)"

@@ -49,6 +49,11 @@ class QueryPass(Protocol):
     """One pass of the encoder over a query giving its vector and its latent terms
     (:mod:`indexer.native`); None where the query is too long for one pass."""
 
+    @property
+    def kernel(self) -> str:
+        """The kernel its products run on (``kb index status``)."""
+        ...
+
     def both(
         self, text: str, *, threads: int = 1
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None: ...
@@ -110,6 +115,11 @@ class QueryLatents:
     @property
     def dim(self) -> int:
         return self._raw.dim
+
+    @property
+    def kernel(self) -> str:
+        """The kernel the pass runs on (:attr:`indexer.native.QueryEngine.kernel`)."""
+        return self._engine.kernel
 
     def both(self, text: str, *, threads: int = 1) -> tuple[np.ndarray, np.ndarray] | None:
         """The query's vector (query form, normalized) and its packed latent row (raw weights,

