@@ -55,8 +55,9 @@ int e5f_set_kernel(int kernel) {
 }
 
 /* Y[L,nout] = X * W^T + bias, as matmul_q4q8, with vpdpbusd over two 32-weight blocks at a
- * time, RO rows at a time (nin a multiple of 2 * QK, nout of RO: every matrix of e5-small). Each output is sum_b d_w[b] * d_a[b] * (<nibbles, a> - 8 sum a):
- * the -8 sum a of a block starts its first lane's integer sum, so it is exact. */
+ * time, RO rows at a time (nin a multiple of 2 * QK, nout of RO: every matrix of e5-small).
+ * Each output is sum_b d_w[b] * d_a[b] * (<nibbles, a> - 8 sum a): the -8 sum a of a block
+ * starts its first lane's integer sum, so it is exact. */
 #define RO 8
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vnni")))
 static void matmul_vnni(const block_q4_0 *W, const float *bias,
@@ -84,9 +85,7 @@ static void matmul_vnni(const block_q4_0 *W, const float *bias,
                 for (int b = 0; b < nb; b++) {
                     float d = fp16_to_fp32(wr[b].d);
                     for (int j = 0; j < 8; j++) wsp[((size_t)r * nb + b) * 8 + j] = d;
-                    const uint8_t *qs = wr[b].qs;
-                    int8_t *o = we + b * QK;
-                    for (int j = 0; j < 16; j++) { o[j] = (qs[j] & 0x0F); o[j + 16] = (qs[j] >> 4); }
+                    _mm256_store_si256((__m256i *)(we + b * QK), load_w(&wr[b]));  /* e5.c's */
                 }
             }
             for (int t = 0; t < L; t++) {
@@ -116,15 +115,15 @@ static void matmul_vnni(const block_q4_0 *W, const float *bias,
     }
     free(dsp); free(csp);
 }
-#undef RO
 
 static void matmul(const block_q4_0 *W, const float *bias, const int8_t *aq, const float *ad,
                    const int32_t *as, float *Y, int L, int nout, int nin) {
-    if (e5f_kernel() == KERNEL_VNNI && nin % (2 * QK) == 0 && nout % 8 == 0)
+    if (e5f_kernel() == KERNEL_VNNI && nin % (2 * QK) == 0 && nout % RO == 0)
         matmul_vnni(W, bias, aq, ad, as, Y, L, nout, nin);
     else
         matmul_q4q8(W, bias, aq, ad, as, Y, L, nout, nin);
 }
+#undef RO
 
 /* gelu over n values, erf vectorized (libmvec) */
 static void gelu_all(float *x, size_t n) {
