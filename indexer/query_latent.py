@@ -116,12 +116,13 @@ SEARCHES = SearchLoad()  # this process's searches
 
 
 # Where the encoder has a fused query pass (indexer.native), it costs a little more than the
-# vector's pass alone (the engine, one thread, the demo KB's questions: 7.5–7.9 ms of CPU
-# against 5.9–6.2 on its AVX-512 VNNI kernel, 10.8 against 8.3 on its AVX2 one), and every pool
+# vector's pass alone (the engine, one thread, the demo KB's questions: 4.0–4.2 ms of CPU
+# against 3.1 on its AVX-512 VNNI kernel, 9.9 against 7.9–8.1 on its AVX2 one), and every pool
 # then reads the latent terms (~0.4 ms at 10,000 tables); the lean search encodes them (a fused
 # pass of their own) only for a pool that reads them. Under load the fused pass pays where more
-# than (1.7 + 0.4) / 7.7 (VNNI) or (2.5 + 0.4) / 10.8 (AVX2) of the pools would read them.
-FUSED_BREAK_EVEN = 0.27
+# than (1.0 + 0.4) / 4.1 = 0.34 (VNNI) or (1.9 + 0.4) / 9.9 = 0.24 (AVX2) of the pools would
+# read them; one value between the two, where either plan costs about the same as the other.
+FUSED_BREAK_EVEN = 0.3
 
 
 class LatentNeed:
