@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
+from sqlalchemy.sql.dml import Insert
 
 from kb.clock import utcnow
 from kb.models import QueryLogEntry, TableUsage
@@ -79,16 +82,29 @@ def count_usage(
     requests counting at once both count, where reading the row and writing ``n + 1`` back
     loses one of them, and the first two votes on a table cannot both try to create its row.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(TableUsage).values(
-        table_id=table_id,
-        hits=hits,
-        helpful=helpful,
-        not_helpful=not_helpful,
-        last_hit_at=hit_at,
+    session.execute(
+        _usage_upsert(session.get_bind().dialect.name),
+        {
+            "table_id": table_id,
+            "hits": hits,
+            "helpful": helpful,
+            "not_helpful": not_helpful,
+            "last_hit_at": hit_at,
+        },
     )
-    stmt = stmt.on_conflict_do_update(
+    cached = session.identity_map.get(identity_key(TableUsage, (table_id,)))
+    if cached is not None:
+        session.expire(cached)  # the row changed behind the ORM's back
+
+
+@cache
+def _usage_upsert(dialect: str) -> Insert:
+    """:func:`count_usage`'s statement for ``dialect``, built once: building it (its
+    ``excluded`` alias above all) cost 0.3 ms a search, eight times its execution."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # The table, not the mapped class: the session runs it as a plain statement, no ORM insert.
+    stmt = insert(cast(Table, TableUsage.__table__))
+    return stmt.on_conflict_do_update(
         index_elements=[TableUsage.table_id],
         set_={
             "hits": TableUsage.hits + stmt.excluded.hits,
@@ -97,10 +113,6 @@ def count_usage(
             "last_hit_at": func.coalesce(stmt.excluded.last_hit_at, TableUsage.last_hit_at),
         },
     )
-    session.execute(stmt)
-    cached = session.identity_map.get(identity_key(TableUsage, (table_id,)))
-    if cached is not None:
-        session.expire(cached)  # the row changed behind the ORM's back
 
 
 def purge(session: Session, *, retention_days: int, now: datetime | None = None) -> int:
