@@ -29,8 +29,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -339,9 +340,13 @@ class MilvusBackend(SearchBackend):
                 )
         return rows
 
-    def _insert(self, collection: str, rows: list[dict[str, Any]]) -> None:
-        for start in range(0, len(rows), BATCH):
-            self.client.insert(collection, rows[start : start + BATCH])
+    def _insert(self, collection: str, rows: Iterable[dict[str, Any]]) -> None:
+        """Insert ``rows`` ``BATCH`` at a time, taking them from the iterable as it goes: a
+        generator keeps one batch in memory, not the whole KB (at 100,000 tables the vectors
+        alone, as Python lists, would be 16 GB)."""
+        it = iter(rows)
+        while batch := list(islice(it, BATCH)):
+            self.client.insert(collection, batch)
 
     # --- editing --------------------------------------------------------------------------
 
@@ -359,22 +364,25 @@ class MilvusBackend(SearchBackend):
         self._create()
         with self.lexical.memo():
             self._count(docs, +1)
-            self._insert(self.tables, [self._table_row(d, engine.hub(d.table_id)) for d in docs])
-        live = np.flatnonzero(dense.alive)
-        rows = []
-        for r in live.tolist():
+            self._insert(self.tables, (self._table_row(d, engine.hub(d.table_id)) for d in docs))
+        self._insert(self.vectors, self._dense_rows(dense))
+
+    def _dense_rows(self, dense: DenseIndex) -> Iterator[dict[str, Any]]:
+        """The rows of the in-process index's live vectors (already centered), one by one;
+        a table's scalar fields computed once for all its vectors."""
+        scalars: dict[int, dict[str, Any]] = {}
+        for r in np.flatnonzero(dense.alive).tolist():
             table_id = int(dense.table[r])
-            rows.append(
-                {
-                    "table_id": table_id,
-                    "kind": int(dense.kind[r]),
-                    "public": bool(dense.public[r]),
-                    "ref": dense.refs[r],
-                    "vector": dense.vectors[r].tolist(),
-                    **self._scalars(self.docs[table_id]),
-                }
-            )
-        self._insert(self.vectors, rows)
+            if table_id not in scalars:
+                scalars[table_id] = self._scalars(self.docs[table_id])
+            yield {
+                "table_id": table_id,
+                "kind": int(dense.kind[r]),
+                "public": bool(dense.public[r]),
+                "ref": dense.refs[r],
+                "vector": dense.vectors[r].tolist(),
+                **scalars[table_id],
+            }
 
     def build(
         self, docs: Sequence[IndexDocument], vectors: Sequence[TableVectors], analyzer: Analyzer

@@ -121,6 +121,47 @@ def test_pool_scores_match_the_embedded_index(
         assert got.body_attainable == pytest.approx(ref.body_attainable)
 
 
+def test_milvus_loads_a_build_a_batch_at_a_time(
+    tmp_path: Path,
+    filled_db: Database,
+    reference: HybridIndex,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows go to Milvus in batches taken as they are made (at 100,000 tables the whole list
+    would not fit in memory): every table and vector arrives, the pool scores are the same."""
+    pytest.importorskip("pymilvus")
+    from indexer.backends import milvus
+
+    monkeypatch.setattr(milvus, "BATCH", 3)
+    backend = _backend("milvus", tmp_path, Analyzer())
+    assert isinstance(backend, milvus.MilvusBackend)
+    sizes: dict[str, list[int]] = {}
+    insert = backend.client.insert
+
+    def counted(collection: str, rows: list[dict[str, object]]) -> object:
+        sizes.setdefault(collection, []).append(len(rows))
+        return insert(collection, rows)
+
+    monkeypatch.setattr(backend.client, "insert", counted)
+    index = HybridIndex(FakeEncoder(), Analyzer(), backend=backend)
+    index.build(_docs(filled_db), calibrate=False)
+    try:
+        vectors = int(np.count_nonzero(reference.backend.dense.alive))  # type: ignore[attr-defined]
+        assert sum(sizes[backend.tables]) == len(reference.docs)
+        assert sum(sizes[backend.vectors]) == vectors
+        assert max(max(s) for s in sizes.values()) == 3
+        tables = sorted(index.docs)
+        for query in QUERIES:
+            got = backend.score(tables, index.query_state(query, "agent"), channel="agent")
+            ref = reference.backend.score(
+                tables, reference.query_state(query, "agent"), channel="agent"
+            )
+            np.testing.assert_allclose(got.kinds, ref.kinds, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(got.body, ref.body, rtol=1e-9)
+    finally:
+        backend.close()
+
+
 def test_customers_never_get_internal_tables(index: HybridIndex) -> None:
     now = utcnow()
     for query in ("信用卡额度内部调整口径", "额度调整内部规则"):
