@@ -681,8 +681,7 @@ def _content_calibration(
     however many of either the KB gave (more spans than titles had pulled the model toward the
     hardest questions: under-confident on all three KBs measured), and what it says is raised by
     :data:`calibrating.CONTENT_SHIFT` in log-odds (it was still under-confident on users'
-    questions, by about that much on seven of eight runs measured, and again on seven of nine
-    once it read the lead alone). No fixed model carries from
+    questions, by about that much on seven of eight runs measured). No fixed model carries from
     one KB to another: on three KBs with answers, the defaults' ECE ranged from 0.10 to 0.41 and
     this one's from 0.03 to 0.05 where the shift was chosen (0.10 to 0.18 before it) and 0.06 to
     0.13 on three KBs it was not chosen on (docs/benchmarks.md, Confidence). Titles alone teach
