@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from eval.environment import git_commit, machine, peak_rss_mb, rss_mb
 from kb.db import open_database
+from kb.errors import ZhikuError
 from kb.search_contract import SearchRequest
 from kb.settings import Settings
 from kb.transfer.bundle import Bundle, TableDoc
@@ -316,15 +317,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{data_dir} holds a KB: measuring its queries only", file=sys.stderr)
         elif args.cache_from and args.cache_from.exists():
             shutil.copy(args.cache_from, data_dir / "embeddings.sqlite")
-        result = run(
-            args.tables,
-            data_dir,
-            settings,
-            args.repeats,
-            reuse=reuse,
-            stand_in=args.stand_in_vectors,
-            sample=args.sample,
-        )
+        try:
+            result = run(
+                args.tables,
+                data_dir,
+                settings,
+                args.repeats,
+                reuse=reuse,
+                stand_in=args.stand_in_vectors,
+                sample=args.sample,
+            )
+        except ZhikuError as err:  # e.g. a kept index built for another backend: one line
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     text = json.dumps(result, ensure_ascii=False, indent=2)
     print(text)
     if args.out:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from eval import bench_scale
 from eval.bench_scale import variant_bundle
 from indexer.documents import entry_text
+from indexer.errors import IndexMismatch
 from kb.text import to_simplified
 
 
@@ -52,3 +55,18 @@ def test_stand_in_vectors_find_the_demo_text_a_variant_varies() -> None:
     label = bench_scale._unit("北京个人客户", 384)
     assert label.shape == (384,) and abs(float(label @ label) - 1) < 1e-5
     np.testing.assert_array_equal(label, bench_scale._unit("北京个人客户", 384))
+
+
+def test_an_index_built_for_another_backend_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "zhiku.db").touch()  # a kept directory: its queries are measured again
+
+    def mismatched(*args: object, **kwargs: object) -> None:
+        raise IndexMismatch("The search index was built for the milvus search backend")
+
+    monkeypatch.setattr(bench_scale, "run", mismatched)
+    assert bench_scale.main(["--keep", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == "error: The search index was built for the milvus search backend"
+    assert not any("Traceback" in line for line in err)
