@@ -311,10 +311,29 @@ class MilvusBackend(SearchBackend):
                     views["internal"]
                 )
 
+    @staticmethod
+    def _vector_row(
+        table_id: int,
+        kind: int,
+        public: bool,
+        ref: str,
+        vector: np.ndarray,
+        scalars: dict[str, Any],
+    ) -> dict[str, Any]:
+        """One row of the vectors collection (``vector`` already centered)."""
+        return {
+            "table_id": table_id,
+            "kind": kind,
+            "public": public,
+            "ref": ref,
+            "vector": vector.tolist(),
+            **scalars,
+        }
+
     def _vector_rows(
         self, vectors: Sequence[TableVectors], docs: dict[int, IndexDocument]
-    ) -> list[dict[str, Any]]:
-        rows = []
+    ) -> Iterator[dict[str, Any]]:
+        """The rows of new tables' vectors, centered here, one by one."""
         for item in vectors:
             if not len(item.vectors):
                 continue
@@ -328,17 +347,14 @@ class MilvusBackend(SearchBackend):
                 if mask.any():
                     centered[mask] = self.means.center(item.vectors[mask], kind=code)
             for i, vector in enumerate(centered):
-                rows.append(
-                    {
-                        "table_id": item.table_id,
-                        "kind": int(codes[i]),
-                        "public": bool(item.public[i]),
-                        "ref": item.refs[i],
-                        "vector": vector.tolist(),
-                        **scalars,
-                    }
+                yield self._vector_row(
+                    item.table_id,
+                    int(codes[i]),
+                    bool(item.public[i]),
+                    item.refs[i],
+                    vector,
+                    scalars,
                 )
-        return rows
 
     def _insert(self, collection: str, rows: Iterable[dict[str, Any]]) -> None:
         """Insert ``rows`` ``BATCH`` at a time, taking them from the iterable as it goes: a
@@ -375,14 +391,14 @@ class MilvusBackend(SearchBackend):
             table_id = int(dense.table[r])
             if table_id not in scalars:
                 scalars[table_id] = self._scalars(self.docs[table_id])
-            yield {
-                "table_id": table_id,
-                "kind": int(dense.kind[r]),
-                "public": bool(dense.public[r]),
-                "ref": dense.refs[r],
-                "vector": dense.vectors[r].tolist(),
-                **scalars[table_id],
-            }
+            yield self._vector_row(
+                table_id,
+                int(dense.kind[r]),
+                bool(dense.public[r]),
+                dense.refs[r],
+                dense.vectors[r],
+                scalars[table_id],
+            )
 
     def build(
         self, docs: Sequence[IndexDocument], vectors: Sequence[TableVectors], analyzer: Analyzer
