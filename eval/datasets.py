@@ -3,7 +3,9 @@
 A dataset is a directory holding two JSON Lines files (one object a line, blank lines skipped):
 
 - ``entries.jsonl``: ``{"id", "question", "answer", "category"}``: the knowledge to search.
-  ``answer`` and ``category`` may be empty or null.
+  ``answer`` and ``category`` may be empty or null. An answer longer than one text field holds
+  (:data:`kb.content_limits.MAX_TEXT_FIELD_CHARS`) goes on in up to :data:`ANSWER_PARTS` − 1
+  more fields of its table (:func:`answer_parts`), as an admin would continue a long page.
 - ``queries.jsonl``: ``{"qid", "query", "relevant": [ids], "hard_negatives": [ids]}``:
   ``hard_negatives`` (entries labelled as a *different* intent) is optional.
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.errors import DatasetInvalid
+from kb.content_limits import MAX_TEXT_FIELD_CHARS
 from kb.errors import Problem
 from kb.tables import CODE_RE
 from kb.transfer.bundle import Bundle, CategoryDoc, PackageDoc, TableDoc
@@ -30,6 +33,12 @@ ENTRIES_FILE = "entries.jsonl"
 QUERIES_FILE = "queries.jsonl"
 TITLE_MAX = 300  # kb.tables: a title is 1–300 characters
 MAX_SHOWN = 25  # problems listed in the error message; the rest are counted
+# A dataset entry is one table (its labels name it), and one text field holds at most
+# MAX_TEXT_FIELD_CHARS: a longer answer goes on in more fields of the same table, up to this
+# many in all (100,000 characters), each searchable like the first.
+ANSWER_PARTS = 5
+# Where a part may end early: after a sentence, in the last fifth of the field.
+SENTENCE_ENDS = "。！？!?；;\n"
 
 TEMPLATE: list[dict[str, Any]] = [
     {"key": "answer", "label": "标准答复", "type": "text", "required": True},
@@ -230,6 +239,26 @@ def _entries(path: Path, problems: list[Problem]) -> Iterator[tuple[Entry, str]]
                     where,
                 )
             )
+        longest = ANSWER_PARTS * MAX_TEXT_FIELD_CHARS
+        if len(answer) > longest:
+            problems.append(
+                Problem(
+                    f"must be at most {longest:,} characters ({ANSWER_PARTS} fields of "
+                    f"{MAX_TEXT_FIELD_CHARS:,}), got {len(answer):,}",
+                    "answer",
+                    len(answer),
+                    where,
+                )
+            )
+        if question is not None and len(question) > MAX_TEXT_FIELD_CHARS:
+            problems.append(
+                Problem(
+                    f"must be at most {MAX_TEXT_FIELD_CHARS:,} characters, got {len(question):,}",
+                    "question",
+                    len(question),
+                    where,
+                )
+            )
         if len(problems) == before and entry_id is not None and question is not None:
             yield Entry(entry_id, question, answer, category or None), where
 
@@ -315,11 +344,15 @@ def to_bundle(dataset: Dataset, *, exclude: Iterable[str] = ()) -> Bundle:
     (cut to 300 characters; the whole question then goes into the ``question`` field), and
     the ``answer`` field = the entry's answer, or **the question itself when the answer is
     empty** (the template requires an answer; BQ and ATEC have none, so there retrieval
-    matches queries against the standard questions only). The review interval is 0 (never
+    matches queries against the standard questions only), a long one continued in
+    ``answer_2``… (:func:`answer_parts`; those fields are in the template only when some
+    entry needs them). The review interval is 0 (never
     stale) so that results do not depend on the day the benchmark runs.
     """
     skip = set(exclude)
     name = _name(dataset.name)
+    answers = {e.id: answer_parts(e.answer or e.question) for e in dataset.entries}
+    template = _template(max((len(parts) for parts in answers.values()), default=1))
     packages: dict[str, PackageDoc] = {}
     for entry in dataset.entries:
         if entry.id in skip:
@@ -330,12 +363,13 @@ def to_bundle(dataset: Dataset, *, exclude: Iterable[str] = ()) -> Bundle:
             package = packages[category] = PackageDoc(
                 category=category,
                 name=name,
-                template=TEMPLATE,
+                template=template,
                 description=f"Benchmark dataset {dataset.name}",
                 review_interval_days=0,
                 location=f"dataset {dataset.name}",
             )
-        fields = {"answer": entry.answer or entry.question, "dataset_id": entry.id}
+        fields = {answer_key(i): part for i, part in enumerate(answers[entry.id])}
+        fields["dataset_id"] = entry.id
         title = entry.question
         if len(title) > TITLE_MAX:
             title = title[: TITLE_MAX - 1] + "…"
@@ -355,6 +389,33 @@ def to_bundle(dataset: Dataset, *, exclude: Iterable[str] = ()) -> Bundle:
         packages=list(packages.values()),
         source=f"dataset {dataset.name}",
     )
+
+
+def answer_parts(text: str, size: int = MAX_TEXT_FIELD_CHARS) -> list[str]:
+    """``text`` in consecutive parts of at most ``size`` characters that join back into it,
+    each ending after the last sentence end of its last fifth where there is one."""
+    parts = []
+    while len(text) > size:
+        window = text[size - size // 5 : size]
+        ends = [window.rfind(mark) for mark in SENTENCE_ENDS]
+        cut = size - size // 5 + max(ends) + 1 if max(ends) >= 0 else size
+        parts.append(text[:cut])
+        text = text[cut:]
+    return [*parts, text]
+
+
+def answer_key(part: int) -> str:
+    """The field of an answer's ``part`` (0: ``answer``, then ``answer_2``, ``answer_3``…)."""
+    return "answer" if part == 0 else f"answer_{part + 1}"
+
+
+def _template(parts: int) -> list[dict[str, Any]]:
+    """:data:`TEMPLATE`, with the fields an answer in ``parts`` parts goes on in."""
+    more = [
+        {"key": answer_key(part), "label": f"标准答复（续 {part + 1}）", "type": "text"}
+        for part in range(1, parts)
+    ]
+    return [TEMPLATE[0], *more, *TEMPLATE[1:]]
 
 
 def _name(raw: str) -> str:

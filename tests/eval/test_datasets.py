@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from eval.datasets import (
+    ANSWER_PARTS,
     TEMPLATE,
     Dataset,
     Entry,
     Query,
+    answer_parts,
     in_traditional,
     load_dataset,
     table_codes,
@@ -19,6 +21,7 @@ from eval.datasets import (
 )
 from eval.errors import DatasetInvalid
 from eval.runner import held_out_ids
+from kb.content_limits import MAX_TEXT_FIELD_CHARS
 from kb.db import Database
 from kb.models import KnowledgeTable, RevisionState
 from kb.transfer.importer import apply_bundle
@@ -150,6 +153,67 @@ def test_long_questions_are_cut_for_the_title_and_kept_whole() -> None:
     (table,) = to_bundle(dataset).packages[0].tables
     assert len(table.title) == 300 and table.title.endswith("…")
     assert table.fields["question"] == question
+
+
+def test_answer_parts_end_after_a_sentence_and_join_back() -> None:
+    text = "甲" * 85 + "。" + "乙" * 30 + "！" + "丙" * 100
+    parts = answer_parts(text, size=100)
+    assert parts == ["甲" * 85 + "。", "乙" * 30 + "！" + "丙" * 69, "丙" * 31]
+    assert "".join(parts) == text
+    # no sentence end in a part's last fifth: cut at the size
+    assert answer_parts("丁" * 250, size=100) == ["丁" * 100, "丁" * 100, "丁" * 50]
+    assert answer_parts("短答案", size=100) == ["短答案"]
+
+
+def test_a_long_answer_goes_on_in_more_fields_of_its_table(sqlite_db: Database) -> None:
+    """One text field holds 20,000 characters; an entry is one table (its labels name it)."""
+    sentence = "这一段说明办理流程中的一个步骤。"  # 16 characters
+    answer = sentence * (45_000 // len(sentence))
+    dataset = Dataset(
+        "long",
+        [Entry("e1", "怎么办理", answer), Entry("e2", "怎么退订", "在应用里退订。")],
+        [Query("q1", "办理", ("e1",))],
+    )
+    bundle = to_bundle(dataset)
+    (package,) = bundle.packages
+    assert [f["key"] for f in package.template] == [
+        "answer",
+        "answer_2",
+        "answer_3",
+        "question",
+        "dataset_id",
+    ]
+    long_table, short_table = package.tables
+    parts = [long_table.fields[k] for k in ("answer", "answer_2", "answer_3")]
+    assert "".join(parts) == answer
+    assert all(len(p) <= MAX_TEXT_FIELD_CHARS and p.endswith("。") for p in parts)
+    assert short_table.fields == {"answer": "在应用里退订。", "dataset_id": "e2"}
+    with sqlite_db.transaction() as session:
+        report = apply_bundle(session, bundle, actor="kb-eval")
+    assert sorted(report.created) == ["e1", "e2"]
+    # without a long answer the template is the plain one
+    assert to_bundle(Dataset("short", dataset.entries[1:], [])).packages[0].template == TEMPLATE
+
+
+def test_an_answer_past_every_field_is_a_problem_before_anything_is_imported(
+    tmp_path: Path,
+) -> None:
+    longest = ANSWER_PARTS * MAX_TEXT_FIELD_CHARS
+    path = _write(
+        tmp_path / "huge",
+        [
+            json.dumps({"id": "e1", "question": "怎么办", "answer": "答" * (longest + 1)}),
+            json.dumps({"id": "e2", "question": "问" * (MAX_TEXT_FIELD_CHARS + 1)}),
+            json.dumps({"id": "e3", "question": "好的", "answer": "答" * longest}),
+        ],
+        ['{"qid": "q1", "query": "怎么办", "relevant": ["e3"]}'],
+    )
+    entries = path / "entries.jsonl"
+    assert _problems(path) == [
+        f"{entries}:1: answer: must be at most 100,000 characters (5 fields of 20,000), "
+        "got 100,001",
+        f"{entries}:2: question: must be at most 20,000 characters, got 20,001",
+    ]
 
 
 def test_the_bundle_goes_through_the_real_importer(tmp_path: Path, sqlite_db: Database) -> None:

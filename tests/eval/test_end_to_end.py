@@ -57,6 +57,36 @@ def test_kb_eval_writes_every_report_file(runner: CliRunner, tmp_path: Path) -> 
     assert not (tmp_path / "data").exists()  # the user's KB is never touched
 
 
+def test_a_detail_past_the_first_20000_characters_of_an_answer_is_found(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """An answer longer than one text field goes on in more fields of its table, all searched
+    (before, such a dataset was refused whole by the importer)."""
+    filler = "本页说明会员权益的一般规则。" * 3000  # 42,000 characters
+    entries = [
+        {"id": "long", "question": "会员权益总说明", "answer": filler + "海豚卡挂失请拨打专线。"},
+        {"id": "card", "question": "银行卡丢了怎么办", "answer": "请先冻结银行卡。"},
+        {"id": "plan", "question": "怎么改套餐", "answer": "在营业厅改套餐。"},
+    ]
+    data = tmp_path / "long"
+    data.mkdir()
+    (data / "entries.jsonl").write_text(
+        "\n".join(json.dumps(e, ensure_ascii=False) for e in entries), encoding="utf-8"
+    )
+    (data / "queries.jsonl").write_text(
+        json.dumps({"qid": "q1", "query": "海豚卡挂失", "relevant": ["long"]}, ensure_ascii=False),
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["eval", str(data), "--mode", "hybrid", "--holdout", "0", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads((out / "results.json").read_text(encoding="utf-8"))["runs"]
+    (query,) = run["queries"]
+    assert (query["top"][0]["id"], query["top"][0]["field"]) == ("long", "answer_3")
+
+
 def test_ablation_and_baselines_through_the_real_build(runner: CliRunner, tmp_path: Path) -> None:
     toy = write_toy(tmp_path / "toy")
     out = tmp_path / "out"
