@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 from eval.errors import DatasetInvalid
 from kb.content_limits import MAX_TEXT_FIELD_CHARS
 from kb.errors import Problem
+from kb.hierarchy import MAX_NAME_BYTES, MAX_NAME_CHARS, UNSEEN_CHARACTERS
 from kb.tables import CODE_RE
 from kb.transfer.bundle import Bundle, CategoryDoc, PackageDoc, TableDoc
 
@@ -230,15 +232,6 @@ def _entries(path: Path, problems: list[Problem]) -> Iterator[tuple[Entry, str]]
         question = _text(data, "question", where, problems)
         answer = _optional_text(data, "answer", where, problems)
         category = _optional_text(data, "category", where, problems)
-        if category and (len(category) > 100 or "/" in category):
-            problems.append(
-                Problem(
-                    "category must be at most 100 characters without '/'",
-                    "category",
-                    category,
-                    where,
-                )
-            )
         longest = ANSWER_PARTS * MAX_TEXT_FIELD_CHARS
         if len(answer) > longest:
             problems.append(
@@ -339,7 +332,7 @@ def to_bundle(dataset: Dataset, *, exclude: Iterable[str] = ()) -> Bundle:
     """The dataset as an import Bundle, leaving out the entry ids in ``exclude``.
 
     One category per dataset category (entries without one go to a category named after the
-    dataset), in each a package named after the dataset with :data:`TEMPLATE`, and one
+    dataset; either name made one the KB accepts, :func:`_name`), in each a package named after the dataset with :data:`TEMPLATE`, and one
     published table per entry: code from the id (:func:`table_codes`), title = the question
     (cut to 300 characters; the whole question then goes into the ``question`` field), and
     the ``answer`` field = the entry's answer, or **the question itself when the answer is
@@ -357,7 +350,7 @@ def to_bundle(dataset: Dataset, *, exclude: Iterable[str] = ()) -> Bundle:
     for entry in dataset.entries:
         if entry.id in skip:
             continue
-        category = entry.category or name
+        category = _name(entry.category, fallback=name) if entry.category else name
         package = packages.get(category)
         if package is None:
             package = packages[category] = PackageDoc(
@@ -418,6 +411,16 @@ def _template(parts: int) -> list[dict[str, Any]]:
     return [TEMPLATE[0], *more, *TEMPLATE[1:]]
 
 
-def _name(raw: str) -> str:
-    name = raw.replace("/", "_").strip() or "dataset"
-    return name[:100]
+def _name(raw: str, fallback: str = "dataset") -> str:
+    """A category or package name the KB accepts (:func:`kb.hierarchy.name_problems`) made
+    from a dataset's label, which only groups its entries: '/' and '\\' in their full-width
+    forms, control and invisible characters dropped, no leading '.' or '_', cut to fit;
+    ``fallback`` where nothing is left."""
+    name = "".join(c for c in raw if unicodedata.category(c) not in UNSEEN_CHARACTERS)
+    name = name.replace("/", "／").replace("\\", "＼")
+    while name != name.strip() or name.startswith((".", "_")):
+        name = name.strip().lstrip("._")
+    name = name[:MAX_NAME_CHARS]
+    while len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        name = name[:-1]
+    return name.strip() or fallback

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from eval.datasets import (
     ANSWER_PARTS,
@@ -23,6 +25,7 @@ from eval.errors import DatasetInvalid
 from eval.runner import held_out_ids
 from kb.content_limits import MAX_TEXT_FIELD_CHARS
 from kb.db import Database
+from kb.hierarchy import name_problems
 from kb.models import KnowledgeTable, RevisionState
 from kb.transfer.importer import apply_bundle
 from tests.eval.toy import write_toy
@@ -214,6 +217,28 @@ def test_an_answer_past_every_field_is_a_problem_before_anything_is_imported(
         "got 100,001",
         f"{entries}:2: question: must be at most 20,000 characters, got 20,001",
     ]
+
+
+@given(st.text(max_size=300))
+def test_any_dataset_label_names_a_category_the_kb_accepts(label: str) -> None:
+    """A dataset's category (or its directory's name) only groups its entries: a '/', a
+    leading '_', an invisible character or 100 Chinese characters (300 bytes) must not refuse
+    the whole benchmark at import."""
+    (package,) = to_bundle(Dataset(label or "x", [Entry("e1", "问", category=label)], [])).packages
+    assert name_problems(package.category, "category") == []
+    assert name_problems(package.name, "package") == []
+
+
+def test_awkward_categories_go_through_the_real_importer(sqlite_db: Database) -> None:
+    labels = ["内科/外科", "_草稿", "零\u200b宽", "长" * 100, " . "]
+    dataset = Dataset(
+        "set", [Entry(f"e{i}", f"问题{i}", category=c) for i, c in enumerate(labels)], []
+    )
+    bundle = to_bundle(dataset)
+    assert [c.name for c in bundle.categories] == ["内科／外科", "草稿", "零宽", "长" * 80, "set"]
+    with sqlite_db.transaction() as session:
+        report = apply_bundle(session, bundle, actor="kb-eval")
+    assert len(report.created) == len(labels)
 
 
 def test_the_bundle_goes_through_the_real_importer(tmp_path: Path, sqlite_db: Database) -> None:
