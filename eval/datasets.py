@@ -27,7 +27,7 @@ from typing import Any
 from eval.errors import DatasetInvalid
 from kb.content_limits import MAX_TEXT_FIELD_CHARS
 from kb.errors import Problem
-from kb.hierarchy import MAX_NAME_BYTES, MAX_NAME_CHARS, UNSEEN_CHARACTERS
+from kb.hierarchy import INVISIBLE_CATEGORIES, MAX_NAME_BYTES, MAX_NAME_CHARS
 from kb.tables import CODE_RE
 from kb.transfer.bundle import Bundle, CategoryDoc, PackageDoc, TableDoc
 
@@ -332,15 +332,15 @@ def to_bundle(dataset: Dataset, *, exclude: Iterable[str] = ()) -> Bundle:
     """The dataset as an import Bundle, leaving out the entry ids in ``exclude``.
 
     One category per dataset category (entries without one go to a category named after the
-    dataset; either name made one the KB accepts, :func:`_name`), in each a package named after the dataset with :data:`TEMPLATE`, and one
-    published table per entry: code from the id (:func:`table_codes`), title = the question
-    (cut to 300 characters; the whole question then goes into the ``question`` field), and
-    the ``answer`` field = the entry's answer, or **the question itself when the answer is
-    empty** (the template requires an answer; BQ and ATEC have none, so there retrieval
-    matches queries against the standard questions only), a long one continued in
-    ``answer_2``… (:func:`answer_parts`; those fields are in the template only when some
-    entry needs them). The review interval is 0 (never
-    stale) so that results do not depend on the day the benchmark runs.
+    dataset; either name made one the KB accepts, :func:`_name`), in each a package named
+    after the dataset with :data:`TEMPLATE`, and one published table per entry: code from the
+    id (:func:`table_codes`), title = the question (cut to 300 characters; the whole question
+    then goes into the ``question`` field), and the ``answer`` field = the entry's answer, or
+    **the question itself when the answer is empty** (the template requires an answer; BQ and
+    ATEC have none, so there retrieval matches queries against the standard questions only), a
+    long one continued in ``answer_2``… (:func:`answer_parts`; those fields are in the
+    template only when some entry needs them). The review interval is 0 (never stale) so that
+    results do not depend on the day the benchmark runs.
     """
     skip = set(exclude)
     name = _name(dataset.name)
@@ -416,7 +416,7 @@ def _name(raw: str, fallback: str = "dataset") -> str:
     from a dataset's label, which only groups its entries: '/' and '\\' in their full-width
     forms, control and invisible characters dropped, no leading '.' or '_', cut to fit;
     ``fallback`` where nothing is left."""
-    name = "".join(c for c in raw if unicodedata.category(c) not in UNSEEN_CHARACTERS)
+    name = "".join(c for c in raw if unicodedata.category(c) not in INVISIBLE_CATEGORIES)
     name = name.replace("/", "／").replace("\\", "＼")
     while name != name.strip() or name.startswith((".", "_")):
         name = name.strip().lstrip("._")

@@ -23,7 +23,7 @@ MAX_NAME_CHARS = 100
 # A package file is "<name>.yaml"; file systems allow 255 bytes per name.
 MAX_NAME_BYTES = 240
 # Control, format (invisible: zero-width, bidi overrides), surrogate, line/paragraph separators.
-UNSEEN_CHARACTERS = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 def name_problems(value: Any, field: str, location: str | None = None) -> list[Problem]:
@@ -40,7 +40,9 @@ def name_problems(value: Any, field: str, location: str | None = None) -> list[P
         reasons.append("starts with '.' or '_' (such files are skipped when content is read)")
     if "/" in name or "\\" in name:
         reasons.append("contains '/' or '\\' (it separates category and package)")
-    bad = sorted({f"U+{ord(c):04X}" for c in name if unicodedata.category(c) in UNSEEN_CHARACTERS})
+    bad = sorted(
+        {f"U+{ord(c):04X}" for c in name if unicodedata.category(c) in INVISIBLE_CATEGORIES}
+    )
     if bad:
         reasons.append(f"contains control or invisible characters ({', '.join(bad)})")
     if not reasons:
