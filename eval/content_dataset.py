@@ -17,6 +17,15 @@ exception), not by its titles: the style of a KB whose users ask about what long
 
     python -m eval.content_dataset content/demo /tmp/sets/demo-sub \
         --queries eval/data/demo_subquestions.jsonl
+
+``--pages N`` joins each package's tables N at a time into one entry, a page titled after its
+package (``会员与优惠券（1）``) whose answer is theirs one after another, and labels each query
+with the page that holds its table: long answers, each about several things its title does
+not name, as in a KB of policy pages (docs/benchmarks.md, "Long answers: the demo KB in
+pages").
+
+    python -m eval.content_dataset content/demo /tmp/sets/demo-pages \
+        --queries eval/data/demo_subquestions.jsonl --pages 4
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +46,13 @@ from kb.transfer.yaml_files import read_directory
 QUESTION_KEY = "question"
 
 
-def dataset_from_content(root: Path, queries_file: Path | None = None) -> Dataset:
+def dataset_from_content(
+    root: Path, queries_file: Path | None = None, *, pages: int = 1
+) -> Dataset:
     """The tables under ``root`` as entries and their similar questions (or the queries of
-    ``queries_file``) as queries; raises DatasetInvalid when the content or the queries have
-    problems (``kb import --dry-run`` lists the content's)."""
+    ``queries_file``) as queries, each package's tables joined ``pages`` at a time into one
+    entry (:func:`_pages`) where more than 1; raises DatasetInvalid when the content or the
+    queries have problems (``kb import --dry-run`` lists the content's)."""
     bundle = read_directory(root)
     if bundle.problems:
         raise DatasetInvalid(
@@ -49,18 +62,51 @@ def dataset_from_content(root: Path, queries_file: Path | None = None) -> Datase
         )
     entries: list[Entry] = []
     queries: list[Query] = []
+    package_of: dict[str, str] = {}  # table code → its package's name
     for package in bundle.packages:
         for table in package.tables:
             code = str(table.code)
             answer = "\n".join(_searchable_texts(package, table.fields or {}))
             entries.append(Entry(code, str(table.title), answer, package.category))
+            package_of[code] = str(package.name)
             for i, question in enumerate(table.questions or []):
                 queries.append(Query(f"{code}-q{i}", str(question), (code,)))
     if queries_file is not None:
         queries = load_queries(queries_file, (e.id for e in entries))
     if not entries or not queries:
         raise DatasetInvalid(f"No tables with similar questions under {root}.")
+    if pages > 1:
+        entries, queries = _pages(entries, queries, package_of, pages)
     return Dataset(name=root.resolve().name, entries=entries, queries=queries, path=root)
+
+
+def _pages(
+    entries: list[Entry], queries: list[Query], package_of: dict[str, str], size: int
+) -> tuple[list[Entry], list[Query]]:
+    """Each package's tables (in file order) joined ``size`` at a time into one entry: id the
+    first table's code and ``-page``, title the package's name and the page's number, answer
+    the tables' answers one after another; the queries labelled with the pages instead."""
+    by_package: dict[str, list[Entry]] = {}
+    for e in entries:
+        by_package.setdefault(package_of[e.id], []).append(e)
+    paged: list[Entry] = []
+    page_of: dict[str, str] = {}
+    for name, tables in by_package.items():
+        for number, start in enumerate(range(0, len(tables), size), start=1):
+            part = tables[start : start + size]
+            page = f"{part[0].id}-page"
+            answer = "\n\n".join(e.answer for e in part if e.answer)
+            paged.append(Entry(page, f"{name}（{number}）", answer, part[0].category))
+            page_of.update((e.id, page) for e in part)
+    relabelled = []
+    for q in queries:
+        relevant = tuple(dict.fromkeys(page_of[r] for r in q.relevant))
+        # (a different intent on the same page as the answer is no longer a different entry)
+        negatives = (page_of[r] for r in q.hard_negatives if page_of[r] not in relevant)
+        relabelled.append(
+            replace(q, relevant=relevant, hard_negatives=tuple(dict.fromkeys(negatives)))
+        )
+    return paged, relabelled
 
 
 def _searchable_texts(package: PackageDoc, fields: dict[str, Any]) -> list[str]:
@@ -103,9 +149,18 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="A queries.jsonl labelled with table codes, asked instead of the similar questions.",
     )
+    parser.add_argument(
+        "--pages",
+        type=int,
+        default=1,
+        metavar="N",
+        help="Join each package's tables N at a time into one entry (a long answer).",
+    )
     args = parser.parse_args(argv)
+    if args.pages < 1:
+        parser.error(f"--pages must be a whole number of 1 or more, got {args.pages}")
     try:
-        dataset = dataset_from_content(args.content, args.queries)
+        dataset = dataset_from_content(args.content, args.queries, pages=args.pages)
     except DatasetInvalid as e:
         parser.exit(2, f"{e}\n")
     write(dataset, args.out)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.content_dataset import dataset_from_content, main
+from eval.content_dataset import _pages, dataset_from_content, main
 from eval.datasets import Entry, Query, load_dataset
 from eval.errors import DatasetInvalid
 from tests.kb.content_files import demo_dir, write
@@ -78,3 +78,39 @@ def test_the_demo_subquestions_are_labelled_with_live_demo_tables() -> None:
     titles = {e.id: e.question for e in dataset.entries}
     # Not the titles again: a sub-question is answered inside the answer.
     assert all(q.query != titles[q.relevant[0]] for q in dataset.queries)
+
+
+def test_pages_join_a_packages_tables_into_long_answers(tmp_path: Path) -> None:
+    """A KB of long pages, each about several things its title does not name."""
+    content = demo_dir(tmp_path / "content")
+    tables = dataset_from_content(content)
+    (page,) = dataset_from_content(content, pages=2).entries
+    assert page == Entry(
+        "TX-GH-001-page",
+        "改号业务（1）",
+        tables.entries[0].answer + "\n\n" + tables.entries[1].answer,
+        "通信业务",
+    )
+    # every question now asks for the page that holds its table
+    paged = dataset_from_content(content, pages=2).queries
+    assert [q.relevant for q in paged] == [("TX-GH-001-page",)] * 3
+    assert [q.query for q in paged] == [q.query for q in tables.queries]
+    # one table a page: the tables again, under the pages' names
+    singles = dataset_from_content(content, pages=1)
+    assert singles.entries == tables.entries
+
+
+def test_pages_write_a_set_that_loads(tmp_path: Path) -> None:
+    content, out = demo_dir(tmp_path / "content"), tmp_path / "pages"
+    assert main([str(content), str(out), "--pages", "3"]) == 0
+    loaded = load_dataset(out)
+    assert [e.id for e in loaded.entries] == ["TX-GH-001-page"]
+    with pytest.raises(SystemExit):
+        main([str(content), str(out), "--pages", "0"])
+
+
+def test_a_hard_negative_on_its_answers_page_is_dropped() -> None:
+    entries = [Entry(c, c, f"{c} 的答复", "类") for c in ("a1", "a2", "a3")]
+    package_of = dict.fromkeys(("a1", "a2", "a3"), "包")
+    _, (query,) = _pages(entries, [Query("q", "问", ("a1",), ("a2", "a3"))], package_of, 2)
+    assert query == Query("q", "问", ("a1-page",), ("a3-page",))
