@@ -433,7 +433,11 @@ def _first_row(e: Example, fusion: FusionParams) -> np.ndarray:
 
 
 class _Stacked:
-    """Every answerable pool's rows end to end: one weighting scored over all pools at once."""
+    """Every answerable pool's rows end to end: one weighting scored over all pools at once.
+
+    The dense side depends on the vector kinds' weights only and the lexical side on the body's
+    weight only: each is computed once per value and kept (a grid repeats them hundreds of
+    times)."""
 
     def __init__(self, sigs: list[PoolSignals], golds: Sequence[int]) -> None:
         self.kinds = np.vstack([s.kinds for s in sigs]).astype(np.float64)
@@ -447,17 +451,31 @@ class _Stacked:
         self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         self.group = np.repeat(np.arange(len(sigs)), sizes)
         self.gold_rows = self.starts + np.asarray(golds)
+        self._dense: dict[tuple[float, ...], np.ndarray] = {}
+        self._lexical: dict[float, np.ndarray] = {}
+
+    def _dense_of(self, weights: tuple[float, ...]) -> np.ndarray:
+        found = self._dense.get(weights)
+        if found is None:
+            weighted = self.kinds * np.asarray(weights)
+            found = self._dense[weights] = np.nan_to_num(np.fmax.reduce(weighted, axis=1), nan=-1.0)
+        return found
+
+    def _lexical_of(self, body: float) -> np.ndarray:
+        found = self._lexical.get(body)
+        if found is None:
+            attainable = self.head_att + body * self.body_att
+            found = self._lexical[body] = np.divide(
+                self.head + body * self.body,
+                attainable,
+                out=np.zeros_like(self.head),
+                where=attainable > 0,
+            )
+        return found
 
     def mrr(self, fusion: FusionParams) -> float:
-        weighted = self.kinds * np.asarray(fusion.kind_weights)
-        dense = np.nan_to_num(np.fmax.reduce(weighted, axis=1), nan=-1.0)
-        attainable = self.head_att + fusion.lexical_body * self.body_att
-        lexical = np.divide(
-            self.head + fusion.lexical_body * self.body,
-            attainable,
-            out=np.zeros_like(self.head),
-            where=attainable > 0,
-        )
+        dense = self._dense_of(tuple(fusion.kind_weights))
+        lexical = self._lexical_of(fusion.lexical_body)
         fused = (
             fusion.dense_weight * dense
             - fusion.hub_weight * self.hub
