@@ -360,8 +360,9 @@ def tuning_rows(params: dict[str, Any]) -> list[tuple[str, str]]:
             "fusion",
             f"{(tuning.get('fusion') or {}).get('source', 'default')}: dense "
             f"{fusion.get('dense_weight')}, lexical {fusion.get('lexical_weight')} (body "
-            f"{fusion.get('lexical_body')}), hub {fusion.get('hub_weight')}, answer chunks "
-            f"{fusion.get('body_weight')}, title + chunk {fusion.get('entry_weight')}",
+            f"{fusion.get('lexical_body')}), hub {fusion.get('hub_weight')}, titles "
+            f"{fusion.get('title_weight', 1.0)}, answer chunks {fusion.get('body_weight')}, "
+            f"title + chunk {fusion.get('entry_weight')}",
         ),
         ("reranker", str((params.get("reranker") or {}).get("status", "not trained"))),
         (

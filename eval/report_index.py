@@ -12,7 +12,14 @@ from typing import Any
 from eval.report_format import fmt
 from indexer import resemblance
 
-_FUSION_SHOWN = ("lexical_weight", "lexical_body", "hub_weight", "body_weight", "entry_weight")
+_FUSION_SHOWN = (
+    "lexical_weight",
+    "lexical_body",
+    "hub_weight",
+    "title_weight",
+    "body_weight",
+    "entry_weight",
+)
 
 
 def settings_text(index: Mapping[str, Any]) -> str | None:

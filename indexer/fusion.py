@@ -3,8 +3,9 @@
 Two methods, parameters named and saved with the index:
 
 - score blending (default): ``dense_weight × dense − hub_weight × hub + lexical_weight ×
-  coverage + covered_weight × covered``, where dense is the best vector's centered cosine (an answer chunk's times
-  ``body_weight``, a title + chunk passage's times ``entry_weight``), hub the table's hub score
+  coverage + covered_weight × covered``, where dense is the best vector's centered cosine (a
+  title's times ``title_weight``, an answer chunk's times ``body_weight``, a title + chunk
+  passage's times ``entry_weight``), hub the table's hub score
   (see :mod:`indexer.dense`) and coverage the head and ``lexical_body`` × body BM25 scores over
   what the query can attain in both (:mod:`indexer.lexical`), and covered the share of the
   head's informative words the query contains (a long question that names a title in passing
@@ -38,6 +39,10 @@ class FusionParams:
     dense_weight: float = 1.0
     lexical_weight: float = 0.7
     hub_weight: float = 0.3
+    # Multiplies a title vector's cosine (tuned per KB that has answers): a question is closer
+    # to a question than to a passage, so a broad title ("会员与优惠券") can outscore the one
+    # chunk that answers it (docs/benchmarks.md, "Long answers: the demo KB in pages").
+    title_weight: float = 1.0
     body_weight: float = 1.0  # multiplies an answer-chunk vector's cosine (tuned per KB)
     entry_weight: float = 1.0  # multiplies a title + answer-chunk passage's cosine
     lexical_body: float = 0.3  # the body BM25's weight beside the head's (title, questions)
@@ -61,7 +66,7 @@ class FusionParams:
     @property
     def kind_weights(self) -> tuple[float, float, float, float]:
         """Cosine multipliers per vector kind (title, question, body, entry)."""
-        return (1.0, 1.0, self.body_weight, self.entry_weight)
+        return (self.title_weight, 1.0, self.body_weight, self.entry_weight)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FusionParams:

@@ -116,6 +116,7 @@ GRID = {
     "lexical_body": (0.1, 0.3, 0.5, 1.0),
     "hub_weight": (0.0, 0.3, 0.6, 0.9),
     "covered_weight": (0.0, 0.1, 0.2, 0.3),
+    "title_weight": (0.7, 0.85, 1.0),
     "body_weight": (0.8, 0.9, 1.0),
     "entry_weight": (0.8, 0.9, 1.0),
 }
@@ -546,7 +547,7 @@ def broad_best(values: np.ndarray, shape: Sequence[int]) -> int:
 
 
 def _tunable(index: HybridIndex, name: str) -> bool:
-    if name == "body_weight":
+    if name in ("body_weight", "title_weight"):  # (a title weighs against the answers only)
         return "body" in index.kinds
     if name == "entry_weight":
         return "entry" in index.kinds

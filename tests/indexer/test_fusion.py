@@ -46,3 +46,10 @@ def test_hybrid_and_dense_scores() -> None:
 def test_params_round_trip_ignores_unknown_keys() -> None:
     params = FusionParams(lexical_weight=0.45)
     assert FusionParams.from_json({**params.to_json(), "future": 1}) == params
+
+
+def test_a_title_weighs_what_was_chosen_and_an_index_saved_before_reads_one() -> None:
+    params = FusionParams(title_weight=0.7, body_weight=0.9)
+    assert params.kind_weights == (0.7, 1.0, 0.9, 1.0)  # title, question, body, entry
+    saved_before = {k: v for k, v in FusionParams().to_json().items() if k != "title_weight"}
+    assert FusionParams.from_json(saved_before).title_weight == 1.0

@@ -90,6 +90,7 @@ def test_fusion_choice_is_reported_with_its_evidence(tuned: HybridIndex) -> None
         "lexical_body",
         "hub_weight",
         "covered_weight",
+        "title_weight",
         "body_weight",
         "entry_weight",
     }
