@@ -62,13 +62,13 @@ def dataset_from_content(
         )
     entries: list[Entry] = []
     queries: list[Query] = []
-    package_of: dict[str, str] = {}  # table code → its package's name
+    package_of: dict[str, tuple[str | None, str]] = {}  # table code → (category, package)
     for package in bundle.packages:
         for table in package.tables:
             code = str(table.code)
             answer = "\n".join(_searchable_texts(package, table.fields or {}))
             entries.append(Entry(code, str(table.title), answer, package.category))
-            package_of[code] = str(package.name)
+            package_of[code] = (package.category, str(package.name))
             for i, question in enumerate(table.questions or []):
                 queries.append(Query(f"{code}-q{i}", str(question), (code,)))
     if queries_file is not None:
@@ -81,17 +81,22 @@ def dataset_from_content(
 
 
 def _pages(
-    entries: list[Entry], queries: list[Query], package_of: dict[str, str], size: int
+    entries: list[Entry],
+    queries: list[Query],
+    package_of: dict[str, tuple[str | None, str]],
+    size: int,
 ) -> tuple[list[Entry], list[Query]]:
     """Each package's tables (in file order) joined ``size`` at a time into one entry: id the
     first table's code and ``-page``, title the package's name and the page's number, answer
-    the tables' answers one after another; the queries labelled with the pages instead."""
-    by_package: dict[str, list[Entry]] = {}
+    the tables' answers one after another; the queries labelled with the pages instead.
+    ``package_of``: each table's (category, package): a package's name is its own only within
+    its category."""
+    by_package: dict[tuple[str | None, str], list[Entry]] = {}
     for e in entries:
         by_package.setdefault(package_of[e.id], []).append(e)
     paged: list[Entry] = []
     page_of: dict[str, str] = {}
-    for name, tables in by_package.items():
+    for (_, name), tables in by_package.items():
         for number, start in enumerate(range(0, len(tables), size), start=1):
             part = tables[start : start + size]
             page = f"{part[0].id}-page"

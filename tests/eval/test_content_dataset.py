@@ -111,6 +111,16 @@ def test_pages_write_a_set_that_loads(tmp_path: Path) -> None:
 
 def test_a_hard_negative_on_its_answers_page_is_dropped() -> None:
     entries = [Entry(c, c, f"{c} 的答复", "类") for c in ("a1", "a2", "a3")]
-    package_of = dict.fromkeys(("a1", "a2", "a3"), "包")
+    package_of = dict.fromkeys(("a1", "a2", "a3"), ("类", "包"))
     _, (query,) = _pages(entries, [Query("q", "问", ("a1",), ("a2", "a3"))], package_of, 2)
     assert query == Query("q", "问", ("a1-page",), ("a3-page",))
+
+
+def test_packages_of_one_name_in_two_categories_make_pages_of_their_own() -> None:
+    entries = [Entry("a1", "甲", "甲的答复", "通信"), Entry("b1", "乙", "乙的答复", "银行")]
+    package_of = {"a1": ("通信", "常见问题"), "b1": ("银行", "常见问题")}
+    pages, _ = _pages(entries, [], package_of, 4)
+    assert [(p.id, p.question, p.answer) for p in pages] == [
+        ("a1-page", "常见问题（1）", "甲的答复"),
+        ("b1-page", "常见问题（1）", "乙的答复"),
+    ]
