@@ -89,6 +89,9 @@ CALIBRATING = frozenset({"question", pseudo.CONFIRMED, pseudo.VOTED})
 UNMASKED = frozenset({"title", pseudo.CONFIRMED, pseudo.VOTED, pseudo.LOGGED, pseudo.REWORDED})
 # Searched only to be compared with the pseudo-queries: no answer is known.
 UNLABELLED = frozenset({pseudo.VOTED, pseudo.LOGGED})
+# Fit confidence only: never choose the weights or train the reranker, nor enter the log's
+# comparison of kinds.
+CONFIDENCE_ONLY = frozenset({pseudo.SPARE})
 MIN_CALIBRATION = 100
 # Confirmed queries all answered in the top SHOWN look chosen from what agents were shown (their
 # helpful votes, kb.golden.endorsed): real traffic always has some answered lower or not at all,
@@ -207,7 +210,7 @@ def fit(index: HybridIndex, gathered: Gathered) -> None:
     report = gathered.report
     logged = [e for e in gathered.examples if e.query.source == pseudo.LOGGED]
     examples = [e for e in gathered.examples if e.query.source != pseudo.LOGGED]
-    left_out = _left_out(index, examples, logged, report)
+    left_out = _left_out(index, examples, logged, report) | CONFIDENCE_ONLY
     answerable = [e for e in examples if e.gold >= 0 and not e.unanswerable]
     report["in_pool"] = len(answerable)
     report["unanswerable"] = sum(e.unanswerable for e in examples)
@@ -403,7 +406,9 @@ def _left_out(
         return frozenset({pseudo.REWORDED})
     from indexer import resemblance
 
-    compared = [e for e in examples if e.query.source not in UNLABELLED and len(e.sig)]
+    compared = [
+        e for e in examples if e.query.source not in UNLABELLED | CONFIDENCE_ONLY and len(e.sig)
+    ]
     asked = [e for e in logged if len(e.sig)]
     if not compared or not asked:  # nothing found for either: nothing to compare
         return frozenset({pseudo.REWORDED})
@@ -695,7 +700,8 @@ def _content_calibration(
 ) -> Calibration | None:
     """Confidence fitted on the KB's own content, for a KB with answers and no real users' wordings
     yet: its answer spans (masked out of their answer: a question answered inside it, whose
-    words the answer no longer says there) and its loosened titles (a question worded as the KB
+    words the answer no longer says there; on a KB of few tables, more of them than the ranking
+    was tuned on, :data:`pseudo.SPARE`) and its loosened titles (a question worded as the KB
     words it). Real questions fall between the two, so the two weigh half each in the fit,
     however many of either the KB gave (more spans than titles had pulled the model toward the
     hardest questions: under-confident on all three KBs measured), and what it says is raised by
@@ -716,8 +722,10 @@ def _content_calibration(
     reworded spans instead), the reworded spans are the ``easiest`` kind in place of the
     titles: measured on the demo's questions inside answers, ECE 0.24-0.28 with the titles and
     0.06-0.09 with them (docs/benchmarks.md, "Questions answered inside the answers")."""
-    kinds = {"answer", easiest}
+    kinds = {"answer", pseudo.SPARE, easiest}
     judged = _Judged.of(examples, scores, lambda e: e.query.source in kinds)
+    # The spans for confidence only are answer spans: one source with the others in the fit.
+    judged.sources = ["answer" if s == pseudo.SPARE else s for s in judged.sources]
     spans, easy = judged.by_source["answer"], judged.by_source[easiest]
     if spans < MIN_CALIBRATION or not judged.fittable:
         return None

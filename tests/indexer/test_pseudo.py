@@ -14,6 +14,9 @@ from indexer.pseudo import (
     LOGGED,
     REWORDED,
     SPANS_PER_TABLE,
+    SPARE,
+    SPARE_SPANS_PER_TABLE,
+    SPARE_UNTIL,
     VOTED,
     Verdict,
     confirmed,
@@ -82,9 +85,17 @@ def test_answer_spans_go_round_every_table_before_a_second_of_any(
     made = generate(docs, words, seed=0, sources=("answer",))
     assert len({q.table_id for q in made[:4]}) == 4  # every table's first span first
     assert sorted(Counter(q.table_id for q in made).values()) == [1, 1, 2, 2]
+    assert {q.source for q in made} == {"answer"}  # the cap reached: none for confidence only
     monkeypatch.setitem(CAP, "answer", 100)
     made = generate(docs, words, seed=0, sources=("answer",))
-    assert Counter(q.table_id for q in made) == dict.fromkeys((1, 2, 3, 4), SPANS_PER_TABLE)
+    ranking = [q for q in made if q.source == "answer"]
+    spare = [q for q in made if q.source == SPARE]
+    assert Counter(q.table_id for q in ranking) == dict.fromkeys((1, 2, 3, 4), SPANS_PER_TABLE)
+    # a KB this small gets more of its spans, for confidence only, after every table's third
+    assert made[: len(ranking)] == ranking and spare
+    assert SPANS_PER_TABLE < max(Counter(q.table_id for q in made).values())
+    assert max(Counter(q.table_id for q in made).values()) <= SPARE_SPANS_PER_TABLE
+    assert len(made) <= SPARE_UNTIL
     assert len({q.text for q in made}) == len(made)  # each one a different span
     for q in made:  # each masks its own span only
         masked = q.masked(docs[q.table_id - 1])

@@ -13,8 +13,9 @@ from indexer.calibration import CONTENT_FEATURES, CONTENT_SHIFT, FEATURES, Calib
 from indexer.documents import DocField, IndexDocument
 from indexer.encoders import FakeEncoder
 from indexer.index import HybridIndex
-from indexer.pseudo import SPANS_PER_TABLE
+from indexer.pseudo import SPANS_PER_TABLE, SPARE, SPARE_UNTIL
 from indexer.selftune import (
+    MIN_CALIBRATION,
     MIN_LOGGED,
     MIN_QUERIES,
     RERANK_LOSS_SE,
@@ -189,6 +190,29 @@ def test_a_kb_with_answers_and_no_similar_questions_is_calibrated_on_its_own_con
     assert read == set(CONTENT_FEATURES) and f"read on {', '.join(CONTENT_FEATURES)}" in cal.source
     # some were asked as if their table were not in the KB: the model saw wrong answers too
     assert 0 < sum(r["n"] * (1 - r["accuracy"]) for r in cal.reliability)
+
+
+def test_a_kb_of_few_tables_draws_more_answer_spans_for_its_confidence_only() -> None:
+    # 30 tables give 90 answer spans at three a table: too few to fit confidence on, which
+    # would keep the defaults (fitted on KBs without answers). More of each table's spans are
+    # drawn for confidence, none for the ranking.
+    docs = [
+        replace(_doc(i, t, a), questions=[])
+        for i, (t, a) in enumerate((t, a) for t in TOPICS[:3] for a in ACTIONS)
+    ]
+    index = HybridIndex(FakeEncoder(), Analyzer())
+    index.build(docs)
+    made = index.tuning["pseudo_queries"]
+    assert made["answer"] == 3 * len(docs) < MIN_CALIBRATION <= SPARE_UNTIL
+    assert (made[SPARE], made["title"]) == (SPARE_UNTIL - made["answer"], len(docs))
+    cal = index.calibration
+    assert cal.source.startswith(f"{SPARE_UNTIL} answer spans and 30 titles, weighing half each")
+    assert cal.fitted_on == SPARE_UNTIL + 30
+    # the weights and the reranker are chosen on the other kinds alone
+    by_source = index.tuning["fusion"]["by_source"]
+    assert by_source[SPARE]["queries"] > 0  # reported, not tuned on
+    ranked_on = sum(part["queries"] for source, part in by_source.items() if source != SPARE)
+    assert f"not trained ({ranked_on} pseudo-queries to train on" in index.reranker.status
 
 
 def _question_only() -> list[IndexDocument]:
