@@ -119,7 +119,7 @@ GRID = {
     "lexical_body": (0.1, 0.3, 0.5, 1.0),
     "hub_weight": (0.0, 0.3, 0.6, 0.9),
     "covered_weight": (0.0, 0.1, 0.2, 0.3),
-    "title_weight": (0.7, 0.85, 1.0),
+    "title_weight": (0.5, 0.7, 0.85, 1.0),
     "body_weight": (0.8, 0.9, 1.0),
     "entry_weight": (0.8, 0.9, 1.0),
 }
