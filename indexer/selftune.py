@@ -116,7 +116,7 @@ TITLES_UNLIKE = 0.25
 
 GRID = {
     "lexical_weight": (0.2, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0),
-    "lexical_body": (0.1, 0.3, 0.5, 1.0),
+    "lexical_body": (0.1, 0.3, 0.5, 1.0, 1.5),
     "hub_weight": (0.0, 0.3, 0.6, 0.9),
     "covered_weight": (0.0, 0.1, 0.2, 0.3),
     "title_weight": (0.5, 0.7, 0.85, 1.0),
