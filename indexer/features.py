@@ -106,17 +106,39 @@ class PoolSignals:
 
 def dense_score(sig: PoolSignals, fusion: FusionParams) -> np.ndarray:
     """Best cosine of any vector, each kind's times its weight (-1 where a table has none)."""
-    weighted = sig.kinds * np.asarray(fusion.kind_weights, np.float32)
-    best = np.fmax.reduce(weighted, axis=1) if len(weighted) else np.zeros(0, np.float32)
+    return best_weighted(sig.kinds, fusion.kind_weights)
+
+
+def best_weighted(kinds: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """Per row of ``kinds`` (cosine per vector kind, NaN: none), the best one times its kind's
+    weight, -1 where a row has none (self-tuning's stacked pools use it as well)."""
+    weighted = kinds * np.asarray(weights, kinds.dtype)
+    best = np.fmax.reduce(weighted, axis=1) if len(weighted) else np.zeros(0, kinds.dtype)
     return np.nan_to_num(best.astype(np.float64), nan=-1.0)
 
 
 def lexical_score(sig: PoolSignals, fusion: FusionParams) -> np.ndarray:
     """Head and ``lexical_body`` × body BM25 over what the query can attain in both."""
-    attainable = sig.head_attainable + fusion.lexical_body * sig.body_attainable
-    if attainable <= 0:
-        return np.zeros(len(sig.tables))
-    return np.asarray((sig.head + fusion.lexical_body * sig.body) / attainable)
+    return lexical_coverage(
+        sig.head, sig.body, sig.head_attainable, sig.body_attainable, fusion.lexical_body
+    )
+
+
+def lexical_coverage(
+    head: np.ndarray,
+    body: np.ndarray,
+    head_attainable: float | np.ndarray,
+    body_attainable: float | np.ndarray,
+    body_weight: float,
+) -> np.ndarray:
+    """Head and ``body_weight`` × body BM25 over what the query can attain in both: one pool's
+    (the attainable are numbers) or self-tuning's stacked pools' (an attainable per row); 0
+    where nothing can be attained."""
+    total = head + body_weight * body
+    attainable = head_attainable + body_weight * body_attainable
+    if np.ndim(attainable) == 0:
+        return np.asarray(total / attainable) if attainable > 0 else np.zeros(len(head))
+    return np.divide(total, attainable, out=np.zeros_like(total), where=attainable > 0)
 
 
 def fused_score(sig: PoolSignals, fusion: FusionParams) -> np.ndarray:

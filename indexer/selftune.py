@@ -59,10 +59,12 @@ from indexer import pseudo, rerank
 from indexer.calibration import Calibration
 from indexer.features import (
     PoolSignals,
+    best_weighted,
     confidence_features,
     dense_score,
     feature_matrix,
     fused_score,
+    lexical_coverage,
     lexical_score,
 )
 from indexer.fusion import FusionParams, with_latent
@@ -463,19 +465,14 @@ class _Stacked:
     def _dense_of(self, weights: tuple[float, ...]) -> np.ndarray:
         found = self._dense.get(weights)
         if found is None:
-            weighted = self.kinds * np.asarray(weights)
-            found = self._dense[weights] = np.nan_to_num(np.fmax.reduce(weighted, axis=1), nan=-1.0)
+            found = self._dense[weights] = best_weighted(self.kinds, weights)
         return found
 
     def _lexical_of(self, body: float) -> np.ndarray:
         found = self._lexical.get(body)
         if found is None:
-            attainable = self.head_att + body * self.body_att
-            found = self._lexical[body] = np.divide(
-                self.head + body * self.body,
-                attainable,
-                out=np.zeros_like(self.head),
-                where=attainable > 0,
+            found = self._lexical[body] = lexical_coverage(
+                self.head, self.body, self.head_att, self.body_att, body
             )
         return found
 
