@@ -12,6 +12,13 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def ece_if_calibrated(calibration: Mapping[str, Any]) -> str:
+    """ "mean / p95" of what a perfectly calibrated confidence would show (``kb eval`` reports),
+    or "–" (no confidences, or a results file written before it was measured)."""
+    floor = calibration.get("ece_if_calibrated")
+    return "–" if not floor else f"{fmt(floor['mean'])} / {fmt(floor['p95'])}"
+
+
 def fmt_ci(entry: Mapping[str, Any]) -> str:
     if entry["value"] is None:
         return "–"

@@ -11,6 +11,7 @@ from eval.metrics import (
     Group,
     abstention,
     bootstrap_ci,
+    ece_if_calibrated,
     hard_negative_outranks,
     latency_summary,
     ndcg_at,
@@ -156,6 +157,33 @@ def test_reliability_bins_and_calibration_error() -> None:
         {"low": 0.9, "high": 1.0, "count": 2, "confidence": pytest.approx(0.975), "accuracy": 1.0},
     ]
     assert got["ece"] == pytest.approx(0.25 * 0.05 + 0.25 * 0.85 + 0.5 * 0.025)
+
+
+def test_a_calibrated_models_ece_is_measured_on_the_same_confidences() -> None:
+    # Certain confidences leave nothing to chance: a calibrated model's ECE is exactly 0.
+    assert ece_if_calibrated([0.0, 1.0, 1.0]) == {"mean": 0.0, "p95": 0.0}
+    # At 0.5 each bin's accuracy is a binomial share: E|k/n - 1/2| for n = 4 is 3/16.
+    assert ece_if_calibrated([0.5] * 4, draws=20_000)["mean"] == pytest.approx(3 / 16, abs=0.01)
+    few = ece_if_calibrated([0.1, 0.35, 0.6, 0.8, 0.95] * 40)
+    many = ece_if_calibrated([0.1, 0.35, 0.6, 0.8, 0.95] * 400)
+    assert few == ece_if_calibrated([0.1, 0.35, 0.6, 0.8, 0.95] * 40)  # seeded
+    assert 0 < many["mean"] < few["mean"] < few["p95"]  # sampling noise shrinks with the count
+    assert 0.02 < few["mean"] < 0.08  # 200 queries: several hundredths from chance alone
+
+
+def test_a_calibrated_models_ece_draws_in_batches_that_fit_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    confidences = [0.2, 0.45, 0.7, 0.9] * 25
+    whole = ece_if_calibrated(confidences, draws=50)
+    monkeypatch.setattr(metrics, "DRAW_CELLS", 300)  # three draws at a time
+    assert ece_if_calibrated(confidences, draws=50) == pytest.approx(whole)
+
+
+def test_reliability_reports_the_calibrated_reference() -> None:
+    got = reliability([0.3, 0.7, 0.9], [False, True, True])
+    assert got["ece_if_calibrated"] == ece_if_calibrated([0.3, 0.7, 0.9])
+    assert reliability([], [])["ece_if_calibrated"] is None
 
 
 def test_bootstrap_is_seeded_and_brackets_the_mean() -> None:

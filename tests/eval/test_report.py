@@ -56,6 +56,9 @@ def test_write_makes_json_markdown_and_charts(
     assert "| toy | hybrid |" in md
     assert "![metrics_by_mode](metrics_by_mode.png)" in md
     assert "5 entries (1 held out of the index)" in md
+    floor = records[2]["calibration"]["ece_if_calibrated"]
+    assert "ECE if calibrated (mean / p95)" in md
+    assert f"{floor['mean']:.3f} / {floor['p95']:.3f}" in md  # beside the hybrid run's ECE
     _tables_are_rectangular(md)
 
 
