@@ -703,7 +703,8 @@ def _content_calibration(
     however many of either the KB gave (more spans than titles had pulled the model toward the
     hardest questions: under-confident on all three KBs measured), and what it says is raised by
     :data:`calibrating.CONTENT_SHIFT` in log-odds (it was still under-confident on users'
-    questions, by about that much on seven of eight runs measured). No fixed model carries from
+    questions, by about that much on seven of eight runs measured), then steepened by
+    :data:`calibrating.CONTENT_STEEPNESS` (the lead says more of users' questions). No fixed model carries from
     one KB to another: on three KBs with answers, the defaults' ECE ranged from 0.10 to 0.41 and
     this one's from 0.03 to 0.05 where the shift was chosen (0.10 to 0.18 before it) and 0.06 to
     0.13 on three KBs it was not chosen on (docs/benchmarks.md, Confidence). Titles alone teach
@@ -729,11 +730,12 @@ def _content_calibration(
     named = "titles" if easiest == "title" else f"{easiest} spans"
     return judged.fit(
         f"{spans} answer spans and {easy} {named}, weighing half each, ranked as users' "
-        f"questions would be, raised by {calibrating.CONTENT_SHIFT:g} in log-odds for users' "
-        f"questions, read on {', '.join(calibrating.CONTENT_FEATURES)} only",
+        f"questions would be, raised by {calibrating.CONTENT_SHIFT:g} in log-odds and steepened "
+        f"{calibrating.CONTENT_STEEPNESS:g}× for users' questions, read on {', '.join(calibrating.CONTENT_FEATURES)} only",
         f"no real users' wordings yet: {too_few}",
         even=True,
         shift=calibrating.CONTENT_SHIFT,
+        steepness=calibrating.CONTENT_STEEPNESS,
         using=calibrating.CONTENT_FEATURES,
     )
 
@@ -785,10 +787,11 @@ class _Judged:
         even: bool = False,
         shift: float = 0.0,
         using: Sequence[str] = calibrating.FEATURES,
+        steepness: float = 1.0,
     ) -> Calibration:
         """The model fitted on these rows; ``even``: each source weighing the same in all,
         however many rows it has; ``shift``: log-odds added, ``using``: the features fitted
-        on (:func:`calibrating.fit`)."""
+        on, ``steepness``: the raised log-odds' factor (:func:`calibrating.fit`)."""
         if self.unanswerable:
             notes = (f"{self.unanswerable} asked without their table", *notes)
         weights = None
@@ -802,6 +805,7 @@ class _Judged:
             source=what + (f" ({'; '.join(notes)})" if notes else ""),
             weights=weights,
             shift=shift,
+            steepness=steepness,
             using=using,
         )
 

@@ -131,6 +131,33 @@ def test_a_shifted_fit_says_more_and_answers_the_same_fitting_queries() -> None:
     assert Calibration.from_json(shifted.to_json()) == shifted
 
 
+def test_a_steepened_fit_says_more_either_side_of_one_half_and_keeps_its_order() -> None:
+    rng = np.random.default_rng(5)
+    lead = rng.uniform(0, 3.0, 600)
+    x = np.column_stack([np.zeros((600, 5)), lead])
+    correct = rng.random(600) < 1 / (1 + np.exp(-(2 * lead - 3)))
+    raised = fit(x, correct, source="test", using=("lead",), shift=1.0)
+    steep = fit(x, correct, source="test", using=("lead",), shift=1.0, steepness=1.25)
+    assert (steep.coef, steep.intercept, steep.shift) == (raised.coef, raised.intercept, 1.0)
+    z = raised.intercept + 1.0 + x @ np.asarray(raised.coef)
+    assert steep.confidences(x) == pytest.approx(1 / (1 + np.exp(-1.25 * z)))
+    assert steep.confidence(x[7]) == pytest.approx(1 / (1 + np.exp(-1.25 * z[7])))
+    sure, unsure = raised.confidences(x) > 0.5, raised.confidences(x) < 0.5
+    assert (steep.confidences(x)[sure] > raised.confidences(x)[sure]).all()
+    assert (steep.confidences(x)[unsure] < raised.confidences(x)[unsure]).all()
+    # the fitted model's own reliability is kept; the thresholds are on the steeper scale
+    assert (steep.reliability, steep.ece) == (raised.reliability, raised.ece)
+    on_fitting = choose_thresholds(steep.confidences(x), correct.astype(float))
+    assert steep.thresholds == {
+        channel: max(min(t, TARGET_PRECISION[channel]), UNSURE_BELOW)
+        for channel, t in on_fitting.items()
+    }
+    assert Calibration.from_json(steep.to_json()) == steep
+    # a model saved before steepness was kept reads as it did
+    saved = {k: v for k, v in raised.to_json().items() if k != "steepness"}
+    assert Calibration.from_json(saved).confidences(x) == pytest.approx(raised.confidences(x))
+
+
 def test_a_raised_fit_answers_customers_where_it_says_they_are_right_often_enough() -> None:
     # Pseudo-queries harder than users' questions: where the raised model says 0.85, they are
     # right less often (their precision reaches 0.85 only higher up), users' questions as often.

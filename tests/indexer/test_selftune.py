@@ -9,7 +9,13 @@ import pytest
 
 from indexer import rerank
 from indexer.analysis import Analyzer
-from indexer.calibration import CONTENT_FEATURES, CONTENT_SHIFT, FEATURES, Calibration
+from indexer.calibration import (
+    CONTENT_FEATURES,
+    CONTENT_SHIFT,
+    CONTENT_STEEPNESS,
+    FEATURES,
+    Calibration,
+)
 from indexer.documents import DocField, IndexDocument
 from indexer.encoders import FakeEncoder
 from indexer.index import HybridIndex
@@ -185,6 +191,8 @@ def test_a_kb_with_answers_and_no_similar_questions_is_calibrated_on_its_own_con
     assert cal.fitted_on == 480 and cal.coef != Calibration().coef and cal.ece is not None
     # raised for users' questions, which are right more often than these at the same scores
     assert cal.shift == CONTENT_SHIFT > 0 and "raised by 1 in log-odds" in cal.source
+    # and steeper: the lead says more of users' questions than of these, either way
+    assert cal.steepness == CONTENT_STEEPNESS > 1 and "steepened 1.25× for users'" in cal.source
     # read on what carries over from pseudo-queries to users' questions only
     read = {name for name, c in zip(FEATURES, cal.coef, strict=True) if c != 0}
     assert read == set(CONTENT_FEATURES) and f"read on {', '.join(CONTENT_FEATURES)}" in cal.source
