@@ -342,6 +342,7 @@ def build(as_json: bool = typer.Option(False, "--json", help="Machine-readable o
 def tuning_rows(params: dict[str, Any]) -> list[tuple[str, str]]:
     """What self-tuning chose and from what, as (what, value) lines for people."""
     from indexer import resemblance
+    from indexer.calibration import adjusted_note
 
     tuning = params.get("tuning") or {}
     fusion = params.get("fusion", {})
@@ -369,8 +370,7 @@ def tuning_rows(params: dict[str, Any]) -> list[tuple[str, str]]:
             "confidence",
             f"{cal.get('source')}; abstain below {cal.get('thresholds')}"
             + (
-                f"; ECE {cal['ece']:.3f} on the fitting queries"
-                + (" (before the shift)" if cal.get("shift") else "")
+                f"; ECE {cal['ece']:.3f} on the fitting queries" + adjusted_note(cal)
                 if cal.get("ece") is not None
                 else ""
             ),

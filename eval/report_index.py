@@ -11,6 +11,7 @@ from typing import Any
 
 from eval.report_format import fmt
 from indexer import resemblance
+from indexer.calibration import adjusted_note
 
 _FUSION_SHOWN = (
     "lexical_weight",
@@ -78,9 +79,7 @@ def calibration_text(calibration: Mapping[str, Any]) -> str | None:
             f"{channel} {value:.2f}" for channel, value in sorted(thresholds.items())
         )
     if calibration.get("ece") is not None:
-        text += f"; ECE on those queries {calibration['ece']:.3f}"
-        if calibration.get("shift"):
-            text += " (before the shift)"
+        text += f"; ECE on those queries {calibration['ece']:.3f}" + adjusted_note(calibration)
     return text
 
 

@@ -134,6 +134,21 @@ class Calibration:
         return cls(**known)
 
 
+def adjusted_note(saved: Mapping[str, Any]) -> str:
+    """How a saved model's (:meth:`Calibration.to_json`) ECE on its fitting queries relates to
+    what it serves: ``" (before the shift)"``, ``" (before the shift and the steepening)"``, or
+    ``""`` where it serves what it was fitted to say."""
+    changes = [
+        name
+        for name, key, unchanged in (
+            ("the shift", "shift", 0.0),
+            ("the steepening", "steepness", 1.0),
+        )
+        if saved.get(key, unchanged) != unchanged
+    ]
+    return f" (before {' and '.join(changes)})" if changes else ""
+
+
 def margins(scores: np.ndarray) -> np.ndarray:
     """Each score less the best *other* score of the same pool (0 for a pool of one)."""
     if len(scores) < 2:

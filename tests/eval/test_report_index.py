@@ -73,6 +73,10 @@ def test_a_shifted_fit_says_its_ece_is_the_one_before_the_shift() -> None:
         "ECE on those queries 0.030 (before the shift)"
     )
     assert calibration_text(TUNED["calibration"]).endswith("ECE on those queries 0.030")
+    steeper = {**content, "steepness": 1.25}
+    assert calibration_text(steeper).endswith(
+        "ECE on those queries 0.030 (before the shift and the steepening)"
+    )
 
 
 def test_self_tuning_switched_off_and_defaults_kept() -> None:
