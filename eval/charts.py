@@ -110,12 +110,11 @@ def reliability(records: Sequence[dict[str, Any]], path: Path) -> Path:
         ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
         for run in (r for r in records if r["dataset"]["name"] == name):
             bins = [b for b in run["calibration"]["bins"] if b["count"]]
-            ece = run["calibration"]["ece"]
             ax.plot(
                 [b["confidence"] for b in bins],
                 [b["accuracy"] for b in bins],
                 marker="o",
-                label=f"{run['mode']} (ECE {ece:.3f})" if ece is not None else run["mode"],
+                label=reliability_label(run),
             )
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
@@ -125,6 +124,16 @@ def reliability(records: Sequence[dict[str, Any]], path: Path) -> Path:
         ax.legend(loc="upper left", fontsize="small")
         ax.grid(alpha=0.3)
     return _save(figure, path)
+
+
+def reliability_label(run: dict[str, Any]) -> str:
+    """The mode, its ECE and the 95th percentile a calibrated confidence would show."""
+    calibration = run["calibration"]
+    ece, floor = calibration["ece"], calibration.get("ece_if_calibrated")
+    if ece is None:
+        return str(run["mode"])
+    chance = f", by chance < {floor['p95']:.3f}" if floor else ""
+    return f"{run['mode']} (ECE {ece:.3f}{chance})"
 
 
 CHANNEL_MARKERS = {"customer": "v", "agent": "s"}

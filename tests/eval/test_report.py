@@ -282,3 +282,17 @@ def test_the_report_says_how_many_queries_were_logged(tmp_path: Path) -> None:
     md = _report_saying(tmp_path, config, "logged", logged_queries=2)
     assert "2 more queries were logged (without their answers) before the build" in md
     assert "(`--log-share`)" in md
+
+
+def test_the_reliability_chart_says_what_chance_alone_would_show(
+    records: list[dict[str, Any]],
+) -> None:
+    from eval.charts import reliability_label
+
+    hybrid = records[2]
+    floor = hybrid["calibration"]["ece_if_calibrated"]
+    assert reliability_label(hybrid) == (
+        f"hybrid (ECE {hybrid['calibration']['ece']:.3f}, by chance < {floor['p95']:.3f})"
+    )
+    older = {**hybrid, "calibration": {"bins": [], "ece": 0.1}}  # a results file from before
+    assert reliability_label(older) == "hybrid (ECE 0.100)"
