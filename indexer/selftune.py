@@ -704,10 +704,11 @@ def _content_calibration(
     hardest questions: under-confident on all three KBs measured), and what it says is raised by
     :data:`calibrating.CONTENT_SHIFT` in log-odds (it was still under-confident on users'
     questions, by about that much on seven of eight runs measured), then steepened by
-    :data:`calibrating.CONTENT_STEEPNESS` (the lead says more of users' questions). No fixed model carries from
-    one KB to another: on three KBs with answers, the defaults' ECE ranged from 0.10 to 0.41 and
-    this one's from 0.03 to 0.05 where the shift was chosen (0.10 to 0.18 before it) and 0.06 to
-    0.13 on three KBs it was not chosen on (docs/benchmarks.md, Confidence). Titles alone teach
+    :data:`calibrating.CONTENT_STEEPNESS` (the lead says more of users' questions). No fixed
+    model carries from one KB to another: on three KBs with answers, the defaults' ECE ranged
+    from 0.10 to 0.41 and this one's from 0.03 to 0.05 where the shift was chosen (0.10 to 0.18
+    before it) and 0.06 to 0.13 on three KBs it was not chosen on (docs/benchmarks.md,
+    Confidence). Titles alone teach
     nothing (they find their own table almost always), so a KB without :data:`MIN_CALIBRATION`
     answer spans asked keeps the defaults (None), as does one whose queries are too seldom right
     or wrong.
@@ -731,7 +732,8 @@ def _content_calibration(
     return judged.fit(
         f"{spans} answer spans and {easy} {named}, weighing half each, ranked as users' "
         f"questions would be, raised by {calibrating.CONTENT_SHIFT:g} in log-odds and steepened "
-        f"{calibrating.CONTENT_STEEPNESS:g}× for users' questions, read on {', '.join(calibrating.CONTENT_FEATURES)} only",
+        f"{calibrating.CONTENT_STEEPNESS:g}× for users' questions, read on "
+        f"{', '.join(calibrating.CONTENT_FEATURES)} only",
         f"no real users' wordings yet: {too_few}",
         even=True,
         shift=calibrating.CONTENT_SHIFT,
