@@ -10,8 +10,8 @@ from typing import Any
 from eval import baselines, report_ablation, report_confidence
 from eval.ablation import BASELINE, FULL
 from eval.extras import require
-from eval.report_format import ece_if_calibrated, label, table, variant
 from eval.report_format import fmt as fmt
+from eval.report_format import fmt_calibrated_ece, label, table, variant
 from eval.report_format import fmt_ci as fmt_ci
 from eval.report_index import build_text, tuning_lines
 from eval.runner import results_document
@@ -88,7 +88,7 @@ def _details_table(runs: Sequence[dict[str, Any]]) -> list[str]:
                 fmt(abstention.get("recall")),
                 fmt(abstention.get("false_abstention_rate")),
                 fmt(calibration.get("ece")),
-                ece_if_calibrated(calibration),
+                fmt_calibrated_ece(calibration),
                 " / ".join(fmt(r["latency"][p], 1) for p in ("p50_ms", "p95_ms", "p99_ms")),
                 fmt(r["machine"].get("load_avg_1m"), 2),
             ]

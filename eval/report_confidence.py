@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eval.report_format import ece_if_calibrated, fmt, label, table
+from eval.report_format import fmt, fmt_calibrated_ece, label, table
 
 CHANNEL_COLUMNS = (
     "mode",
@@ -80,7 +80,7 @@ def section(runs: Sequence[dict[str, Any]]) -> list[str]:
         "",
         f"Reliability of the top suggestion's confidence, {label(shown)} "
         f"(ECE {fmt(shown['calibration']['ece'])}; a perfectly calibrated confidence would show "
-        f"{ece_if_calibrated(shown['calibration'])} (mean / p95) on as many queries):",
+        f"{fmt_calibrated_ece(shown['calibration'])} (mean / p95) on as many queries):",
         "",
         *table(("confidence", "queries", "mean confidence", "accuracy@1"), reliability_rows(shown)),
     ]

@@ -12,7 +12,7 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def ece_if_calibrated(calibration: Mapping[str, Any]) -> str:
+def fmt_calibrated_ece(calibration: Mapping[str, Any]) -> str:
     """ "mean / p95" of what a perfectly calibrated confidence would show (``kb eval`` reports),
     or "–" (no confidences, or a results file written before it was measured)."""
     floor = calibration.get("ece_if_calibrated")
