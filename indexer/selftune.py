@@ -708,10 +708,9 @@ def _content_calibration(
     model carries from one KB to another: on three KBs with answers, the defaults' ECE ranged
     from 0.10 to 0.41 and this one's from 0.03 to 0.05 where the shift was chosen (0.10 to 0.18
     before it) and 0.06 to 0.13 on three KBs it was not chosen on (docs/benchmarks.md,
-    Confidence). Titles alone teach
-    nothing (they find their own table almost always), so a KB without :data:`MIN_CALIBRATION`
-    answer spans asked keeps the defaults (None), as does one whose queries are too seldom right
-    or wrong.
+    Confidence). Titles alone teach nothing (they find their own table almost always), so a KB
+    without :data:`MIN_CALIBRATION` answer spans asked keeps the defaults (None), as does one
+    whose queries are too seldom right or wrong.
 
     The model reads the lead of the ranking served only (:data:`calibrating.CONTENT_FEATURES`):
     how well a pseudo-query matches says whether it is answered right, not whether a user's
