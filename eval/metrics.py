@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from indexer.calibration import binned, confidence_bins, expected_calibration_error
+
 Ranking = Sequence[tuple[str, float | None]]
 CUTOFFS = (1, 5, 10)
 BOOTSTRAP_SAMPLES = 1000
@@ -219,25 +221,25 @@ def reliability(
     """Confidence bins (equal width on [0, 1]) with their accuracy, the expected calibration
     error, and what a perfectly calibrated model would show on the same confidences
     (:func:`ece_if_calibrated`): on a few hundred queries that is itself several hundredths."""
+    found = {b.index: b for b in binned(confidences, correct, bins)}
     rows: list[dict[str, float | int]] = []
-    total = len(confidences)
-    ece = 0.0
     for b in range(bins):
         low, high = b / bins, (b + 1) / bins
-        members = [
-            (c, ok)
-            for c, ok in zip(confidences, correct, strict=True)
-            if low <= c < high or (b == bins - 1 and c == high)
-        ]
-        if not members:
+        if b in found:
+            row = found[b]
+            rows.append(
+                {
+                    "low": low,
+                    "high": high,
+                    "count": row.count,
+                    "confidence": row.confidence,
+                    "accuracy": row.accuracy,
+                }
+            )
+        else:
             rows.append({"low": low, "high": high, "count": 0})
-            continue
-        conf = sum(c for c, _ in members) / len(members)
-        acc = sum(1 for _, ok in members if ok) / len(members)
-        ece += len(members) / total * abs(acc - conf)
-        rows.append(
-            {"low": low, "high": high, "count": len(members), "confidence": conf, "accuracy": acc}
-        )
+    total = len(confidences)
+    ece = expected_calibration_error(confidences, correct, bins)
     return {
         "bins": rows,
         "ece": ece if total else None,
@@ -257,8 +259,7 @@ def ece_if_calibrated(
     bins; the mean and the 95th percentile over ``draws`` draws. An observed ECE under that
     percentile is no evidence of miscalibration."""
     c = np.clip(np.asarray(confidences, dtype=float), 0.0, 1.0)
-    edges = np.arange(bins) / bins  # the same lower edges as reliability()
-    member = np.minimum(np.searchsorted(edges, c, side="right") - 1, bins - 1)
+    member = confidence_bins(c, bins)
     one_hot = np.zeros((len(c), bins))
     one_hot[np.arange(len(c)), member] = 1.0
     expected = c @ one_hot

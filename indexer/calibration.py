@@ -40,7 +40,6 @@ one users' questions get right that often, whatever the pseudo-queries' precisio
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -105,12 +104,6 @@ class Calibration:
                 f"coef has {len(self.coef)} numbers; the model takes {len(FEATURES)}, "
                 f"one per feature: {', '.join(FEATURES)}"
             )
-
-    def confidence(self, features: Sequence[float]) -> float:
-        z = self.intercept + self.shift
-        z += sum(c * x for c, x in zip(self.coef, features, strict=True))
-        z *= self.steepness
-        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
 
     def confidences(self, features: np.ndarray) -> np.ndarray:
         """One confidence per row of ``features`` (columns :data:`FEATURES`)."""
@@ -194,33 +187,78 @@ def fit_logistic(
     return w[:-1], float(w[-1])
 
 
+def confidence_bins(conf: np.ndarray | Sequence[float], bins: int = 10) -> np.ndarray:
+    """Each confidence's bin of ``bins`` equal-width bins on [0, 1]: bin b holds [b/bins,
+    (b+1)/bins), the last one 1.0 too; values outside [0, 1] count in the nearest end bin.
+    Every reliability table and ECE, here and in ``eval``, bins with this."""
+    c = np.clip(np.asarray(conf, dtype=float), 0.0, 1.0)
+    edges = np.arange(bins) / bins
+    return np.asarray(np.minimum(np.searchsorted(edges, c, side="right") - 1, bins - 1))
+
+
+@dataclass(frozen=True)
+class Bin:
+    """One non-empty confidence bin: its place, [low, high), its count, mean confidence and
+    accuracy."""
+
+    index: int
+    low: float
+    high: float
+    count: int
+    confidence: float
+    accuracy: float
+
+
+def binned(
+    conf: np.ndarray | Sequence[float], correct: np.ndarray | Sequence[bool], bins: int = 10
+) -> list[Bin]:
+    """The non-empty ones of ``bins`` bins (:func:`confidence_bins`), in order."""
+    member = confidence_bins(conf, bins)
+    c = np.asarray(conf, dtype=float)
+    ok = np.asarray(correct, dtype=float)
+    out = []
+    for b in range(bins):
+        mask = member == b
+        if mask.any():
+            out.append(
+                Bin(
+                    b,
+                    b / bins,
+                    (b + 1) / bins,
+                    int(mask.sum()),
+                    float(c[mask].mean()),
+                    float(ok[mask].mean()),
+                )
+            )
+    return out
+
+
 def reliability_table(
     conf: np.ndarray, correct: np.ndarray, bins: int = 10
 ) -> list[dict[str, float]]:
-    """Per confidence bin: how many, mean confidence, observed accuracy."""
-    table = []
-    edges = np.linspace(0, 1, bins + 1)
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        mask = (conf >= lo) & ((conf < hi) if hi < 1 else (conf <= hi))
-        if mask.any():
-            table.append(
-                {
-                    "low": round(float(lo), 2),
-                    "high": round(float(hi), 2),
-                    "n": int(mask.sum()),
-                    "confidence": round(float(conf[mask].mean()), 3),
-                    "accuracy": round(float(correct[mask].mean()), 3),
-                }
-            )
-    return table
+    """Per confidence bin that holds any (:func:`binned`): how many, mean confidence,
+    observed accuracy, rounded as saved with a fitted model."""
+    return [
+        {
+            "low": round(b.low, 2),
+            "high": round(b.high, 2),
+            "n": b.count,
+            "confidence": round(b.confidence, 3),
+            "accuracy": round(b.accuracy, 3),
+        }
+        for b in binned(conf, correct, bins)
+    ]
 
 
-def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+def expected_calibration_error(
+    conf: np.ndarray | Sequence[float], correct: np.ndarray | Sequence[bool], bins: int = 10
+) -> float:
     """Σ over equal-width bins of (share of queries) × |accuracy − mean confidence|."""
-    if not len(conf):
+    total = len(conf)
+    if not total:
         return 0.0
-    rows = reliability_table(conf, correct, bins)
-    return float(sum(r["n"] / len(conf) * abs(r["accuracy"] - r["confidence"]) for r in rows))
+    gaps = (b.count * abs(b.accuracy - b.confidence) for b in binned(conf, correct, bins))
+    return float(sum(gaps)) / total
 
 
 def choose_thresholds(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from eval import metrics
@@ -22,6 +23,7 @@ from eval.metrics import (
     reliability,
     tie_groups,
 )
+from indexer.calibration import expected_calibration_error, reliability_table
 
 PLAIN = [("a", 0.9), ("b", 0.8), ("c", 0.7), ("d", 0.6), ("e", 0.5), ("f", 0.4), ("g", 0.3)]
 TIED = [("a", 0.9), ("b", 0.5), ("c", 0.5), ("d", 0.5), ("e", 0.1)]
@@ -204,3 +206,14 @@ def test_same_seed_and_size_resample_the_same_queries() -> None:
     low2, high2 = bootstrap_ci([v + 1 for v in base], seed=3) or (0.0, 0.0)
     assert (low2 - low, high2 - high) == (pytest.approx(1.0), pytest.approx(1.0))
     assert metrics.MAIN_METRICS[0] == "mrr@10"
+
+
+def test_the_eval_report_and_a_fitted_model_bin_and_measure_alike() -> None:
+    rng = np.random.default_rng(3)
+    # on the edges too: 0.3 as written and as linspace puts it
+    conf = np.concatenate([rng.random(500), [0.3, 0.6, 0.7, 1.0, 0.0]])
+    correct = rng.random(len(conf)) < conf
+    report = reliability(conf.tolist(), correct.tolist())
+    saved = reliability_table(conf, correct.astype(float))
+    assert [r["count"] for r in report["bins"] if r["count"]] == [r["n"] for r in saved]
+    assert report["ece"] == pytest.approx(expected_calibration_error(conf, correct), abs=1e-12)

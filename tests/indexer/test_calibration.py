@@ -9,6 +9,7 @@ from indexer.calibration import (
     UNSURE_BELOW,
     Calibration,
     choose_thresholds,
+    confidence_bins,
     expected_calibration_error,
     fit,
     fit_logistic,
@@ -56,6 +57,12 @@ def test_reliability_table_ece_and_thresholds() -> None:
     assert choose_thresholds(conf, correct) == {"customer": 0.16, "agent": 0.05}
 
 
+def test_a_bin_holds_its_lower_edge_and_the_last_one_holds_one() -> None:
+    conf = [0.0, 0.0999, 0.1, 0.3, 0.7, 0.9999, 1.0, -0.2, 1.3]
+    assert confidence_bins(conf).tolist() == [0, 0, 1, 3, 7, 9, 9, 0, 9]
+    assert confidence_bins([0.5, 0.25], bins=4).tolist() == [2, 1]
+
+
 def test_a_target_no_threshold_reaches_is_the_threshold_itself() -> None:
     # right 30% of the time at any confidence: no threshold gives customers 85% precision,
     # so only what the fitted model is 85% sure of is answered
@@ -66,12 +73,12 @@ def test_a_target_no_threshold_reaches_is_the_threshold_itself() -> None:
 
 def test_confidence_is_a_probability_and_grows_with_score_and_margin() -> None:
     cal = Calibration()
-    assert 0.0 < cal.confidence([0.0] * 6) < 1.0
     strong = [1.0, 0.2, 0.6, 0.5, 0.8, 1.0]
     weaker = [0.6, 0.2, 0.6, 0.5, 0.8, 1.0]
     behind = [0.6, -0.1, 0.6, 0.5, 0.8, -1.0]
-    assert cal.confidence(strong) > cal.confidence(weaker) > cal.confidence(behind)
-    assert cal.confidences(np.asarray([strong, behind]))[0] == pytest.approx(cal.confidence(strong))
+    zero, *conf = cal.confidences(np.asarray([[0.0] * 6, strong, weaker, behind]))
+    assert 0.0 < zero < 1.0
+    assert conf[0] > conf[1] > conf[2]
     assert Calibration.from_json(cal.to_json()) == cal
 
 
@@ -116,7 +123,7 @@ def test_a_shifted_fit_says_more_and_answers_the_same_fitting_queries() -> None:
     assert (shifted.coef, shifted.intercept) == (plain.coef, plain.intercept)
     z = plain.intercept + x @ np.asarray(plain.coef)
     assert shifted.confidences(x) == pytest.approx(1 / (1 + np.exp(-(z + 1.0))))
-    assert shifted.confidence(x[0]) == pytest.approx(1 / (1 + np.exp(-(z[0] + 1.0))))
+    assert shifted.confidences(x[:1])[0] == pytest.approx(1 / (1 + np.exp(-(z[0] + 1.0))))
     # what the fitted model says of its own queries is kept as it was fitted
     assert (shifted.reliability, shifted.ece) == (plain.reliability, plain.ece)
     # the customers' threshold is taken on the raised scale (the same fitting queries
@@ -141,7 +148,7 @@ def test_a_steepened_fit_says_more_either_side_of_one_half_and_keeps_its_order()
     assert (steep.coef, steep.intercept, steep.shift) == (raised.coef, raised.intercept, 1.0)
     z = raised.intercept + 1.0 + x @ np.asarray(raised.coef)
     assert steep.confidences(x) == pytest.approx(1 / (1 + np.exp(-1.25 * z)))
-    assert steep.confidence(x[7]) == pytest.approx(1 / (1 + np.exp(-1.25 * z[7])))
+    assert steep.confidences(x[7:8])[0] == pytest.approx(1 / (1 + np.exp(-1.25 * z[7])))
     sure, unsure = raised.confidences(x) > 0.5, raised.confidences(x) < 0.5
     assert (steep.confidences(x)[sure] > raised.confidences(x)[sure]).all()
     assert (steep.confidences(x)[unsure] < raised.confidences(x)[unsure]).all()
