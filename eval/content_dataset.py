@@ -26,6 +26,14 @@ pages").
 
     python -m eval.content_dataset content/demo /tmp/sets/demo-pages \
         --queries eval/data/demo_subquestions.jsonl --pages 4
+
+``--mixed`` with ``--pages N`` joins only every second package's tables (the second, the
+fourth, …), each page titled by its first table's title, and leaves the others' tables as
+they are: long answers beside short ones in one KB, as a bank FAQ's run from a few characters
+to 900 (docs/benchmarks.md, "Long and short answers in one KB").
+
+    python -m eval.content_dataset content/demo /tmp/sets/demo-mixed \
+        --queries eval/data/demo_subquestions.jsonl --pages 4 --mixed
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ QUESTION_KEY = "question"
 
 
 def dataset_from_content(
-    root: Path, queries_file: Path | None = None, *, pages: int = 1
+    root: Path, queries_file: Path | None = None, *, pages: int = 1, mixed: bool = False
 ) -> Dataset:
     """The tables under ``root`` as entries and their similar questions (or the queries of
     ``queries_file``) as queries, each package's tables joined ``pages`` at a time into one
@@ -76,7 +84,7 @@ def dataset_from_content(
     if not entries or not queries:
         raise DatasetInvalid(f"No tables with similar questions under {root}.")
     if pages > 1:
-        entries, queries = _pages(entries, queries, package_of, pages)
+        entries, queries = _pages(entries, queries, package_of, pages, mixed=mixed)
     return Dataset(name=root.resolve().name, entries=entries, queries=queries, path=root)
 
 
@@ -85,23 +93,31 @@ def _pages(
     queries: list[Query],
     package_of: dict[str, tuple[str | None, str]],
     size: int,
+    *,
+    mixed: bool = False,
 ) -> tuple[list[Entry], list[Query]]:
     """Each package's tables (in file order) joined ``size`` at a time into one entry: id the
     first table's code and ``-page``, title the package's name and the page's number, answer
     the tables' answers one after another; the queries labelled with the pages instead.
     ``package_of``: each table's (category, package): a package's name is its own only within
-    its category."""
+    its category. ``mixed``: every second package only (the second, the fourth, …), each page
+    titled by its first table's title; the other packages' tables stay as they are."""
     by_package: dict[tuple[str | None, str], list[Entry]] = {}
     for e in entries:
         by_package.setdefault(package_of[e.id], []).append(e)
     paged: list[Entry] = []
     page_of: dict[str, str] = {}
-    for (_, name), tables in by_package.items():
+    for n, ((_, name), tables) in enumerate(by_package.items()):
+        if mixed and n % 2 == 0:
+            paged += tables
+            page_of.update((e.id, e.id) for e in tables)
+            continue
         for number, start in enumerate(range(0, len(tables), size), start=1):
             part = tables[start : start + size]
             page = f"{part[0].id}-page"
             answer = "\n\n".join(e.answer for e in part if e.answer)
-            paged.append(Entry(page, f"{name}（{number}）", answer, part[0].category))
+            title = part[0].question if mixed else f"{name}（{number}）"
+            paged.append(Entry(page, title, answer, part[0].category))
             page_of.update((e.id, page) for e in part)
     relabelled = []
     for q in queries:
@@ -161,11 +177,21 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="Join each package's tables N at a time into one entry (a long answer).",
     )
+    parser.add_argument(
+        "--mixed",
+        action="store_true",
+        help="With --pages: join every second package's tables only, the pages titled by "
+        "their first table (long answers beside short ones).",
+    )
     args = parser.parse_args(argv)
     if args.pages < 1:
         parser.error(f"--pages must be a whole number of 1 or more, got {args.pages}")
+    if args.mixed and args.pages < 2:
+        parser.error(f"--mixed joins tables into pages: give --pages 2 or more, got {args.pages}")
     try:
-        dataset = dataset_from_content(args.content, args.queries, pages=args.pages)
+        dataset = dataset_from_content(
+            args.content, args.queries, pages=args.pages, mixed=args.mixed
+        )
     except DatasetInvalid as e:
         parser.exit(2, f"{e}\n")
     write(dataset, args.out)

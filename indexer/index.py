@@ -57,6 +57,7 @@ from indexer.latent import (
     LatentEncoder,
     LatentStore,
     QueryLatents,
+    best_cosine,
     doc_views,
     expand,
     latent_encoder,
@@ -366,10 +367,9 @@ class HybridIndex:
         for i, ((public, full), state) in enumerate(
             zip(self.embed_latent(docs), states, strict=True)
         ):
-            row = full if full is not None else public
-            if row is not None and state.latent is not None:
-                features = row[:TOP_K].astype(np.int64)
-                out[i] = float((state.latent[features] * row[TOP_K:]).sum())
+            rows = full if full is not None else public
+            if rows is not None and state.latent is not None:
+                out[i] = best_cosine(state.latent, rows)
         return out
 
     def encode_both(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:

