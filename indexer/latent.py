@@ -340,6 +340,12 @@ class LatentStore:
             t, *where = (int(x) for x in slot)
             if len(where) == 2:  # one row a view
                 where = [where[0], 1, where[1], 1]
+            for first, count in (where[:2], where[2:]):
+                if first >= 0 and not (count > 0 and first + count <= len(matrix)):
+                    raise ValueError(
+                        f"table {t}'s latent rows {first}+{count} are not in {LATENT_FILE}'s "
+                        f"{len(matrix)}"
+                    )
             public, full = (
                 None if first < 0 else matrix[first : first + count]
                 for first, count in (where[:2], where[2:])

@@ -203,6 +203,9 @@ def test_a_store_of_several_vectors_a_view_round_trips_and_reads_one_saved_befor
     read = LatentStore.load(tmp_path, old, mmap=False)
     assert np.array_equal(read.rows[7][0], one[None, :]) and read.rows[7][1] is None
     assert read.rows[8][0] is None and np.array_equal(read.rows[8][1], two[None, :])
+    # a slot map that points past the file is refused (the index is rebuilt), not served
+    with pytest.raises(ValueError, match="table 8's latent rows 1\\+2 are not in"):
+        LatentStore.load(tmp_path, {**old, "slots": [[8, 1, 2, -1, 0]]}, mmap=False)
 
 
 def test_latent_terms_join_the_hybrid_score_standardized_and_only_where_present() -> None:
