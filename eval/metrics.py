@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.calibration import binned, confidence_bins, expected_calibration_error
+from indexer.calibration import binned, confidence_bins, ece_of
 
 Ranking = Sequence[tuple[str, float | None]]
 CUTOFFS = (1, 5, 10)
@@ -239,10 +239,9 @@ def reliability(
         else:
             rows.append({"low": low, "high": high, "count": 0})
     total = len(confidences)
-    ece = expected_calibration_error(confidences, correct, bins)
     return {
         "bins": rows,
-        "ece": ece if total else None,
+        "ece": ece_of(found.values(), total) if total else None,
         "ece_if_calibrated": ece_if_calibrated(confidences, bins=bins) if total else None,
     }
 

@@ -40,7 +40,7 @@ one users' questions get right that often, whatever the pseudo-queries' precisio
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -254,11 +254,14 @@ def expected_calibration_error(
     conf: np.ndarray | Sequence[float], correct: np.ndarray | Sequence[bool], bins: int = 10
 ) -> float:
     """Σ over equal-width bins of (share of queries) × |accuracy − mean confidence|."""
-    total = len(conf)
+    return ece_of(binned(conf, correct, bins), len(conf))
+
+
+def ece_of(bins: Iterable[Bin], total: int) -> float:
+    """The expected calibration error of ``bins`` (:func:`binned`) over ``total`` queries."""
     if not total:
         return 0.0
-    gaps = (b.count * abs(b.accuracy - b.confidence) for b in binned(conf, correct, bins))
-    return float(sum(gaps)) / total
+    return float(sum(b.count * abs(b.accuracy - b.confidence) for b in bins)) / total
 
 
 def choose_thresholds(

@@ -246,8 +246,12 @@ def views(
 
 def best_cosine(query: np.ndarray, rows: np.ndarray) -> float:
     """The best cosine of an expanded ``query`` (:func:`expand`) with one table's ``rows``."""
-    features = rows[:, :TOP_K].astype(np.int64)
-    return float((query[features] * rows[:, TOP_K:]).sum(axis=1).max())
+    return float(_cosines(query, rows).max())
+
+
+def _cosines(query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The cosine of an expanded ``query`` with each packed row of ``rows``."""
+    return np.asarray((query[rows[:, :TOP_K].astype(np.int64)] * rows[:, TOP_K:]).sum(axis=1))
 
 
 class LatentStore:
@@ -295,11 +299,8 @@ class LatentStore:
                 picked.append(rows)
                 at.append(n)
         if picked:
-            rows = np.concatenate(picked)
-            features = rows[:, :TOP_K].astype(np.int64)
-            cosines = (query[features] * rows[:, TOP_K:]).sum(axis=1)
             starts = np.cumsum([0, *(len(p) for p in picked[:-1])])
-            out[at] = np.maximum.reduceat(cosines, starts)
+            out[at] = np.maximum.reduceat(_cosines(query, np.concatenate(picked)), starts)
         return out
 
     # --- persistence ----------------------------------------------------------------------
