@@ -198,12 +198,10 @@ def confidence_bins(conf: np.ndarray | Sequence[float], bins: int = 10) -> np.nd
 
 @dataclass(frozen=True)
 class Bin:
-    """One non-empty confidence bin: its place, [low, high), its count, mean confidence and
-    accuracy."""
+    """One non-empty confidence bin: its place (bin ``index`` of n holds [index/n,
+    (index+1)/n)), its count, mean confidence and accuracy."""
 
     index: int
-    low: float
-    high: float
     count: int
     confidence: float
     accuracy: float
@@ -223,8 +221,6 @@ def binned(
             out.append(
                 Bin(
                     b,
-                    b / bins,
-                    (b + 1) / bins,
                     int(mask.sum()),
                     float(c[mask].mean()),
                     float(ok[mask].mean()),
@@ -240,8 +236,8 @@ def reliability_table(
     observed accuracy, rounded as saved with a fitted model."""
     return [
         {
-            "low": round(b.low, 2),
-            "high": round(b.high, 2),
+            "low": round(b.index / bins, 2),
+            "high": round((b.index + 1) / bins, 2),
             "n": b.count,
             "confidence": round(b.confidence, 3),
             "accuracy": round(b.accuracy, 3),

@@ -341,18 +341,19 @@ class LatentStore:
             t, *where = (int(x) for x in slot)
             if len(where) == 2:  # one row a view
                 where = [where[0], 1, where[1], 1]
-            for first, count in (where[:2], where[2:]):
-                if first >= 0 and not (count > 0 and first + count <= len(matrix)):
-                    raise ValueError(
-                        f"table {t}'s latent rows {first}+{count} are not in {LATENT_FILE}'s "
-                        f"{len(matrix)}"
-                    )
-            public, full = (
-                None if first < 0 else matrix[first : first + count]
-                for first, count in (where[:2], where[2:])
-            )
-            store.rows[t] = (public, full)
+            store.rows[t] = (_slice(matrix, t, *where[:2]), _slice(matrix, t, *where[2:]))
         return store
+
+
+def _slice(matrix: np.ndarray, table: int, first: int, count: int) -> np.ndarray | None:
+    """A view's ``count`` rows from ``first`` (None where ``first`` is -1: no such view)."""
+    if first < 0:
+        return None
+    if not (count > 0 and first + count <= len(matrix)):
+        raise ValueError(
+            f"table {table}'s latent rows {first}+{count} are not in {LATENT_FILE}'s {len(matrix)}"
+        )
+    return matrix[first : first + count]
 
 
 def _as_rows(view: np.ndarray | None) -> np.ndarray | None:
