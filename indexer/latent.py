@@ -7,7 +7,8 @@ vector averages it away with the rest of the answer: a question about one fee or
 inside a 900-character answer finds it. Measured in docs/benchmarks.md ("Latent terms").
 
 A table's vectors pool its title with its searchable fields' body chunks (the chunks the dense
-side embeds, :func:`indexer.documents.dense_texts`) :data:`WINDOW_CHUNKS` at a time: a table of
+side embeds, :func:`indexer.documents.dense_texts`) ``WINDOW_CHUNKS`` at a time
+(:func:`indexer.documents.windows`, as BM25's body index reads a long answer): a table of
 up to that many chunks has one vector, a longer one a vector per run of that many (the last
 run ends at the last chunk), and a table scores by its best vector. One vector pooled over a
 long answer spreads its weight over every detail it tells, so a question about one of them
@@ -33,17 +34,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from indexer.documents import DenseText, IndexDocument, dense_texts
+from indexer.documents import DenseText, IndexDocument, dense_texts, windows
 from indexer.encoders import Encoder, Kind
 from indexer.query_latent import usable_cores
 
 TOP_K = 256  # features kept per vector
-# Body chunks pooled into one vector of a table. On a KB of long and short answers (the demo's
-# tables, half of its packages joined four at a time into one long answer), a vector per two
-# chunks against one per table: +0.009, +0.036 and +0.013 MRR@10 on three tuning seeds, the
-# long answers' questions +0.04 to +0.09; the demo's own sets and cmdd within ±0.004
-# (docs/benchmarks.md, "Long and short answers in one KB").
-WINDOW_CHUNKS = 2
 LATENT_FILE = "latent.npy"
 
 
@@ -212,18 +207,6 @@ def latent_parts(doc: IndexDocument) -> list[DenseText]:
         if (f := doc.field(t.ref)) is not None and f.text.strip() != title
     ]
     return [DenseText("title", doc.title, True, "title"), *chunks] if chunks else []
-
-
-def windows(chunks: int) -> list[range]:
-    """The body chunks (numbered from 0) each of a table's vectors pools with its title:
-    :data:`WINDOW_CHUNKS` at a time, the last run ending at the last chunk (it may share
-    chunks with the run before); one run of all of them where they are that many or fewer."""
-    if chunks <= WINDOW_CHUNKS:
-        return [range(chunks)]
-    starts = list(range(0, chunks - WINDOW_CHUNKS + 1, WINDOW_CHUNKS))
-    if starts[-1] + WINDOW_CHUNKS < chunks:
-        starts.append(chunks - WINDOW_CHUNKS)
-    return [range(start, start + WINDOW_CHUNKS) for start in starts]
 
 
 def _pooled(rows: np.ndarray, body: list[int]) -> np.ndarray:

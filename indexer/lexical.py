@@ -6,6 +6,9 @@
 - body: the searchable fields of the table's template, each at its template weight. A
   *public* view per table, plus an *internal* view for tables with internal searchable text.
   Customers are scored against the public view only; for agents the internal view adds in.
+  A view longer than ``WINDOW_CHUNKS`` chunks is a document per window of chunks, and scores
+  by its best (:func:`indexer.documents.body_windows`): BM25's length normalization would
+  otherwise sink a long answer below a short one that tells the same detail.
 
 Kept apart, the two say different things about a match (the question was asked in the title's
 words, or it is answered somewhere in the text), a long answer no longer dilutes a title match
@@ -17,14 +20,43 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
+from typing import Any
 
 import numpy as np
 
 from indexer.analysis import Analyzer
 from indexer.bm25 import Bag, BagField, BM25Index, BM25Params
-from indexer.documents import IndexDocument, body_fields, head_fields
+from indexer.documents import IndexDocument, body_fields, body_windows, head_fields
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class _Views:
+    """Body slots grouped by row: ``slots`` sorted by row, each row's run starting at its
+    place in ``starts`` (``rows`` in the same order)."""
+
+    rows: np.ndarray
+    slots: np.ndarray
+    starts: np.ndarray
+
+    @classmethod
+    def of(cls, row: dict[int, int], slots: dict[int, list[int]]) -> _Views:
+        tables = list(slots)
+        counts = np.fromiter((len(slots[t]) for t in tables), np.int64, len(tables))
+        rows = np.repeat(np.fromiter((row[t] for t in tables), np.int64, len(tables)), counts)
+        flat = np.fromiter(chain.from_iterable(slots[t] for t in tables), np.int64, len(rows))
+        order = np.argsort(rows, kind="stable")
+        rows, flat = rows[order], flat[order]
+        first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if len(rows) else rows
+        return cls(rows[first], flat, first)
+
+    def best(self, scores: np.ndarray) -> np.ndarray:
+        """Per row of :attr:`rows`, the best of its slots' ``scores``."""
+        if not len(self.slots):
+            return np.zeros(0, np.float64)
+        return np.maximum.reduceat(scores[self.slots], self.starts)
 
 
 @dataclass
@@ -65,9 +97,9 @@ class LexicalIndex:
         self.head = BM25Index(self.params)
         self.body = BM25Index(self.params)
         self.row: dict[int, int] = {}  # table id → head slot
-        self.body_public: dict[int, int] = {}  # table id → body slot of its public view
-        self.body_internal: dict[int, int] = {}  # … and of its internal view
-        self._maps: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.body_public: dict[int, list[int]] = {}  # table id → body slots of its public view
+        self.body_internal: dict[int, list[int]] = {}  # … and of its internal view
+        self._maps: tuple[np.ndarray, _Views, _Views] | None = None
         self._bags: dict[tuple[str, bool], Bag] | None = None
 
     # --- analysis -------------------------------------------------------------------------
@@ -95,9 +127,17 @@ class LexicalIndex:
         return [(self.bag(text, phonetic=True), 1.0) for _, text in head_fields(doc)]
 
     def body_view(self, doc: IndexDocument, *, internal: bool = False) -> list[BagField]:
+        """The view's fields whole (the text a full-text engine indexes)."""
         return [
             (self.bag(text, phonetic=False), weight)
             for _, text, weight in body_fields(doc, internal=internal)
+        ]
+
+    def body_views(self, doc: IndexDocument, *, internal: bool = False) -> list[list[BagField]]:
+        """The view's body documents: one, or one a window of a long view."""
+        return [
+            [(self.bag(text, phonetic=False), weight) for text, weight in window]
+            for window in body_windows(doc, internal=internal)
         ]
 
     # --- building and editing -------------------------------------------------------------
@@ -112,36 +152,41 @@ class LexicalIndex:
                 if progress is not None and (i % 500 == 0 or i == len(docs)):
                     progress("analyze", i, len(docs))
 
+        public: dict[int, list[int]] = {}
+        inner: dict[int, list[int]] = {}
+
         def bodies() -> Iterable[list[BagField]]:
-            for doc in docs:
-                yield self.body_view(doc)
-            for doc in internal:
-                yield self.body_view(doc, internal=True)
+            slot = 0
+            for views, of_view in ((public, False), (inner, True)):
+                for doc in internal if of_view else docs:
+                    for view in self.body_views(doc, internal=of_view):
+                        views.setdefault(doc.table_id, []).append(slot)
+                        slot += 1
+                        yield view
 
         self.head = BM25Index.build_bags(heads(), self.params)
         self.body = BM25Index.build_bags(bodies(), self.params)
         self.row = {d.table_id: slot for slot, d in enumerate(docs)}
-        self.body_public = dict(self.row)
-        self.body_internal = {d.table_id: slot for slot, d in enumerate(internal, len(docs))}
+        self.body_public = public
+        self.body_internal = inner
         self._maps = None
 
     def add(self, doc: IndexDocument) -> None:
         self.remove(doc.table_id)
         self.row[doc.table_id] = self.head.add_bags(self.head_view(doc))
-        self.body_public[doc.table_id] = self.body.add_bags(self.body_view(doc))
+        self.body_public[doc.table_id] = [self.body.add_bags(v) for v in self.body_views(doc)]
         if doc.has_internal_search_text:
-            self.body_internal[doc.table_id] = self.body.add_bags(
-                self.body_view(doc, internal=True)
-            )
+            self.body_internal[doc.table_id] = [
+                self.body.add_bags(v) for v in self.body_views(doc, internal=True)
+            ]
         self._maps = None
 
     def remove(self, table_id: int) -> None:
         slot = self.row.pop(table_id, None)
         if slot is not None:
             self.head.remove(slot)
-        for slots in (self.body_public, self.body_internal):
-            slot = slots.pop(table_id, None)
-            if slot is not None:
+        for views in (self.body_public, self.body_internal):
+            for slot in views.pop(table_id, []):
                 self.body.remove(slot)
         self._maps = None
 
@@ -153,22 +198,20 @@ class LexicalIndex:
 
     # --- rows -----------------------------------------------------------------------------
 
-    def _slot_maps(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Row → table id (-1 free), and (row, body slot) pairs of public and internal views."""
-        if self._maps is None:
+    def _slot_maps(self) -> tuple[np.ndarray, _Views, _Views]:
+        """Row → table id (-1 free), and the body slots of public and internal views by row."""
+        maps = self._maps  # read once: an edit in another thread may reset it meanwhile
+        if maps is None:
             table = np.full(self.head.slots, -1, np.int64)
             for t, r in self.row.items():
                 table[r] = t
-            pub = [(self.row[t], s) for t, s in self.body_public.items()]
-            inner = [(self.row[t], s) for t, s in self.body_internal.items()]
-            self._maps = (
+            maps = (
                 table,
-                np.asarray([r for r, _ in pub], np.int64),
-                np.asarray([s for _, s in pub], np.int64),
-                np.asarray([r for r, _ in inner], np.int64),
-                np.asarray([s for _, s in inner], np.int64),
+                _Views.of(self.row, self.body_public),
+                _Views.of(self.row, self.body_internal),
             )
-        return self._maps
+            self._maps = maps
+        return maps
 
     @property
     def row_table(self) -> np.ndarray:
@@ -179,13 +222,13 @@ class LexicalIndex:
 
     def scores(self, tokens: Sequence[str], channel: str) -> LexicalScores:
         """Head and body BM25 of every row for the query's ``tokens`` (see the docstring)."""
-        table, pub_rows, pub_slots, int_rows, int_slots = self._slot_maps()
+        table, public, internal = self._slot_maps()
         head = self.head.scores(tokens)
         body_all = self.body.scores(tokens)
         body = np.zeros(len(table), np.float64)
-        body[pub_rows] = body_all[pub_slots]
-        if channel != "customer" and len(int_rows):
-            np.add.at(body, int_rows, body_all[int_slots])
+        body[public.rows] = public.best(body_all)
+        if channel != "customer" and len(internal.rows):
+            body[internal.rows] += internal.best(body_all)
         return LexicalScores(
             head=head,
             body=body,
@@ -206,10 +249,13 @@ class LexicalIndex:
         """Head and body BM25 of an ad-hoc document (self-tuning's masked copies) under the
         index's statistics."""
         head = self.head.score_bags(tokens, self.head_view(doc))
-        body = self.body.score_bags(tokens, self.body_view(doc))
+        body = self._best(tokens, self.body_views(doc))
         if channel != "customer" and doc.has_internal_search_text:
-            body += self.body.score_bags(tokens, self.body_view(doc, internal=True))
+            body += self._best(tokens, self.body_views(doc, internal=True))
         return head, body
+
+    def _best(self, tokens: Sequence[str], views: list[list[BagField]]) -> float:
+        return max(self.body.score_bags(tokens, view) for view in views)
 
     # --- persistence ----------------------------------------------------------------------
 
@@ -220,7 +266,7 @@ class LexicalIndex:
         arrays |= {f"body_{k}": v for k, v in body.items()}
         return {"head": head_terms, "body": body_terms}, arrays
 
-    def slot_maps_json(self) -> dict[str, dict[str, int]]:
+    def slot_maps_json(self) -> dict[str, dict[str, Any]]:
         return {
             "row": {str(k): v for k, v in self.row.items()},
             "body_public": {str(k): v for k, v in self.body_public.items()},
@@ -234,7 +280,7 @@ class LexicalIndex:
         params: BM25Params,
         terms: dict[str, list[str]],
         arrays: dict[str, np.ndarray],
-        slots: dict[str, dict[str, int]],
+        slots: dict[str, dict[str, Any]],
     ) -> LexicalIndex:
         index = cls(analyzer, params)
         for name in ("head", "body"):
@@ -242,8 +288,10 @@ class LexicalIndex:
             part = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
             setattr(index, name, BM25Index.from_arrays(terms[name], part, params))
         index.row = {int(k): v for k, v in slots["row"].items()}
-        index.body_public = {int(k): v for k, v in slots["body_public"].items()}
-        index.body_internal = {int(k): v for k, v in slots["body_internal"].items()}
+        # An index saved before windows holds one body slot a view, as a number.
+        for name in ("body_public", "body_internal"):
+            views = {int(k): v if isinstance(v, list) else [v] for k, v in slots[name].items()}
+            setattr(index, name, views)
         return index
 
 

@@ -4,8 +4,10 @@ Two collections per knowledge base (``<prefix>_tables``, ``<prefix>_vectors``):
 
 - tables: one row per table. ``head``, ``body`` and ``internal`` hold its analyzed text, each
   with a BM25 function (Milvus full-text search) into a sparse field; ``bags`` holds the same
-  terms with their field weights (JSON), from which the pool's features are computed; ``hub``;
-  and the scalar filter fields (audience, category, package, tags, validity).
+  terms with their field weights (JSON), from which the pool's features are computed (the
+  body and internal views as BM25's body documents, one a window of a long view:
+  ``body_windows``, ``internal_windows``); ``hub``; and the scalar filter fields (audience,
+  category, package, tags, validity).
 - vectors: one row per dense vector (centered, normalized; inner product), with its table,
   kind, audience, reference and the same scalar filter fields.
 
@@ -79,6 +81,23 @@ def _micros(value: str | datetime | None, default: int) -> int:
         return default
     when = datetime.fromisoformat(value) if isinstance(value, str) else value
     return int(ensure_utc(when).timestamp() * 1_000_000)
+
+
+def _packed(view: Sequence[BagField]) -> list[list[Any]]:
+    """A view's bags as JSON: [terms, counts, length, weight] each."""
+    return [[list(b.terms), list(b.counts), b.length, w] for b, w in view]
+
+
+def _unpacked(rows: Sequence[Sequence[Any]]) -> list[BagField]:
+    return [(Bag(tuple(t), tuple(c), int(length)), float(w)) for t, c, length, w in rows]
+
+
+def _body_views(bags: dict[str, Any], part: str) -> list[list[BagField]]:
+    """The body documents of a view (``body`` or ``internal``) of a stored row; a row written
+    before windows holds the view as one (``bags[part]``, empty where the table has none)."""
+    if f"{part}_windows" in bags:
+        return [_unpacked(v) for v in bags[f"{part}_windows"]]
+    return [_unpacked(bags[part])] if bags.get(part) else []
 
 
 def _word(token: str) -> str:
@@ -288,14 +307,24 @@ class MilvusBackend(SearchBackend):
         raw = out.encode("utf-8")
         return raw[:TEXT_MAX].decode("utf-8", "ignore") if len(raw) > TEXT_MAX else out
 
+    def _body_documents(self, doc: IndexDocument) -> dict[str, list[list[BagField]]]:
+        """The body index's documents of each view (:meth:`LexicalIndex.body_views`)."""
+        return {
+            "body": self.lexical.body_views(doc),
+            "internal": (
+                self.lexical.body_views(doc, internal=True) if doc.has_internal_search_text else []
+            ),
+        }
+
     def _table_row(self, doc: IndexDocument, hub: float) -> dict[str, Any]:
         views = self._views(doc)
+        bodies = self._body_documents(doc)
         return {
             "table_id": doc.table_id,
             **{part: self._text(doc, part, view) for part, view in views.items()},
             "bags": {
-                part: [[list(b.terms), list(b.counts), b.length, w] for b, w in view]
-                for part, view in views.items()
+                "head": _packed(views["head"]),
+                **{f"{part}_windows": [_packed(v) for v in bodies[part]] for part in bodies},
             },
             "hub": hub,
             **self._scalars(doc),
@@ -303,13 +332,10 @@ class MilvusBackend(SearchBackend):
 
     def _count(self, docs: Sequence[IndexDocument], sign: int) -> None:
         for doc in docs:
-            views = self._views(doc)
-            for stats, view in ((self.head, views["head"]), (self.body, views["body"])):
+            counted = [(self.head, self.lexical.head_view(doc))]
+            counted += [(self.body, v) for vs in self._body_documents(doc).values() for v in vs]
+            for stats, view in counted:
                 stats.add(view) if sign > 0 else stats.remove(view)
-            if doc.has_internal_search_text:
-                self.body.add(views["internal"]) if sign > 0 else self.body.remove(
-                    views["internal"]
-                )
 
     @staticmethod
     def _vector_row(
@@ -587,15 +613,14 @@ class MilvusBackend(SearchBackend):
         tokens = state.tokens
         for row in self._query(self.tables, tables, ["table_id", "bags", "hub"]):
             i = position[int(row["table_id"])]
-            bags = {
-                part: [(Bag(tuple(t), tuple(c), int(length)), float(w)) for t, c, length, w in v]
-                for part, v in row["bags"].items()
-            }
-            head[i] = self.head.score(tokens, bags["head"])
-            body[i] = self.body.score(tokens, bags["body"])
-            if not customer and bags["internal"]:
-                body[i] += self.body.score(tokens, bags["internal"])
-            covered[i] = self.head.covered(tokens, bags["head"])
+            bags = row["bags"]
+            heads = _unpacked(bags["head"])
+            head[i] = self.head.score(tokens, heads)
+            for part in ("body",) if customer else ("body", "internal"):
+                views = _body_views(bags, part)
+                if views:
+                    body[i] += max(self.body.score(tokens, view) for view in views)
+            covered[i] = self.head.covered(tokens, heads)
             hub[i] = float(row["hub"])
         kinds = np.full((n, len(KINDS)), np.nan, np.float32)
         refs = [["" for _ in KINDS] for _ in tables]

@@ -8,6 +8,7 @@ file in the test's temporary directory.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from indexer.analysis import Analyzer
 from indexer.backends.base import CandidateParams, Filters, QueryState, SearchBackend
 from indexer.backends.embedded import EmbeddedBackend
-from indexer.documents import IndexDocument, document_for
+from indexer.documents import DocField, IndexDocument, document_for
 from indexer.encoders import FakeEncoder
 from indexer.index import HybridIndex
 from kb import repository
@@ -26,6 +27,7 @@ from kb.db import Database
 from kb.models import Audience
 from tests.factories import make_package, make_table
 from tests.indexer.conftest import TEMPLATE
+from tests.indexer.long_answer import LONG_ANSWER
 
 BACKENDS = ["embedded", "milvus"]
 QUERIES = ["改号后旧号码还扣费吗", "信用卡额度内部调整口径", "5G套餐怎么办理", "PayPal 信用卡"]
@@ -273,6 +275,54 @@ def test_remove_and_add(index: HybridIndex) -> None:
     assert lexical[0] == "TX-5G-002" and "TX-5G-002" in dense
     state = index.query_state("5G套餐怎么办理", "agent")
     assert index.backend.score([doc.table_id], state, channel="agent").head[0] > 0
+
+
+def test_a_long_answer_scores_by_its_best_window_in_every_backend(
+    index: HybridIndex, reference: HybridIndex
+) -> None:
+    base = next(d for d in reference.docs.values() if d.code == "TX-5G-002")
+    fields = [
+        DocField("answer", "答复", "text", "public", True, 1.0, LONG_ANSWER),
+        DocField(
+            "note", "内部备注", "text", "internal", True, 1.0, "内部口径：" + LONG_ANSWER[40:]
+        ),
+    ]
+    long_doc = replace(base, table_id=999, code="TX-LONG", fields=fields)
+    assert len(reference.lexical.body_views(long_doc)) == 2  # a long answer: two windows
+    for built in (index, reference):
+        built.upsert([long_doc])
+    tables = sorted(index.docs)
+    for query in ("副卡注销后余额退不退", "营业厅周末几点开门", *QUERIES):
+        for channel in ("agent", "customer"):
+            got = index.backend.score(tables, index.query_state(query, channel), channel=channel)
+            ref = reference.backend.score(
+                tables, reference.query_state(query, channel), channel=channel
+            )
+            np.testing.assert_allclose(got.body, ref.body, rtol=1e-9)
+            assert got.body_attainable == pytest.approx(ref.body_attainable)
+    for built in (index, reference):
+        built.remove([999])
+    state = index.query_state("副卡注销", "agent")
+    got = index.backend.score(tables[:-1], state, channel="agent")
+    ref = reference.backend.score(
+        tables[:-1], reference.query_state("副卡注销", "agent"), channel="agent"
+    )
+    np.testing.assert_allclose(got.body, ref.body, rtol=1e-9)
+
+
+def test_a_milvus_row_written_before_windows_reads_each_view_as_one_document() -> None:
+    from indexer.backends.milvus import _body_views
+
+    field = [["副卡", "注销"], [1, 2], 3, 1.0]
+    old = {"head": [field], "body": [field], "internal": []}
+    (view,) = _body_views(old, "body")
+    assert [(bag.terms, bag.counts, bag.length, weight) for bag, weight in view] == [
+        (("副卡", "注销"), (1, 2), 3, 1.0)
+    ]
+    assert _body_views(old, "internal") == []
+    new = {"head": [field], "body_windows": [[field], [field, field]], "internal_windows": []}
+    assert [len(v) for v in _body_views(new, "body")] == [1, 2]
+    assert _body_views(new, "internal") == []
 
 
 def test_save_and_load_round_trip(index: HybridIndex, tmp_path: Path) -> None:

@@ -8,26 +8,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer import latent as latent_module
+from indexer import documents as documents_module
 from indexer import store
 from indexer.analysis import Analyzer
 from indexer.backends.base import QueryState
-from indexer.documents import DocField, IndexDocument, chunk_text
+from indexer.documents import WINDOW_CHUNKS, DocField, IndexDocument, chunk_text
 from indexer.encoders import FakeEncoder
 from indexer.errors import IndexMismatch
 from indexer.fusion import FusionParams, with_latent
 from indexer.index import HybridIndex
 from indexer.latent import (
     TOP_K,
-    WINDOW_CHUNKS,
     LatentStore,
     expand,
     latent_encoder,
     merge,
     pack,
-    windows,
 )
 from indexer.query_latent import SEARCHES
+from tests.indexer.long_answer import TOPICS
 
 LONG = (
     "套餐变更次月生效，当月仍按原套餐计费。变更后的流量从次月一日起重新计算，不能结转。"
@@ -139,31 +138,10 @@ def test_a_store_round_trip_rejects_a_file_of_another_shape(tmp_path: Path) -> N
         LatentStore.load(tmp_path, meta, mmap=False)
 
 
-def test_a_long_table_pools_its_chunks_two_at_a_time_the_last_run_ending_at_the_end() -> None:
-    assert WINDOW_CHUNKS == 2
-    assert windows(1) == [range(1)] and windows(2) == [range(2)]
-    assert windows(3) == [range(0, 2), range(1, 3)]
-    assert windows(4) == [range(0, 2), range(2, 4)]
-    assert windows(5) == [range(0, 2), range(2, 4), range(3, 5)]
-
-
-# Topics of 45-66 characters: a chunk (160 characters) holds two or three.
-_TOPICS = [
-    "营业厅办理业务需要携带本人有效身份证件原件，代办还需提供代办人身份证和机主授权委托书。",
-    "周末和法定节假日营业时间为上午九点到下午五点，部分网点中午休息一小时。",
-    "国际漫游需要提前开通，出国前请确认套餐是否包含目的地流量包，否则按标准资费计费。",
-    "漫游期间接听电话同样收费，短信接收免费，回国后漫游功能不会自动关闭。",
-    "积分可以兑换话费、流量和合作商户的优惠券，积分有效期为两年，到期前一个月会发短信提醒。",
-    "宽带迁移需提前三个工作日预约，新地址需在覆盖范围内，迁移费用五十元，包年用户免费一次。",
-    "发票可以在手机营业厅申请电子发票，也可以到营业厅打印纸质发票，按月开具。",
-    "副卡注销需要主卡机主本人持身份证到营业厅办理，副卡余额不退，注销后号码九十天内不能再办理。",
-]
-
-
 def _detail_scores(monkeypatch: pytest.MonkeyPatch, window: int) -> tuple[float, float]:
-    monkeypatch.setattr(latent_module, "WINDOW_CHUNKS", window)
-    long_doc = _doc(1, "业务办理须知", "".join(_TOPICS))
-    short_doc = _doc(2, "业务办理须知", _TOPICS[-1])
+    monkeypatch.setattr(documents_module, "WINDOW_CHUNKS", window)
+    long_doc = _doc(1, "业务办理须知", "".join(TOPICS))
+    short_doc = _doc(2, "业务办理须知", TOPICS[-1])
     index = HybridIndex(FakeEncoder(), Analyzer())
     index.build([long_doc, short_doc], calibrate=False)
     long_score, short_score = _latent(index, "副卡注销后余额退不退", [1, 2], "agent")
@@ -173,7 +151,7 @@ def _detail_scores(monkeypatch: pytest.MonkeyPatch, window: int) -> tuple[float,
 def test_a_detail_of_a_long_answer_weighs_more_in_a_vector_of_two_chunks_than_of_all(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert len(chunk_text("".join(_TOPICS))) == 3  # the detail is the third chunk
+    assert len(chunk_text("".join(TOPICS))) == 3  # the detail is the third chunk
     windowed, short = _detail_scores(monkeypatch, WINDOW_CHUNKS)
     # one vector pooled over the whole answer spreads its weight over every topic
     pooled, short_again = _detail_scores(monkeypatch, 99)

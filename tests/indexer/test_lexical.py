@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from indexer import documents as documents_module
 from indexer.analysis import Analyzer
 from indexer.bm25 import Bag, BM25Index
 from indexer.documents import DocField, IndexDocument
 from indexer.lexical import LexicalIndex
+from tests.indexer.long_answer import TOPICS
 
 
 def doc(
@@ -121,3 +123,85 @@ def test_head_covered_is_the_share_of_the_title_the_query_says(lexical: LexicalI
     assert covered[0] == pytest.approx(1.0)  # every token of 宽带报修 is in the question
     assert covered[1] < 0.2
     assert lexical.doc_head_covered(tokens, DOCS[2]) == pytest.approx(covered[0])
+
+
+LONG = doc(5, "业务办理须知", "".join(TOPICS), note="内部口径：" + "".join(TOPICS))
+DETAIL = "副卡注销后余额退不退"
+
+
+def _long_and_short(window: int, monkeypatch: pytest.MonkeyPatch) -> tuple[float, float]:
+    """The body scores of the long answer and of a short one telling only its last topic."""
+    monkeypatch.setattr(documents_module, "WINDOW_CHUNKS", window)
+    index = LexicalIndex(Analyzer())
+    index.build([*DOCS, LONG, doc(6, "副卡注销", TOPICS[-1])])
+    scores = index.scores(index.analyzer.tokens(DETAIL), "customer")
+    return float(scores.body[index.row[5]]), float(scores.body[index.row[6]])
+
+
+def test_a_detail_of_a_long_answer_scores_in_its_window_not_diluted_by_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    windowed, short = _long_and_short(2, monkeypatch)
+    whole, short_whole = _long_and_short(99, monkeypatch)
+    # as one document the long answer's length halves its score against the short answer's;
+    # in its window of two chunks (167 characters against 45) it keeps two thirds of it
+    assert whole < 0.5 * short_whole
+    assert windowed > 0.6 * short
+    assert windowed / short > 1.3 * whole / short_whole
+
+
+def test_a_long_answer_scores_by_its_best_window_indexed_or_ad_hoc() -> None:
+    index = LexicalIndex(Analyzer())
+    index.build([*DOCS, LONG])
+    assert len(index.body_public[5]) == 2 and len(index.body_internal[5]) == 2
+    assert index.body.size == len(DOCS) + 1 + 4  # one document a short view, two a long one
+    for query in (DETAIL, "营业厅办理需要带身份证吗", "内部口径"):
+        tokens = index.analyzer.tokens(query)
+        for channel in ("agent", "customer"):
+            body = index.scores(tokens, channel).body[index.row[5]]
+            windows = [index.body.score_bags(tokens, v) for v in index.body_views(LONG)]
+            expected = max(windows)
+            if channel == "agent":
+                inner = index.body_views(LONG, internal=True)
+                expected += max(index.body.score_bags(tokens, v) for v in inner)
+            assert body == pytest.approx(expected)
+            assert index.doc_scores(tokens, LONG, channel)[1] == pytest.approx(expected)
+
+
+def test_removing_a_long_answer_frees_every_window_and_adding_it_scores_as_a_build() -> None:
+    index = LexicalIndex(Analyzer())
+    index.build([*DOCS, LONG])
+    index.remove(5)
+    assert index.body.size == len(DOCS) + 1  # DOCS[0]'s internal view
+    index.add(LONG)
+    fresh = LexicalIndex(Analyzer())
+    fresh.build([*DOCS, LONG])
+    tokens = fresh.analyzer.tokens(DETAIL + "改号")
+    for channel in ("agent", "customer"):
+        a, b = index.scores(tokens, channel), fresh.scores(tokens, channel)
+        for t in (1, 2, 3, 4, 5):
+            assert a.body[index.row[t]] == pytest.approx(b.body[fresh.row[t]])
+
+
+def test_windows_load_back_and_an_index_of_one_document_a_view_still_loads() -> None:
+    index = LexicalIndex(Analyzer())
+    index.build([*DOCS, LONG])
+    terms, arrays = index.to_arrays()
+    loaded = LexicalIndex.from_arrays(
+        index.analyzer, index.params, terms, arrays, index.slot_maps_json()
+    )
+    tokens = index.analyzer.tokens(DETAIL)
+    np.testing.assert_allclose(
+        index.scores(tokens, "agent").body, loaded.scores(tokens, "agent").body
+    )
+    # saved before windows: each view's one body slot as a number
+    old = LexicalIndex(Analyzer())
+    old.build(DOCS)
+    terms, arrays = old.to_arrays()
+    slots = old.slot_maps_json()
+    numbers = {
+        name: {k: v[0] for k, v in slots[name].items()} for name in ("body_public", "body_internal")
+    }
+    read = LexicalIndex.from_arrays(old.analyzer, old.params, terms, arrays, {**slots, **numbers})
+    tokens = old.analyzer.tokens("KX9 停止计费")
+    np.testing.assert_allclose(old.scores(tokens, "agent").body, read.scores(tokens, "agent").body)
