@@ -58,7 +58,7 @@ from indexer.dense import (
     DenseIndex,
     TableVectors,
 )
-from indexer.documents import IndexDocument
+from indexer.documents import WINDOW_CHUNKS, IndexDocument
 from indexer.errors import BackendUnavailable, IndexMismatch
 from indexer.fusion import ranking
 from indexer.lexical import LexicalIndex
@@ -93,11 +93,9 @@ def _unpacked(rows: Sequence[Sequence[Any]]) -> list[BagField]:
 
 
 def _body_views(bags: dict[str, Any], part: str) -> list[list[BagField]]:
-    """The body documents of a view (``body`` or ``internal``) of a stored row; a row written
-    before windows holds the view as one (``bags[part]``, empty where the table has none)."""
-    if f"{part}_windows" in bags:
-        return [_unpacked(v) for v in bags[f"{part}_windows"]]
-    return [_unpacked(bags[part])] if bags.get(part) else []
+    """The body documents of a view (``body`` or ``internal``) of a stored row (none where
+    the table has no such view)."""
+    return [_unpacked(v) for v in bags[f"{part}_windows"]]
 
 
 def _word(token: str) -> str:
@@ -661,7 +659,11 @@ class MilvusBackend(SearchBackend):
             np.vstack([self.means.mean_q, self.means.mean_p, self.means.mean_e]),
             allow_pickle=False,
         )
-        state = {"head": self.head.to_json(), "body": self.body.to_json()}
+        state = {
+            "head": self.head.to_json(),
+            "body": self.body.to_json(),
+            "body_windows": WINDOW_CHUNKS,  # how the body statistics counted a long answer
+        }
         (directory / STATE).write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
         vectors = self.client.query(self.vectors, filter="", output_fields=["count(*)"])
         return {
@@ -700,6 +702,13 @@ class MilvusBackend(SearchBackend):
             raise IndexMismatch(
                 f"The search index at {directory} is incomplete ({err}); {rebuild}."
             ) from err
+        if state.get("body_windows") != WINDOW_CHUNKS:
+            # Built before BM25 read long answers in windows: its statistics counted each view
+            # as one document, and removing a table now would take out its windows instead.
+            raise IndexMismatch(
+                f"The search index at {directory} counts each answer as one BM25 document; "
+                f"this Zhiku reads a long answer in windows of {WINDOW_CHUNKS} chunks; {rebuild}."
+            )
         for name in (self.tables, self.vectors):
             if not self.client.has_collection(name):
                 raise IndexMismatch(f"Milvus at {self.uri} has no collection {name}; {rebuild}.")

@@ -310,21 +310,6 @@ def test_a_long_answer_scores_by_its_best_window_in_every_backend(
     np.testing.assert_allclose(got.body, ref.body, rtol=1e-9)
 
 
-def test_a_milvus_row_written_before_windows_reads_each_view_as_one_document() -> None:
-    from indexer.backends.milvus import _body_views
-
-    field = [["副卡", "注销"], [1, 2], 3, 1.0]
-    old = {"head": [field], "body": [field], "internal": []}
-    (view,) = _body_views(old, "body")
-    assert [(bag.terms, bag.counts, bag.length, weight) for bag, weight in view] == [
-        (("副卡", "注销"), (1, 2), 3, 1.0)
-    ]
-    assert _body_views(old, "internal") == []
-    new = {"head": [field], "body_windows": [[field], [field, field]], "internal_windows": []}
-    assert [len(v) for v in _body_views(new, "body")] == [1, 2]
-    assert _body_views(new, "internal") == []
-
-
 def test_save_and_load_round_trip(index: HybridIndex, tmp_path: Path) -> None:
     from indexer import store
 
@@ -375,6 +360,28 @@ def test_a_loaded_index_refuses_another_backend(index: HybridIndex, tmp_path: Pa
         store.load(
             directory, FakeEncoder(), Analyzer(), backend=_backend(other, tmp_path, Analyzer())
         )
+
+
+def test_a_milvus_index_counted_before_windows_is_refused_with_what_to_run(
+    tmp_path: Path, filled_db: Database
+) -> None:
+    import json
+
+    from indexer import store
+    from indexer.backends.milvus import STATE
+    from indexer.errors import IndexMismatch
+
+    index = _index("milvus", tmp_path, filled_db)
+    directory = tmp_path / "index"
+    store.save(index, directory)
+    state = json.loads((directory / STATE).read_text(encoding="utf-8"))
+    del state["body_windows"]
+    (directory / STATE).write_text(json.dumps(state), encoding="utf-8")
+    with pytest.raises(IndexMismatch, match="windows of 2 chunks; run `kb index build`"):
+        store.load(
+            directory, FakeEncoder(), Analyzer(), backend=_backend("milvus", tmp_path, Analyzer())
+        )
+    index.backend.close()
 
 
 def test_candidate_params_reach_the_backend(index: HybridIndex) -> None:
