@@ -131,7 +131,7 @@ def seed_stand_in_vectors(config: Settings, db: Any) -> dict[str, int]:
     from indexer.embedding_cache import EmbeddingCache, text_sha
     from indexer.encoders import encoder_from_settings
     from kb import repository
-    from kb.text import to_simplified
+    from kb.text import encoder_form
 
     encoder = encoder_from_settings(config)
     cache = EmbeddingCache(config.embedding_cache_path)
@@ -143,7 +143,7 @@ def seed_stand_in_vectors(config: Settings, db: Any) -> dict[str, int]:
                 continue
             for dense in dense_texts(doc, frozenset(config.vector_kinds)):
                 form = "query" if dense.kind in QUERY_FORM_KINDS else "passage"
-                wanted[form].add(to_simplified(dense.text))
+                wanted[form].add(encoder_form(dense.text))
     seeded = 0
     for form, texts in wanted.items():
         ordered = sorted(texts)

@@ -66,7 +66,7 @@ from indexer.latent import (
 from indexer.lexical import LexicalIndex
 from indexer.query_latent import SEARCHES, LatentNeed, PendingLatent, idle_core, query_plan
 from indexer.rerank import Reranker, pool_scores
-from kb.text import to_simplified
+from kb.text import encoder_form
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MODES = ("hybrid", "bm25", "dense")
@@ -234,8 +234,8 @@ class HybridIndex:
         for form, query_form in (("query", True), ("passage", False)):
             rows = [r for r, t in enumerate(texts) if (t.kind in QUERY_FORM_KINDS) == query_form]
             if rows:
-                simplified = [to_simplified(texts[r].text) for r in rows]
-                vectors[rows] = self.cache.encode(self.encoder, simplified, form, progress=tick)  # type: ignore[arg-type]
+                forms = [encoder_form(texts[r].text) for r in rows]
+                vectors[rows] = self.cache.encode(self.encoder, forms, form, progress=tick)  # type: ignore[arg-type]
         return vectors
 
     def embed_latent(
@@ -247,9 +247,9 @@ class HybridIndex:
             return []
 
         def encode(encoder: LatentEncoder, texts: list[str]) -> np.ndarray:
-            simplified = [to_simplified(t) for t in texts]
+            forms = [encoder_form(t) for t in texts]
             tick = _ticker(progress, "latent", len(texts))
-            return self.cache.encode(encoder, simplified, "passage", progress=tick)
+            return self.cache.encode(encoder, forms, "passage", progress=tick)
 
         return doc_views(self.latent_encoder, docs, encode)
 
@@ -289,7 +289,7 @@ class HybridIndex:
         shared by every worker and kept across restarts). Where the encoder has a fused query
         pass (:mod:`indexer.native`) and ``fused``, its latent terms come with it, on
         ``threads`` threads."""
-        key = to_simplified(text)
+        key = encoder_form(text)
         with self._query_lock:
             found: np.ndarray | None = self._query_vectors.get(key)
             if found is not None:
@@ -353,7 +353,7 @@ class HybridIndex:
         then a look-up for :meth:`query_latent`); nothing without latent terms."""
         if self.latent_encoder is None or not self.latent:
             return
-        keys = list(dict.fromkeys(to_simplified(t) for t in texts))
+        keys = list(dict.fromkeys(encoder_form(t) for t in texts))
         self.cache.encode(self.latent_encoder.queries, keys, "query")
 
     def docs_latent_scores(
@@ -393,7 +393,7 @@ class HybridIndex:
         its vector (2 KB each, expanded per query)."""
         if self.latent_encoder is None or not self.latent:
             return None  # none, or no table has any (question-only): nothing to score
-        key = to_simplified(text)
+        key = encoder_form(text)
         with self._query_lock:
             found: np.ndarray | None = self._query_latents.get(key)
             if found is not None:
@@ -424,7 +424,7 @@ class HybridIndex:
 
         Benchmarks and self-tuning ask thousands of known questions: encoded once, on disk.
         """
-        keys = list(dict.fromkeys(to_simplified(t) for t in texts))
+        keys = list(dict.fromkeys(encoder_form(t) for t in texts))
         keys = [k for k in keys if k not in self._query_vectors]
         if not keys:
             return

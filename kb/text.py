@@ -63,8 +63,28 @@ def _t2s() -> opencc.OpenCC:
 
 @lru_cache(maxsize=4096)
 def to_simplified(text: str) -> str:
-    """NFKC then Traditional → Simplified; case is kept (the encoder sees this form)."""
+    """NFKC then Traditional → Simplified, the characters only; case is kept."""
     return str(_t2s().convert(unicodedata.normalize("NFKC", text)))
+
+
+@cache
+def _tw2sp() -> opencc.OpenCC:
+    import opencc
+
+    return opencc.OpenCC("tw2sp")
+
+
+@lru_cache(maxsize=4096)
+def encoder_form(text: str) -> str:
+    """The form the encoder reads: :func:`to_simplified`, and where ``text`` is written in
+    Traditional, Taiwan's words turned into the mainland's as well (OpenCC ``tw2sp``: 軟體 →
+    软件, 網路 → 网络, 簡訊 → 短信), which e5 knows far better than the same words in Simplified
+    characters (软体). The lexical side keeps the characters only (:func:`normalize`): a KB's
+    synonym dictionary carries its word pairs there (docs/benchmarks.md, "Questions in
+    Traditional")."""
+    simplified = to_simplified(text)
+    written = unicodedata.normalize("NFKC", text)
+    return simplified if simplified == written else str(_tw2sp().convert(written))
 
 
 def normalize(text: str) -> str:

@@ -2,11 +2,23 @@ from __future__ import annotations
 
 from indexer.analysis import Analyzer, Dictionary, analyzer_hash, normalize_char
 from kb.dictionary import check_synonyms
-from kb.text import normalize
+from kb.text import encoder_form, normalize, to_simplified
 
 
 def test_normalize_folds_width_script_and_case() -> None:
     assert normalize("５Ｇ套餐 ＰａｙＰａｌ 改號後") == "5g套餐 paypal 改号后"
+
+
+def test_the_encoder_reads_taiwan_words_as_the_mainland_s_and_simplified_text_as_written() -> None:
+    assert (
+        encoder_form("軟體下載後網路連不上，請用簡訊驗證碼")
+        == "软件下载后网络连不上,请用短信验证码"
+    )
+    assert encoder_form("ＡＰＰ軟體") == "APP软件"
+    simplified = "软体下载后网路连不上"  # written in Simplified: its words are left as they are
+    assert encoder_form(simplified) == simplified == to_simplified(simplified)
+    # the lexical side converts the characters only (a KB's synonyms pair the words there)
+    assert normalize("軟體") == "软体"
 
 
 def test_product_codes_and_english_stay_whole_tokens() -> None:

@@ -91,6 +91,14 @@ def test_a_document_s_own_kind_scores_match_the_index_s() -> None:
     np.testing.assert_allclose(ad_hoc, from_index, rtol=1e-5, atol=1e-6)
 
 
+def test_a_question_in_taiwan_words_is_encoded_as_the_same_in_the_mainland_s() -> None:
+    index = HybridIndex(FakeEncoder(), Analyzer())
+    index.build([doc(1, "软件怎么更新", "在应用商店更新。", [])], calibrate=False)
+    taiwan, mainland = index.encode_query("軟體怎麼更新"), index.encode_query("软件怎么更新")
+    np.testing.assert_array_equal(taiwan, mainland)
+    assert not np.array_equal(index.encode_query("软体怎么更新"), mainland)
+
+
 def signals(n: int, rng: np.random.Generator) -> PoolSignals:
     return PoolSignals(
         tables=list(range(n)),
